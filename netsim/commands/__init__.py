@@ -1,0 +1,1 @@
+"""Subcommands of the ``netsim`` CLI: one module each, defining ``register(subparsers)``."""

@@ -1,0 +1,227 @@
+"""Parse and format quantities with units.
+
+Inside netsim every quantity is SI: seconds, bytes, bytes per second. Users write
+units at the boundary (CLI, YAML, spec strings) and this module converts them.
+
+* sizes: ``8B``, ``4KiB``, ``1MB``, ``1.5GiB``; a bare number is bytes.
+* bandwidths: ``400Gbps`` / ``400Gb/s`` (bits), ``50GB/s`` / ``50GBps`` (bytes),
+  ``1.8TB/s``, ``100GiB/s``; a bare number is bytes per second.
+* times: ``500ns``, ``1.5us`` (or ``µs``), ``2ms``, ``1s``; a bare number is seconds.
+
+Decimal prefixes (k, M, G, T, P) are powers of 10; binary prefixes (Ki, Mi, Gi, Ti, Pi)
+are powers of 2.
+
+Examples
+--------
+>>> parse_size("4KiB")
+4096
+>>> parse_bandwidth("400Gbps")
+50000000000.0
+>>> parse_time("500ns")
+5e-07
+>>> format_size(1 << 20)
+'1MiB'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from netsim.errors import ConfigError
+
+__all__ = [
+    "format_bandwidth",
+    "format_size",
+    "format_time",
+    "parse_bandwidth",
+    "parse_float_range",
+    "parse_size",
+    "parse_size_range",
+    "parse_time",
+]
+
+_DEC = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_BIN = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
+_NUM = r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+_PREFIX = r"(?P<prefix>Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P|)"
+_SIZE_RE = re.compile(rf"^{_NUM}\s*{_PREFIX}(?P<unit>B|bytes?|)$")
+_BW_RE = re.compile(rf"^{_NUM}\s*{_PREFIX}(?P<unit>B/s|Bps|b/s|bps|bit/s|)$")
+_TIME_RE = re.compile(r"^" + _NUM + r"\s*(?P<unit>ps|ns|us|µs|ms|s|)$")
+_TIME_SCALE = {"ps": 1e-12, "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "": 1.0}
+
+
+def _scale(prefix: str) -> float:
+    return _BIN[prefix] if prefix in _BIN else _DEC[prefix]
+
+
+def _text(value: object, name: str) -> str | None:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}: expected a quantity, got {value!r}")
+    if isinstance(value, int | float):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a number or a string with a unit, got {value!r}")
+    return value.strip().replace("_", "")
+
+
+def _check(x: float, name: str, value: object, allow_zero: bool) -> float:
+    if not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero):
+        rule = "must be >= 0" if allow_zero else "must be > 0"
+        raise ConfigError(f"{name}: {rule}, got {value!r}")
+    return x
+
+
+def parse_size(value: object, name: str = "size", *, allow_zero: bool = True) -> int:
+    """Return a size in bytes (an int) from ``value`` such as ``"4KiB"`` or ``4096``.
+
+    Raises
+    ------
+    ConfigError
+        If the text is not a size, is negative, or is not a whole number of bytes.
+    """
+    text = _text(value, name)
+    if text is None:
+        x = float(value)  # type: ignore[arg-type]
+    else:
+        m = _SIZE_RE.match(text)
+        if not m:
+            raise ConfigError(f"{name}: expected a size such as 8B, 4KiB or 1MB, got {value!r}")
+        x = float(m["num"]) * _scale(m["prefix"])
+    _check(x, name, value, allow_zero)
+    if abs(x - round(x)) > 1e-6 * max(1.0, x):
+        raise ConfigError(f"{name}: must be a whole number of bytes, got {value!r}")
+    return int(round(x))
+
+
+def parse_bandwidth(value: object, name: str = "bandwidth") -> float:
+    """Return a bandwidth in bytes per second from ``value`` such as ``"400Gbps"``.
+
+    ``b``/``bps``/``b/s``/``bit/s`` mean bits, ``B``/``Bps``/``B/s`` bytes.
+
+    Raises
+    ------
+    ConfigError
+        If the text is not a bandwidth or is not positive.
+    """
+    text = _text(value, name)
+    if text is None:
+        return _check(float(value), name, value, False)  # type: ignore[arg-type]
+    m = _BW_RE.match(text)
+    if not m:
+        raise ConfigError(
+            f"{name}: expected a bandwidth such as 400Gbps, 50GB/s or 1.8TB/s, got {value!r}"
+        )
+    x = float(m["num"]) * _scale(m["prefix"])
+    if m["unit"] in ("b/s", "bps", "bit/s"):
+        x /= 8.0
+    return _check(x, name, value, False)
+
+
+def parse_time(value: object, name: str = "time", *, allow_zero: bool = True) -> float:
+    """Return a time in seconds from ``value`` such as ``"500ns"`` or ``"1.5us"``.
+
+    Raises
+    ------
+    ConfigError
+        If the text is not a time or is negative.
+    """
+    text = _text(value, name)
+    if text is None:
+        return _check(float(value), name, value, allow_zero)  # type: ignore[arg-type]
+    m = _TIME_RE.match(text)
+    if not m:
+        raise ConfigError(f"{name}: expected a time such as 500ns, 1.5us or 2ms, got {value!r}")
+    return _check(float(m["num"]) * _TIME_SCALE[m["unit"]], name, value, allow_zero)
+
+
+def parse_size_range(value: object, name: str = "sizes") -> list[int]:
+    """Parse ``"8B:1GiB:x2"`` (geometric), ``"1KiB:8KiB:+1KiB"`` (arithmetic) or a
+    comma list ``"8B,1KiB,1MiB"`` into a list of sizes in bytes.
+
+    Examples
+    --------
+    >>> parse_size_range("1KiB:8KiB:x2")
+    [1024, 2048, 4096, 8192]
+    """
+    if isinstance(value, list | tuple):
+        return [parse_size(v, name) for v in value]
+    text = str(value).strip()
+    if ":" not in text:
+        return [parse_size(v, name) for v in text.split(",") if v.strip()]
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise ConfigError(f"{name}: expected START:STOP:xFACTOR or START:STOP:+STEP, got {value!r}")
+    lo, hi = parse_size(parts[0], name), parse_size(parts[1], name)
+    step = parts[2].strip()
+    if hi < lo:
+        raise ConfigError(f"{name}: STOP must be >= START, got {value!r}")
+    out: list[int] = []
+    if step.startswith("x"):
+        try:
+            factor = float(step[1:])
+        except ValueError:
+            factor = 0.0
+        if factor <= 1 or lo == 0:
+            raise ConfigError(f"{name}: geometric range needs START > 0 and factor > 1, got {value!r}")
+        x = float(lo)
+        while x <= hi * (1 + 1e-9):
+            out.append(int(round(x)))
+            x *= factor
+    else:
+        inc = parse_size(step.lstrip("+"), name, allow_zero=False)
+        out = list(range(lo, hi + 1, inc))
+    return out
+
+
+def parse_float_range(value: object, name: str = "range") -> list[float]:
+    """Parse ``"0.1:0.9:0.1"`` (inclusive) or ``"0.1,0.5"`` into a list of floats.
+
+    Examples
+    --------
+    >>> parse_float_range("0.1:0.5:0.2")
+    [0.1, 0.3, 0.5]
+    """
+    if isinstance(value, int | float):
+        return [float(value)]
+    if isinstance(value, list | tuple):
+        return [float(v) for v in value]
+    text = str(value).strip()
+    try:
+        if ":" not in text:
+            return [float(v) for v in text.split(",") if v.strip()]
+        lo, hi, step = (float(p) for p in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"{name}: expected START:STOP:STEP or a comma list, got {value!r}") from None
+    if step <= 0 or hi < lo:
+        raise ConfigError(f"{name}: need STEP > 0 and STOP >= START, got {value!r}")
+    n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+    return [round(lo + i * step, 12) for i in range(n)]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def format_size(nbytes: float) -> str:
+    """Format bytes with a binary prefix: ``1536 -> '1.5KiB'``."""
+    for prefix, scale in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if abs(nbytes) >= scale:
+            return f"{_fmt(nbytes / scale)}{prefix}B"
+    return f"{_fmt(nbytes)}B"
+
+
+def format_bandwidth(bps: float) -> str:
+    """Format bytes/s with a decimal prefix: ``4.5e11 -> '450GB/s'``."""
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(bps) >= scale:
+            return f"{_fmt(bps / scale)}{prefix}B/s"
+    return f"{_fmt(bps)}B/s"
+
+
+def format_time(seconds: float) -> str:
+    """Format seconds with the largest unit that keeps the number >= 1: ``'1.5us'``."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+        if abs(seconds) >= scale:
+            return f"{_fmt(seconds / scale)}{unit}"
+    return f"{_fmt(seconds / 1e-12)}ps" if seconds else "0s"

@@ -1,0 +1,89 @@
+"""Shared helpers of the topology generators (private).
+
+Every generator builds an undirected :class:`networkx.Graph` following the attribute
+contract documented in :mod:`topologies`:
+
+* nodes are ints; chips are ``0..N-1`` in the family's documented rank order, switches
+  follow as ``N..N+S-1``;
+* node ``kind`` is ``"chip"`` or ``"switch"``, ``pos`` an ``(x, y)`` tuple for drawing;
+  chips carry ``injection_bandwidth`` (bytes/s); switches carry ``latency`` (traversal
+  seconds) and ``reduction`` (bool, in-network reduction capable);
+* edge ``bandwidth`` (bytes/s per direction), ``latency`` (s), ``link`` (a
+  :mod:`netsim.linktypes` name) and ``count`` (physical links aggregated into the edge);
+* graph attributes ``family``, ``params`` (the parameters used, SI) and ``name``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+
+from netsim.linktypes import link_type
+
+__all__ = ["add_chip", "add_link", "add_switch", "finish"]
+
+
+def add_chip(G: nx.Graph, n: int, pos: tuple[float, float], **attrs: Any) -> None:
+    """Add chip ``n`` (injection bandwidth is filled in by :func:`finish` if not given)."""
+    G.add_node(n, kind="chip", pos=(float(pos[0]), float(pos[1])), **attrs)
+
+
+def add_switch(
+    G: nx.Graph,
+    n: int,
+    pos: tuple[float, float],
+    *,
+    latency: float,
+    reduction: bool = False,
+    **attrs: Any,
+) -> None:
+    """Add switch ``n`` with traversal ``latency`` seconds."""
+    G.add_node(
+        n,
+        kind="switch",
+        pos=(float(pos[0]), float(pos[1])),
+        latency=float(latency),
+        reduction=bool(reduction),
+        **attrs,
+    )
+
+
+def add_link(
+    G: nx.Graph,
+    u: int,
+    v: int,
+    *,
+    link: str,
+    bandwidth: float | None = None,
+    latency: float | None = None,
+    count: int = 1,
+    **attrs: Any,
+) -> None:
+    """Add a full-duplex edge of ``count`` aggregated physical links of type ``link``.
+
+    ``bandwidth`` is per physical link and per direction (default: the link type's); the
+    edge's ``bandwidth`` attribute is ``count * bandwidth``.
+    """
+    lt = link_type(link)
+    bw = lt.bandwidth if bandwidth is None else float(bandwidth)
+    lat = lt.latency if latency is None else float(latency)
+    G.add_edge(u, v, bandwidth=count * bw, latency=lat, link=link, count=int(count), **attrs)
+
+
+def finish(G: nx.Graph, family: str, params: dict[str, Any], name: str | None = None) -> nx.Graph:
+    """Fill defaults and graph attributes; return ``G``.
+
+    Chips without ``injection_bandwidth`` get the largest bandwidth among their attached
+    edges (the network interface of a chip is one link of a direct network, or its link to
+    the first switch).
+    """
+    for n, data in G.nodes(data=True):
+        if data["kind"] == "chip" and "injection_bandwidth" not in data:
+            bws = [G.edges[n, m]["bandwidth"] for m in G.adj[n]]
+            data["injection_bandwidth"] = float(max(bws)) if bws else 0.0
+    G.graph["family"] = family
+    G.graph["params"] = dict(params)
+    G.graph["name"] = name or family
+    G.graph["chips"] = sum(1 for _, k in G.nodes(data="kind") if k == "chip")
+    return G
