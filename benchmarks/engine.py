@@ -1,0 +1,133 @@
+"""Engine speed: packet-hops per second next to raw simpy events per second, in one run.
+
+Three measurements on this machine, in this process, one after the other:
+
+1. raw simpy: processes that do nothing but ``yield env.timeout(...)`` (events per second);
+2. netsim on uniform random traffic on an 8x8 torus at 30% load (packet-hops per second),
+   and on a chain of links carrying one Poisson flow;
+3. ns.py (``pip install ns-py``, the pure-Python simpy packet simulator) on the same chain:
+   a packet generator, then per hop a ``Port`` (FIFO output queue at the link rate) and a
+   ``Wire`` (propagation delay), then a sink.
+
+Goals (issue 3): netsim's packet-hop rate >= 0.5x the raw simpy event rate, and >= 5x the
+ns.py packet-hop rate on the equivalent chain.
+
+Run: ``python benchmarks/engine.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import networkx as nx
+import simpy
+
+from netsim.engine import PacketNetwork
+from netsim.traffic import run_traffic
+from topologies._build import add_chip, add_link, finish
+
+BW = 50e9  # bytes/s per link
+LAT = 100e-9  # s per link
+SIZE = 256  # bytes per packet
+
+
+def raw_simpy(events: int) -> float:
+    """Timeout events per second of plain simpy processes."""
+    env = simpy.Environment()
+    per = events // 100
+
+    def proc(env):
+        for _ in range(per):
+            yield env.timeout(1.0)
+
+    for _ in range(100):
+        env.process(proc(env))
+    t0 = time.perf_counter()
+    env.run()
+    return 100 * per / (time.perf_counter() - t0)
+
+
+def netsim_torus(packets: int) -> tuple[float, int, int]:
+    """Packet-hops per second on uniform random traffic, 8x8 torus, 30% load."""
+    r = run_traffic("torus:dims=8x8", "uniform", 0.3, packets=packets, size=SIZE, seed=1)
+    return r.packet_hops / r.wall_s, r.packet_hops, r.events
+
+
+def _chain(hops: int) -> nx.Graph:
+    G = nx.Graph()
+    for i in range(hops + 1):
+        add_chip(G, i, (i, 0), injection_bandwidth=BW)
+    for i in range(hops):
+        add_link(G, i, i + 1, link="ici", bandwidth=BW, latency=LAT)
+    return finish(G, "chain", {"hops": hops})
+
+
+def netsim_chain(packets: int, hops: int, load: float) -> float:
+    """Packet-hops per second of one Poisson flow over a chain of ``hops`` links."""
+    net = PacketNetwork(_chain(hops), mtu=SIZE, header=0, routing="shortest")
+    rng = random.Random(1)
+    mean_gap = SIZE / (load * BW)
+    t = 0.0
+    for _ in range(packets):
+        t += rng.expovariate(1.0 / mean_gap)
+        net.call_at(t, lambda _: net.send(0, hops, SIZE))
+    t0 = time.perf_counter()
+    net.run()
+    return net.stats()["packet_hops"] / (time.perf_counter() - t0)
+
+
+def nspy_chain(packets: int, hops: int, load: float) -> float | None:
+    """The same chain in ns.py; None if ns.py is not installed."""
+    try:
+        from ns.packet.dist_generator import DistPacketGenerator
+        from ns.packet.sink import PacketSink
+        from ns.port.port import Port
+        from ns.port.wire import Wire
+    except ImportError:
+        return None
+    env = simpy.Environment()
+    rng = random.Random(1)
+    mean_gap = SIZE / (load * BW)
+    gen = DistPacketGenerator(env, "gen", lambda: rng.expovariate(1.0 / mean_gap),
+                              lambda: SIZE, flow_id=0, size=packets * SIZE)
+    sink = PacketSink(env)
+    prev = gen
+    for _ in range(hops):
+        port = Port(env, rate=BW * 8)
+        wire = Wire(env, lambda: LAT)
+        prev.out = port
+        port.out = wire
+        prev = wire
+    prev.out = sink
+    t0 = time.perf_counter()
+    env.run()
+    wall = time.perf_counter() - t0
+    return sink.packets_received[0] * hops / wall if sink.packets_received else 0.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller runs (a few seconds)")
+    args = ap.parse_args(argv)
+    scale = 1 if args.quick else 5
+    simpy_rate = raw_simpy(200_000 * scale)
+    torus_rate, hops, events = netsim_torus(8_000 * scale)
+    chain_rate = netsim_chain(4_000 * scale, 8, 0.3)
+    ns_rate = nspy_chain(4_000 * scale, 8, 0.3)
+    print(f"raw simpy timeouts        : {simpy_rate / 1e3:8.0f} k events/s")
+    print(f"netsim torus 8x8 uniform  : {torus_rate / 1e3:8.0f} k packet-hops/s "
+          f"({events / hops:.2f} events per hop)")
+    print(f"netsim chain of 8 links   : {chain_rate / 1e3:8.0f} k packet-hops/s")
+    if ns_rate is None:
+        print("ns.py chain of 8 links    :      n/a (pip install ns-py)")
+    else:
+        print(f"ns.py chain of 8 links    : {ns_rate / 1e3:8.0f} k packet-hops/s")
+    print(f"ratio netsim/simpy (torus): {torus_rate / simpy_rate:8.2f}  (goal >= 0.5)")
+    if ns_rate:
+        print(f"ratio netsim/ns.py (chain): {chain_rate / ns_rate:8.2f}  (goal >= 5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""Synthetic traffic: the interconnect community's standard load test.
+
+Every chip is a source that injects packets (messages of ``size`` bytes) at an offered load
+given as a fraction of its ``injection_bandwidth``, to destinations drawn from a pattern.
+A run has three phases, as in BookSim (Dally & Towles 2004, ch. 23; Jiang et al.,
+ISPASS 2013): **warm-up** (the first ``warmup`` packets, not measured), **measurement**
+(the next ``packets`` packets generated are labelled and their latencies recorded) and
+**drain** (sources keep injecting background traffic until every labelled packet has
+arrived, so labelled packets see a loaded network). Latency is from generation to the last
+byte's arrival, so it includes waiting at the source. Accepted load is payload delivered per
+chip during the measurement window, as a fraction of injection bandwidth.
+
+Patterns (``pattern=``)
+-----------------------
+``uniform``      uniform random destination other than the source.
+``transpose``    bit transpose of the rank: needs N = 2**(2m); i = (hi, lo) -> (lo, hi).
+``bitcomp``      bit complement: needs N a power of two.
+``bitrev``       bit reversal: needs N a power of two.
+``tornado``      on grids, each coordinate moves ``ceil(k/2) - 1`` forward; elsewhere
+                 rank + ``ceil(N/2) - 1``.
+``shift``        neighbour: rank + 1 (mod N).
+``hotspot``      with probability ``hotspot_fraction`` to rank 0, else uniform.
+``randperm``     a random permutation (a derangement) fixed by the seed.
+``alltoall``     each source cycles through all other ranks in order.
+``group-shift``  dragonflies: chip j of group i sends to chip j of group i + 1.
+
+Injection (``injection=``): ``bernoulli`` (one packet per packet-time slot with
+probability ``load``) or ``poisson`` (exponential inter-arrival times with the same mean).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from netsim._version import __version__
+from netsim.engine import PacketNetwork
+from netsim.errors import ConfigError
+from netsim.units import parse_size
+from netsim.validate import require_choice, require_float, require_int
+
+__all__ = ["INJECTIONS", "PATTERNS", "TrafficResult", "destination_fn", "run_traffic",
+           "traffic_experiment"]
+
+PATTERNS = ("uniform", "transpose", "bitcomp", "bitrev", "tornado", "shift", "hotspot",
+            "randperm", "alltoall", "group-shift")
+INJECTIONS = ("bernoulli", "poisson")
+
+
+@dataclass
+class TrafficResult:
+    """The figures of one synthetic-traffic run (all SI)."""
+
+    topo: str
+    pattern: str
+    injection: str
+    offered_load: float
+    accepted_load: float
+    latency_mean_s: float
+    latency_p50_s: float
+    latency_p99_s: float
+    latency_max_s: float
+    packets: int
+    packet_hops: int
+    events: int
+    wall_s: float
+    forwarding: str
+    routing: str
+    model: str
+    size: int
+    chips: int
+    seed: int
+    netsim_version: str = __version__
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat dict (``extra`` merged in)."""
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        return d
+
+
+def _pow2_bits(n: int, pattern: str) -> int:
+    bits = n.bit_length() - 1
+    if n < 2 or (1 << bits) != n:
+        raise ConfigError(f"pattern: '{pattern}' needs a power-of-two chip count, got {n} chips")
+    return bits
+
+
+def destination_fn(
+    G: nx.Graph, pattern: str, rng: random.Random, *, hotspot_fraction: float = 0.1
+) -> Callable[[int], int]:
+    """Return ``dest(src) -> dst`` for ``pattern`` on the chips of ``G`` (ranks 0..N-1).
+
+    Deterministic patterns return the same destination every time; random ones draw from
+    ``rng``. A source mapped to itself does not inject (e.g. the fixed points of ``bitrev``).
+    """
+    require_choice("pattern", pattern, PATTERNS)
+    n = sum(1 for _, k in G.nodes(data="kind") if k == "chip")
+    if n < 2:
+        raise ConfigError(f"pattern: needs at least 2 chips, got {n}")
+    if pattern == "uniform":
+        def uniform(s: int) -> int:
+            d = rng.randrange(n - 1)
+            return d + 1 if d >= s else d
+        return uniform
+    if pattern == "hotspot":
+        def hotspot(s: int) -> int:
+            if rng.random() < hotspot_fraction and s != 0:
+                return 0
+            d = rng.randrange(n - 1)
+            return d + 1 if d >= s else d
+        return hotspot
+    if pattern == "alltoall":
+        nxt = dict.fromkeys(range(n), 1)
+
+        def alltoall(s: int) -> int:
+            k = nxt[s]
+            nxt[s] = k % (n - 1) + 1
+            return (s + k) % n
+        return alltoall
+    table: list[int]
+    if pattern == "shift":
+        table = [(s + 1) % n for s in range(n)]
+    elif pattern == "bitcomp":
+        _pow2_bits(n, pattern)
+        table = [(n - 1) ^ s for s in range(n)]
+    elif pattern == "bitrev":
+        bits = _pow2_bits(n, pattern)
+        table = [int(format(s, f"0{bits}b")[::-1], 2) for s in range(n)]
+    elif pattern == "transpose":
+        bits = _pow2_bits(n, pattern)
+        if bits % 2:
+            raise ConfigError(f"pattern: 'transpose' needs N = 2**(2m) chips, got {n}")
+        h = bits // 2
+        mask = (1 << h) - 1
+        table = [((s & mask) << h) | (s >> h) for s in range(n)]
+    elif pattern == "tornado":
+        coords = [G.nodes[s].get("coord") for s in range(n)]
+        if all(c is not None for c in coords):
+            radix = [1 + max(c[d] for c in coords) for d in range(len(coords[0]))]
+            at = {tuple(c): s for s, c in enumerate(coords)}
+            table = [
+                at[tuple((c[d] + math.ceil(k / 2) - 1) % k for d, k in enumerate(radix))]
+                for c in coords
+            ]
+        else:
+            table = [(s + math.ceil(n / 2) - 1) % n for s in range(n)]
+    elif pattern == "randperm":
+        perm = list(range(n))
+        while True:
+            rng.shuffle(perm)
+            if all(perm[s] != s for s in range(n)):
+                break
+        table = perm
+    else:  # group-shift
+        groups = [G.nodes[s].get("group") for s in range(n)]
+        if any(g is None for g in groups):
+            raise ConfigError("pattern: 'group-shift' needs a dragonfly (chips with 'group')")
+        members: dict[int, list[int]] = {}
+        for s, g in enumerate(groups):
+            members.setdefault(g, []).append(s)
+        order = sorted(members)
+        table = []
+        for s, g in enumerate(groups):
+            nxt_group = members[order[(order.index(g) + 1) % len(order)]]
+            table.append(nxt_group[members[g].index(s) % len(nxt_group)])
+    return table.__getitem__
+
+
+def run_traffic(
+    topo: nx.Graph | str,
+    pattern: str = "uniform",
+    load: float = 0.1,
+    *,
+    injection: str = "bernoulli",
+    size: int | str = 256,
+    routing: str = "auto",
+    forwarding: str = "cut-through",
+    packets: int = 2000,
+    warmup: int | None = None,
+    buffer: int | None = None,
+    mtu: int | None = None,
+    header: int | None = None,
+    hotspot_fraction: float = 0.1,
+    seed: int = 0,
+) -> TrafficResult:
+    """Run one synthetic-traffic point and return its figures.
+
+    Parameters
+    ----------
+    topo : networkx.Graph or str
+        A topology graph or a spec string for :func:`topologies.registry.build`.
+    pattern, injection : str
+        See the module docstring.
+    load : float
+        Offered load per chip, a fraction of its ``injection_bandwidth`` in (0, 1].
+    size : int or str
+        Message (packet) payload bytes, e.g. ``"256B"``.
+    packets : int
+        Packets measured; ``warmup`` packets (default the same number) precede them.
+    routing, forwarding, buffer, mtu, header
+        Engine options (:class:`netsim.engine.PacketNetwork`).
+    seed : int
+        Fixes every random choice (destinations, arrival times, routing).
+
+    Returns
+    -------
+    TrafficResult
+    """
+    require_choice("injection", injection, INJECTIONS)
+    load = require_float("load", load, min=0.0, max=1.0, min_open=True)
+    nbytes = parse_size(size, "size", allow_zero=False)
+    packets = require_int("packets", packets, min=1)
+    warmup = packets if warmup is None else require_int("warmup", warmup, min=0)
+    seed = require_int("seed", seed, min=0)
+    if isinstance(topo, str):
+        from topologies.registry import build
+
+        G, name = build(topo), topo
+    else:
+        G, name = topo, topo.graph.get("name", "custom")
+    rng = random.Random(seed)
+    dest = destination_fn(G, pattern, rng, hotspot_fraction=hotspot_fraction)
+    net = PacketNetwork(G, forwarding=forwarding, routing=routing, buffer=buffer, mtu=mtu,
+                        header=header, seed=seed)
+    chips = [v for v, k in G.nodes(data="kind") if k == "chip"]
+    _, _, wire = net._segments(nbytes)
+    # Mean time between packets of one source at this load (payload + headers on the wire).
+    gap = {c: wire / (load * float(G.nodes[c]["injection_bandwidth"])) for c in chips}
+    slot = {c: wire / float(G.nodes[c]["injection_bandwidth"]) for c in chips}
+    latencies: list[float] = []
+    state = {"generated": 0, "stop": False, "t_start": math.inf, "t_end": math.inf,
+             "measured_bytes": 0}
+    first_measured = warmup
+    last_measured = warmup + packets
+
+    def next_gap(c: int) -> float:
+        if injection == "poisson":
+            return rng.expovariate(1.0 / gap[c])
+        k = 1
+        while rng.random() >= load:
+            k += 1
+        return k * slot[c]
+
+    def on_delivery(measured: bool):
+        def record(latency: float) -> None:
+            if measured:
+                latencies.append(latency)
+                if len(latencies) == packets:
+                    state["stop"] = True
+        return record
+
+    def delivered_bytes(latency: float) -> None:
+        now = net.env.now
+        if state["t_start"] <= now <= state["t_end"]:
+            state["measured_bytes"] += nbytes
+
+    def generate(c: int) -> None:
+        if state["stop"]:
+            return
+        k = state["generated"]
+        state["generated"] = k + 1
+        d = dest(c)
+        if d != c:
+            measured = first_measured <= k < last_measured
+            if k == first_measured:
+                state["t_start"] = net.env.now
+            if k == last_measured - 1:
+                state["t_end"] = net.env.now
+            rec = on_delivery(measured)
+
+            def both(latency: float, rec=rec) -> None:
+                delivered_bytes(latency)
+                rec(latency)
+
+            net._send(c, d, nbytes, c, None, both)
+        net.call_at(net.env.now + next_gap(c), generate, c)
+
+    for c in chips:
+        net.call_at(next_gap(c) * rng.random(), generate, c)
+    t0 = time.perf_counter()
+    net.run()
+    wall = time.perf_counter() - t0
+    if len(latencies) < packets:
+        raise ConfigError(
+            f"pattern: '{pattern}' generated too few packets to measure ({len(latencies)} of "
+            f"{packets}); every source maps to itself?"
+        )
+    window = state["t_end"] - state["t_start"]
+    capacity = sum(float(G.nodes[c]["injection_bandwidth"]) for c in chips) * window
+    accepted = state["measured_bytes"] * (wire / nbytes) / capacity if capacity > 0 else math.nan
+    lat = np.asarray(latencies)
+    st = net.stats()
+    return TrafficResult(
+        topo=name, pattern=pattern, injection=injection, offered_load=load,
+        accepted_load=float(accepted), latency_mean_s=float(lat.mean()),
+        latency_p50_s=float(np.percentile(lat, 50)), latency_p99_s=float(np.percentile(lat, 99)),
+        latency_max_s=float(lat.max()), packets=packets, packet_hops=st["packet_hops"],
+        events=st["events"], wall_s=wall, forwarding=forwarding, routing=net.routing,
+        model=net.model, size=nbytes, chips=len(chips), seed=seed,
+    )
+
+
+def traffic_experiment(**params: Any) -> dict[str, Any]:
+    """Sweep entry point (kind ``traffic``): keyword parameters as in :func:`run_traffic`."""
+    seed = params.pop("seed", 0)
+    topo = params.pop("topo")
+    return run_traffic(topo, seed=seed, **params).to_dict()

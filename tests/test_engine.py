@@ -1,0 +1,289 @@
+"""The packet engine against closed forms, queueing theory and conservation laws."""
+
+from __future__ import annotations
+
+import random
+
+import networkx as nx
+import pytest
+
+from netsim.engine import PacketNetwork
+from netsim.errors import ConfigError, DeadlockError
+from netsim.traffic import run_traffic
+from topologies._build import add_chip, add_link, add_switch, finish
+
+
+def chain(bws, lats, switch_lat=0.0, inj=None):
+    """chip 0 - switches - chip 1: len(bws) links; interior nodes are switches."""
+    G = nx.Graph()
+    n = len(bws)
+    add_chip(G, 0, (0, 0))
+    add_chip(G, 1, (n, 0))
+    nodes = [0] + [2 + i for i in range(n - 1)] + [1]
+    for i in range(n - 1):
+        add_switch(G, 2 + i, (i + 1, 0), latency=switch_lat)
+    for i, (bw, lat) in enumerate(zip(bws, lats, strict=True)):
+        add_link(G, nodes[i], nodes[i + 1], link="ib", bandwidth=bw, latency=lat)
+    G = finish(G, "chain", {})
+    if inj is not None:
+        for c in (0, 1):
+            G.nodes[c]["injection_bandwidth"] = inj
+    return G
+
+
+def ring(k, bw=1e9, lat=1e-7):
+    """A 1-D torus of k chips with DOR attributes (coord, dim, wrap)."""
+    G = nx.Graph()
+    for i in range(k):
+        add_chip(G, i, (i, 0), coord=(i,))
+    for i in range(k):
+        add_link(G, i, (i + 1) % k, link="ici", bandwidth=bw, latency=lat, dim=0,
+                 wrap=i == k - 1)
+    return finish(G, "torus", {"dims": (k,)})
+
+
+def torus2d(k, bw=1e9, lat=1e-7):
+    G = nx.Graph()
+    for x in range(k):
+        for y in range(k):
+            add_chip(G, x * k + y, (x, y), coord=(x, y))
+    for x in range(k):
+        for y in range(k):
+            a = x * k + y
+            add_link(G, a, ((x + 1) % k) * k + y, link="ici", bandwidth=bw, latency=lat, dim=0,
+                     wrap=x == k - 1)
+            add_link(G, a, x * k + (y + 1) % k, link="ici", bandwidth=bw, latency=lat, dim=1,
+                     wrap=y == k - 1)
+    return finish(G, "torus", {"dims": (k, k)})
+
+
+def time_of(net, src, dst, nbytes):
+    done = net.send(src, dst, nbytes)
+    out = {}
+    done.callbacks.append(lambda ev: out.setdefault("t", net.env.now))
+    net.run()
+    return out["t"]
+
+
+BWS = [4e9, 1e9, 2e9]
+LATS = [10e-9, 20e-9, 30e-9]
+SW = 50e-9
+
+
+@pytest.mark.parametrize("header", [0, 16])
+def test_zero_load_latency_store_and_forward(header):
+    G = chain(BWS, LATS, SW, inj=4e9)
+    net = PacketNetwork(G, forwarding="store-and-forward", mtu=1000, header=header)
+    s = 1000 + header
+    expect = sum(s / b + lat for b, lat in zip(BWS, LATS, strict=True)) + 2 * SW
+    assert time_of(net, 0, 1, 1000) == pytest.approx(expect, rel=1e-12)
+
+
+@pytest.mark.parametrize("header", [0, 16])
+def test_zero_load_latency_cut_through(header):
+    G = chain(BWS, LATS, SW, inj=4e9)
+    net = PacketNetwork(G, forwarding="cut-through", mtu=1000, header=header)
+    s = 1000 + header
+    expect = s / min(BWS) + sum(LATS) + 2 * SW
+    assert time_of(net, 0, 1, 1000) == pytest.approx(expect, rel=1e-12)
+
+
+def test_message_pipelines_packets_cut_through():
+    # m packets over h equal links: one packet's latency plus (m-1) more serialisations.
+    G = chain([1e9] * 3, [1e-7] * 3, SW)
+    net = PacketNetwork(G, forwarding="cut-through", mtu=500, header=20)
+    m = 8
+    expect = 3 * 1e-7 + 2 * SW + m * 520 / 1e9
+    assert time_of(net, 0, 1, 500 * m) == pytest.approx(expect, rel=1e-12)
+
+
+def test_message_pipelines_packets_store_and_forward():
+    G = chain([1e9] * 3, [1e-7] * 3, SW)
+    net = PacketNetwork(G, forwarding="store-and-forward", mtu=500, header=20)
+    m = 8
+    expect = 3 * (520 / 1e9 + 1e-7) + 2 * SW + (m - 1) * 520 / 1e9
+    assert time_of(net, 0, 1, 500 * m) == pytest.approx(expect, rel=1e-12)
+
+
+def test_injection_bandwidth_limits_a_fast_link():
+    G = chain([10e9], [0.0], inj=1e9)
+    net = PacketNetwork(G, mtu=1000, header=0)
+    assert time_of(net, 0, 1, 10_000) == pytest.approx(10_000 / 1e9, rel=1e-12)
+
+
+def test_partial_last_packet_and_zero_bytes():
+    G = chain([1e9], [0.0])
+    net = PacketNetwork(G, forwarding="store-and-forward", mtu=1000, header=10)
+    # 2500 B -> packets of 1000, 1000, 500 payload; 30 header bytes in all.
+    assert time_of(net, 0, 1, 2500) == pytest.approx(2530 / 1e9, rel=1e-12)
+    net = PacketNetwork(G, forwarding="store-and-forward", mtu=1000, header=10)
+    assert time_of(net, 0, 1, 0) == pytest.approx(10 / 1e9, rel=1e-12)
+
+
+def test_send_to_self_is_immediate():
+    net = PacketNetwork(ring(4))
+    ev = net.send(2, 2, 1000)
+    net.run()
+    assert ev.triggered and net.env.now == 0
+
+
+def _md1(rho, S, lat):
+    return rho * S / (2 * (1 - rho)) + S + lat
+
+
+@pytest.mark.parametrize("rho", [0.3, 0.6, 0.8])
+def test_md1_single_link(rho):
+    """Poisson arrivals of fixed-size packets on one link: M/D/1 mean sojourn time
+    W = rho*S/(2(1-rho)) + S (Kleinrock, Queueing Systems vol. 1, 1975, eq. 5.73)."""
+    bw, lat, size = 1e9, 50e-9, 1000
+    G = chain([bw], [lat])
+    r = run_traffic(G, "shift", rho, injection="poisson", size=size, packets=40_000,
+                    warmup=2_000, mtu=size, header=0, seed=3)
+    assert r.latency_mean_s == pytest.approx(_md1(rho, size / bw, lat), rel=0.04)
+    assert r.accepted_load == pytest.approx(rho, rel=0.03)
+
+
+def test_mg1_random_sizes():
+    """Random packet sizes: Pollaczek-Khinchine W = lambda E[S^2] / (2(1-rho)) + E[S]."""
+    bw, rho = 1e9, 0.7
+    G = chain([bw], [0.0])
+    net = PacketNetwork(G, mtu=1 << 20, header=0)
+    rng = random.Random(7)
+    sizes = [rng.randint(100, 3000) for _ in range(60_000)]
+    mean_s = sum(sizes) / len(sizes) / bw
+    es2 = sum((s / bw) ** 2 for s in sizes) / len(sizes)
+    lam = rho / mean_s
+    lat: list[float] = []
+    t = 0.0
+    for s in sizes:
+        t += rng.expovariate(lam)
+        net.call_at(t, lambda s: net.send(0, 1, s, callback=lat.append), s)
+    net.run()
+    expect = lam * es2 / (2 * (1 - rho)) + mean_s
+    assert sum(lat[2000:]) / len(lat[2000:]) == pytest.approx(expect, rel=0.05)
+
+
+def test_torus_saturation_below_channel_load_bound():
+    """Uniform traffic on a k-ary 2-cube torus: the busiest channel carries k*lambda/8 of
+    load per unit of injection (Dally & Towles 2004, sec. 3.3.1), so accepted throughput
+    per chip cannot exceed 8*b/k. With injection 4b on an 8x8 torus the bound is 0.25."""
+    k, b = 8, 1e9
+    G = torus2d(k, bw=b)
+    for c in range(k * k):
+        G.nodes[c]["injection_bandwidth"] = 4 * b
+    bound = (8 * b / k) / (4 * b)
+    low = run_traffic(G, "uniform", 0.5 * bound, packets=3000, seed=1, mtu=256, header=0)
+    assert low.accepted_load == pytest.approx(0.5 * bound, rel=0.05)
+    high = run_traffic(G, "uniform", 0.5, packets=3000, seed=1, mtu=256, header=0)
+    assert high.accepted_load <= bound * 1.02
+    assert high.accepted_load >= 0.6 * bound
+    assert high.latency_mean_s > 5 * low.latency_mean_s
+
+
+def test_conservation_and_determinism():
+    G = torus2d(4)
+    a = run_traffic(G, "uniform", 0.4, packets=3000, seed=11).to_dict()
+    b = run_traffic(G, "uniform", 0.4, packets=3000, seed=11).to_dict()
+    c = run_traffic(G, "uniform", 0.4, packets=3000, seed=12).to_dict()
+    for d in (a, b, c):
+        d.pop("wall_s")
+    assert a == b
+    assert a["latency_mean_s"] != c["latency_mean_s"]
+
+
+def test_bytes_conserved_with_finite_buffers():
+    G = torus2d(4)
+    net = PacketNetwork(G, buffer=1024, mtu=256, header=16)
+    rng = random.Random(0)
+    for _ in range(400):
+        s, d = rng.randrange(16), rng.randrange(16)
+        net.send(s, d, rng.randrange(0, 5000))
+    net.run()
+    st = net.stats()
+    assert st["bytes_injected"] == st["bytes_delivered"] > 0
+    assert net.in_flight == 0
+
+
+def test_backpressure_stalls_sender():
+    """A slow last link with small buffers: the sender is held back by credits instead of
+    losing packets, so its first link finishes late; with infinite buffers it does not."""
+    fast, slow, n, mtu = 10e9, 1e9, 100_000, 1000
+    G = chain([fast, slow], [10e-9, 10e-9], inj=fast)
+    infinite = PacketNetwork(G, mtu=mtu, header=0)
+    t_inf = time_of(infinite, 0, 1, n)
+    credit = PacketNetwork(G, mtu=mtu, header=0, buffer=2 * mtu)
+    t_fc = time_of(credit, 0, 1, n)
+    assert credit.stats()["bytes_delivered"] == n
+    # Both are limited by the slow link.
+    assert t_fc == pytest.approx(n / slow, rel=0.01)
+    assert t_inf == pytest.approx(n / slow, rel=0.01)
+    # The sender's link (port 0 -> switch) is busy only while it can send: with credits
+    # its last packet leaves near the end; with infinite buffers after n / fast.
+    p_first = credit.ports.port[(0, 2)]
+    assert infinite._busy[p_first] == pytest.approx(n / fast, rel=0.01)
+    assert credit._busy[p_first] > 0.9 * n / slow
+
+
+def test_deadlock_is_detected_and_dateline_avoids_it():
+    k = 4
+    G = ring(k, bw=1e9, lat=1e-8)
+
+    def load(net):
+        for s in range(k):
+            net.send(s, (s + 2) % k if s % 2 == 0 else (s + 2) % k, 50_000)
+
+    net = PacketNetwork(G, buffer=272, mtu=256, header=16, routing="dor-nodateline")
+    load(net)
+    with pytest.raises(DeadlockError, match=r"blocked links.*->"):
+        net.run()
+    net = PacketNetwork(G, buffer=272, mtu=256, header=16, routing="dor")
+    load(net)
+    net.run()
+    assert net.stats()["bytes_delivered"] == 4 * 50_000
+
+
+def test_large_messages_coarse_segments_within_2_percent():
+    G = torus2d(4, bw=50e9, lat=500e-9)
+    size = 2 << 20
+
+    def alltoall(max_segments):
+        net = PacketNetwork(G, mtu=256, header=16, max_segments=max_segments)
+        for s in range(0, 16, 3):
+            net.send(s, (s + 5) % 16, size)
+            net.send(s, (s + 6) % 16, size)
+        net.run()
+        return net.env.now, net.stats()["packets"]
+
+    coarse, n_coarse = alltoall(32)
+    fine, n_fine = alltoall(None)
+    assert n_coarse < n_fine / 100 * 4
+    assert coarse == pytest.approx(fine, rel=0.02)
+
+
+def test_multicast_tree_delivers_everywhere():
+    k = 8
+    G = ring(k, bw=1e9, lat=1e-7)
+    net = PacketNetwork(G, forwarding="store-and-forward", mtu=1000, header=0)
+    ev = net.multicast(0, [1, 2, 3, 7], 1000)
+    net.run()
+    assert ev.triggered
+    # Farthest destination is 3 hops away; store-and-forward: 3 * (S + lat).
+    assert net.env.now == pytest.approx(3 * (1e-6 + 1e-7), rel=1e-12)
+    # Replication: links 0->1, 1->2, 2->3, 0->7 each carry the packet once.
+    assert net.stats()["packet_hops"] == 4
+    assert net.stats()["bytes_delivered"] == 4 * 1000
+
+
+@pytest.mark.parametrize(
+    ("kw", "msg"),
+    [
+        ({"forwarding": "wormhole"}, "forwarding: must be one of"),
+        ({"routing": "magic"}, "routing: must be one of"),
+        ({"buffer": 10, "mtu": 256}, "buffer: must be an integer >= 272"),
+        ({"routing": "valiant"}, "routing: 'valiant' applies to dragonflies only"),
+    ],
+)
+def test_bad_options(kw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        PacketNetwork(ring(4), **({"header": 16} | kw))
+
