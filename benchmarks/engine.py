@@ -90,8 +90,14 @@ def nspy_chain(packets: int, hops: int, load: float) -> float | None:
     env = simpy.Environment()
     rng = random.Random(1)
     mean_gap = SIZE / (load * BW)
-    gen = DistPacketGenerator(env, "gen", lambda: rng.expovariate(1.0 / mean_gap),
-                              lambda: SIZE, flow_id=0, size=packets * SIZE)
+    gen = DistPacketGenerator(
+        env,
+        "gen",
+        lambda: rng.expovariate(1.0 / mean_gap),
+        lambda: SIZE,
+        flow_id=0,
+        size=packets * SIZE,
+    )
     sink = PacketSink(env)
     prev = gen
     for _ in range(hops):
@@ -117,8 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     chain_rate = netsim_chain(4_000 * scale, 8, 0.3)
     ns_rate = nspy_chain(4_000 * scale, 8, 0.3)
     print(f"raw simpy timeouts        : {simpy_rate / 1e3:8.0f} k events/s")
-    print(f"netsim torus 8x8 uniform  : {torus_rate / 1e3:8.0f} k packet-hops/s "
-          f"({events / hops:.2f} events per hop)")
+    print(
+        f"netsim torus 8x8 uniform  : {torus_rate / 1e3:8.0f} k packet-hops/s "
+        f"({events / hops:.2f} events per hop)"
+    )
     print(f"netsim chain of 8 links   : {chain_rate / 1e3:8.0f} k packet-hops/s")
     if ns_rate is None:
         print("ns.py chain of 8 links    :      n/a (pip install ns-py)")

@@ -46,11 +46,27 @@ from netsim.errors import ConfigError
 from netsim.units import parse_size
 from netsim.validate import require_choice, require_float, require_int
 
-__all__ = ["INJECTIONS", "PATTERNS", "TrafficResult", "destination_fn", "run_traffic",
-           "traffic_experiment"]
+__all__ = [
+    "INJECTIONS",
+    "PATTERNS",
+    "TrafficResult",
+    "destination_fn",
+    "run_traffic",
+    "traffic_experiment",
+]
 
-PATTERNS = ("uniform", "transpose", "bitcomp", "bitrev", "tornado", "shift", "hotspot",
-            "randperm", "alltoall", "group-shift")
+PATTERNS = (
+    "uniform",
+    "transpose",
+    "bitcomp",
+    "bitrev",
+    "tornado",
+    "shift",
+    "hotspot",
+    "randperm",
+    "alltoall",
+    "group-shift",
+)
 INJECTIONS = ("bernoulli", "poisson")
 
 
@@ -107,16 +123,20 @@ def destination_fn(
     if n < 2:
         raise ConfigError(f"pattern: needs at least 2 chips, got {n}")
     if pattern == "uniform":
+
         def uniform(s: int) -> int:
             d = rng.randrange(n - 1)
             return d + 1 if d >= s else d
+
         return uniform
     if pattern == "hotspot":
+
         def hotspot(s: int) -> int:
             if rng.random() < hotspot_fraction and s != 0:
                 return 0
             d = rng.randrange(n - 1)
             return d + 1 if d >= s else d
+
         return hotspot
     if pattern == "alltoall":
         nxt = dict.fromkeys(range(n), 1)
@@ -125,6 +145,7 @@ def destination_fn(
             k = nxt[s]
             nxt[s] = k % (n - 1) + 1
             return (s + k) % n
+
         return alltoall
     table: list[int]
     if pattern == "shift":
@@ -229,16 +250,22 @@ def run_traffic(
         G, name = topo, topo.graph.get("name", "custom")
     rng = random.Random(seed)
     dest = destination_fn(G, pattern, rng, hotspot_fraction=hotspot_fraction)
-    net = PacketNetwork(G, forwarding=forwarding, routing=routing, buffer=buffer, mtu=mtu,
-                        header=header, seed=seed)
+    net = PacketNetwork(
+        G, forwarding=forwarding, routing=routing, buffer=buffer, mtu=mtu, header=header, seed=seed
+    )
     chips = [v for v, k in G.nodes(data="kind") if k == "chip"]
     _, _, wire = net._segments(nbytes)
     # Mean time between packets of one source at this load (payload + headers on the wire).
     gap = {c: wire / (load * float(G.nodes[c]["injection_bandwidth"])) for c in chips}
     slot = {c: wire / float(G.nodes[c]["injection_bandwidth"]) for c in chips}
     latencies: list[float] = []
-    state = {"generated": 0, "stop": False, "t_start": math.inf, "t_end": math.inf,
-             "measured_bytes": 0}
+    state = {
+        "generated": 0,
+        "stop": False,
+        "t_start": math.inf,
+        "t_end": math.inf,
+        "measured_bytes": 0,
+    }
     first_measured = warmup
     last_measured = warmup + packets
 
@@ -256,6 +283,7 @@ def run_traffic(
                 latencies.append(latency)
                 if len(latencies) == packets:
                     state["stop"] = True
+
         return record
 
     def delivered_bytes(latency: float) -> None:
@@ -300,12 +328,25 @@ def run_traffic(
     lat = np.asarray(latencies)
     st = net.stats()
     return TrafficResult(
-        topo=name, pattern=pattern, injection=injection, offered_load=load,
-        accepted_load=float(accepted), latency_mean_s=float(lat.mean()),
-        latency_p50_s=float(np.percentile(lat, 50)), latency_p99_s=float(np.percentile(lat, 99)),
-        latency_max_s=float(lat.max()), packets=packets, packet_hops=st["packet_hops"],
-        events=st["events"], wall_s=wall, forwarding=forwarding, routing=net.routing,
-        model=net.model, size=nbytes, chips=len(chips), seed=seed,
+        topo=name,
+        pattern=pattern,
+        injection=injection,
+        offered_load=load,
+        accepted_load=float(accepted),
+        latency_mean_s=float(lat.mean()),
+        latency_p50_s=float(np.percentile(lat, 50)),
+        latency_p99_s=float(np.percentile(lat, 99)),
+        latency_max_s=float(lat.max()),
+        packets=packets,
+        packet_hops=st["packet_hops"],
+        events=st["events"],
+        wall_s=wall,
+        forwarding=forwarding,
+        routing=net.routing,
+        model=net.model,
+        size=nbytes,
+        chips=len(chips),
+        seed=seed,
     )
 
 

@@ -91,7 +91,7 @@ def parse_size(value: object, name: str = "size", *, allow_zero: bool = True) ->
     _check(x, name, value, allow_zero)
     if abs(x - round(x)) > 1e-6 * max(1.0, x):
         raise ConfigError(f"{name}: must be a whole number of bytes, got {value!r}")
-    return int(round(x))
+    return round(x)
 
 
 def parse_bandwidth(value: object, name: str = "bandwidth") -> float:
@@ -163,10 +163,12 @@ def parse_size_range(value: object, name: str = "sizes") -> list[int]:
         except ValueError:
             factor = 0.0
         if factor <= 1 or lo == 0:
-            raise ConfigError(f"{name}: geometric range needs START > 0 and factor > 1, got {value!r}")
+            raise ConfigError(
+                f"{name}: geometric range needs START > 0 and factor > 1, got {value!r}"
+            )
         x = float(lo)
         while x <= hi * (1 + 1e-9):
-            out.append(int(round(x)))
+            out.append(round(x))
             x *= factor
     else:
         inc = parse_size(step.lstrip("+"), name, allow_zero=False)
@@ -192,10 +194,12 @@ def parse_float_range(value: object, name: str = "range") -> list[float]:
             return [float(v) for v in text.split(",") if v.strip()]
         lo, hi, step = (float(p) for p in text.split(":"))
     except ValueError:
-        raise ConfigError(f"{name}: expected START:STOP:STEP or a comma list, got {value!r}") from None
+        raise ConfigError(
+            f"{name}: expected START:STOP:STEP or a comma list, got {value!r}"
+        ) from None
     if step <= 0 or hi < lo:
         raise ConfigError(f"{name}: need STEP > 0 and STOP >= START, got {value!r}")
-    n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+    n = math.floor((hi - lo) / step + 1e-9) + 1
     return [round(lo + i * step, 12) for i in range(n)]
 
 

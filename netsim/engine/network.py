@@ -83,8 +83,21 @@ class _Message:
 class _Packet:
     """A packet in flight; it is also the simpy event that moves it (one per hop)."""
 
-    __slots__ = ("_ok", "_value", "callbacks", "cbl", "hop", "msg", "path", "payload", "prev",
-                 "size", "tail", "tree", "vcs")
+    __slots__ = (
+        "_ok",
+        "_value",
+        "callbacks",
+        "cbl",
+        "hop",
+        "msg",
+        "path",
+        "payload",
+        "prev",
+        "size",
+        "tail",
+        "tree",
+        "vcs",
+    )
 
     def __init__(self, msg, size, payload, path, vcs, cbl) -> None:
         self._ok = True
@@ -189,9 +202,7 @@ class PacketNetwork:
 
         n = len(ports)
         self._inv_bw = [1.0 / b for b in ports.bandwidth]
-        node_lat = {
-            v: float(graph.nodes[v].get("latency", 0.0)) for v in graph.nodes
-        }
+        node_lat = {v: float(graph.nodes[v].get("latency", 0.0)) for v in graph.nodes}
         # Delay from a port's departure to readiness at its far end: link + node latency.
         self._delay = [ports.latency[p] + node_lat[ports.dst[p]] for p in range(n)]
         self._lat = ports.latency
@@ -415,8 +426,9 @@ class PacketNetwork:
             size = wleft // (count - k)
             left -= payload
             wleft -= size
-            pkt = _Packet(msg, size, payload, path, vcs, self._cb_hop if tree is None else
-                          [self._hop_mc])
+            pkt = _Packet(
+                msg, size, payload, path, vcs, self._cb_hop if tree is None else [self._hop_mc]
+            )
             if tree is not None:
                 pkt.tree = tree
             # The interface streams packet k from t; its tail is in by t + size/B_inj.
@@ -522,8 +534,7 @@ class PacketNetwork:
         prev = pkt.prev
         if prev >= 0:
             call = _Call(self._credit, (prev, pkt.vcs[pkt.hop - 1], pkt.size))
-            heappush(self._queue, (self.env._now + self._lat[prev], _NORMAL, next(self._eid),
-                                   call))
+            heappush(self._queue, (self.env._now + self._lat[prev], _NORMAL, next(self._eid), call))
 
     def _credit(self, event: _Call) -> None:
         port, vc, size = event.arg

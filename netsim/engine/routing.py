@@ -34,6 +34,7 @@ Algorithms (``routing=`` of :class:`~netsim.engine.PacketNetwork`)
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 
@@ -44,8 +45,17 @@ from netsim.errors import ConfigError
 
 __all__ = ["ROUTINGS", "PortTable", "make_router"]
 
-ROUTINGS = ("auto", "shortest", "ecmp", "updown", "dor", "dor-nodateline", "minimal",
-            "valiant", "ugal")
+ROUTINGS = (
+    "auto",
+    "shortest",
+    "ecmp",
+    "updown",
+    "dor",
+    "dor-nodateline",
+    "minimal",
+    "valiant",
+    "ugal",
+)
 _GRID_FAMILIES = ("torus", "mesh", "wafer")
 
 
@@ -119,7 +129,7 @@ class _Router:
 
     def _ports_of(self, nodes: list[int]) -> tuple[int, ...]:
         port = self.ports.port
-        return tuple(port[(a, b)] for a, b in zip(nodes, nodes[1:], strict=False))
+        return tuple(port[(a, b)] for a, b in itertools.pairwise(nodes))
 
 
 class ShortestPathRouter(_Router):
@@ -250,8 +260,14 @@ class DimensionOrderRouter(_Router):
 class DragonflyRouter(_Router):
     """Minimal, Valiant and UGAL-L routing on a dragonfly (routers carry ``group``)."""
 
-    def __init__(self, G: nx.Graph, ports: PortTable, seed: int, mode: str,
-                 backlog: Callable[[int], float] | None = None) -> None:
+    def __init__(
+        self,
+        G: nx.Graph,
+        ports: PortTable,
+        seed: int,
+        mode: str,
+        backlog: Callable[[int], float] | None = None,
+    ) -> None:
         super().__init__(G, ports, seed)
         self.name = mode
         self.mode = mode
@@ -297,13 +313,15 @@ class DragonflyRouter(_Router):
             out.append(rb)
         return out
 
-    def _assemble(self, src: int, dst: int, routers: list[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _assemble(
+        self, src: int, dst: int, routers: list[int]
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         nodes = ([src] if src not in self._group else []) + routers
         if dst not in self._group:
             nodes.append(dst)
         ports = self._ports_of(nodes)
         vcs, vc = [], 0
-        for a, b in zip(nodes, nodes[1:], strict=False):
+        for a, b in itertools.pairwise(nodes):
             vcs.append(vc)
             if a in self._group and b in self._group and self._group[a] != self._group[b]:
                 vc += 1
@@ -318,7 +336,7 @@ class DragonflyRouter(_Router):
         # Enter the intermediate group through a global link from the source group.
         links = self._globals[(ga, gi)]
         u, v = links[h % len(links)]
-        first = self._minimal_routers(ra, u, h) + [v]
+        first = [*self._minimal_routers(ra, u, h), v]
         return first + self._minimal_routers(v, rb, h)[1:]
 
     def route(self, src: int, dst: int, flow: int = 0) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -338,6 +356,7 @@ class DragonflyRouter(_Router):
         valiant = self._assemble(src, dst, self._valiant_routers(ra, rb, h))
         if self.mode == "valiant":
             return valiant
+
         # UGAL-L: compare (queue backlog at the first router output) x hops.
         def cost(r: tuple[tuple[int, ...], tuple[int, ...]]) -> float:
             first = r[0][1] if src not in self._group and len(r[0]) > 1 else r[0][0]
