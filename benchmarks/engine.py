@@ -69,10 +69,15 @@ def netsim_chain(packets: int, hops: int, load: float) -> float:
     net = PacketNetwork(_chain(hops), mtu=SIZE, header=0, routing="shortest")
     rng = random.Random(1)
     mean_gap = SIZE / (load * BW)
-    t = 0.0
-    for _ in range(packets):
-        t += rng.expovariate(1.0 / mean_gap)
-        net.call_at(t, lambda _: net.send(0, hops, SIZE))
+    left = [packets]
+
+    def generate(_: object) -> None:  # one source, like ns.py's generator process
+        net.send(0, hops, SIZE)
+        left[0] -= 1
+        if left[0]:
+            net.call_at(net.env.now + rng.expovariate(1.0 / mean_gap), generate)
+
+    net.call_at(0.0, generate)
     t0 = time.perf_counter()
     net.run()
     return net.stats()["packet_hops"] / (time.perf_counter() - t0)

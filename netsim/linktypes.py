@@ -90,8 +90,9 @@ LINK_TYPES: dict[str, LinkType] = {
             source=(
                 "InfiniBand NDR 400 Gb/s = 50 GB/s per direction; MTU 4096 B and LRH 8 + BTH 12 + "
                 "ICRC 4 + VCRC 2 = 26 header bytes (InfiniBand Architecture Specification vol. 1); "
-                "~130 ns switch port-to-port latency (NVIDIA Quantum switch datasheets); "
-                "~5 m of cable at 5 ns/m."
+                "130 ns port-to-port is the figure of the HDR Quantum QM8700 datasheet; NVIDIA does "
+                "not publish one for NDR Quantum-2 and third-party reports range from ~150 to "
+                "~330 ns, so treat it as a lower bound. ~5 m of cable at 5 ns/m."
             ),
         ),
         LinkType(
@@ -99,12 +100,14 @@ LINK_TYPES: dict[str, LinkType] = {
             bandwidth=50e9,
             latency=25e-9,
             mtu=4096,
-            header=78,
+            header=82,
             switch_latency=600e-9,
             source=(
-                "400 GbE with RoCEv2: 50 GB/s per direction; 4096 B RoCE MTU; Ethernet 14+4 FCS, "
-                "preamble+IFG 20, IPv4 20, UDP 8, BTH 12 = 78 header bytes; ~600 ns cut-through "
-                "switch latency typical of 51.2 Tb/s Ethernet ASICs (vendor datasheets)."
+                "400 GbE with RoCEv2: 50 GB/s per direction; 4096 B RoCE MTU; on the wire per "
+                "packet: preamble+SFD 8 + IFG 12, Ethernet header 14 + FCS 4, IPv4 20, UDP 8, "
+                "IB BTH 12 and ICRC 4 = 82 bytes (InfiniBand Architecture Specification vol. 1, "
+                "annex A17 RoCEv2; IEEE 802.3). Switch latency: assumed order of magnitude for "
+                "51.2 Tb/s Ethernet ASICs (vendors do not publish a comparable port-to-port figure)."
             ),
         ),
         LinkType(
@@ -117,7 +120,10 @@ LINK_TYPES: dict[str, LinkType] = {
             source=(
                 "TPU v4 inter-chip interconnect: 6 links per chip at 50 GB/s per direction "
                 "(Jouppi et al., 'TPU v4: An Optically Reconfigurable Supercomputer for Machine "
-                "Learning', ISCA 2023); direct network, routing in the chip. Packet size assumed."
+                "Learning', ISCA 2023); consistent with the 24 TB/s bisection bandwidth of a "
+                "4096-chip 16x16x16 torus pod (512 links across the cut; Google Cloud TPU v4 "
+                "documentation). Direct network, routing in the chip. Link latency and packet "
+                "size assumed."
             ),
         ),
         LinkType(

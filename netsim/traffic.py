@@ -277,19 +277,17 @@ def run_traffic(
             k += 1
         return k * slot[c]
 
-    def on_delivery(measured: bool):
-        def record(latency: float) -> None:
-            if measured:
-                latencies.append(latency)
-                if len(latencies) == packets:
-                    state["stop"] = True
-
-        return record
-
-    def delivered_bytes(latency: float) -> None:
-        now = net.env.now
-        if state["t_start"] <= now <= state["t_end"]:
+    def delivered(latency: float) -> None:
+        if state["t_start"] <= net.env._now <= state["t_end"]:
             state["measured_bytes"] += nbytes
+
+    def delivered_measured(latency: float) -> None:
+        delivered(latency)
+        latencies.append(latency)
+        if len(latencies) == packets:
+            state["stop"] = True
+
+    send, call_at, env = net._send, net.call_at, net.env
 
     def generate(c: int) -> None:
         if state["stop"]:
@@ -298,19 +296,13 @@ def run_traffic(
         state["generated"] = k + 1
         d = dest(c)
         if d != c:
-            measured = first_measured <= k < last_measured
             if k == first_measured:
-                state["t_start"] = net.env.now
+                state["t_start"] = env._now
             if k == last_measured - 1:
-                state["t_end"] = net.env.now
-            rec = on_delivery(measured)
-
-            def both(latency: float, rec=rec) -> None:
-                delivered_bytes(latency)
-                rec(latency)
-
-            net._send(c, d, nbytes, c, None, both)
-        net.call_at(net.env.now + next_gap(c), generate, c)
+                state["t_end"] = env._now
+            measured = first_measured <= k < last_measured
+            send(c, d, nbytes, c, None, delivered_measured if measured else delivered)
+        call_at(env._now + next_gap(c), generate, c)
 
     for c in chips:
         net.call_at(next_gap(c) * rng.random(), generate, c)

@@ -118,13 +118,21 @@ class _Packet:
 class _Call:
     """A light simpy event that calls ``fn(arg)`` when processed."""
 
-    __slots__ = ("_ok", "_value", "arg", "callbacks")
+    __slots__ = ("_ok", "_value", "arg", "callbacks", "fn")
 
     def __init__(self, fn: Callable[[Any], None], arg: Any) -> None:
         self._ok = True
         self._value = None
+        self.fn = fn
         self.arg = arg
-        self.callbacks = [fn]
+        self.callbacks = _DISPATCH
+
+
+def _dispatch(event: _Call) -> None:
+    event.fn(event.arg)
+
+
+_DISPATCH = [_dispatch]  # shared: simpy only reads an event's callback list
 
 
 class PacketNetwork:
@@ -369,7 +377,7 @@ class PacketNetwork:
 
     def call_at(self, t: float, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Call ``fn(arg)`` at simulated time ``t`` (>= now) with one light event."""
-        call = _Call(lambda ev: fn(ev.arg), arg)
+        call = _Call(fn, arg)
         heappush(self._queue, (t, _NORMAL, next(self._eid), call))
 
     def route(self, src: int, dst: int, flow: int = 0) -> list[int]:
@@ -536,13 +544,12 @@ class PacketNetwork:
             call = _Call(self._credit, (prev, pkt.vcs[pkt.hop - 1], pkt.size))
             heappush(self._queue, (self.env._now + self._lat[prev], _NORMAL, next(self._eid), call))
 
-    def _credit(self, event: _Call) -> None:
-        port, vc, size = event.arg
+    def _credit(self, arg: tuple[int, int, int]) -> None:
+        port, vc, size = arg
         self._credits[port][vc] += size
         self._try_send(port)
 
-    def _kick(self, event: _Call) -> None:
-        port = event.arg
+    def _kick(self, port: int) -> None:
         self._kick_at[port] = -1.0
         self._try_send(port)
 

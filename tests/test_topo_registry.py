@@ -1,0 +1,206 @@
+"""Tests of topologies.registry: spec parsing, conversion, presets, round trips and errors."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netsim.errors import ConfigError
+from netsim.units import parse_time
+from topologies.registry import (
+    FAMILY_MODULES,
+    build,
+    families,
+    parse_spec,
+    presets,
+    spec_string,
+)
+
+
+def _func(family: str):
+    mod, name = FAMILY_MODULES[family]
+    return getattr(importlib.import_module(f"topologies.{mod}"), name)
+
+
+# One small instance of every family, as the brief's examples write them.
+SMALL = {
+    "torus": "torus:dims=4x4",
+    "mesh": "mesh:dims=3x4",
+    "fat_tree": "fat_tree:k=4",
+    "tree": "tree:depth=2,radix=4,taper=2",
+    "dragonfly": "dragonfly:a=4,p=2,h=2",
+    "nvswitch": "nvswitch:gpus=8",
+    "wafer": "wafer:dies=2x2,tiles=4x4",
+    "hierarchical": "hierarchical:nodes=2",
+}
+
+
+def test_every_family_has_an_example_and_a_generator():
+    assert set(SMALL) == set(FAMILY_MODULES)
+    fams = families()
+    for name, info in fams.items():
+        assert info["description"], name
+        assert info["parameters"], name
+        assert any(p["required"] for p in info["parameters"].values()) or name in (
+            "nvswitch",
+            "hierarchical",
+        )
+
+
+@pytest.mark.parametrize("family", sorted(SMALL))
+def test_build_each_family(family):
+    spec = SMALL[family]
+    G = build(spec)
+    assert isinstance(G, nx.Graph)
+    assert G.graph["family"] == family
+    assert G.graph["name"] == spec
+    chips = [v for v, k in G.nodes(data="kind") if k == "chip"]
+    assert chips == list(range(len(chips))) == list(range(G.graph["chips"]))
+    assert nx.is_connected(G)
+
+
+def test_spec_equals_direct_call():
+    G = build("torus:dims=4x4,bandwidth=100GB/s,latency=500ns,wrap=false")
+    H = _func("torus")("4x4", bandwidth=100e9, latency=parse_time("500ns"), wrap=False)
+    assert G.graph["params"] == H.graph["params"]
+    assert nx.utils.graphs_equal(nx.Graph(G.edges), nx.Graph(H.edges))
+    assert {d["bandwidth"] for *_, d in G.edges(data=True)} == {100e9}
+    assert {d["latency"] for *_, d in G.edges(data=True)} == {parse_time("500ns")}
+
+
+def test_bits_and_bytes_in_specs():
+    # 400Gbps = 50 GB/s: eight bits per byte.
+    a = build("torus:dims=4x4,bandwidth=400Gbps")
+    b = build("torus:dims=4x4,bandwidth=50GB/s")
+    assert a.graph["params"]["bandwidth"] == b.graph["params"]["bandwidth"] == 50e9
+
+
+def test_parse_spec_converts_by_parameter():
+    fam, params = parse_spec("torus:dims=4x4,bandwidth=1.8TB/s,latency=1.5us,wrap=no")
+    assert fam == "torus"
+    assert params == {
+        "dims": "4x4",
+        "bandwidth": 1.8e12,
+        "latency": pytest.approx(1.5e-6),
+        "wrap": False,
+    }
+    fam, params = parse_spec("fat-tree:k=4")
+    assert (fam, params) == ("fat_tree", {"k": 4})
+    assert isinstance(params["k"], int)
+
+
+def test_none_means_default():
+    _, params = parse_spec("torus:dims=4x4,latency=none")
+    assert params["latency"] is None
+
+
+def test_mapping_form():
+    G = build({"family": "torus", "dims": [4, 4], "bandwidth": "100GB/s"})
+    assert G.graph["params"]["bandwidth"] == 100e9
+    assert G.graph["name"] == "torus:dims=4x4,bandwidth=100GB/s"
+    assert build({"family": "fat-tree", "k": 4}).graph["chips"] == 16
+
+
+def test_presets_are_cited_and_build():
+    table = presets()
+    for name in ("dgx-h100", "nvl72", "tpu-v4-cube"):
+        assert name in table, sorted(table)
+    for name, info in table.items():
+        assert info["source"] and info["description"], name
+        assert info["family"] in FAMILY_MODULES
+        G = build(name)
+        assert G.graph["name"] == name
+        assert G.graph["family"] == info["family"]
+
+
+def test_preset_with_override():
+    base = build("tpu-v4-cube")
+    G = build("tpu-v4-cube:latency=20ns")
+    assert G.graph["name"] == "tpu-v4-cube:latency=20ns"
+    assert G.graph["params"]["latency"] == pytest.approx(20e-9)
+    assert G.graph["chips"] == base.graph["chips"] == 64
+    with pytest.raises(ConfigError, match="unknown parameter 'nope'"):
+        build("dgx-h100:nope=1")
+
+
+def test_preset_dicts_are_not_shared():
+    presets()["tpu-v4-cube"]["params"]["dims"] = "2x2"
+    assert build("tpu-v4-cube").graph["chips"] == 64
+
+
+@pytest.mark.parametrize("family", sorted(SMALL))
+def test_round_trip_through_spec_string(family):
+    G = build(SMALL[family])
+    params = G.graph["params"]
+    sig = inspect.signature(_func(family)).parameters
+    spec = spec_string(family, {k: v for k, v in params.items() if k in sig})
+    H = build(spec)
+    assert H.graph["params"] == params
+    assert H.number_of_edges() == G.number_of_edges()
+    assert H.graph["name"] == spec
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    dims=st.lists(st.integers(min_value=2, max_value=5), min_size=1, max_size=3),
+    wrap=st.booleans(),
+    bw=st.floats(min_value=1e6, max_value=1e13, allow_nan=False),
+    lat=st.one_of(st.none(), st.floats(min_value=0.0, max_value=1e-3, allow_nan=False)),
+)
+def test_round_trip_property(dims, wrap, bw, lat):
+    direct = _func("torus")(tuple(dims), wrap=wrap, bandwidth=bw, latency=lat)
+    spec = spec_string(
+        "torus", {"dims": tuple(dims), "wrap": wrap, "bandwidth": bw, "latency": lat}
+    )
+    G = build(spec)
+    assert G.graph["params"] == direct.graph["params"]
+    assert G.number_of_edges() == direct.number_of_edges()
+
+
+def test_spec_string_uses_units_when_exact():
+    assert spec_string("torus", {"dims": (8, 8), "bandwidth": 1e11, "latency": 2e-8}) == (
+        "torus:dims=8x8,bandwidth=100GB/s,latency=20ns"
+    )
+    assert spec_string("torus", {"dims": "4x4", "latency": None}) == "torus:dims=4x4"
+    # parse_time("500ns") is 5.000000000000001e-07, not 5e-07: exactness needs the SI number.
+    assert spec_string("torus", {"dims": "4x4", "latency": 5e-7}) == "torus:dims=4x4,latency=5e-07"
+
+
+@pytest.mark.parametrize(
+    ("spec", "pattern"),
+    [
+        ("torrus:dims=4x4", r"unknown family or preset 'torrus' \(did you mean 'torus'\?\)"),
+        ("nosuch", r"unknown family or preset 'nosuch'.*families: .*torus.*presets: .*dgx-h100"),
+        (
+            "torus:dimz=4x4",
+            r"^torus: unknown parameter 'dimz' \(did you mean 'dims'\?\); known: dims, ",
+        ),
+        ("torus:dims=4x4,bandwidth=fast", r"^torus: bandwidth: .*got 'fast'"),
+        ("torus:dims=4x4,latency=-1ns", r"^torus: latency: must be >= 0, got '-1ns'"),
+        ("torus:dims=4x4,wrap=maybe", r"^torus: wrap: must be true or false, got 'maybe'"),
+        ("fat_tree:k=four", r"^fat_tree: k: must be an integer, got 'four'"),
+        ("fat_tree:k=4.5", r"^fat_tree: k: must be an integer, got '4.5'"),
+        ("torus", r"^torus: missing required parameter 'dims'"),
+        ("torus:dims", r"^torus: expected NAME=VALUE, got 'dims'"),
+        ("torus:dims=4x4,dims=2x2", r"parameter 'dims' given twice"),
+        ("fat_tree:k=3", r"^fat_tree: .*k.*3"),  # the generator's own check, prefixed
+        (":dims=4", r"expected FAMILY:NAME=VALUE"),
+    ],
+)
+def test_errors_are_one_line_and_name_the_parameter(spec, pattern):
+    with pytest.raises(ConfigError, match=pattern) as exc:
+        build(spec)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "spec", [{"dims": "4x4"}, {"family": 3}, 42, ["torus"], {"family": "torus", "dimz": "4"}]
+)
+def test_bad_mappings(spec):
+    with pytest.raises(ConfigError):
+        build(spec)

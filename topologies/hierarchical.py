@@ -1,0 +1,338 @@
+"""Scale-up domains joined by a rail-optimised scale-out fabric (DGX SuperPOD style).
+
+Each *node* is one NVLink/NVSwitch scale-up domain built like :func:`topologies.nvswitch.
+nvswitch`. Every GPU also has one NIC. The NICs form a two-tier leaf-spine fabric that is
+*rail-optimised*: GPU ``r`` of every node (rail ``r``) plugs into the rail-``r`` leaf switch
+of its group of nodes, and spine switches join all leaves, so that same-rail traffic of
+nodes in one group crosses a single leaf while all other inter-node traffic goes
+leaf-spine-leaf. This is the compute fabric of the NVIDIA DGX SuperPOD reference
+architecture [1]_.
+
+Fabric sizing (``R = leaf_radix`` ports per leaf and per spine switch)
+    A leaf spends ``R/2`` ports on NICs and ``R/2`` on spine uplinks (non-blocking), so a
+    *group* (the SuperPOD's scalable unit, SU) holds ``R/2`` nodes and has one leaf per
+    rail: ``leaves = gpus * ceil(nodes / (R/2))``. Every leaf wires all ``R/2`` uplinks,
+    also when its group is not full (the reference architecture cables a whole SU).
+    ``spines`` is the smallest divisor of ``R/2`` that is ``>= leaves * (R/2) / R``, and
+    every leaf connects to every spine with ``(R/2) / spines`` parallel links (one edge
+    with that ``count``). With ``R = 64`` this reproduces the switch and cable counts of
+    the reference architecture's Table 4 for 1 to 4 SUs (8/16/24/32 leaves,
+    4/8/16/16 spines, 256/512/768/1024 spine-leaf cables). A two-tier fabric needs
+    ``leaves <= R`` (a spine has one port per leaf at least); beyond that the generator
+    refuses (three tiers are not modelled). With a single leaf there are no spines.
+
+References
+----------
+.. [1] NVIDIA DGX SuperPOD: Next Generation Scalable Infrastructure for AI Leadership,
+   Reference Architecture featuring NVIDIA DGX H100 Systems (RA-11333-001, 2023): eight
+   ConnectX-7 400 Gb/s (NDR) compute NICs per DGX H100, one per GPU; rail-optimised
+   compute fabric of 64-port NDR QM9700 leaf and spine switches; scalable units of 32
+   nodes (31 DGX H100 + the UFM appliance); Table 4, compute fabric component counts.
+.. [2] NVIDIA DGX H100 User Guide: the eight OSFP compute ports map one ConnectX-7 to each
+   GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import networkx as nx
+
+from netsim.errors import ConfigError
+from netsim.linktypes import link_type
+from netsim.validate import require_int
+from topologies._build import add_link, add_switch, finish
+from topologies.nvswitch import (
+    _add_domain,
+    _link_split,
+    _opt_bandwidth,
+    _opt_time,
+    _require_bool,
+    _require_link,
+)
+
+__all__ = ["PRESETS", "fabric_size", "hierarchical"]
+
+_SUPERPOD_SOURCE = (
+    "DGX H100 nodes (8 H100, 4 NVSwitch, 18 NVLink4 links per GPU; H100 whitepaper 2022) "
+    "with one ConnectX-7 NDR 400 Gb/s NIC per GPU on a rail-optimised InfiniBand fabric of "
+    "64-port QM9700 leaf and spine switches (NVIDIA DGX SuperPOD reference architecture with "
+    "DGX H100, RA-11333-001, 2023: one leaf per rail per scalable unit of 32 nodes, "
+    "1 SU = 8 leaves + 4 spines, Table 4)"
+)
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "dgx-h100-superpod-4": {
+        "func": "hierarchical",
+        "params": {"nodes": 4},
+        "source": _SUPERPOD_SOURCE,
+        "description": (
+            "4 DGX H100 (32 GPUs) on a rail-optimised NDR fabric cabled as one SuperPOD "
+            "scalable unit (8 rail leaves, 4 spines)"
+        ),
+    },
+    "dgx-h100-superpod-su": {
+        "func": "hierarchical",
+        "params": {"nodes": 31},
+        "source": _SUPERPOD_SOURCE,
+        "description": (
+            "one DGX SuperPOD scalable unit: 31 DGX H100 (248 GPUs; the 32nd leaf port "
+            "serves UFM), 8 rail leaves, 4 spines"
+        ),
+    },
+}
+
+
+def fabric_size(nodes: int, gpus: int, leaf_radix: int) -> dict[str, int]:
+    """Switch counts of the scale-out fabric of :func:`hierarchical` (see module docstring).
+
+    Returns
+    -------
+    dict
+        ``nodes_per_leaf`` (``leaf_radix/2``), ``groups``, ``leaves``, ``spines``,
+        ``links_per_spine_edge`` (parallel leaf-spine links; 0 without spines) and
+        ``spine_leaf_links`` (physical leaf-spine links in all).
+
+    Raises
+    ------
+    ConfigError
+        ``leaf_radix`` odd or ``< 2``, or more leaves than a two-tier fabric can join.
+
+    Examples
+    --------
+    >>> fabric_size(127, 8, 64)["spines"]  # 4 SuperPOD scalable units
+    16
+    """
+    nodes = require_int("nodes", nodes, min=1)
+    gpus = require_int("gpus", gpus, min=1)
+    leaf_radix = require_int("leaf_radix", leaf_radix, min=2, even=True)
+    return _fabric_size(nodes, gpus, leaf_radix)
+
+
+def _fabric_size(nodes: int, gpus: int, leaf_radix: int) -> dict[str, int]:
+    down = leaf_radix // 2
+    groups = math.ceil(nodes / down)
+    leaves = groups * gpus
+    if leaves > leaf_radix:
+        most = (leaf_radix // gpus) * down
+        raise ConfigError(
+            f"nodes: a two-tier rail-optimised fabric of leaf_radix={leaf_radix} holds at "
+            f"most {most} nodes of {gpus} GPUs, got {nodes}"
+        )
+    if leaves == 1:
+        spines, per_edge = 0, 0
+    else:
+        need = math.ceil(leaves * down / leaf_radix)
+        spines = next(d for d in range(need, down + 1) if down % d == 0)
+        per_edge = down // spines
+    return {
+        "nodes_per_leaf": down,
+        "groups": groups,
+        "leaves": leaves,
+        "spines": spines,
+        "links_per_spine_edge": per_edge,
+        "spine_leaf_links": leaves * spines * per_edge,
+    }
+
+
+def hierarchical(
+    nodes: int,
+    *,
+    gpus: int = 8,
+    switches: int = 4,
+    links_per_gpu: int = 18,
+    scale_up_link: str = "nvlink",
+    scale_up_bandwidth: float | None = None,
+    scale_up_latency: float | None = None,
+    nvswitch_latency: float | None = None,
+    nvswitch_reduction: bool = True,
+    nic_link: str = "ib",
+    nic_bandwidth: float | None = None,
+    nic_latency: float | None = None,
+    leaf_radix: int = 64,
+    fabric_switch_latency: float | None = None,
+    fabric_reduction: bool = False,
+) -> nx.Graph:
+    """NVSwitch scale-up nodes joined by a rail-optimised two-tier leaf-spine fabric.
+
+    Rank order: chip ``node * gpus + local_rank``. Chips carry ``node``, ``local_rank``,
+    ``rail`` (= ``local_rank``) and ``nic_bandwidth``; their ``injection_bandwidth`` is the
+    scale-up (NVLink) aggregate ``links_per_gpu * scale_up_bandwidth``, the larger of the
+    chip's two networks. Switches follow: the NVSwitch chips node by node
+    (``role="nvswitch"``, ``level=0``, ``node``, ``index``), the leaves group by group and
+    rail by rail (``role="leaf"``, ``level=0``, ``group``, ``rail``), then the spines
+    (``role="spine"``, ``level=1``, ``index``). Edges carry ``role``: ``"scale_up"``,
+    ``"nic"`` or ``"fabric"`` (leaf-spine). Fabric sizing: see the module docstring and
+    :func:`fabric_size`.
+
+    Parameters
+    ----------
+    nodes : int
+        Scale-up domains (e.g. DGX systems), ``>= 1``.
+    gpus, switches, links_per_gpu : int
+        GPUs, NVSwitch chips and NVLink links per GPU of one node, as in
+        :func:`topologies.nvswitch.nvswitch`.
+    scale_up_link : str
+        Link type of the NVLinks (``nvlink``, ``nvlink5``).
+    scale_up_bandwidth : float, optional
+        Bytes/s per direction of ONE NVLink link (default: the link type's).
+    scale_up_latency, nvswitch_latency : float, optional
+        NVLink latency and NVSwitch traversal latency, seconds (default: the link type's).
+    nvswitch_reduction : bool
+        NVSwitch in-network reduction (NVLink SHARP).
+    nic_link : str
+        Link type of the NICs and of the leaf-spine links (``ib``, ``ethernet``).
+    nic_bandwidth : float, optional
+        Bytes/s per direction of one NIC and of one leaf-spine link (default: the link
+        type's; 50 GB/s = 400 Gb/s NDR for ``ib``).
+    nic_latency : float, optional
+        Latency of NIC and leaf-spine links, seconds (default: the link type's).
+    leaf_radix : int
+        Ports per leaf and per spine switch, even, ``>= 2`` (64 for the NDR QM9700).
+    fabric_switch_latency : float, optional
+        Leaf/spine traversal latency, seconds (default: the NIC link type's).
+    fabric_reduction : bool
+        In-network reduction on leaves and spines (InfiniBand SHARP; off by default).
+
+    Returns
+    -------
+    networkx.Graph
+        ``nodes*gpus`` chips; ``nodes*switches`` NVSwitch chips plus the fabric of
+        :func:`fabric_size`. Chips never forward traffic, so GPUs of different rails in
+        different nodes meet at a spine (no NVLink detour, "PXN"). Chip-to-chip diameter:
+        2 links (GPU-NVSwitch-GPU, or GPU-leaf-GPU on one rail of a group) if
+        ``nodes == 1`` or there is a single leaf, else 4 (GPU-leaf-spine-leaf-GPU).
+        ``bisection_bandwidth`` with ``m = floor(N/2)`` (``N`` chips), ``r = m mod gpus``:
+        ``m * nic_bandwidth + min(r, gpus - r) * links_per_gpu * scale_up_bandwidth``.
+        Upper bound: the first ``m`` ranks on one side with every leaf and spine on the
+        other, the NVSwitches of a split node on its larger part. Lower bound: the NICs of
+        ``m`` chips can send to ``m`` chips of the other side at full rate through the
+        non-blocking fabric (spread evenly over the spines), while inside every split node
+        the smaller part streams its NVLinks to the larger part; and the split parts of
+        nodes add up to at least ``min(r, gpus - r)`` GPUs. ``bisection_links`` counts the
+        physical links of that cut (NIC and NVLink links).
+
+    Raises
+    ------
+    ConfigError
+        A parameter out of range, or a fabric larger than two tiers allow.
+
+    Examples
+    --------
+    >>> G = hierarchical(4)
+    >>> G.graph["chips"], G.nodes[9]["node"], G.nodes[9]["local_rank"]
+    (32, 1, 1)
+    >>> sorted({d["role"] for _, d in G.nodes(data=True) if d["kind"] == "switch"})
+    ['leaf', 'nvswitch', 'spine']
+    """
+    nodes = require_int("nodes", nodes, min=1)
+    gpus = require_int("gpus", gpus, min=1)
+    switches = require_int("switches", switches, min=1)
+    links_per_gpu = require_int("links_per_gpu", links_per_gpu, min=switches)
+    scale_up_link = _require_link("scale_up_link", scale_up_link)
+    scale_up_bandwidth = _opt_bandwidth("scale_up_bandwidth", scale_up_bandwidth)
+    scale_up_latency = _opt_time("scale_up_latency", scale_up_latency)
+    nvswitch_latency = _opt_time("nvswitch_latency", nvswitch_latency)
+    nvswitch_reduction = _require_bool("nvswitch_reduction", nvswitch_reduction)
+    nic_link = _require_link("nic_link", nic_link)
+    nic_bandwidth = _opt_bandwidth("nic_bandwidth", nic_bandwidth)
+    nic_latency = _opt_time("nic_latency", nic_latency)
+    leaf_radix = require_int("leaf_radix", leaf_radix, min=2, even=True)
+    fabric_switch_latency = _opt_time("fabric_switch_latency", fabric_switch_latency)
+    fabric_reduction = _require_bool("fabric_reduction", fabric_reduction)
+    size = _fabric_size(nodes, gpus, leaf_radix)
+    params = {
+        "nodes": nodes,
+        "gpus": gpus,
+        "switches": switches,
+        "links_per_gpu": links_per_gpu,
+        "scale_up_link": scale_up_link,
+        "scale_up_bandwidth": scale_up_bandwidth,
+        "scale_up_latency": scale_up_latency,
+        "nvswitch_latency": nvswitch_latency,
+        "nvswitch_reduction": nvswitch_reduction,
+        "nic_link": nic_link,
+        "nic_bandwidth": nic_bandwidth,
+        "nic_latency": nic_latency,
+        "leaf_radix": leaf_radix,
+        "fabric_switch_latency": fabric_switch_latency,
+        "fabric_reduction": fabric_reduction,
+    }
+    su_bw = link_type(scale_up_link).bandwidth if scale_up_bandwidth is None else scale_up_bandwidth
+    nic_lt = link_type(nic_link)
+    nic_bw = nic_lt.bandwidth if nic_bandwidth is None else nic_bandwidth
+    fab_lat = nic_lt.switch_latency if fabric_switch_latency is None else fabric_switch_latency
+    n_chips = nodes * gpus
+    nvs0 = n_chips
+    leaf0 = nvs0 + nodes * switches
+    spine0 = leaf0 + size["leaves"]
+    split = _link_split(links_per_gpu, switches)
+    G = nx.Graph()
+    for node in range(nodes):
+        first = node * gpus
+        _add_domain(
+            G,
+            list(range(first, first + gpus)),
+            list(range(nvs0 + node * switches, nvs0 + (node + 1) * switches)),
+            split,
+            link=scale_up_link,
+            link_bandwidth=su_bw,
+            latency=scale_up_latency,
+            switch_latency=nvswitch_latency,
+            reduction=nvswitch_reduction,
+            x0=node * (gpus + 1.0),
+            chip_attrs=[
+                {"node": node, "local_rank": r, "rail": r, "nic_bandwidth": nic_bw}
+                for r in range(gpus)
+            ],
+            switch_attrs={"node": node},
+            edge_attrs={"role": "scale_up"},
+        )
+    width = max(nodes * (gpus + 1.0) - 1.0, 1.0)
+    down = size["nodes_per_leaf"]
+    for i in range(size["leaves"]):
+        group, rail = divmod(i, gpus)
+        x = (i + 0.5) * width / size["leaves"]
+        add_switch(
+            G,
+            leaf0 + i,
+            (x, 2.0),
+            latency=fab_lat,
+            reduction=fabric_reduction,
+            role="leaf",
+            level=0,
+            group=group,
+            rail=rail,
+        )
+    for j in range(size["spines"]):
+        x = (j + 0.5) * width / size["spines"]
+        add_switch(
+            G,
+            spine0 + j,
+            (x, 3.0),
+            latency=fab_lat,
+            reduction=fabric_reduction,
+            role="spine",
+            level=1,
+            index=j,
+        )
+    nic = {"link": nic_link, "bandwidth": nic_bw, "latency": nic_latency}
+    for c in range(n_chips):
+        node, rail = divmod(c, gpus)
+        add_link(G, c, leaf0 + (node // down) * gpus + rail, role="nic", **nic)
+    for i in range(size["leaves"]):
+        for j in range(size["spines"]):
+            add_link(
+                G,
+                leaf0 + i,
+                spine0 + j,
+                count=size["links_per_spine_edge"],
+                role="fabric",
+                **nic,
+            )
+    m = n_chips // 2
+    split_gpus = min(m % gpus, gpus - m % gpus)
+    G.graph["bisection_bandwidth"] = m * nic_bw + split_gpus * links_per_gpu * su_bw
+    G.graph["bisection_links"] = m + split_gpus * links_per_gpu
+    return finish(G, "hierarchical", params)

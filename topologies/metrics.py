@@ -1,0 +1,384 @@
+"""Structural figures of a topology: sizes, hops, bisection and injection bandwidth.
+
+Definitions (all bandwidths bytes/s in one direction)
+-----------------------------------------------------
+``links``
+    Full-duplex edges of the graph; ``physical_links`` sums their ``count``.
+``diameter``, ``avg_hops``
+    Number of links on a shortest path between two chips (switches and, in direct networks,
+    other chips forward): the largest over chip pairs, and the mean over all ordered pairs
+    of distinct chips. Computed exactly by a bit-parallel breadth-first search from every
+    chip (64 sources per machine word; ``O(levels * E * N / 64)`` word operations). Above
+    ``max_exact_chips`` chips only ``samples`` seeded random source chips are searched:
+    ``hops_method`` is then ``"sampled"``, ``avg_hops`` an unbiased estimate and
+    ``diameter`` a lower bound (the largest eccentricity seen).
+``bisection_bandwidth``
+    The bandwidth across the minimum cut that splits the chips into halves of
+    ``floor(N/2)`` and ``ceil(N/2)`` (switches may go either side). ``bisection_method``:
+
+    * ``"closed-form"``: the generator's ``G.graph["bisection_bandwidth"]``;
+    * ``"exact"``: every balanced assignment of all nodes enumerated (graphs of at most
+      ``exact_max_nodes`` nodes);
+    * ``"kernighan-lin-upper-bound"``: the best of several candidate chip bisections (chip
+      rank halves, halves along each ``coord`` dimension and along each ``pos`` axis, and
+      seeded Kernighan-Lin bisections [1]_ of the whole graph weighted by bandwidth,
+      rebalanced on the chips); for each candidate the switches are placed optimally by a
+      minimum s-t cut. Any balanced cut bounds the minimum from above, so this is an upper
+      bound; ``"candidate-cuts-upper-bound"`` when the graph was too large for
+      Kernighan-Lin (more than ``kl_max_nodes`` nodes).
+
+    ``bisection_ratio`` is ``bisection_bandwidth / (floor(N/2) * injection)``: 1.0 means
+    "full bisection" (every chip of one half can inject at full rate into the other half).
+``injection_bandwidth``
+    Per chip (node attribute); ``None`` when chips differ, with ``_min``/``_max`` always.
+
+References
+----------
+.. [1] B. W. Kernighan and S. Lin, "An efficient heuristic procedure for partitioning
+   graphs", Bell System Technical Journal 49(2), 1970.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from netsim._version import __version__
+from netsim.errors import ConfigError
+from netsim.validate import require_int
+
+__all__ = ["bisection", "hop_stats", "summary", "topo_experiment"]
+
+
+def _chips(G: nx.Graph) -> list[Any]:
+    return [n for n, k in G.nodes(data="kind") if k == "chip"]
+
+
+# --------------------------------------------------------------------------- hops
+
+
+def hop_stats(
+    G: nx.Graph, *, max_exact_chips: int = 8192, samples: int = 1024, seed: int = 0
+) -> dict[str, Any]:
+    """Diameter and mean hop count between chips (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``diameter`` (int, or ``inf`` if some chip cannot reach another), ``avg_hops``,
+        ``connected`` (bool: every chip reaches every chip), ``hops_method``
+        (``"exact"``/``"sampled"``) and ``hops_sources`` (chips searched from).
+    """
+    chips = _chips(G)
+    n = len(chips)
+    if n < 2:
+        return {
+            "diameter": 0,
+            "avg_hops": 0.0,
+            "connected": True,
+            "hops_method": "exact",
+            "hops_sources": n,
+        }
+    nodes = list(G.nodes)
+    index = {v: i for i, v in enumerate(nodes)}
+    chip_rows = np.fromiter((index[c] for c in chips), dtype=np.int64, count=n)
+    if n > max_exact_chips:
+        rng = np.random.default_rng(seed)
+        sources = np.sort(rng.choice(chip_rows, size=min(samples, n), replace=False))
+        method = "sampled"
+    else:
+        sources, method = chip_rows, "exact"
+    src = np.fromiter((index[u] for u, _ in G.edges), dtype=np.int64)
+    dst = np.fromiter((index[v] for _, v in G.edges), dtype=np.int64)
+    src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+    order = np.argsort(dst, kind="stable")
+    src, dst = src[order], dst[order]
+    targets, starts = np.unique(dst, return_index=True)
+    total = 0
+    reached = 0
+    diameter = 0
+    batch = 64 * 64
+    for b0 in range(0, len(sources), batch):
+        srcs = sources[b0 : b0 + batch]
+        words = (len(srcs) + 63) // 64
+        frontier = np.zeros((len(nodes), words), dtype=np.uint64)
+        bit = np.arange(len(srcs))
+        np.bitwise_or.at(
+            frontier,
+            (srcs, bit // 64),
+            np.left_shift(np.uint64(1), (bit % 64).astype(np.uint64)),
+        )
+        visited = frontier.copy()
+        level = 0
+        while True:
+            level += 1
+            if len(src) == 0:
+                break
+            gathered = np.bitwise_or.reduceat(frontier[src], starts, axis=0)
+            nxt = np.zeros_like(frontier)
+            nxt[targets] = gathered & ~visited[targets]
+            if not nxt.any():
+                break
+            visited |= nxt
+            count = int(np.bitwise_count(nxt[chip_rows]).sum())
+            if count:
+                total += level * count
+                reached += count
+                diameter = level
+            frontier = nxt
+    pairs = len(sources) * (n - 1)
+    connected = reached == pairs
+    return {
+        "diameter": diameter if connected else math.inf,
+        "avg_hops": total / pairs if connected else math.inf,
+        "connected": connected,
+        "hops_method": method,
+        "hops_sources": len(sources),
+    }
+
+
+# --------------------------------------------------------------------------- bisection
+
+
+def _cut_of(G: nx.Graph, side: dict[Any, int]) -> tuple[float, int]:
+    bw = 0.0
+    links = 0
+    for u, v, d in G.edges(data=True):
+        if side[u] != side[v]:
+            bw += float(d["bandwidth"])
+            links += int(d.get("count", 1))
+    return bw, links
+
+
+def _exact(G: nx.Graph, chips: list[Any]) -> tuple[float, int]:
+    nodes = list(G.nodes)
+    V = len(nodes)
+    idx = {v: i for i, v in enumerate(nodes)}
+    eu = np.array([idx[u] for u, _ in G.edges], dtype=np.int64)
+    ev = np.array([idx[v] for _, v in G.edges], dtype=np.int64)
+    w = np.array([float(d["bandwidth"]) for _, _, d in G.edges(data=True)])
+    cnt = np.array([int(d.get("count", 1)) for _, _, d in G.edges(data=True)])
+    chip_idx = np.array([idx[c] for c in chips], dtype=np.int64)
+    lo, hi = len(chips) // 2, (len(chips) + 1) // 2
+    best = (math.inf, 0)
+    shifts = np.arange(V - 1, dtype=np.int64)
+    chunk = 1 << 15
+    for m0 in range(0, 1 << (V - 1), chunk):
+        masks = np.arange(m0, min(m0 + chunk, 1 << (V - 1)), dtype=np.int64)
+        side = np.zeros((len(masks), V), dtype=np.int8)
+        side[:, : V - 1] = (masks[:, None] >> shifts) & 1
+        k = side[:, chip_idx].sum(axis=1)
+        ok = (k == lo) | (k == hi)
+        if not ok.any():
+            continue
+        side = side[ok]
+        crossing = (side[:, eu] ^ side[:, ev]).astype(np.float64)
+        cuts = crossing @ w
+        i = int(np.argmin(cuts))
+        if cuts[i] < best[0]:
+            best = (float(cuts[i]), int(crossing[i] @ cnt))
+    return best
+
+
+def _place_switches(G: nx.Graph, a_chips: set[Any], chips: list[Any]) -> tuple[float, int]:
+    """Cut of the best placement of the switches given the chip sides (min s-t cut)."""
+    switches = [v for v in G.nodes if G.nodes[v].get("kind") != "chip"]
+    if not switches:
+        return _cut_of(G, {c: int(c in a_chips) for c in chips})
+    H = nx.Graph()
+    for u, v, d in G.edges(data=True):
+        H.add_edge(u, v, capacity=float(d["bandwidth"]))
+    s, t = ("__s__",), ("__t__",)
+    for c in chips:
+        H.add_edge(s if c in a_chips else t, c)  # no capacity: infinite
+    _, (reach, _) = nx.minimum_cut(H, s, t)
+    return _cut_of(G, {v: int(v in reach) for v in G.nodes})
+
+
+def _rebalance(G: nx.Graph, side_a: set[Any], chips: list[Any]) -> set[Any]:
+    """Chips of side A after moving the excess chips of the larger side to the other side.
+
+    ``side_a`` holds every node (chips and switches) of side A; the chips with the most
+    bandwidth towards the other side move first.
+    """
+    a = {c for c in chips if c in side_a}
+    want = len(chips) // 2
+    if len(a) in (want, len(chips) - want):
+        return a
+    big_is_a = len(a) > want
+    excess = max(len(a), len(chips) - len(a)) - (len(chips) - want)
+    pool = a if big_is_a else set(chips) - a
+
+    def gain(c: Any) -> float:
+        w = [(float(d["bandwidth"]), (m in side_a) == big_is_a) for m, d in G.adj[c].items()]
+        return sum(b for b, same in w if not same) - sum(b for b, same in w if same)
+
+    moved = set(sorted(pool, key=lambda c: (-gain(c), c))[:excess])
+    return a - moved if big_is_a else a | moved
+
+
+def _candidates(G: nx.Graph, chips: list[Any]) -> list[set[Any]]:
+    half = len(chips) // 2
+    out = [set(sorted(chips)[:half])]
+    first = G.nodes[chips[0]]
+    if isinstance(first.get("coord"), tuple | list):
+        for d in range(len(first["coord"])):
+            key = sorted(chips, key=lambda c, d=d: (G.nodes[c]["coord"][d], c))
+            out.append(set(key[:half]))
+    if "pos" in first:
+        for axis in (0, 1):
+            key = sorted(chips, key=lambda c, axis=axis: (G.nodes[c]["pos"][axis], c))
+            out.append(set(key[:half]))
+    return out
+
+
+def bisection(
+    G: nx.Graph,
+    *,
+    seed: int = 0,
+    exact_max_nodes: int = 20,
+    kl_max_nodes: int = 3000,
+    trials: int = 4,
+    use_closed_form: bool = True,
+) -> dict[str, Any]:
+    """Bisection bandwidth of ``G`` (see the module docstring for the methods).
+
+    Returns
+    -------
+    dict
+        ``bisection_bandwidth`` (bytes/s, one direction), ``bisection_links`` (physical
+        links across the cut, ``None`` if the closed form does not say) and
+        ``bisection_method``.
+    """
+    if use_closed_form and G.graph.get("bisection_bandwidth") is not None:
+        links = G.graph.get("bisection_links")
+        return {
+            "bisection_bandwidth": float(G.graph["bisection_bandwidth"]),
+            "bisection_links": None if links is None else int(links),
+            "bisection_method": "closed-form",
+        }
+    chips = _chips(G)
+    if len(chips) < 2:
+        return {"bisection_bandwidth": 0.0, "bisection_links": 0, "bisection_method": "exact"}
+    if G.number_of_nodes() <= exact_max_nodes:
+        bw, links = _exact(G, chips)
+        return {"bisection_bandwidth": bw, "bisection_links": links, "bisection_method": "exact"}
+    cands = _candidates(G, chips)
+    method = "candidate-cuts-upper-bound"
+    if G.number_of_nodes() <= kl_max_nodes:
+        method = "kernighan-lin-upper-bound"
+        for t in range(trials):
+            a, _ = nx.community.kernighan_lin_bisection(G, weight="bandwidth", seed=seed + t)
+            cands.append(_rebalance(G, set(a), chips))
+    best: tuple[float, int] = (math.inf, 0)
+    seen: set[frozenset[Any]] = set()
+    for a in cands:
+        key = frozenset(a)
+        if key in seen or frozenset(set(chips) - a) in seen:
+            continue
+        seen.add(key)
+        best = min(best, _place_switches(G, a, chips))
+    return {"bisection_bandwidth": best[0], "bisection_links": best[1], "bisection_method": method}
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summary(G: nx.Graph, *, seed: int = 0, max_exact_chips: int = 8192) -> dict[str, Any]:
+    """Return the structural figures of ``G`` (keys described in the module docstring).
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        A topology following the :mod:`topologies` attribute contract.
+    seed : int
+        Seeds the Kernighan-Lin trials and, for large graphs, the sampled sources.
+    max_exact_chips : int
+        Above this many chips, hop figures are estimated from sampled sources.
+
+    Returns
+    -------
+    dict
+        ``name``, ``family``, ``params``, ``chips``, ``switches``, ``links``,
+        ``physical_links``, ``link_types`` (physical links per type), ``diameter``,
+        ``avg_hops``, ``connected``, ``hops_method``, ``hops_sources``,
+        ``bisection_bandwidth``, ``bisection_links``, ``bisection_method``,
+        ``bisection_ratio``, ``injection_bandwidth`` (``None`` if not uniform),
+        ``injection_bandwidth_min``/``_max``, ``total_injection_bandwidth``,
+        ``total_link_bandwidth`` (sum over edges), ``switch_radix_max`` (physical ports),
+        ``reduction_switches``.
+
+    Examples
+    --------
+    >>> from topologies.registry import build
+    >>> s = summary(build("torus:dims=4x4"))
+    >>> s["chips"], s["diameter"], s["avg_hops"]
+    (16, 4, 2.1333333333333333)
+    """
+    seed = require_int("seed", seed, min=0)
+    chips = _chips(G)
+    if not chips:
+        raise ConfigError(f"topology: has no chips (nodes with kind='chip'), got {G!r}")
+    switches = [v for v, k in G.nodes(data="kind") if k != "chip"]
+    inj = [float(G.nodes[c].get("injection_bandwidth", 0.0)) for c in chips]
+    types: Counter[str] = Counter()
+    for _, _, d in G.edges(data=True):
+        types[str(d.get("link", "?"))] += int(d.get("count", 1))
+    ports = [sum(int(d.get("count", 1)) for d in G.adj[s].values()) for s in switches]
+    out: dict[str, Any] = {
+        "name": G.graph.get("name", "custom"),
+        "family": G.graph.get("family", "custom"),
+        "params": dict(G.graph.get("params", {})),
+        "chips": len(chips),
+        "switches": len(switches),
+        "links": G.number_of_edges(),
+        "physical_links": sum(types.values()),
+        "link_types": dict(sorted(types.items())),
+    }
+    out.update(hop_stats(G, max_exact_chips=max_exact_chips, seed=seed))
+    out.update(bisection(G, seed=seed))
+    half = len(chips) // 2
+    inj_min, inj_max = min(inj), max(inj)
+    out["bisection_ratio"] = (
+        out["bisection_bandwidth"] / (half * inj_min) if half and inj_min > 0 else math.nan
+    )
+    out.update(
+        {
+            "injection_bandwidth": inj_min if inj_min == inj_max else None,
+            "injection_bandwidth_min": inj_min,
+            "injection_bandwidth_max": inj_max,
+            "total_injection_bandwidth": float(sum(inj)),
+            "total_link_bandwidth": float(sum(d["bandwidth"] for *_, d in G.edges(data=True))),
+            "switch_radix_max": max(ports, default=0),
+            "reduction_switches": sum(1 for s in switches if G.nodes[s].get("reduction")),
+        }
+    )
+    return out
+
+
+def topo_experiment(topo: str, seed: int = 0) -> dict[str, Any]:
+    """Sweep entry point (kind ``topo``): the :func:`summary` of a spec as one flat record.
+
+    ``params`` is left out (the spec string in ``topo`` carries it) and ``link_types`` is
+    flattened into ``links_<type>`` keys.
+    """
+    from topologies.registry import build
+
+    t0 = time.perf_counter()
+    s = summary(build(topo), seed=seed)
+    s.pop("params")
+    for lt, k in s.pop("link_types").items():
+        s[f"links_{lt}"] = k
+    s.update(
+        kind="topo",
+        topo=topo,
+        seed=seed,
+        wall_s=time.perf_counter() - t0,
+        netsim_version=__version__,
+    )
+    return s

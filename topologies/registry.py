@@ -1,0 +1,407 @@
+"""Build topologies from spec strings, YAML mappings and preset names.
+
+A *spec* names a family and its parameters, ``FAMILY:NAME=VALUE,NAME=VALUE``::
+
+    torus:dims=8x8,bandwidth=100GB/s,latency=500ns
+    fat_tree:k=8            (``fat-tree`` works too: ``-`` and ``_`` are interchangeable)
+    dragonfly:a=4,p=2,h=2
+    dgx-h100                (a preset: a family with fixed parameters and a cited source)
+    dgx-h100:latency=20ns   (a preset with some parameters overridden)
+
+The mapping form, for YAML files, is ``{"family": "torus", "dims": "8x8", ...}`` (``family``
+may also be a preset name, or use the key ``preset``).
+
+Every value is converted according to the parameter it is given to, found by introspecting
+the generator's signature: quantities with units by name (``*bandwidth*`` with
+:func:`~netsim.units.parse_bandwidth`, ``*latency*``/``*delay*`` with
+:func:`~netsim.units.parse_time`, ``*size*``/``*buffer*``/``mtu`` with
+:func:`~netsim.units.parse_size`), then ints, floats and bools by the parameter's default or
+annotation. ``dims``-like strings (``4x4x8``) are passed through; the generator checks them.
+``none`` gives ``None`` where the default is ``None`` (the link type's default).
+
+The families live in one module each (:data:`FAMILY_MODULES`); every module's ``PRESETS``
+table is collected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+import networkx as nx
+
+from netsim.errors import ConfigError
+from netsim.units import (
+    format_bandwidth,
+    format_time,
+    parse_bandwidth,
+    parse_size,
+    parse_time,
+)
+
+__all__ = [
+    "FAMILY_MODULES",
+    "build",
+    "families",
+    "parse_spec",
+    "presets",
+    "spec_string",
+]
+
+#: family name -> (module of :mod:`topologies`, generator function name).
+FAMILY_MODULES: dict[str, tuple[str, str]] = {
+    "torus": ("torus", "torus"),
+    "mesh": ("torus", "mesh"),
+    "fat_tree": ("trees", "fat_tree"),
+    "tree": ("trees", "tree"),
+    "dragonfly": ("dragonfly", "dragonfly"),
+    "nvswitch": ("nvswitch", "nvswitch"),
+    "hierarchical": ("hierarchical", "hierarchical"),
+    "wafer": ("wafer", "wafer"),
+}
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def _module(modname: str) -> Any:
+    try:
+        return importlib.import_module(f"topologies.{modname}")
+    except ImportError as exc:  # pragma: no cover - only while a family is being written
+        raise ConfigError(f"topology: module topologies.{modname} is unavailable ({exc})") from None
+
+
+def _function(family: str) -> Callable[..., nx.Graph]:
+    modname, funcname = FAMILY_MODULES[family]
+    return getattr(_module(modname), funcname)
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0].strip() if (doc or "").strip() else ""
+
+
+def _parameters(func: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    return {
+        p.name: p
+        for p in inspect.signature(func).parameters.values()
+        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    }
+
+
+def families() -> dict[str, dict[str, Any]]:
+    """Describe every family: ``{name: {"description", "module", "function", "parameters"}}``.
+
+    ``parameters`` maps each parameter name to ``{"default": value or None, "required":
+    bool, "kind": "bandwidth"|"time"|"size"|"int"|"float"|"bool"|"str"}``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for fam, (modname, funcname) in FAMILY_MODULES.items():
+        func = _function(fam)
+        out[fam] = {
+            "description": _first_line(func.__doc__),
+            "module": f"topologies.{modname}",
+            "function": funcname,
+            "parameters": {
+                name: {
+                    "default": None if p.default is inspect.Parameter.empty else p.default,
+                    "required": p.default is inspect.Parameter.empty,
+                    "kind": _kind(p),
+                }
+                for name, p in _parameters(func).items()
+            },
+        }
+    return out
+
+
+@cache
+def _preset_table() -> dict[str, dict[str, Any]]:
+    by_func = {v: k for k, v in FAMILY_MODULES.items()}
+    table: dict[str, dict[str, Any]] = {}
+    for modname in dict.fromkeys(m for m, _ in FAMILY_MODULES.values()):
+        for name, entry in getattr(_module(modname), "PRESETS", {}).items():
+            family = by_func.get((modname, entry["func"]))
+            if family is None:
+                raise ConfigError(
+                    f"preset {name!r}: func {entry['func']!r} is not a family of "
+                    f"topologies.{modname}"
+                )
+            if name in table:
+                raise ConfigError(f"preset {name!r}: defined twice (topologies.{modname})")
+            table[name] = {
+                "family": family,
+                "params": dict(entry.get("params", {})),
+                "source": entry.get("source", ""),
+                "description": entry.get("description", ""),
+            }
+    return table
+
+
+def presets() -> dict[str, dict[str, Any]]:
+    """Describe every preset: ``{name: {"family", "params", "source", "description"}}``."""
+    return {k: {**v, "params": dict(v["params"])} for k, v in _preset_table().items()}
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _kind(p: inspect.Parameter) -> str:
+    """The conversion a parameter needs: by name for quantities, else by default/annotation."""
+    name = p.name.lower()
+    if "bandwidth" in name or name.endswith("_bw") or name == "bw":
+        return "bandwidth"
+    if "latency" in name or "delay" in name:
+        return "time"
+    if "size" in name or "buffer" in name or name == "mtu" or name.endswith("_bytes"):
+        return "size"
+    d = p.default
+    if isinstance(d, bool):
+        return "bool"
+    if isinstance(d, int):
+        return "int"
+    if isinstance(d, float):
+        return "float"
+    if isinstance(d, str):
+        return "str"
+    ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+    ann = str(ann).replace(" ", "")
+    for token, kind in (("bool", "bool"), ("float", "float"), ("int", "int")):
+        if ann in (token, f"{token}|None", f"None|{token}"):
+            return kind
+    return "str"
+
+
+def _convert(where: str, p: inspect.Parameter, value: Any) -> Any:
+    """Convert one raw value (usually a string) for parameter ``p`` of ``where``."""
+    name = f"{where}: {p.name}"
+    if isinstance(value, str) and value.strip().lower() in ("none", "default"):
+        if p.default is None:
+            return None
+        raise ConfigError(
+            f"{name}: 'none' is only allowed where the default is None, got {value!r}"
+        )
+    kind = _kind(p)
+    if kind == "bandwidth":
+        return parse_bandwidth(value, name)
+    if kind == "time":
+        return parse_time(value, name)
+    if kind == "size":
+        return parse_size(value, name)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"{name}: must be true or false, got {value!r}")
+    if kind == "int":
+        try:
+            x = float(value) if not isinstance(value, bool) else math.nan
+            if not (math.isfinite(x) and x == int(x)):
+                raise ValueError
+            return int(x)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: must be an integer, got {value!r}") from None
+    if kind == "float":
+        try:
+            x = float(value) if not isinstance(value, bool) else math.nan
+            if not math.isfinite(x):
+                raise ValueError
+            return x
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: must be a finite number, got {value!r}") from None
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _normalise_family(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def _resolve(head: str) -> tuple[str, dict[str, Any], str | None]:
+    """Return ``(family, preset params, preset name)`` for a family or preset name."""
+    table = _preset_table()
+    key = head.strip()
+    if key in table:
+        return table[key]["family"], dict(table[key]["params"]), key
+    alt = key.lower().replace("_", "-")
+    if alt in table:
+        return table[alt]["family"], dict(table[alt]["params"]), alt
+    fam = _normalise_family(key)
+    if fam in FAMILY_MODULES:
+        return fam, {}, None
+    known = sorted(FAMILY_MODULES) + sorted(table)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(
+        f"topology: unknown family or preset {head!r}{hint}; families: "
+        f"{', '.join(sorted(FAMILY_MODULES))}; presets: {', '.join(sorted(table))}"
+    )
+
+
+def _split_items(where: str, text: str) -> dict[str, str]:
+    items: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise ConfigError(f"{where}: expected NAME=VALUE, got {item.strip()!r}")
+        key, _, val = item.partition("=")
+        key = key.strip()
+        if key in items:
+            raise ConfigError(f"{where}: parameter {key!r} given twice")
+        items[key] = val.strip()
+    return items
+
+
+def parse_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Parse a spec into ``(family, keyword arguments)`` for the family's generator.
+
+    Preset parameters come first and the spec's own parameters override them. Values are
+    converted to SI numbers, ints, floats and bools (see the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        Unknown family or preset, unknown parameter (the message lists the known ones),
+        a value that does not convert, or a required parameter that is missing.
+
+    Examples
+    --------
+    >>> parse_spec("torus:dims=4x4,bandwidth=100GB/s")
+    ('torus', {'dims': '4x4', 'bandwidth': 100000000000.0})
+    """
+    if isinstance(spec, Mapping):
+        raw = dict(spec)
+        head = raw.pop("family", None) or raw.pop("preset", None)
+        raw.pop("preset", None)
+        if not isinstance(head, str):
+            raise ConfigError(
+                f"topology: a mapping needs a 'family' (or 'preset') key, got {spec!r}"
+            )
+    elif isinstance(spec, str):
+        head, _, rest = spec.strip().partition(":")
+        if not head.strip():
+            raise ConfigError(f"topology: expected FAMILY:NAME=VALUE,... or a preset, got {spec!r}")
+        raw = _split_items(head.strip(), rest)
+    else:
+        raise ConfigError(f"topology: expected a spec string or a mapping, got {spec!r}")
+    family, params, _ = _resolve(head)
+    where = head.strip()
+    sig = _parameters(_function(family))
+    for key, value in raw.items():
+        key = str(key).strip()
+        if key not in sig:
+            close = difflib.get_close_matches(key, list(sig), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown parameter {key!r}{hint}; known: {', '.join(sig)}")
+        params[key] = _convert(where, sig[key], value)
+    missing = [
+        n for n, p in sig.items() if p.default is inspect.Parameter.empty and n not in params
+    ]
+    if missing:
+        raise ConfigError(
+            f"{where}: missing required parameter {missing[0]!r}; e.g. {family}:{missing[0]}=..."
+        )
+    return family, params
+
+
+def build(spec: str | Mapping[str, Any]) -> nx.Graph:
+    """Build the topology a spec, preset name or mapping describes.
+
+    Parameters
+    ----------
+    spec : str or Mapping
+        ``"torus:dims=8x8,bandwidth=100GB/s"``, ``"dgx-h100"``, ``"dgx-h100:latency=20ns"``
+        or ``{"family": "torus", "dims": "8x8"}``.
+
+    Returns
+    -------
+    networkx.Graph
+        Following the attribute contract of :mod:`topologies`; ``G.graph["name"]`` is the
+        spec string (for a mapping, :func:`spec_string` of it).
+
+    Raises
+    ------
+    ConfigError
+        See :func:`parse_spec`; errors of the generator are prefixed with the family.
+
+    Examples
+    --------
+    >>> G = build("torus:dims=4x4")
+    >>> G.graph["chips"], G.graph["name"]
+    (16, 'torus:dims=4x4')
+    """
+    family, params = parse_spec(spec)
+    func = _function(family)
+    try:
+        G = func(**params)
+    except ConfigError as exc:
+        msg = str(exc)
+        raise ConfigError(msg if msg.startswith(f"{family}") else f"{family}: {msg}") from None
+    if isinstance(spec, str):
+        G.graph["name"] = spec.strip()
+    else:
+        rest = {k: v for k, v in spec.items() if k not in ("family", "preset")}
+        head = str(spec.get("family") or spec.get("preset"))
+        G.graph["name"] = spec_string(head, rest) if rest else head
+    return G
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _format_value(kind: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "x".join(str(int(v)) for v in value)
+    if isinstance(value, float) and kind in ("bandwidth", "time"):
+        fmt, parse = (
+            (format_bandwidth, parse_bandwidth)
+            if kind == "bandwidth"
+            else (format_time, parse_time)
+        )
+        text = fmt(value)
+        try:
+            if parse(text) == value:
+                return text
+        except ConfigError:
+            pass
+        return repr(value)
+    return str(value)
+
+
+def spec_string(family: str, params: Mapping[str, Any]) -> str:
+    """Return the spec string that :func:`build` turns into ``family(**params)``.
+
+    Values are written with units where that is exact (``100GB/s``, ``500ns``), else as
+    plain SI numbers; ``None`` values (the default) are left out.
+
+    Examples
+    --------
+    >>> spec_string("torus", {"dims": (4, 4), "bandwidth": 1e11, "latency": None})
+    'torus:dims=4x4,bandwidth=100GB/s'
+    """
+    fam, _, _ = _resolve(family)
+    sig = _parameters(_function(fam))
+    parts = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        kind = _kind(sig[key]) if key in sig else "str"
+        parts.append(f"{key}={_format_value(kind, value)}")
+    return f"{family}:{','.join(parts)}" if parts else family
