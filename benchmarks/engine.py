@@ -10,7 +10,9 @@ Three measurements on this machine, in this process, one after the other:
    ``Wire`` (propagation delay), then a sink.
 
 Goals (issue 3): netsim's packet-hop rate >= 0.5x the raw simpy event rate, and >= 5x the
-ns.py packet-hop rate on the equivalent chain.
+ns.py packet-hop rate on the equivalent chain; a 4,096-chip topology with its routing tables
+in well under 2 GiB (the script reports the peak resident memory after building a 16x16x16
+torus and a PacketNetwork on it, and routing every chip pair of a sample).
 
 Run: ``python benchmarks/engine.py [--quick]``.
 """
@@ -118,6 +120,21 @@ def nspy_chain(packets: int, hops: int, load: float) -> float | None:
     return sink.packets_received[0] * hops / wall if sink.packets_received else 0.0
 
 
+def memory_4096() -> tuple[float, float]:
+    """Seconds and peak resident GiB to build a 4,096-chip torus, its engine and routes."""
+    import resource
+
+    from topologies.registry import build
+
+    t0 = time.perf_counter()
+    net = PacketNetwork(build("torus:dims=16x16x16"))
+    rng = random.Random(0)
+    for _ in range(10_000):
+        net.route(rng.randrange(4096), rng.randrange(4096))
+    wall = time.perf_counter() - t0
+    return wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller runs (a few seconds)")
@@ -140,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ratio netsim/simpy (torus): {torus_rate / simpy_rate:8.2f}  (goal >= 0.5)")
     if ns_rate:
         print(f"ratio netsim/ns.py (chain): {chain_rate / ns_rate:8.2f}  (goal >= 5)")
+    wall, gib = memory_4096()
+    print(f"4,096-chip torus + engine : {wall:8.1f} s, peak RSS {gib:.2f} GiB  (goal < 2 GiB)")
 
 
 if __name__ == "__main__":

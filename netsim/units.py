@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 
 from netsim.errors import ConfigError
 
@@ -48,11 +49,17 @@ _PREFIX = r"(?P<prefix>Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P|)"
 _SIZE_RE = re.compile(rf"^{_NUM}\s*{_PREFIX}(?P<unit>B|bytes?|)$")
 _BW_RE = re.compile(rf"^{_NUM}\s*{_PREFIX}(?P<unit>B/s|Bps|b/s|bps|bit/s|)$")
 _TIME_RE = re.compile(r"^" + _NUM + r"\s*(?P<unit>ps|ns|us|µs|ms|s|)$")
-_TIME_SCALE = {"ps": 1e-12, "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "": 1.0}
+# Times divide by exact powers of ten so "500ns" is the float nearest 5e-7, as written.
+_TIME_DIV = {"ps": 10**12, "ns": 10**9, "us": 10**6, "µs": 10**6, "ms": 10**3, "s": 1, "": 1}
 
 
 def _scale(prefix: str) -> float:
     return _BIN[prefix] if prefix in _BIN else _DEC[prefix]
+
+
+def _times(num: str, prefix: str) -> float:
+    """``num`` times the prefix's scale, rounded once (``"1.8T"`` is exactly 1.8e12)."""
+    return float(Decimal(num) * Decimal(int(_scale(prefix))))
 
 
 def _text(value: object, name: str) -> str | None:
@@ -87,7 +94,7 @@ def parse_size(value: object, name: str = "size", *, allow_zero: bool = True) ->
         m = _SIZE_RE.match(text)
         if not m:
             raise ConfigError(f"{name}: expected a size such as 8B, 4KiB or 1MB, got {value!r}")
-        x = float(m["num"]) * _scale(m["prefix"])
+        x = _times(m["num"], m["prefix"])
     _check(x, name, value, allow_zero)
     if abs(x - round(x)) > 1e-6 * max(1.0, x):
         raise ConfigError(f"{name}: must be a whole number of bytes, got {value!r}")
@@ -112,7 +119,7 @@ def parse_bandwidth(value: object, name: str = "bandwidth") -> float:
         raise ConfigError(
             f"{name}: expected a bandwidth such as 400Gbps, 50GB/s or 1.8TB/s, got {value!r}"
         )
-    x = float(m["num"]) * _scale(m["prefix"])
+    x = _times(m["num"], m["prefix"])
     if m["unit"] in ("b/s", "bps", "bit/s"):
         x /= 8.0
     return _check(x, name, value, False)
@@ -132,7 +139,8 @@ def parse_time(value: object, name: str = "time", *, allow_zero: bool = True) ->
     m = _TIME_RE.match(text)
     if not m:
         raise ConfigError(f"{name}: expected a time such as 500ns, 1.5us or 2ms, got {value!r}")
-    return _check(float(m["num"]) * _TIME_SCALE[m["unit"]], name, value, allow_zero)
+    x = float(Decimal(m["num"]) / Decimal(_TIME_DIV[m["unit"]]))
+    return _check(x, name, value, allow_zero)
 
 
 def parse_size_range(value: object, name: str = "sizes") -> list[int]:
@@ -208,11 +216,26 @@ def _fmt(x: float) -> str:
 
 
 def format_size(nbytes: float) -> str:
-    """Format bytes with a binary prefix: ``1536 -> '1.5KiB'``."""
-    for prefix, scale in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+    """Format bytes so that :func:`parse_size` gives the same number back.
+
+    A whole number of bytes takes the largest binary, then decimal, prefix that writes it
+    exactly with at most three decimals (``1536 -> '1.5KiB'``, ``10**6 -> '1MB'``,
+    ``1025 -> '1.025kB'``); a fractional one (a mean) is rounded to four digits.
+    """
+    if float(nbytes).is_integer():
+        n = int(nbytes)
+        for prefix, scale in (*_SIZE_BIN, *_SIZE_DEC):
+            if abs(n) >= scale and (n * 1000) % scale == 0:
+                return f"{n / scale:.3f}".rstrip("0").rstrip(".") + f"{prefix}B"
+        return f"{n}B"
+    for prefix, scale in _SIZE_BIN:
         if abs(nbytes) >= scale:
             return f"{_fmt(nbytes / scale)}{prefix}B"
     return f"{_fmt(nbytes)}B"
+
+
+_SIZE_BIN = (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
+_SIZE_DEC = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3))
 
 
 def format_bandwidth(bps: float) -> str:

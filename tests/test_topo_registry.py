@@ -167,8 +167,12 @@ def test_spec_string_uses_units_when_exact():
         "torus:dims=8x8,bandwidth=100GB/s,latency=20ns"
     )
     assert spec_string("torus", {"dims": "4x4", "latency": None}) == "torus:dims=4x4"
-    # parse_time("500ns") is 5.000000000000001e-07, not 5e-07: exactness needs the SI number.
-    assert spec_string("torus", {"dims": "4x4", "latency": 5e-7}) == "torus:dims=4x4,latency=5e-07"
+    # parse_time("500ns") is exactly 5e-07, so the unit form round-trips.
+    assert spec_string("torus", {"dims": "4x4", "latency": 5e-7}) == "torus:dims=4x4,latency=500ns"
+    # A value with no exact short unit form keeps the SI number.
+    assert spec_string("torus", {"dims": "4x4", "latency": 1 / 3}) == (
+        f"torus:dims=4x4,latency={1 / 3!r}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 
 import pytest
 from hypothesis import given
@@ -207,10 +206,26 @@ def test_size_round_trip_exact_when_formatted_exactly(m, k):
     assert parse_size(format_size(n)) == n
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="format_size rounds to 4 significant digits and parse_size refuses the resulting "
-    "fractional byte count ('1.001KiB' = 1025.024 B)",
+@given(st.integers(min_value=0, max_value=2**50))
+def test_size_round_trip_of_any_size(n):
+    assert parse_size(format_size(n)) == n
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (1536, "1.5KiB"),
+        (10**6, "1MB"),
+        (1025, "1.025kB"),
+        (999, "999B"),
+        (2**30, "1GiB"),
+        (0, "0B"),
+    ],
 )
-def test_size_round_trip_of_any_size():
-    assert math.isclose(parse_size(format_size(1025)), 1025, rel_tol=5e-4)
+def test_format_size_picks_exact_prefix(n, text):
+    assert format_size(n) == text
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("500ns", 5e-7), ("1.5us", 1.5e-6), ("2ms", 2e-3)])
+def test_time_parses_to_the_nearest_float(text, seconds):
+    assert parse_time(text) == seconds

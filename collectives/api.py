@@ -1,0 +1,464 @@
+"""The public entry points: build a schedule, make a backend, run a collective end to end.
+
+:func:`build` turns ``(op, algo, ranks, count)`` into a :class:`~collectives.schedule.Schedule`
+through :data:`collectives.algorithms.ALGORITHMS`; :func:`make_backend` makes a packet or
+analytical network; :func:`run_collective` does both for a topology spec and a size with
+units, times the result on the chosen backend and on the analytical one, optionally checks
+the numbers, and returns one flat JSON-able dict with nccl-tests' algbw and busbw.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from collectives import calibration
+from collectives.algorithms import busbw_factor, resolve
+from collectives.runner import RunResult, run
+from collectives.schedule import OPS, Schedule, expected, merge
+from netsim._version import __version__
+from netsim.backend import Backend
+from netsim.errors import ConfigError, SimulationError
+from netsim.units import parse_bandwidth, parse_size, parse_time
+from netsim.validate import require_choice, require_int
+
+__all__ = [
+    "BACKENDS",
+    "build",
+    "check_result",
+    "make_backend",
+    "parse_ranks",
+    "per_port_injection",
+    "random_inputs",
+    "run_collective",
+]
+
+#: Network models :func:`make_backend` can make.
+BACKENDS = ("packet", "analytical")
+_ROOTED = ("broadcast", "reduce")
+
+
+def build(
+    op: str,
+    algo: str,
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: nx.Graph | None = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """Build the schedule of collective ``op`` by algorithm ``algo``.
+
+    Parameters
+    ----------
+    op : str
+        One of :data:`collectives.schedule.OPS`.
+    algo : str
+        An algorithm of ``op`` (:func:`collectives.algorithms.algorithms_for`).
+    ranks : sequence of int
+        Chips taking part, in rank order.
+    count : int
+        Elements per rank buffer (the gathered size for all-gather).
+    itemsize : int
+        Bytes per element.
+    graph : networkx.Graph, optional
+        The topology (needed by topology-aware algorithms).
+    chunks : int, optional
+        Pipeline pieces, for the algorithms that pipeline.
+    root : int
+        Rank index of the root (broadcast and reduce only).
+    matrix : array_like, optional
+        Per-pair element counts (alltoall only).
+    **opts
+        Algorithm-specific options (e.g. ``dims`` of ``hierarchical``).
+
+    Returns
+    -------
+    Schedule
+
+    Raises
+    ------
+    ConfigError
+        Unknown op or algorithm (listing the valid ones), an option that does not apply
+        (``root`` for an unrooted op, ``matrix`` outside alltoall, ``chunks`` for an
+        algorithm that does not pipeline, ...), or an algorithm that does not fit the ranks
+        or the graph.
+
+    Examples
+    --------
+    >>> s = build("allreduce", "ring", [0, 1, 2, 3], 8)
+    >>> len(s.transfers)
+    24
+    """
+    fn = resolve(op, algo)
+    itemsize = require_int("itemsize", itemsize, min=1)
+    if op not in _ROOTED and root not in (0, None):
+        raise ConfigError(
+            f"root: only broadcast and reduce have a root, got root={root!r} for {op}"
+        )
+    if op != "alltoall" and matrix is not None:
+        raise ConfigError(f"matrix: only alltoall takes a per-pair matrix, got one for {op}")
+    if chunks is not None:
+        require_int("chunks", chunks, min=1)
+    s = fn(
+        list(ranks),
+        count,
+        itemsize=itemsize,
+        graph=graph,
+        chunks=chunks,
+        root=root or 0,
+        matrix=matrix,
+        **opts,
+    )
+    s.validate()
+    return s
+
+
+def make_backend(
+    graph: nx.Graph,
+    backend: str = "packet",
+    *,
+    forwarding: str = "cut-through",
+    mtu: int | None = None,
+    header: int | None = None,
+    buffer: int | None = None,
+    routing: str = "auto",
+    max_segments: int | None = 256,
+    seed: int = 0,
+) -> Backend:
+    """Return a fresh network model of ``graph``: ``"packet"`` or ``"analytical"``.
+
+    ``forwarding``, ``buffer`` and ``max_segments`` apply to the packet engine only (the
+    analytical model refuses a ``buffer``).
+    """
+    require_choice("backend", backend, BACKENDS)
+    if backend == "packet":
+        from netsim.engine import PacketNetwork
+
+        return PacketNetwork(
+            graph,
+            forwarding=forwarding,
+            mtu=mtu,
+            header=header,
+            buffer=buffer,
+            routing=routing,
+            max_segments=max_segments,
+            seed=seed,
+        )
+    from netsim.analytical import AnalyticalNetwork
+
+    if buffer is not None:
+        raise ConfigError(f"buffer: the analytical backend has no buffers, got {buffer!r}")
+    return AnalyticalNetwork(graph, mtu=mtu, header=header, routing=routing, seed=seed)
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
+
+
+def parse_ranks(value: Any, chips: int) -> list[int]:
+    """Parse ``"0-7"``, ``"0-3,8-11"``, ``"0,2,4"`` or a sequence into chip ids < ``chips``."""
+    if isinstance(value, str):
+        out: list[int] = []
+        for part in value.split(","):
+            m = _RANGE.match(part)
+            if not m:
+                raise ConfigError(f"ranks: expected a list such as 0-7 or 0,2,4, got {value!r}")
+            a, b = int(m[1]), int(m[2] if m[2] is not None else m[1])
+            if b < a:
+                raise ConfigError(f"ranks: range end must be >= start, got {part.strip()!r}")
+            out.extend(range(a, b + 1))
+    else:
+        try:
+            out = [require_int("ranks", r, min=0) for r in value]
+        except TypeError:
+            raise ConfigError(f"ranks: expected a list of chip ids, got {value!r}") from None
+    bad = [r for r in out if r >= chips]
+    if bad:
+        raise ConfigError(f"ranks: chips are 0..{chips - 1} in this topology, got {bad[0]}")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"ranks: must be distinct, got {value!r}")
+    return out
+
+
+def random_inputs(s: Schedule, seed: int = 0) -> dict[int, np.ndarray]:
+    """Random small-integer float64 inputs for every rank of ``s`` (exact sums)."""
+    rng = np.random.default_rng(seed)
+    name = "send" if s.op == "alltoall" else "x"
+    groups = s.groups or [s]
+    out = {}
+    for g in groups:
+        for r in g.ranks:
+            n = s.buffers.get((r, name), g.count)
+            out[r] = rng.integers(-8, 9, size=n).astype(np.float64)
+    return out
+
+
+def check_result(s: Schedule, inputs: Mapping[int, np.ndarray], bufs: Mapping[Any, Any]) -> None:
+    """Compare buffers after a run with :func:`collectives.schedule.expected`.
+
+    Raises
+    ------
+    SimulationError
+        Naming the first node, buffer and slice that differ.
+    """
+    for key, sl, vals in expected(s, inputs):
+        got = np.asarray(bufs[key])[sl]
+        if not np.array_equal(got, vals):
+            raise SimulationError(
+                f"check: {s.op}/{s.algo} left wrong values in {key[1]!r} of node {key[0]} "
+                f"[{sl.start}:{sl.stop}]"
+            )
+
+
+def _graph(topo: Any) -> tuple[nx.Graph, str]:
+    if isinstance(topo, nx.Graph):
+        return topo, str(topo.graph.get("name", "custom"))
+    if isinstance(topo, str | Mapping):
+        from topologies.registry import build as build_topology
+
+        G = build_topology(topo)
+        return G, str(G.graph.get("name", topo))
+    raise ConfigError(f"topo: expected a spec string or a networkx graph, got {topo!r}")
+
+
+def _reduce_bw(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_bandwidth(value, "reduce_bandwidth")
+    except ConfigError:
+        if not isinstance(value, str):
+            raise
+    from netsim.chips import chip
+
+    try:
+        return float(chip(value).tier("hbm").bandwidth)
+    except ConfigError:
+        raise ConfigError(
+            f"reduce_bandwidth: expected a bandwidth (e.g. 3.35TB/s) or a chip preset with HBM, "
+            f"got {value!r}"
+        ) from None
+
+
+def per_port_injection(graph: nx.Graph) -> nx.Graph:
+    """A copy of ``graph`` whose chips inject into every attached link independently.
+
+    With multipath striping a message is cut into one message per route, and the packet
+    engine's network interface pushes the messages of a source one after the other: the
+    first stripe would fill its link's queue at the interface rate while the last stripe
+    waits. A GPU's NVLink ports work in parallel, so for striped runs the chips'
+    ``injection_bandwidth`` is lifted (to :data:`_UNLIMITED`) and only the links limit
+    the rate; the analytical model, which takes the minimum along the route, is unchanged
+    as long as the links are the bottleneck.
+    """
+    H = graph.copy()
+    for v, kind in H.nodes(data="kind"):
+        if kind == "chip":
+            H.nodes[v]["injection_bandwidth"] = _UNLIMITED
+    return H
+
+
+#: Injection bandwidth of a chip whose ports inject independently (bytes/s).
+_UNLIMITED = 1e18
+
+
+def _default_matrix(count: int, p: int) -> np.ndarray:
+    m = np.full((p, p), count // p, dtype=np.int64)
+    np.fill_diagonal(m, 0)
+    return m
+
+
+def run_collective(
+    topo: str | nx.Graph,
+    op: str,
+    algo: str,
+    size: int | str | None,
+    *,
+    ranks: Any = None,
+    groups: int | None = None,
+    chunks: int | None = None,
+    root: int = 0,
+    backend: str = "packet",
+    forwarding: str = "cut-through",
+    routing: str = "auto",
+    step_overhead: float | str | None = None,
+    launch_overhead: float | str | None = None,
+    efficiency: float | None = None,
+    multipath: bool | None = None,
+    reduce_bandwidth: float | str | None = None,
+    itemsize: int = 4,
+    seed: int = 0,
+    check: bool = False,
+    matrix: Any = None,
+    mtu: int | None = None,
+    header: int | None = None,
+    buffer: int | None = None,
+    **opts: Any,
+) -> dict[str, Any]:
+    """Build, run and measure one collective on a topology.
+
+    Parameters
+    ----------
+    topo : str or networkx.Graph
+        Spec string or preset (:func:`topologies.registry.build`), or a graph.
+    op, algo : str
+        The collective and its algorithm (:data:`collectives.algorithms.ALGORITHMS`).
+    size : int or str
+        Bytes per rank as nccl-tests counts them (e.g. ``"1MiB"``); for alltoall with a
+        ``matrix`` it may be ``None`` (the largest row sum is used).
+    ranks : str or sequence, optional
+        Chips taking part (``"0-7"``); default every chip (for sendrecv the first and the
+        last chip).
+    groups : int, optional
+        Split ``ranks`` into consecutive groups of this many ranks that run concurrently on
+        the same fabric (merged schedules; ``time_s`` is the slowest group's).
+    chunks, root, matrix, **opts
+        Passed to :func:`build`.
+    backend, forwarding, routing, mtu, header, buffer
+        The network model (:func:`make_backend`).
+    step_overhead, launch_overhead, efficiency, multipath
+        Library costs (:mod:`collectives.calibration`); ``None`` takes the default for the
+        topology's link types. Times may carry units (``"2us"``).
+    reduce_bandwidth : float or str, optional
+        Local reduction bandwidth: bytes/s, ``"3.35TB/s"``, or a chip preset name (its HBM
+        bandwidth); ``None`` = free.
+    itemsize : int
+        Bytes per element (default 4, float32 as nccl-tests).
+    seed : int
+        Seeds routing choices and the check data.
+    check : bool
+        Run with random data and verify the result (raises :class:`SimulationError`).
+
+    Returns
+    -------
+    dict
+        ``time_s``, ``algbw``, ``busbw`` (nccl-tests definitions, bytes/s),
+        ``analytical_time_s``, ``max_link_utilisation``, ``busiest_link``, ``ranks``,
+        ``groups``, ``size``, ``count``, ``op``, ``algo``, ``topo``, ``model``, ``packets``,
+        ``packet_hops``, ``events``, ``transfers``, ``wall_s``, ``seed``, ``netsim_version``,
+        the library costs used and ``check`` (True, or None when not checked).
+    """
+    require_choice("op", op, OPS)
+    require_choice("backend", backend, BACKENDS)
+    itemsize = require_int("itemsize", itemsize, min=1)
+    seed = require_int("seed", seed, min=0)
+    G, name = _graph(topo)
+    nchips = sum(1 for _, k in G.nodes(data="kind") if k == "chip")
+    if ranks is None:
+        rank_list = [0, nchips - 1] if op == "sendrecv" else list(range(nchips))
+    else:
+        rank_list = parse_ranks(ranks, nchips)
+    k = len(rank_list) if groups is None else require_int("groups", groups, min=1)
+    if len(rank_list) % k:
+        raise ConfigError(
+            f"groups: must divide the {len(rank_list)} ranks into equal groups, got {groups}"
+        )
+    group_lists = [rank_list[i : i + k] for i in range(0, len(rank_list), k)]
+    if size is None:
+        if matrix is None:
+            raise ConfigError("size: required (bytes per rank), got None")
+        m0 = np.asarray(matrix)
+        count = int(m0.sum(axis=1).max()) if m0.size else 0
+    else:
+        nbytes = parse_size(size, "size")
+        if nbytes % itemsize:
+            raise ConfigError(
+                f"size: must be a multiple of itemsize={itemsize} bytes, got {nbytes} bytes"
+            )
+        count = nbytes // itemsize
+    if op == "alltoall" and matrix is None:
+        matrix = _default_matrix(count, k)
+    links = {str(lt) for _, _, lt in G.edges(data="link") if lt}
+    costs = calibration.costs_for(links)
+    step = costs.step if step_overhead is None else parse_time(step_overhead, "step_overhead")
+    launch = (
+        costs.launch if launch_overhead is None else parse_time(launch_overhead, "launch_overhead")
+    )
+    eff = costs.efficiency if efficiency is None else efficiency
+    spray = costs.multipath if multipath is None else bool(multipath)
+    rbw = _reduce_bw(reduce_bandwidth)
+    if spray:
+        G = per_port_injection(G)
+    scheds = [
+        build(
+            op, algo, g, count, itemsize=itemsize, graph=G, chunks=chunks, root=root,
+            matrix=matrix, **opts,
+        )
+        for g in group_lists
+    ]  # fmt: skip
+    sched = scheds[0] if len(scheds) == 1 else merge(scheds, algo=algo)
+    inputs = random_inputs(sched, seed) if check else None
+    kw = dict(
+        step_overhead=step,
+        launch_overhead=launch,
+        efficiency=eff,
+        multipath=spray,
+        reduce_bandwidth=rbw,
+    )
+    be = make_backend(
+        G, backend, forwarding=forwarding, routing=routing, seed=seed, mtu=mtu, header=header,
+        buffer=buffer,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    res: RunResult = run(be, sched, data=inputs, **kw)
+    wall = time.perf_counter() - t0
+    if check:
+        assert inputs is not None and res.buffers is not None
+        check_result(sched, inputs, res.buffers)
+    if backend == "analytical":
+        ana = res.time_s
+    else:
+        ana_be = make_backend(G, "analytical", routing=routing, seed=seed, mtu=mtu, header=header)
+        ana = run(ana_be, sched, **kw).time_s
+    util = be.link_utilisation() if hasattr(be, "link_utilisation") else {}
+    busiest = max(util, key=util.get) if util else None
+    size_b = count * itemsize
+    algbw = size_b / res.time_s if res.time_s > 0 else float("nan")
+    st = res.stats
+    return {
+        "topo": name,
+        "chips": nchips,
+        "op": op,
+        "algo": algo,
+        "size": size_b,
+        "count": count,
+        "itemsize": itemsize,
+        "ranks": rank_list,
+        "groups": len(group_lists),
+        "group_size": k,
+        "chunks": chunks,
+        "root": root,
+        "time_s": res.time_s,
+        "algbw": algbw,
+        "busbw": algbw * busbw_factor(op, k),
+        "analytical_time_s": ana,
+        "max_link_utilisation": float(util[busiest]) if busiest else 0.0,
+        "busiest_link": f"{busiest[0]}->{busiest[1]}" if busiest else None,
+        "backend": backend,
+        "model": res.model,
+        "forwarding": forwarding if backend == "packet" else None,
+        "routing": st.get("routing", routing),
+        "packets": st.get("packets", 0),
+        "packet_hops": st.get("packet_hops", 0),
+        "events": st.get("events", 0),
+        "transfers": res.transfers,
+        "bytes": res.bytes,
+        "wall_s": wall,
+        "step_overhead": step,
+        "launch_overhead": launch,
+        "efficiency": eff,
+        "multipath": spray,
+        "reduce_bandwidth": rbw,
+        "seed": seed,
+        "check": True if check else None,
+        "netsim_version": __version__,
+    }

@@ -1,0 +1,353 @@
+"""In-network collectives: reductions and multicast inside reduction-capable switches.
+
+Model (SHARP [1]_ on InfiniBand trees, NVLink SHARP "NVLS" on NVSwitch [2]_ [3]_)
+    The *aggregation tree* of a plane is the union of the routes from the ranks up to a
+    root switch. Every rank sends its chunk (op ``"sum"``) into the accumulator buffer of its
+    parent switch; a switch forwards its accumulator to its parent once all its children
+    have arrived; the root switch multicasts the result to every rank in ONE transfer (op
+    ``"copy"`` into ``"x"``; the network replicates packets where routes diverge). The data
+    crosses each link once up and once down, whatever ``p``: ``depth + 1`` sequential
+    transfers per chunk instead of the ring's ``2(p-1)``.
+
+Root and planes
+    The root is the reduction-capable switch minimising the largest hop count to the ranks
+    (paths may pass through switches only; chips never forward). When several switches tie,
+    each is the root of one *plane* and chunk ``i`` goes through plane ``i mod S``: on an
+    NVSwitch board (every GPU linked to each of ``S`` NVSwitch chips) this is NVLink SHARP
+    splitting the data over the ``S`` switches, each reducing ``1/S`` of it [3]_; on a
+    fat-tree the equal-height core switches share the load likewise. Inside a plane a node's
+    parent is its neighbour closest to the root (ties: the smallest node id).
+
+Every switch of every tree must have ``reduction=True`` (the topology attribute stands for
+SHARP capability, in-switch reduction and multicast); otherwise :class:`ConfigError` names the
+switch. Successive chunks on the same tree edge (and successive multicasts of a plane)
+follow one another, as the switch's reduction resources are a pipeline.
+
+References
+----------
+.. [1] R. L. Graham et al., "Scalable Hierarchical Aggregation Protocol (SHArP): A Hardware
+   Architecture for Efficient Data Reduction", COMHPC 2016.
+.. [2] NVIDIA H100 Tensor Core GPU Architecture whitepaper (2022): third-generation NVSwitch
+   with NVLink SHARP, in-switch reductions and multicast.
+.. [3] A. Ishii and R. Wells, "The NVLink-Network Switch: NVIDIA's Switch Chip for High
+   Communication-Bandwidth SuperPODs", Hot Chips 34 (2022): all-reduce in NVSwitch, each
+   GPU's data reduced by the switches and the result multicast back.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from collectives.schedule import Schedule, chunk_bounds
+from netsim.errors import ConfigError
+from netsim.validate import require_int
+
+__all__ = [
+    "CHUNKS_PER_PLANE",
+    "Plane",
+    "aggregation_planes",
+    "allreduce_innetwork",
+    "broadcast_innetwork",
+    "reduce_innetwork",
+]
+
+#: Default pipeline chunks per plane (a modelling choice: enough to overlap the up and down
+#: traversals of a multi-level tree).
+CHUNKS_PER_PLANE = 4
+
+
+@dataclass(frozen=True)
+class Plane:
+    """One aggregation tree.
+
+    Attributes
+    ----------
+    root : int
+        The root switch.
+    parent : dict
+        Node -> its parent on the tree, for every rank and every non-root switch of it.
+    order : tuple of int
+        The tree's switches, deepest first, root last.
+    depth : int
+        Hops from the farthest rank to the root.
+    """
+
+    root: int
+    parent: dict[int, int]
+    order: tuple[int, ...]
+    depth: int
+
+
+def _name(G: nx.Graph) -> str:
+    return str(G.graph.get("name") or G.graph.get("family") or "custom")
+
+
+def _switch_distances(G: nx.Graph, root: int) -> dict[int, int]:
+    """Hop counts from ``root`` to every switch reachable through switches only."""
+    dist = {root: 0}
+    todo = deque([root])
+    while todo:
+        u = todo.popleft()
+        for v in G.adj[u]:
+            if v not in dist and G.nodes[v].get("kind") == "switch":
+                dist[v] = dist[u] + 1
+                todo.append(v)
+    return dist
+
+
+def _rank_hops(G: nx.Graph, ranks: Sequence[int], dist: dict[int, int]) -> int | None:
+    """Largest hop count from a rank to the root (None if a rank cannot reach it)."""
+    worst = 0
+    for r in ranks:
+        near = [dist[s] for s in G.adj[r] if s in dist]
+        if not near:
+            return None
+        worst = max(worst, min(near) + 1)
+    return worst
+
+
+def _plane(G: nx.Graph, ranks: Sequence[int], root: int, dist: dict[int, int]) -> Plane:
+    parent: dict[int, int] = {}
+    todo = []
+    for r in ranks:
+        parent[r] = min((s for s in G.adj[r] if s in dist), key=lambda s: (dist[s], s))
+        todo.append(parent[r])
+    seen = set()
+    while todo:
+        s = todo.pop()
+        if s in seen or s == root:
+            continue
+        seen.add(s)
+        up = min((v for v in G.adj[s] if dist.get(v) == dist[s] - 1), key=lambda v: v)
+        parent[s] = up
+        todo.append(up)
+    order = (*sorted(seen, key=lambda s: (-dist[s], s)), root)
+    depth = max(dist[parent[r]] + 1 for r in ranks)
+    return Plane(root, parent, order, depth)
+
+
+def aggregation_planes(graph: nx.Graph, ranks: Sequence[int]) -> list[Plane]:
+    """The aggregation trees of the in-network algorithms (see the module docstring).
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        Topology following the :mod:`topologies` contract.
+    ranks : sequence of int
+        Chips taking part.
+
+    Returns
+    -------
+    list of Plane
+        One per root switch tying for the smallest largest-hop-count, in node order.
+
+    Raises
+    ------
+    ConfigError
+        No graph, no reduction-capable switch, ranks that are not chips, ranks that switches
+        cannot join, or a switch without ``reduction`` on the best tree.
+    """
+    if not isinstance(graph, nx.Graph):
+        raise ConfigError("graph: the innetwork algorithms need the topology graph, got none")
+    for r in ranks:
+        if r not in graph or graph.nodes[r].get("kind") != "chip":
+            raise ConfigError(f"ranks: every rank must be a chip of the topology, got {r!r}")
+    switches = [n for n, d in graph.nodes(data=True) if d.get("kind") == "switch"]
+    capable = [s for s in switches if graph.nodes[s].get("reduction")]
+    if not capable:
+        raise ConfigError(
+            f"graph: innetwork needs reduction-capable switches; topology {_name(graph)} has none"
+        )
+    best: dict[int, tuple[int, dict[int, int]]] = {}
+    for s in switches:
+        dist = _switch_distances(graph, s)
+        hops = _rank_hops(graph, ranks, dist)
+        if hops is not None:
+            best[s] = (hops, dist)
+    if not best:
+        raise ConfigError(
+            f"ranks: no switch of topology {_name(graph)} reaches all of them through switches"
+        )
+    pool = [s for s in capable if s in best] or sorted(best)
+    low = min(best[s][0] for s in pool)
+    planes = [_plane(graph, ranks, s, best[s][1]) for s in sorted(pool) if best[s][0] == low]
+    for pl in planes:
+        for s in (pl.root, *pl.order):
+            if not graph.nodes[s].get("reduction"):
+                raise ConfigError(
+                    f"graph: switch {s} on the aggregation tree rooted at {pl.root} cannot "
+                    f"reduce in-network (reduction=False)"
+                )
+    return planes
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _setup(
+    op: str, ranks: Sequence[int], count: Any, graph: Any, chunks: Any, root: Any, itemsize: Any
+) -> tuple[Schedule, list[Plane], list[int], str]:
+    if len(ranks) < 1:
+        raise ConfigError("ranks: need at least one rank, got none")
+    if len(set(ranks)) != len(ranks):
+        raise ConfigError(f"ranks: must be distinct, got {list(ranks)}")
+    count = require_int("count", count, min=0)
+    itemsize = require_int("itemsize", itemsize, min=1)
+    root = require_int("root", root, min=0, max=len(ranks) - 1)
+    planes = aggregation_planes(graph, ranks)
+    n = CHUNKS_PER_PLANE * len(planes) if chunks is None else require_int("chunks", chunks, min=1)
+    s = Schedule(op, "innetwork", tuple(int(r) for r in ranks), count, itemsize, root=root)
+    # One accumulator name per group, so concurrent groups can be merged on shared switches.
+    return s, planes, chunk_bounds(count, n), f"acc{int(ranks[0])}"
+
+
+def _reduce_up(
+    s: Schedule, plane: Plane, lo: int, hi: int, acc: str, last: dict[Any, int]
+) -> list[int]:
+    """Reduce ``[lo, hi)`` of every rank's ``x`` into ``acc`` of the plane's root.
+
+    Returns the transfers into the root (the result is complete when they have arrived).
+    """
+    into: dict[int, list[int]] = {}
+    for r in s.ranks:
+        u = plane.parent[r]
+        i = s.add(r, u, "x", lo, hi, acc, op="sum", deps=[last.get((r, u))])
+        last[(r, u)] = i
+        into.setdefault(u, []).append(i)
+    for sw in plane.order[:-1]:
+        u = plane.parent[sw]
+        deps = [*into.get(sw, []), last.get((sw, u))]
+        i = s.add(sw, u, acc, lo, hi, op="sum", deps=deps)
+        last[(sw, u)] = i
+        into.setdefault(u, []).append(i)
+    return into.get(plane.root, [])
+
+
+def allreduce_innetwork(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: nx.Graph | None = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """All-reduce in the switches: reduce up the aggregation tree, multicast the result down.
+
+    Parameters
+    ----------
+    ranks : sequence of int
+        Chips in rank order.
+    count : int
+        Elements per rank.
+    itemsize : int
+        Bytes per element.
+    graph : networkx.Graph
+        The topology (required).
+    chunks : int, optional
+        Pipeline chunks in all, spread round-robin over the planes (default
+        :data:`CHUNKS_PER_PLANE` per plane); chunks with no elements are skipped.
+    root, matrix
+        Not used by all-reduce.
+
+    Returns
+    -------
+    Schedule
+        Switch accumulators are the buffer ``"acc<first rank>"``.
+
+    Raises
+    ------
+    ConfigError
+        See :func:`aggregation_planes`; bad ``count`` or ``chunks``; an unknown option.
+    """
+    _no_opts(opts)
+    s, planes, bounds, acc = _setup("allreduce", ranks, count, graph, chunks, root, itemsize)
+    last: dict[Any, int] = {}
+    for c in range(len(bounds) - 1):
+        lo, hi = bounds[c], bounds[c + 1]
+        if lo == hi:
+            continue
+        pl = planes[c % len(planes)]
+        deps = _reduce_up(s, pl, lo, hi, acc, last)
+        key = ("mc", pl.root)
+        last[key] = s.add(pl.root, s.ranks, acc, lo, hi, "x", deps=[*deps, last.get(key)])
+    return s
+
+
+def reduce_innetwork(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: nx.Graph | None = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """Reduce in the switches to rank index ``root``: up the tree, then root switch -> root.
+
+    Parameters as :func:`allreduce_innetwork`, plus ``root`` (rank index of the result).
+    """
+    _no_opts(opts)
+    s, planes, bounds, acc = _setup("reduce", ranks, count, graph, chunks, root, itemsize)
+    dst = s.ranks[s.root]
+    last: dict[Any, int] = {}
+    for c in range(len(bounds) - 1):
+        lo, hi = bounds[c], bounds[c + 1]
+        if lo == hi:
+            continue
+        pl = planes[c % len(planes)]
+        deps = _reduce_up(s, pl, lo, hi, acc, last)
+        key = (pl.root, dst)
+        last[key] = s.add(pl.root, dst, acc, lo, hi, "x", deps=[*deps, last.get(key)])
+    return s
+
+
+def broadcast_innetwork(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: nx.Graph | None = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """Broadcast by switch multicast: rank ``root`` -> plane root switch -> all other ranks.
+
+    Each chunk is sent (routed by the network) to the root switch of its plane, which
+    multicasts it to every other rank in one transfer. Parameters as
+    :func:`allreduce_innetwork`, plus ``root`` (rank index of the source).
+    """
+    _no_opts(opts)
+    s, planes, bounds, acc = _setup("broadcast", ranks, count, graph, chunks, root, itemsize)
+    src = s.ranks[s.root]
+    others = [r for r in s.ranks if r != src]
+    if not others:
+        return s
+    last: dict[Any, int] = {}
+    for c in range(len(bounds) - 1):
+        lo, hi = bounds[c], bounds[c + 1]
+        if lo == hi:
+            continue
+        sw = planes[c % len(planes)].root
+        up = s.add(src, sw, "x", lo, hi, acc, deps=[last.get((src, sw))])
+        last[(src, sw)] = up
+        key = ("mc", sw)
+        last[key] = s.add(sw, others, acc, lo, hi, "x", deps=[up, last.get(key)])
+    return s
+
+
+def _no_opts(opts: dict[str, Any]) -> None:
+    if opts:
+        name = sorted(opts)[0]
+        raise ConfigError(f"{name}: not an option of the innetwork algorithms, got {opts[name]!r}")

@@ -1,0 +1,310 @@
+"""Ring collectives: reduce-scatter, all-gather, all-reduce (one or two directions), chains.
+
+Ring all-reduce (``allreduce`` ``ring``)
+    The vector is cut into ``p`` chunks. A ring reduce-scatter of ``p - 1`` steps (at step
+    ``s`` position ``q`` adds chunk ``q - s - 1`` into its successor) leaves every position
+    with one fully reduced chunk; a ring all-gather of ``p - 1`` steps copies the chunks
+    around [1]_ [2]_. Each chip sends and receives ``2 (p - 1) n / p`` bytes, the minimum
+    for an all-reduce, in ``2 (p - 1)`` dependent steps. On a ring of ``p`` chips with link
+    latency ``a``, bandwidth ``B`` and no switches, chunk ``m = n / p`` bytes, MTU ``M`` and
+    ``h`` header bytes per packet, the time (cut-through, no software overhead) is exactly::
+
+        T = 2 (p - 1) (a + (m + ceil(m / M) h) / B)
+
+    ``chunks = k`` splits every step's chunk into ``k`` sub-chunks that move on as soon as
+    they arrive, so consecutive steps overlap (the pipelining of NCCL's ring slices).
+``ring-bidir``
+    Half of the vector goes round the ring one way, half the other way, using both
+    directions of every link (bidirectional ring, as on tori [3]_).
+``reduce_scatter`` / ``allgather`` ``ring``
+    The two halves of the all-reduce alone; chunk ``r`` belongs to rank ``r``.
+``broadcast`` ``ring``
+    A pipelined chain ``root -> root+1 -> ... -> root-1``: the data is cut into ``chunks``
+    (default :data:`DEFAULT_CHAIN_CHUNKS`) that follow one another down the chain.
+``reduce`` ``ring``
+    The reverse chain ``root+1 -> ... -> root``: partial sums accumulate along it (in ``x``
+    of the intermediate ranks), pipelined in ``chunks``.
+
+References
+----------
+.. [1] P. Patarasuk and X. Yuan, "Bandwidth optimal all-reduce algorithms for clusters of
+   workstations", J. Parallel Distrib. Comput. 69(2), 2009.
+.. [2] R. Thakur, R. Rabenseifner and W. Gropp, "Optimization of Collective Communication
+   Operations in MPICH", IJHPCA 19(1), 2005.
+.. [3] A. Sergeev and M. Del Balso, "Horovod: fast and easy distributed deep learning in
+   TensorFlow", arXiv:1802.05799, 2018 (ring all-reduce); bidirectional rings on TPU tori:
+   N. Jouppi et al., ISCA 2023.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from collectives._common import check_ranks, no_opts
+from collectives.schedule import Schedule, chunk_bounds
+from netsim.validate import require_int
+
+__all__ = [
+    "DEFAULT_CHAIN_CHUNKS",
+    "allgather_ring",
+    "allreduce_ring",
+    "allreduce_ring_bidir",
+    "broadcast_ring",
+    "reduce_ring",
+    "reduce_scatter_ring",
+    "ring_allgather",
+    "ring_reduce_scatter",
+]
+
+#: Default pipeline chunks of the chain broadcast and reduce (a modelling choice: enough to
+#: fill a chain of 8 chips; NCCL pipelines in fixed-size slices).
+DEFAULT_CHAIN_CHUNKS = 8
+
+Segment = Callable[[int], tuple[int, int]]
+
+
+def _subs(lo: int, hi: int, k: int) -> list[tuple[int, int]]:
+    b = chunk_bounds(hi - lo, k)
+    return [(lo + b[j], lo + b[j + 1]) for j in range(k)]
+
+
+def ring_reduce_scatter(
+    s: Schedule, nodes: Sequence[int], seg: Segment, k: int = 1
+) -> dict[tuple[int, int], int]:
+    """Append a ring reduce-scatter over ``nodes`` (in ring order) to ``s``.
+
+    ``seg(q)`` is the ``[lo, hi)`` element range of the chunk that ends, reduced, at ring
+    position ``q``; each chunk is split into ``k`` pipelined sub-chunks. Returns
+    ``{(q, j): transfer}``: the transfer that completes sub-chunk ``j`` at position ``q``.
+    """
+    p = len(nodes)
+    have: dict[tuple[int, int, int], int] = {}
+    for step in range(p - 1):
+        for q in range(p):
+            o = (q - step - 1) % p
+            nxt = (q + 1) % p
+            for j, (a, b) in enumerate(_subs(*seg(o), k)):
+                if a == b:
+                    continue
+                i = s.add(nodes[q], nodes[nxt], "x", a, b, op="sum", deps=[have.get((q, o, j))])
+                have[(nxt, o, j)] = i
+    return {(q, j): i for (q, o, j), i in have.items() if o == q}
+
+
+def ring_allgather(
+    s: Schedule,
+    nodes: Sequence[int],
+    seg: Segment,
+    k: int = 1,
+    ready: dict[tuple[int, int], int] | None = None,
+) -> None:
+    """Append a ring all-gather: position ``q`` starts with chunk ``seg(q)`` (sub-chunk ``j``
+    ready once transfer ``ready[(q, j)]`` has arrived, if given) and every position ends
+    with every chunk."""
+    p = len(nodes)
+    ready = ready or {}
+    have: dict[tuple[int, int, int], int] = {}
+    for step in range(p - 1):
+        for q in range(p):
+            o = (q - step) % p
+            nxt = (q + 1) % p
+            for j, (a, b) in enumerate(_subs(*seg(o), k)):
+                if a == b:
+                    continue
+                dep = have.get((q, o, j)) if step else ready.get((q, j))
+                i = s.add(nodes[q], nodes[nxt], "x", a, b, deps=[dep])
+                have[(nxt, o, j)] = i
+
+
+def _chunks(chunks: Any, default: int) -> int:
+    return default if chunks is None else require_int("chunks", chunks, min=1)
+
+
+def _equal(lo: int, hi: int, p: int) -> Segment:
+    b = chunk_bounds(hi - lo, p)
+    return lambda q: (lo + b[q], lo + b[q + 1])
+
+
+def _allreduce_on(s: Schedule, nodes: Sequence[int], lo: int, hi: int, k: int) -> None:
+    seg = _equal(lo, hi, len(nodes))
+    ready = ring_reduce_scatter(s, nodes, seg, k)
+    ring_allgather(s, nodes, seg, k, ready)
+
+
+def allreduce_ring(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: Any = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """Ring all-reduce: reduce-scatter then all-gather around ``ranks`` in order.
+
+    Parameters
+    ----------
+    ranks : sequence of int
+        Chips in ring order.
+    count : int
+        Elements per rank.
+    itemsize : int
+        Bytes per element.
+    graph : networkx.Graph, optional
+        Unused (the ring follows rank order).
+    chunks : int, optional
+        Sub-chunks pipelined per step (default 1).
+    root, matrix
+        Unused.
+
+    Returns
+    -------
+    Schedule
+
+    Raises
+    ------
+    ConfigError
+        Bad ranks, count or chunks, or an unknown option.
+    """
+    no_opts("ring", opts)
+    ranks = check_ranks(ranks)
+    count = require_int("count", count, min=0)
+    s = Schedule("allreduce", "ring", ranks, count, itemsize)
+    _allreduce_on(s, ranks, 0, count, _chunks(chunks, 1))
+    return s
+
+
+def allreduce_ring_bidir(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: Any = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """Bidirectional ring all-reduce: the first half clockwise, the second half the other way.
+
+    Parameters as :func:`allreduce_ring`.
+    """
+    no_opts("ring-bidir", opts)
+    ranks = check_ranks(ranks)
+    count = require_int("count", count, min=0)
+    k = _chunks(chunks, 1)
+    s = Schedule("allreduce", "ring-bidir", ranks, count, itemsize)
+    half = count // 2
+    _allreduce_on(s, ranks, 0, half, k)
+    _allreduce_on(s, ranks[::-1], half, count, k)
+    return s
+
+
+def reduce_scatter_ring(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: Any = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """Ring reduce-scatter (``p - 1`` steps); chunk ``r`` ends reduced at rank ``r``.
+
+    Parameters as :func:`allreduce_ring`.
+    """
+    no_opts("ring", opts)
+    ranks = check_ranks(ranks)
+    count = require_int("count", count, min=0)
+    s = Schedule("reduce_scatter", "ring", ranks, count, itemsize)
+    ring_reduce_scatter(s, ranks, _equal(0, count, len(ranks)), _chunks(chunks, 1))
+    return s
+
+
+def allgather_ring(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: Any = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """Ring all-gather (``p - 1`` steps); ``count`` is the gathered size.
+
+    Parameters as :func:`allreduce_ring`.
+    """
+    no_opts("ring", opts)
+    ranks = check_ranks(ranks)
+    count = require_int("count", count, min=0)
+    s = Schedule("allgather", "ring", ranks, count, itemsize)
+    ring_allgather(s, ranks, _equal(0, count, len(ranks)), _chunks(chunks, 1))
+    return s
+
+
+def _chain(s: Schedule, nodes: Sequence[int], count: int, k: int, op: str) -> None:
+    for a, b in _subs(0, count, k):
+        if a == b:
+            continue
+        prev = None
+        for q in range(len(nodes) - 1):
+            prev = s.add(nodes[q], nodes[q + 1], "x", a, b, op=op, deps=[prev])
+
+
+def broadcast_ring(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: Any = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """Pipelined chain broadcast from rank index ``root`` along the rank order.
+
+    ``chunks`` (default :data:`DEFAULT_CHAIN_CHUNKS`) pieces follow one another.
+    """
+    no_opts("ring", opts)
+    ranks = check_ranks(ranks)
+    count = require_int("count", count, min=0)
+    p = len(ranks)
+    root = require_int("root", root, min=0, max=p - 1)
+    s = Schedule("broadcast", "ring", ranks, count, itemsize, root=root)
+    order = [ranks[(root + q) % p] for q in range(p)]
+    _chain(s, order, count, _chunks(chunks, DEFAULT_CHAIN_CHUNKS), "copy")
+    return s
+
+
+def reduce_ring(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: Any = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """Pipelined chain reduce to rank index ``root``: ``root+1 -> root+2 -> ... -> root``.
+
+    ``chunks`` (default :data:`DEFAULT_CHAIN_CHUNKS`) pieces follow one another.
+    """
+    no_opts("ring", opts)
+    ranks = check_ranks(ranks)
+    count = require_int("count", count, min=0)
+    p = len(ranks)
+    root = require_int("root", root, min=0, max=p - 1)
+    s = Schedule("reduce", "ring", ranks, count, itemsize, root=root)
+    order = [ranks[(root + 1 + q) % p] for q in range(p)]
+    _chain(s, order, count, _chunks(chunks, DEFAULT_CHAIN_CHUNKS), "sum")
+    return s

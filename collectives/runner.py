@@ -1,0 +1,280 @@
+"""Time a :class:`~collectives.schedule.Schedule` on a network backend.
+
+The runner is event driven: a transfer starts when every transfer it depends on has
+arrived, plus ``step_overhead`` seconds (the per-step software cost of a collective library);
+transfers without dependencies start after ``launch_overhead`` plus their source's
+``start_delay``. A transfer is sent with :meth:`Backend.send` (one destination) or
+:meth:`Backend.multicast` (several) and counts as arrived when the backend's event fires plus,
+for op ``"sum"`` into a chip, the local reduction time ``3 * nbytes / reduce_bandwidth``
+(read two operands, write one). Reductions at different chips, and different reductions at
+one chip, proceed in parallel; switches reduce at line rate (no extra time). Local
+transfers (``dsts == (src,)``) cross no link and cost only that reduction time; they are the
+receiving end of the step that fed them, so they start without ``step_overhead``.
+
+With ``efficiency < 1`` every message carries ``ceil(nbytes / efficiency)`` bytes (a
+library's protocol overhead on top of the link's packet headers). With ``multipath`` a
+message is striped over every distinct equal-cost route of the backend's router in
+proportion to the routes' bottleneck bandwidths (as NVLink stripes over all links of a GPU);
+it arrives when its last stripe does.
+
+With ``data`` the numpy payloads ride the simulation: a transfer reads its source slice when
+it starts and writes (or adds) it at its destinations when it arrives, so the schedule that
+is timed is the one that is checked (:func:`collectives.schedule.expected`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from collectives.schedule import Schedule, _initial, _write
+from netsim.backend import Backend
+from netsim.errors import ConfigError, SimulationError
+from netsim.validate import require_float
+
+__all__ = ["RunResult", "run"]
+
+_SPRAY_ROUTINGS = ("shortest", "ecmp", "updown")
+_PROBE_FLOWS = 64
+
+
+@dataclass
+class RunResult:
+    """The outcome of :func:`run`.
+
+    Attributes
+    ----------
+    time_s : float
+        Last arrival minus the time the run started (0 for an empty schedule).
+    arrivals : list of float
+        Arrival time of every transfer (same index as ``schedule.transfers``), measured from
+        the start of the run.
+    finish : dict
+        Node -> time its last incoming transfer arrived.
+    transfers : int
+        Number of transfers.
+    bytes : int
+        Payload bytes of all transfers (one count per transfer, multicasts once).
+    buffers : dict or None
+        ``(node, buffer) -> array`` after the run when ``data`` was given.
+    model : str
+        The backend's model, e.g. ``"packet/cut-through"``.
+    stats : dict
+        The backend's counters after the run.
+    """
+
+    time_s: float
+    arrivals: list[float]
+    finish: dict[int, float]
+    transfers: int
+    bytes: int
+    buffers: dict[tuple[int, str], np.ndarray] | None
+    model: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _accepts_flow(send: Any) -> bool:
+    try:
+        params = inspect.signature(send).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return False
+    return any(p.name == "flow" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+class _Stripes:
+    """Distinct equal-cost routes per (src, dst) and the share of bytes each carries."""
+
+    def __init__(self, backend: Any) -> None:
+        router = getattr(backend, "router", None)
+        ports = getattr(backend, "ports", None)
+        if router is None or ports is None:
+            raise ConfigError("multipath: the backend exposes no router to find routes with")
+        self.router, self.ports = router, ports
+        self.active = router.name in _SPRAY_ROUTINGS
+        self._cache: dict[tuple[int, int], tuple[tuple[int, ...], tuple[float, ...]]] = {}
+
+    def split(self, src: int, dst: int, nbytes: int) -> list[tuple[int, int]]:
+        """``[(flow, bytes), ...]`` for a message of ``nbytes`` (bytes sum to ``nbytes``)."""
+        if not self.active or nbytes == 0:
+            return [(0, nbytes)]
+        got = self._cache.get((src, dst))
+        if got is None:
+            seen: dict[tuple[int, ...], int] = {}
+            for f in range(_PROBE_FLOWS):
+                path, _ = self.router.route(src, dst, f)
+                seen.setdefault(tuple(path), f)
+            bw = self.ports.bandwidth
+            flows = tuple(seen.values())
+            weights = tuple(min(bw[q] for q in path) if path else 1.0 for path in seen)
+            got = self._cache[(src, dst)] = (flows, weights)
+        flows, weights = got
+        if len(flows) == 1:
+            return [(flows[0], nbytes)]
+        total = sum(weights)
+        exact = [nbytes * w / total for w in weights]
+        parts = [math.floor(x) for x in exact]
+        order = sorted(range(len(parts)), key=lambda k: parts[k] - exact[k])
+        for k in order[: nbytes - sum(parts)]:
+            parts[k] += 1
+        return [(f, b) for f, b in zip(flows, parts, strict=True) if b > 0]
+
+
+def run(
+    backend: Backend,
+    schedule: Schedule,
+    *,
+    data: Mapping[int, np.ndarray] | None = None,
+    step_overhead: float = 0.0,
+    reduce_bandwidth: float | None = None,
+    start_delay: Mapping[int, float] | None = None,
+    launch_overhead: float = 0.0,
+    efficiency: float = 1.0,
+    multipath: bool = False,
+) -> RunResult:
+    """Time ``schedule`` on ``backend`` (see the module docstring).
+
+    Parameters
+    ----------
+    backend : Backend
+        A fresh or running :class:`netsim.backend.Backend` (packet or analytical).
+    schedule : Schedule
+        The collective.
+    data : mapping, optional
+        Chip -> input array; the payloads move with the simulation.
+    step_overhead : float
+        Seconds added between the arrival of a transfer's last dependency and its start.
+    reduce_bandwidth : float, optional
+        Bytes/s of a chip's local reduction (its memory bandwidth); ``None`` = free.
+    start_delay : mapping, optional
+        Node -> seconds its dependency-free transfers start late (stragglers).
+    launch_overhead : float
+        Seconds before any dependency-free transfer starts.
+    efficiency : float
+        Payload fraction of the library's protocol, in (0, 1].
+    multipath : bool
+        Stripe every unicast message over all equal-cost routes.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ConfigError
+        Invalid schedule or parameters.
+    SimulationError
+        Some transfer never arrived (e.g. the backend deadlocked without saying so).
+    """
+    schedule.validate()
+    step = require_float("step_overhead", step_overhead, min=0.0)
+    launch = require_float("launch_overhead", launch_overhead, min=0.0)
+    eff = require_float("efficiency", efficiency, min=0.0, max=1.0, min_open=True)
+    rbw = None
+    if reduce_bandwidth is not None:
+        rbw = require_float("reduce_bandwidth", reduce_bandwidth, min=0.0, min_open=True)
+    delays = {
+        int(k): require_float("start_delay", v, min=0.0) for k, v in (start_delay or {}).items()
+    }
+    env = backend.env
+    t0 = env.now
+    ts = schedule.transfers
+    n = len(ts)
+    itemsize = schedule.itemsize
+    graph = backend.graph
+    chips = {v for v, k in graph.nodes(data="kind") if k == "chip"}
+    bufs = _initial(schedule, data) if data is not None else None
+    stripes = _Stripes(backend) if multipath else None
+    use_flow = _accepts_flow(backend.send)
+    call_at = getattr(backend, "call_at", None)
+
+    waiting = [len(t.deps) for t in ts]
+    succ: list[list[int]] = [[] for _ in range(n)]
+    for i, t in enumerate(ts):
+        for d in t.deps:
+            succ[d].append(i)
+    arrivals = [math.nan] * n
+    finish: dict[int, float] = {}
+    payloads: dict[int, np.ndarray] = {}
+
+    def later(t: float, fn: Any, arg: Any) -> None:
+        if call_at is not None:
+            call_at(t, fn, arg)
+        else:
+            env.timeout(t - env.now).callbacks.append(lambda _: fn(arg))
+
+    def arrived(i: int) -> None:
+        now = env.now
+        t = ts[i]
+        arrivals[i] = now - t0
+        for d in t.dsts:
+            if finish.get(d, -1.0) < now - t0:
+                finish[d] = now - t0
+        if bufs is not None:
+            _write(bufs, t, payloads.pop(i))
+        go = now + step
+        for j in succ[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                if step > 0 and not ts[j].local:
+                    later(go, start, j)
+                else:
+                    start(j)
+
+    def landed(i: int) -> None:
+        t = ts[i]
+        if rbw is not None and t.op == "sum" and any(d in chips for d in t.dsts):
+            later(env.now + 3.0 * t.count * itemsize / rbw, arrived, i)
+        else:
+            arrived(i)
+
+    def start(i: int) -> None:
+        t = ts[i]
+        if bufs is not None:
+            payloads[i] = bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()
+        nbytes = t.count * itemsize
+        wire = nbytes if eff == 1.0 else math.ceil(nbytes / eff)
+        if t.local:
+            landed(i)
+            return
+        if len(t.dsts) > 1:
+            backend.multicast(t.src, t.dsts, wire).callbacks.append(lambda _: landed(i))
+            return
+        dst = t.dsts[0]
+        parts = stripes.split(t.src, dst, wire) if stripes is not None else [(0, wire)]
+        left = [len(parts)]
+
+        def part_done(_: Any) -> None:
+            left[0] -= 1
+            if left[0] == 0:
+                landed(i)
+
+        for flow, b in parts:
+            ev = backend.send(t.src, dst, b, flow=flow) if use_flow else backend.send(t.src, dst, b)
+            ev.callbacks.append(part_done)
+
+    for i, t in enumerate(ts):
+        if not t.deps:
+            at = t0 + launch + delays.get(t.src, 0.0)
+            if at > env.now:
+                later(at, start, i)
+            else:
+                start(i)
+    backend.run()
+    missing = sum(1 for a in arrivals if math.isnan(a))
+    if missing:
+        raise SimulationError(f"run: {missing} of {n} transfers never arrived")
+    return RunResult(
+        time_s=max(arrivals) if n else 0.0,
+        arrivals=arrivals,
+        finish=finish,
+        transfers=n,
+        bytes=sum(t.count for t in ts) * itemsize,
+        buffers=bufs,
+        model=str(backend.model),
+        stats=dict(backend.stats()),
+    )

@@ -1,0 +1,244 @@
+"""The analytical alpha-beta network model: the same seam as the packet engine, no contention.
+
+Model
+-----
+A message of ``n`` payload bytes from ``s`` to ``d`` follows the route the packet engine
+would take (the same router, :mod:`netsim.engine.routing`, so both backends use the same
+paths) and arrives after::
+
+    T = sum_i l_i + sum_j d_j + (n + ceil(n / mtu) * header) / min(B_inj(s), min_i B_i)
+
+``l_i`` are the link latencies along the route, ``d_j`` the traversal latencies of the
+nodes entered on the way (switches, or routing chips of a direct network; not the
+destination), ``B_i`` the link bandwidths and ``B_inj(s)`` the source's injection
+bandwidth; a zero-byte message still carries one header. Messages never wait for each other
+(no contention, no queues): every estimate is a lower bound of the packet engine's time on
+the same routes. For one message alone on a path of equal bandwidths the packet engine with
+cut-through (or a single packet with store-and-forward) gives exactly ``T``.
+
+A multicast arrives when the slowest destination has been reached, each by its unicast
+route. ``model`` is ``"analytical/alpha-beta"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import networkx as nx
+import simpy
+
+from netsim.engine.routing import PortTable, make_router
+from netsim.errors import ConfigError
+from netsim.linktypes import LINK_TYPES
+from netsim.validate import require_int
+
+__all__ = ["AnalyticalNetwork"]
+
+
+class AnalyticalNetwork:
+    """Alpha-beta model of a topology implementing :class:`netsim.backend.Backend`.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        A topology following the attribute contract of :mod:`topologies`.
+    mtu, header : int, optional
+        Payload and header bytes per packet (default: as :class:`netsim.engine.PacketNetwork`,
+        the smallest MTU and largest header among the graph's link types).
+    routing : str
+        Routing algorithm of :mod:`netsim.engine.routing` (the route gives latencies and the
+        bottleneck bandwidth).
+    seed : int
+        Seeds the router's random choices.
+    env : simpy.Environment, optional
+        Share a clock with other models.
+
+    Examples
+    --------
+    >>> from topologies.torus import torus
+    >>> net = AnalyticalNetwork(torus((4,)))
+    >>> done = net.send(0, 1, 0)
+    >>> net.run()
+    >>> done.triggered
+    True
+    """
+
+    def __init__(
+        self,
+        graph: nx.Graph,
+        *,
+        mtu: int | None = None,
+        header: int | None = None,
+        routing: str = "auto",
+        seed: int = 0,
+        env: simpy.Environment | None = None,
+    ) -> None:
+        if graph.number_of_nodes() == 0:
+            raise ConfigError("graph: must have at least one node, got an empty graph")
+        types = {lt for _, _, lt in graph.edges(data="link") if lt in LINK_TYPES}
+        lts = [LINK_TYPES[t] for t in types] or [LINK_TYPES["ib"]]
+        self.mtu = require_int("mtu", min(lt.mtu for lt in lts) if mtu is None else mtu, min=1)
+        self.header = require_int(
+            "header", max(lt.header for lt in lts) if header is None else header, min=0
+        )
+        self.seed = require_int("seed", seed, min=0)
+        self.graph = graph
+        self.env = env if env is not None else simpy.Environment()
+        self.ports = ports = PortTable(graph)
+        self.router = make_router(graph, ports, routing, seed=self.seed)
+        self.routing = self.router.name
+        self.model = "analytical/alpha-beta"
+        self._node_lat = {v: float(graph.nodes[v].get("latency", 0.0)) for v in graph.nodes}
+        self._inj: dict[int, float] = {}
+        for v, data in graph.nodes(data=True):
+            bw = data.get("injection_bandwidth")
+            if not bw:
+                bw = max((ports.bandwidth[p] for p in ports.out[v]), default=1.0)
+            self._inj[v] = float(bw)
+        self._busy_time = [0.0] * len(ports)
+        self._paths: dict[tuple[int, int, int], tuple[float, float, tuple[int, ...]]] = {}
+        self.messages = 0
+        self.packet_hops = 0
+        self.bytes_injected = 0
+        self.bytes_delivered = 0
+        self._eid0 = self._peek_eid()
+
+    # ------------------------------------------------------------------ model
+    def wire_bytes(self, nbytes: int) -> int:
+        """Bytes on the wire for a message of ``nbytes`` payload (headers included)."""
+        return nbytes + max(1, -(-nbytes // self.mtu)) * self.header
+
+    def _path(self, src: int, dst: int, flow: int) -> tuple[float, float, tuple[int, ...]]:
+        """``(latency, bottleneck bandwidth, ports)`` of the route ``src -> dst``."""
+        key = (src, dst, flow)
+        got = self._paths.get(key)
+        if got is None:
+            ports, _ = self.router.route(src, dst, flow)
+            p = self.ports
+            lat = sum(p.latency[q] for q in ports)
+            lat += sum(self._node_lat[p.dst[q]] for q in ports[:-1])
+            bw = min([self._inj[src], *(p.bandwidth[q] for q in ports)])
+            got = self._paths[key] = (lat, bw, tuple(ports))
+        return got
+
+    def message_time(self, src: int, dst: int, nbytes: int, flow: int = 0) -> float:
+        """Seconds for ``nbytes`` from ``src`` to ``dst`` alone on the network (``T`` above)."""
+        if src == dst:
+            return 0.0
+        lat, bw, _ = self._path(src, dst, flow)
+        return lat + self.wire_bytes(nbytes) / bw
+
+    # ------------------------------------------------------------------ public seam
+    def _check(self, node: int, what: str) -> None:
+        if node not in self._inj:
+            raise ConfigError(f"{what}: node {node!r} is not in the topology")
+
+    def send(
+        self,
+        src: int,
+        dst: int,
+        nbytes: int,
+        *,
+        flow: int = 0,
+        callback: Callable[[float], None] | None = None,
+    ) -> simpy.Event:
+        """Send ``nbytes`` from ``src`` to ``dst``; the event fires after ``T`` seconds.
+
+        ``flow`` selects among equal-cost routes as in the packet engine; ``callback(latency)``
+        is called at delivery, before the event fires.
+        """
+        self._check(src, "send")
+        self._check(dst, "send")
+        if nbytes < 0:
+            raise ConfigError(f"nbytes: must be >= 0, got {nbytes}")
+        nbytes = int(nbytes)
+        t = 0.0
+        if src != dst:
+            lat, bw, ports = self._path(src, dst, flow)
+            wire = self.wire_bytes(nbytes)
+            t = lat + wire / bw
+            for q in ports:
+                self._busy_time[q] += wire / self.ports.bandwidth[q]
+            self.packet_hops += len(ports)
+        return self._deliver(t, nbytes, 1, callback)
+
+    def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
+        """Send ``nbytes`` from ``src`` to every node of ``dsts``; fires at the slowest arrival.
+
+        Every link of the union of the unicast routes carries the bytes once.
+        """
+        self._check(src, "multicast")
+        dsts = [d for d in dict.fromkeys(dsts) if d != src]
+        for d in dsts:
+            self._check(d, "multicast")
+        nbytes = int(nbytes)
+        wire = self.wire_bytes(nbytes)
+        t = 0.0
+        used: set[int] = set()
+        for d in dsts:
+            lat, bw, ports = self._path(src, d, 0)
+            t = max(t, lat + wire / bw)
+            used.update(ports)
+        for q in used:
+            self._busy_time[q] += wire / self.ports.bandwidth[q]
+        self.packet_hops += len(used)
+        return self._deliver(t, nbytes, len(dsts), None)
+
+    def _deliver(
+        self, delay: float, nbytes: int, copies: int, callback: Callable[[float], None] | None
+    ) -> simpy.Event:
+        self.messages += 1
+        self.bytes_injected += nbytes * copies
+        ev = self.env.timeout(delay)
+
+        def done(_: Any) -> None:
+            self.bytes_delivered += nbytes * copies
+            if callback is not None:
+                callback(delay)
+
+        ev.callbacks.insert(0, done)
+        return ev
+
+    def call_at(self, t: float, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Call ``fn(arg)`` at simulated time ``t`` (>= now)."""
+        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(lambda _: fn(arg))
+
+    def run(self, until: float | simpy.Event | None = None) -> None:
+        """Run the clock until ``until`` or until no event is left."""
+        self.env.run(until)
+
+    def route(self, src: int, dst: int, flow: int = 0) -> list[int]:
+        """The nodes a message from ``src`` to ``dst`` visits (``src`` first)."""
+        return self.router.path_nodes(src, dst, flow)
+
+    def link_utilisation(self) -> dict[tuple[int, int], float]:
+        """Busy fraction of every directed link over the simulated time so far (no queues)."""
+        now = self.env.now
+        p = self.ports
+        return {
+            (p.src[q], p.dst[q]): (min(1.0, self._busy_time[q] / now) if now > 0 else 0.0)
+            for q in range(len(p))
+        }
+
+    def _peek_eid(self) -> int:
+        return next(self.env._eid)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters as :meth:`netsim.engine.PacketNetwork.stats` (``packets`` = messages)."""
+        return {
+            "model": self.model,
+            "forwarding": "none",
+            "routing": self.routing,
+            "mtu": self.mtu,
+            "header": self.header,
+            "buffer": None,
+            "messages": self.messages,
+            "packets": self.messages,
+            "packet_hops": self.packet_hops,
+            "events": self._peek_eid() - self._eid0,
+            "bytes_injected": self.bytes_injected,
+            "bytes_delivered": self.bytes_delivered,
+            "max_link_utilisation": max(self.link_utilisation().values(), default=0.0),
+            "sim_time_s": self.env.now,
+        }

@@ -1,0 +1,125 @@
+"""``netsim collective``: time one collective (or a size sweep) on a topology."""
+
+from __future__ import annotations
+
+import argparse
+
+from collectives.api import BACKENDS, run_collective
+from collectives.experiment import plot_sizes
+from collectives.schedule import OPS
+from netsim.commands._common import arg_size, arg_time, print_json
+from netsim.engine import FORWARDING, ROUTINGS
+from netsim.errors import ConfigError
+from netsim.units import format_bandwidth, format_size, format_time, parse_size_range
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "collective",
+        help="time a collective (all-reduce, all-gather, ...) on a topology",
+        description="Build a collective schedule, run it on the packet engine (or the "
+        "analytical model), and print time, algbw and busbw (nccl-tests definitions), the "
+        "analytical estimate and the busiest link.",
+    )
+    p.add_argument("--topo", required=True, help="topology spec or preset, e.g. dgx-h100")
+    p.add_argument("--op", default="allreduce", choices=OPS)
+    p.add_argument("--algo", default="ring", help="algorithm, or a comma list with --sizes")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--size", type=arg_size, default=None, help="bytes per rank (e.g. 1MiB)")
+    size.add_argument("--sizes", help="a size sweep: START:STOP:xFACTOR or a,b,c")
+    p.add_argument("--ranks", default=None, help="chips taking part, e.g. 0-7 (default all)")
+    p.add_argument("--groups", type=int, default=None, help="concurrent groups of this many ranks")
+    p.add_argument("--chunks", type=int, default=None, help="pipeline chunks")
+    p.add_argument("--root", type=int, default=0, help="root rank (broadcast, reduce)")
+    p.add_argument("--backend", default="packet", choices=BACKENDS)
+    p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
+    p.add_argument("--routing", default="auto", choices=ROUTINGS)
+    p.add_argument(
+        "--step-overhead", type=arg_time, default=None, help="per-step software cost (e.g. 1us)"
+    )
+    p.add_argument(
+        "--launch-overhead", type=arg_time, default=None, help="cost before the first send"
+    )
+    p.add_argument(
+        "--reduce-bandwidth",
+        default=None,
+        help="local reduction bandwidth (e.g. 3.35TB/s) or a chip preset (its HBM bandwidth)",
+    )
+    p.add_argument("--itemsize", type=int, default=4, help="bytes per element (default 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--check", action="store_true", help="verify the result on random data")
+    p.add_argument("--plot", default=None, help="with --sizes: write latency/busbw figure")
+    p.add_argument("--json", action="store_true", help="print JSON (a list with --sizes)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    algos = [a.strip() for a in args.algo.split(",") if a.strip()]
+    if args.sizes:
+        sizes = parse_size_range(args.sizes, "sizes")
+    elif args.size is not None:
+        if len(algos) > 1:
+            raise ConfigError(f"algo: several algorithms need --sizes, got {args.algo!r}")
+        sizes = [args.size]
+    else:
+        raise ConfigError("size: give --size or --sizes")
+    if args.plot and not args.sizes:
+        raise ConfigError("plot: needs a size sweep (--sizes)")
+    kw = dict(
+        ranks=args.ranks,
+        groups=args.groups,
+        chunks=args.chunks,
+        root=args.root,
+        backend=args.backend,
+        forwarding=args.forwarding,
+        routing=args.routing,
+        step_overhead=args.step_overhead,
+        launch_overhead=args.launch_overhead,
+        reduce_bandwidth=args.reduce_bandwidth,
+        itemsize=args.itemsize,
+        seed=args.seed,
+        check=args.check,
+    )
+    rows = [run_collective(args.topo, args.op, a, n, **kw) for a in algos for n in sizes]
+    if args.plot:
+        for path in plot_sizes(rows, args.plot):
+            if not args.json:
+                print(f"wrote {path}")
+    if args.json:
+        print_json(rows if args.sizes else rows[0])
+        return 0
+    r0 = rows[0]
+    print(
+        f"{r0['op']} on {r0['topo']}: {len(r0['ranks'])} ranks in {r0['groups']} group(s) of "
+        f"{r0['group_size']}; model {r0['model']}, seed {r0['seed']}"
+    )
+    print(
+        f"step overhead {format_time(r0['step_overhead'])}, launch "
+        f"{format_time(r0['launch_overhead'])}, efficiency {r0['efficiency']:.3g}, "
+        f"multipath {'on' if r0['multipath'] else 'off'}"
+    )
+    if not args.sizes:
+        r = r0
+        print(f"algorithm   {r['algo']}")
+        print(f"size        {format_size(r['size'])} per rank")
+        print(f"time        {format_time(r['time_s'])}")
+        print(f"algbw       {format_bandwidth(r['algbw'])}")
+        print(f"busbw       {format_bandwidth(r['busbw'])}")
+        print(f"analytical  {format_time(r['analytical_time_s'])}")
+        print(f"busiest     {r['busiest_link']} at {100 * r['max_link_utilisation']:.1f}% busy")
+        if r["check"]:
+            print("check       ok")
+        return 0
+    print(
+        f"{'algo':<20} {'size':>9} {'time':>10} {'algbw':>11} {'busbw':>11} "
+        f"{'analytical':>11} {'max util':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r['algo']:<20} {format_size(r['size']):>9} {format_time(r['time_s']):>10} "
+            f"{format_bandwidth(r['algbw']):>11} {format_bandwidth(r['busbw']):>11} "
+            f"{format_time(r['analytical_time_s']):>11} {100 * r['max_link_utilisation']:7.1f}%"
+        )
+    return 0

@@ -1,0 +1,176 @@
+"""``netsim decode``: token latency of decode (or prefill) on a topology (a layer over
+:func:`workloads.decode.decode`).
+
+A configuration that does not fit in memory is a valid answer: it prints the capacity report
+(or ``"fits": false`` in JSON) and exits 0. Bad input exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from netsim.chips import CHIPS, chip_names
+from netsim.commands._common import arg_time, print_json
+from netsim.engine import FORWARDING, ROUTINGS
+from netsim.units import format_time
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``decode`` subcommand."""
+    from workloads.decode import ALLREDUCE_ALGOS, BACKENDS, DISPATCH_ALGOS, LANDINGS
+
+    p = sub.add_parser(
+        "decode",
+        help="per-token decode latency: roofline compute + collectives on the fabric",
+        description="Time one decode step (or a prefill with --prefill) of a model on a chip "
+        "and topology: roofline compute/memory time plus TP all-reduces, MoE all-to-alls and "
+        "pipeline sends simulated on the backend. Not fitting in memory is reported (exit 0).",
+    )
+    p.add_argument("--list", action="store_true", help="list model and chip presets and exit")
+    p.add_argument("--model", help="model preset, e.g. llama3-70b")
+    p.add_argument("--chip", help="chip preset, e.g. h100")
+    p.add_argument("--topo", help="topology spec or preset, e.g. dgx-h100")
+    p.add_argument("--tp", type=int, default=1)
+    p.add_argument("--pp", type=int, default=1)
+    p.add_argument("--ep", type=int, default=1)
+    p.add_argument("--dp", type=int, default=None, help="replicas (default: fill the topology)")
+    p.add_argument("--batch", type=int, default=1, help="sequences per model instance")
+    p.add_argument("--context", type=int, default=4096, help="KV-cache tokens per sequence")
+    p.add_argument(
+        "--prefill",
+        type=int,
+        default=None,
+        metavar="PROMPT",
+        help="time a prefill of PROMPT tokens instead of a decode step",
+    )
+    p.add_argument("--allreduce", default="auto", choices=ALLREDUCE_ALGOS)
+    p.add_argument(
+        "--dispatch",
+        default="direct",
+        choices=DISPATCH_ALGOS,
+        help="MoE dispatch all-to-all algorithm",
+    )
+    p.add_argument("--moe-routing", default="uniform", help="uniform | zipf:S[:SEED] | load:W,...")
+    p.add_argument("--moe-mode", default="expected", choices=("expected", "sample"))
+    p.add_argument("--backend", default="packet", choices=BACKENDS)
+    p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
+    p.add_argument("--routing", default="auto", choices=ROUTINGS)
+    p.add_argument(
+        "--step-overhead",
+        type=arg_time,
+        default=0.0,
+        help="software cost per collective step (e.g. 2us)",
+    )
+    p.add_argument("--landing", default="chip", choices=LANDINGS)
+    p.add_argument("--stragglers", default="none", help="e.g. chip:0.125:20us+exp:1us")
+    p.add_argument("--straggler-policy", default="wait", help="wait | substitute:DEADLINE")
+    p.add_argument("--tokens", type=int, default=1, help="decode steps drawn for percentiles")
+    p.add_argument(
+        "--launch-overhead",
+        type=arg_time,
+        default=None,
+        help="override the chip's per-operator launch overhead (0 = CUDA graphs)",
+    )
+    p.add_argument("--chip-price", type=float, default=None, help="USD per chip")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_run)
+
+
+def _list() -> int:
+    from workloads.models import MODELS, model_names
+
+    print("models:")
+    for name in model_names():
+        m = MODELS[name]
+        print(f"  {name:16s} {m.total_params() / 1e9:8.2f} B params  {m.description}")
+    print("chips:")
+    for name in chip_names():
+        print(f"  {name:16s} {CHIPS[name].description}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from netsim.errors import ConfigError
+    from workloads.decode import decode, prefill
+
+    if args.list:
+        return _list()
+    for flag in ("model", "chip", "topo"):
+        if not getattr(args, flag):
+            raise ConfigError(f"--{flag}: required (or use --list)")
+    common = dict(
+        tp=args.tp,
+        pp=args.pp,
+        ep=args.ep,
+        dp=args.dp,
+        batch=args.batch,
+        allreduce=args.allreduce,
+        dispatch=args.dispatch,
+        moe_routing=args.moe_routing,
+        moe_mode=args.moe_mode,
+        backend=args.backend,
+        forwarding=args.forwarding,
+        routing=args.routing,
+        step_overhead=args.step_overhead,
+        landing=args.landing,
+        launch_overhead=args.launch_overhead,
+        chip_price=args.chip_price,
+        seed=args.seed,
+    )
+    if args.prefill is not None:
+        r = prefill(args.model, args.chip, args.topo, prompt=args.prefill, **common)
+    else:
+        r = decode(
+            args.model,
+            args.chip,
+            args.topo,
+            context=args.context,
+            stragglers=args.stragglers,
+            straggler_policy=args.straggler_policy,
+            tokens=args.tokens,
+            **common,
+        )
+    d = r.to_dict()
+    if args.json:
+        print_json(d)
+        return 0
+    what = "prefill" if args.prefill is not None else "decode"
+    print(
+        f"{what}: {d['llm']} on {d['chip']} x{args.tp * args.pp * args.ep} per instance "
+        f"(tp={args.tp}, pp={args.pp}, ep={args.ep}, dp={d['dp']}), topology {d['topo']}, "
+        f"batch {args.batch}"
+    )
+    if not r.fits:
+        print(f"does not fit: {d['capacity']['summary']}")
+        return 0
+    print(f"backend {d['model']}, all-reduce {d['allreduce']}, seed {d['seed']}")
+    label = "time to first token" if what == "prefill" else "token latency"
+    print(f"{label}: {format_time(d['token_latency_s'])}")
+    for key, name in (
+        ("compute_s", "compute-bound"),
+        ("memory_s", "memory-bound"),
+        ("launch_s", "launch overhead"),
+        ("fabric_s", "exposed fabric"),
+    ):
+        print(f"  {name:16s} {format_time(d[key]):>10}")
+    for s in d["collective_sites"]:
+        print(
+            f"    {s['name']:14s} stage {s['stage']} {s['algo']:>12s} x{s['count']:<4d} "
+            f"{format_time(s['time_s']):>10} each"
+        )
+    print(f"tokens/s per user {d['tokens_per_s']:.4g}, per chip {d['tokens_per_s_per_chip']:.4g}")
+    if d["stragglers"] != "none":
+        print(
+            f"p50 {format_time(d['token_latency_p50_s'])}  p99 {format_time(d['token_latency_p99_s'])}"
+            f"  p99.9 {format_time(d['token_latency_p999_s'])}  substituted "
+            f"{d['substituted_fraction']:.3%}"
+        )
+    cost = d["cost_per_mtok_usd"]
+    print(
+        f"energy {d['energy_per_token_j']:.4g} J/token, CO2e {d['co2e_per_token_g']:.4g} g/token"
+        + ("" if cost is None or cost != cost else f", {cost:.4g} USD per million tokens")
+    )
+    return 0

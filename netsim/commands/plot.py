@@ -1,0 +1,58 @@
+"""``netsim plot``: a figure from a results file (a layer over netsim.plots.plot_results)."""
+
+from __future__ import annotations
+
+import argparse
+
+from netsim.errors import ConfigError
+from netsim.plots import FIGURE_KINDS, plot_results
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="draw a figure from a sweep's HDF5 results",
+        description="Draw Y against X from a results file: one line per --hue value, one "
+        "panel per --col value. --kind auto picks latency-vs-size (with busbw), "
+        "load-latency, CDF or a link heatmap from the column names.",
+    )
+    p.add_argument("results", metavar="RESULTS.h5")
+    p.add_argument("--x", help="column on the x axis (e.g. size)")
+    p.add_argument("--y", required=True, help="column on the y axis (e.g. time_s)")
+    p.add_argument("--hue", help="one line per value of this column (e.g. algo)")
+    p.add_argument("--col", help="one panel per value of this column (e.g. topo)")
+    p.add_argument("--kind", default="auto", choices=FIGURE_KINDS)
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="keep only rows with this value (repeatable)",
+    )
+    p.add_argument("--title")
+    p.add_argument("--out", required=True, help="figure file: .pdf, .svg or .png")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    where = {}
+    for item in args.where:
+        if "=" not in item:
+            raise ConfigError(f"where: expected COLUMN=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        where[key.strip()] = value.strip()
+    plot_results(
+        args.results,
+        args.x,
+        args.y,
+        hue=args.hue,
+        col=args.col,
+        kind=args.kind,
+        where=where,
+        out=args.out,
+        title=args.title,
+    )
+    print(args.out)
+    return 0

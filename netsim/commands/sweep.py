@@ -1,0 +1,66 @@
+"""``netsim sweep``: run a sweep spec into an HDF5 results file (a layer over run_sweep)."""
+
+from __future__ import annotations
+
+import argparse
+
+from netsim.commands._common import print_json
+from netsim.sweep import load_spec, run_sweep
+from netsim.units import format_time
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a parameter sweep (YAML spec) into an HDF5 results file",
+        description="Run every point of SPEC not yet in --out (re-running resumes). Points "
+        "run on a local process pool, or on Dask workers with --scheduler/--cluster. "
+        "See docs/sweeps.md.",
+    )
+    p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec (YAML)")
+    p.add_argument("--out", required=True, help="HDF5 results file (created or resumed)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: CPU count; 1: serial)"
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://host:port")
+    where.add_argument(
+        "--cluster", choices=("local",), help="start a Dask LocalCluster with --workers workers"
+    )
+    p.add_argument("--no-retry", action="store_true", help="do not re-run points that failed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="only count the points of SPEC")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        spec = load_spec(args.spec)
+        points = spec.points()
+        kinds = sorted({pt.kind for pt in points})
+        if args.json:
+            print_json({"points": len(points), "kinds": kinds})
+        else:
+            print(f"{len(points)} points ({', '.join(kinds)})")
+        return 0
+    summary = run_sweep(
+        args.spec,
+        args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        cluster=args.cluster,
+        progress=not args.no_progress,
+        retry_failed=not args.no_retry,
+    )
+    if args.json:
+        print_json(summary.to_dict())
+    else:
+        print(
+            f"{summary.out}: {summary.ran} points run ({summary.failed} failed), "
+            f"{summary.skipped} already done, {summary.total} in the spec; "
+            f"{format_time(summary.wall_s)} on {summary.executor}"
+        )
+    return 1 if summary.failed else 0

@@ -1,0 +1,229 @@
+"""Decode/prefill token latency (workloads.decode) and the ``netsim decode`` CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import networkx as nx
+import pytest
+
+from netsim.chips import chip
+from netsim.cli import main
+from netsim.errors import ConfigError
+from topologies._build import add_chip, finish
+from topologies.nvswitch import nvswitch
+from workloads.decode import chip_tails, decode, decode_experiment, layout, prefill
+from workloads.models import TransformerModel, model
+
+
+def single_chip() -> nx.Graph:
+    g = nx.Graph()
+    add_chip(g, 0, (0.0, 0.0), injection_bandwidth=1e9)
+    return finish(g, "single", {})
+
+
+TINY = TransformerModel(
+    name="tiny", layers=2, hidden=64, heads=8, kv_heads=8, head_dim=8, ffn=128, vocab=256
+)
+
+
+# ---------------------------------------------------------------------- no fabric needed
+def test_single_chip_memory_bound_is_weights_plus_kv_over_bandwidth():
+    """Llama 3 8B, batch 1, one H100, no launch overhead: every operator is memory-bound,
+    so the latency is (weights read + KV read + small writes) / HBM bandwidth."""
+    m = model("llama3-8b")
+    c = chip("h100").replace(launch_overhead=0.0)
+    ctx = 1024
+    r = decode(m, c, single_chip(), batch=1, context=ctx)
+    assert r.fits and r.compute_s == 0.0 and r.fabric_s == 0.0 and r.launch_s == 0.0
+    weights = m.weight_bytes() - m.embedding_params() * m.weight_dtype_bytes  # table not read
+    weights += m.hidden * m.weight_dtype_bytes  # one embedding row
+    kv = m.kv_bytes_per_token() * (ctx + 1)  # read the context, write the new token
+    expected = (weights + kv) / 3.35e12
+    # the rest is activations (a few hundred kB): well under 0.1 %
+    assert r.token_latency_s == pytest.approx(expected, rel=1e-3)
+    assert r.token_latency_s >= expected
+    assert r.tokens_per_s == pytest.approx(1 / r.token_latency_s)
+
+
+def test_not_fitting_is_reported_not_run():
+    r = decode("llama3-70b", "h100", single_chip(), batch=1, context=4096)
+    d = r.to_dict()
+    assert d["fits"] is False and math.isnan(d["token_latency_s"])
+    cap = d["capacity"]
+    assert cap["items"]["weights"] > cap["available"]["hbm"] == 80e9
+    assert sum(cap["overflow"].values()) > 0
+    assert "short by" in cap["summary"]
+
+
+def test_layout_fills_topology_and_rejects_too_many_chips():
+    assert layout(8, tp=2).dp == 4
+    assert layout(8, tp=2, ep=4).dp == 4
+    with pytest.raises(ConfigError, match="tp\\*pp\\*ep"):
+        layout(8, tp=4, pp=2, ep=2)
+    with pytest.raises(ConfigError, match="dp"):
+        layout(8, tp=4, dp=4)
+
+
+def test_bad_options_raise_one_line_config_errors():
+    g = single_chip()
+    for kwargs, name in (
+        ({"allreduce": "magic"}, "allreduce"),
+        ({"backend": "fluid"}, "backend"),
+        ({"landing": "l3"}, "landing"),
+        ({"stragglers": "slow"}, "stragglers"),
+        ({"straggler_policy": "hurry"}, "straggler-policy"),
+    ):
+        with pytest.raises(ConfigError, match=name) as exc:
+            decode(TINY, "h100", g, **kwargs)
+        assert "\n" not in str(exc.value)
+
+
+def test_experiment_record_and_cost_parts_add_up():
+    rec = decode_experiment(model="llama3-8b", chip="h100", topo=single_chip(), context=512)
+    for key in (
+        "token_latency_s",
+        "compute_s",
+        "memory_s",
+        "fabric_s",
+        "tokens_per_s",
+        "fits",
+        "per_chip_bytes",
+        "collectives",
+        "llm",
+        "chip",
+        "topo",
+        "allreduce",
+        "model",
+        "seed",
+        "netsim_version",
+        "energy_per_token_j",
+        "cost_per_mtok_usd",
+        "co2e_per_token_g",
+    ):
+        assert key in rec
+    parts = rec["energy_parts_j"]
+    assert rec["energy_per_token_j"] == pytest.approx(sum(parts.values()), rel=1e-12)
+    # static part: idle power x chips x token time (batch 1)
+    assert parts["static"] == pytest.approx(70.0 * rec["token_latency_s"], rel=1e-12)
+    cost = rec["cost_parts_usd"]
+    assert rec["cost_per_mtok_usd"] == pytest.approx(cost["capex"] + cost["energy"])
+    # memory energy: HBM bytes at 3.97 pJ/bit (O'Connor et al., MICRO 2017)
+    est_bytes = rec["memory_s"] * 3.35e12  # all memory-bound, one tier, no launch
+    assert parts["memory"] == pytest.approx(est_bytes * 8 * 3.97e-12, rel=1e-3)
+
+
+def test_cli_list_and_missing_flags(capsys):
+    assert main(["decode", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "llama3-70b" in out and "h100" in out
+    assert main(["decode", "--chip", "h100"]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_cli_not_fitting_exits_zero(capsys):
+    code = main(
+        [
+            "decode",
+            "--model",
+            "llama3-70b",
+            "--chip",
+            "h100",
+            "--topo",
+            "nvswitch:gpus=1,switches=1,links_per_gpu=1",
+            "--json",
+        ]
+    )
+    assert code == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["fits"] is False and d["token_latency_s"] is None
+
+
+def test_chip_tails_on_a_chain():
+    """Two chains: 0->1->2 (arrivals 1, 3) and 3->4 (arrival 2): tails 3 and 2."""
+    from collectives.schedule import Schedule
+
+    s = Schedule(op="allreduce", algo="t", ranks=(0, 1, 2, 3, 4), count=1)
+    a = s.add(0, 1, "x", 0, 1)
+    s.add(1, 2, "x", 0, 1, deps=[a])
+    s.add(3, 4, "x", 0, 1)
+    tails, crit = chip_tails(s, [1.0, 3.0, 2.0])
+    assert tails == {0: 3.0, 3: 2.0} and crit == 2
+    # with a step overhead of 0.5 the second hop starts at 1.5 and lasts 1.5
+    tails, _ = chip_tails(s, [1.0, 3.0, 2.0], step_overhead=0.5)
+    assert tails[0] == pytest.approx(3.0)
+
+
+# ---------------------------------------------------------------------- with the fabric
+def test_link_latency_moves_token_latency_by_ring_steps_times_hops():
+    """Ring all-reduce on 8 GPUs of an NVSwitch board with tiny messages: 2(p-1) = 14
+    dependent steps, each crossing 2 links (GPU-switch-GPU). Two all-reduces per layer, 2
+    layers: adding dL to every link adds 4 * 14 * 2 * dL to the token latency."""
+    dl = 1e-6
+    base = dict(tp=8, batch=1, context=16, allreduce="ring", landing="sram")
+    r0 = decode(TINY, "h100", nvswitch(8, 4, 18, latency=10e-9), **base)
+    r1 = decode(TINY, "h100", nvswitch(8, 4, 18, latency=10e-9 + dl), **base)
+    assert r1.collectives_per_token == {"tp_allreduce": 4}
+    assert r1.sites[0].run.critical_messages == 14
+    assert r1.token_latency_s - r0.token_latency_s == pytest.approx(4 * 14 * 2 * dl, rel=1e-6)
+    assert r1.compute_s == r0.compute_s and r1.memory_s == r0.memory_s
+
+
+def test_landing_hbm_vs_sram_is_landing_latency_times_critical_messages():
+    g = nvswitch(8, 4, 18)
+    base = dict(tp=8, batch=1, context=16, allreduce="ring")
+    hbm = decode(TINY, "h100", g, landing="hbm", **base)
+    sram = decode(TINY, "h100", g, landing="sram", **base)
+    lat = chip("h100").landing_latency
+    msgs = sum(s.run.critical_messages * s.count for s in hbm.sites)
+    assert msgs == 4 * 14
+    assert hbm.fabric_s - sram.fabric_s == pytest.approx(lat * msgs, rel=1e-9)
+    assert hbm.to_dict()["landing"] == "hbm" and sram.to_dict()["landing_latency_s"] == 0.0
+
+
+def test_packet_and_analytical_agree_without_shared_links():
+    """tp=2 on a 2-GPU board: one message per ring step on its own path."""
+    g = nvswitch(2, 1, 18)
+    kw = dict(tp=2, batch=1, context=16, allreduce="ring", landing="sram")
+    pk = decode(TINY, "h100", g, backend="packet", **kw)
+    an = decode(TINY, "h100", g, backend="analytical", **kw)
+    assert pk.fabric_s > 0
+    assert an.fabric_s == pytest.approx(pk.fabric_s, rel=0.02)
+    assert an.to_dict()["model"].startswith("analytical")
+
+
+def test_all_tp_groups_contend_and_auto_picks_the_fastest():
+    g = nvswitch(8, 4, 18)
+    r = decode(TINY, "h100", g, tp=2, batch=1, context=16, allreduce="auto", landing="sram")
+    site = r.sites[0]
+    assert site.run.transfers > 0 and r.to_dict()["dp"] == 4
+    times = {k: v for k, v in site.run.candidates.items() if v is not None}
+    assert r.allreduce in times and times[r.allreduce] == min(times.values())
+
+
+def test_llama3_70b_fp8_tp2_on_two_h100_against_nim_measurement():
+    """NVIDIA NIM benchmarking docs (LLM 1.0.0, 'Performance', Llama-3.3-70b-instruct,
+    NIM 1.8.0, 2 x H100 80G, fp8, TP2, 500 input / 2000 output tokens, concurrency 1):
+    inter-token latency 18.91 ms. The roofline is an ideal bound (peak HBM bandwidth, CUDA
+    graphs: no launch cost), so netsim must be faster, but not by more than 2x: real kernels
+    reach roughly 60-80 % of peak HBM bandwidth at batch 1."""
+    m = model("llama3-70b").replace(weight_dtype_bytes=1, kv_dtype_bytes=1, compute_dtype="fp8")
+    r = decode(m, "h100", nvswitch(2, 4, 18), tp=2, batch=1, context=1500, launch_overhead=0.0)
+    measured = 18.91e-3
+    assert 0.5 * measured <= r.token_latency_s <= measured
+
+
+def test_llama70b_prefill_against_trtllm_first_token_latency():
+    """TensorRT-LLM v0.5 performance.md, 'Low Latency', H100 FP8: LLaMA 70B (Llama 2,
+    vocabulary 32000), batch 1, TP 4, input 2048: first-token latency 109 ms. Prefill is
+    compute-bound; netsim's roofline runs at peak FLOP/s, so it must be faster than measured
+    but within 4x (measured prefill MFU of 25-60 %)."""
+    m = model("llama3-70b").replace(
+        vocab=32000, weight_dtype_bytes=1, kv_dtype_bytes=1, compute_dtype="fp8"
+    )
+    r = prefill(m, "h100", nvswitch(4, 4, 18), tp=4, batch=1, prompt=2048, launch_overhead=0.0)
+    assert r.compute_s > r.memory_s  # compute-bound, in contrast to decode
+    measured = 109e-3
+    assert 0.25 * measured <= r.token_latency_s <= measured
+    assert r.to_dict()["ttft_s"] == r.token_latency_s
