@@ -7,7 +7,9 @@ Three measurements on this machine, in this process, one after the other:
    and on a chain of links carrying one Poisson flow;
 3. ns.py (``pip install ns-py``, the pure-Python simpy packet simulator) on the same chain:
    a packet generator, then per hop a ``Port`` (FIFO output queue at the link rate) and a
-   ``Wire`` (propagation delay), then a sink.
+   ``Wire`` (propagation delay), then a sink;
+4. netsim on a ring all-reduce of 256 MiB on ``dgx-h100`` (every GPU stripes each step over
+   its four NVSwitch ports, so the network interfaces interleave concurrent messages).
 
 Goals (issue 3): netsim's packet-hop rate >= 0.5x the raw simpy event rate, and >= 5x the
 ns.py packet-hop rate on the equivalent chain; a 4,096-chip topology with its routing tables
@@ -120,6 +122,14 @@ def nspy_chain(packets: int, hops: int, load: float) -> float | None:
     return sink.packets_received[0] * hops / wall if sink.packets_received else 0.0
 
 
+def netsim_collective(size: str) -> tuple[float, int, int]:
+    """Packet-hops per second of a multipath ring all-reduce on dgx-h100."""
+    from collectives import run_collective
+
+    r = run_collective("dgx-h100", "allreduce", "ring", size)
+    return r["packet_hops"] / r["wall_s"], r["packet_hops"], r["events"]
+
+
 def memory_4096() -> tuple[float, float]:
     """Seconds and peak resident GiB to build a 4,096-chip torus, its engine and routes."""
     import resource
@@ -144,12 +154,17 @@ def main(argv: list[str] | None = None) -> None:
     torus_rate, hops, events = netsim_torus(8_000 * scale)
     chain_rate = netsim_chain(4_000 * scale, 8, 0.3)
     ns_rate = nspy_chain(4_000 * scale, 8, 0.3)
+    coll_rate, coll_hops, coll_events = netsim_collective("64MiB" if args.quick else "256MiB")
     print(f"raw simpy timeouts        : {simpy_rate / 1e3:8.0f} k events/s")
     print(
         f"netsim torus 8x8 uniform  : {torus_rate / 1e3:8.0f} k packet-hops/s "
         f"({events / hops:.2f} events per hop)"
     )
     print(f"netsim chain of 8 links   : {chain_rate / 1e3:8.0f} k packet-hops/s")
+    print(
+        f"netsim dgx-h100 all-reduce: {coll_rate / 1e3:8.0f} k packet-hops/s "
+        f"({coll_events / coll_hops:.2f} events per hop)"
+    )
     if ns_rate is None:
         print("ns.py chain of 8 links    :      n/a (pip install ns-py)")
     else:

@@ -9,9 +9,11 @@ the numbers, and returns one flat JSON-able dict with nccl-tests' algbw and busb
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -32,8 +34,8 @@ __all__ = [
     "build",
     "check_result",
     "make_backend",
+    "parse_matrix",
     "parse_ranks",
-    "per_port_injection",
     "random_inputs",
     "run_collective",
 ]
@@ -41,6 +43,7 @@ __all__ = [
 #: Network models :func:`make_backend` can make.
 BACKENDS = ("packet", "analytical")
 _ROOTED = ("broadcast", "reduce")
+_REDUCING = ("allreduce", "reduce_scatter", "reduce")
 
 
 def build(
@@ -189,6 +192,42 @@ def parse_ranks(value: Any, chips: int) -> list[int]:
     return out
 
 
+def parse_matrix(value: Any) -> np.ndarray:
+    """Parse an all-to-all matrix: an array, a file (``.npy``, ``.json``, or text/CSV with
+    one row per line) or inline rows ``"0,4;4,0"`` (``;`` between rows, ``,`` within).
+
+    Returns a 2-D int64 array; :func:`collectives.direct.alltoall_matrix` checks the shape
+    and the diagonal against the ranks.
+    """
+    if not isinstance(value, str | Path):
+        return np.asarray(value)
+    text = str(value).strip()
+    path = Path(text)
+    is_file = path.suffix.lower() in (".npy", ".json", ".csv", ".txt") or path.is_file()
+    if is_file and not path.is_file():
+        raise ConfigError(f"matrix: no such file, got {text!r}")
+    try:
+        if is_file:
+            if path.suffix.lower() == ".npy":
+                m = np.load(path, allow_pickle=False)
+            elif path.suffix.lower() == ".json":
+                m = np.asarray(json.loads(path.read_text()), dtype=float)
+            else:
+                m = np.loadtxt(path, delimiter=",", ndmin=2)
+        else:
+            rows = [r for r in text.split(";") if r.strip()]
+            m = np.asarray([[float(x) for x in r.split(",")] for r in rows], dtype=float)
+    except (ValueError, OSError) as exc:
+        msg = " ".join(str(exc).split())
+        raise ConfigError(
+            f"matrix: expected rows such as '0,4;4,0' or a .npy/.json/.csv file, got {text!r} "
+            f"({msg})"
+        ) from None
+    if m.ndim != 2:
+        raise ConfigError(f"matrix: must be 2-D (one row per sending rank), got {text!r}")
+    return m
+
+
 def random_inputs(s: Schedule, seed: int = 0) -> dict[int, np.ndarray]:
     """Random small-integer float64 inputs for every rank of ``s`` (exact sums)."""
     rng = np.random.default_rng(seed)
@@ -249,28 +288,6 @@ def _reduce_bw(value: Any) -> float | None:
         ) from None
 
 
-def per_port_injection(graph: nx.Graph) -> nx.Graph:
-    """A copy of ``graph`` whose chips inject into every attached link independently.
-
-    With multipath striping a message is cut into one message per route, and the packet
-    engine's network interface pushes the messages of a source one after the other: the
-    first stripe would fill its link's queue at the interface rate while the last stripe
-    waits. A GPU's NVLink ports work in parallel, so for striped runs the chips'
-    ``injection_bandwidth`` is lifted (to :data:`_UNLIMITED`) and only the links limit
-    the rate; the analytical model, which takes the minimum along the route, is unchanged
-    as long as the links are the bottleneck.
-    """
-    H = graph.copy()
-    for v, kind in H.nodes(data="kind"):
-        if kind == "chip":
-            H.nodes[v]["injection_bandwidth"] = _UNLIMITED
-    return H
-
-
-#: Injection bandwidth of a chip whose ports inject independently (bytes/s).
-_UNLIMITED = 1e18
-
-
 def _default_matrix(count: int, p: int) -> np.ndarray:
     m = np.full((p, p), count // p, dtype=np.int64)
     np.fill_diagonal(m, 0)
@@ -288,7 +305,7 @@ def run_collective(
     chunks: int | None = None,
     root: int = 0,
     backend: str = "packet",
-    forwarding: str = "cut-through",
+    forwarding: str | None = None,
     routing: str = "auto",
     step_overhead: float | str | None = None,
     launch_overhead: float | str | None = None,
@@ -324,13 +341,15 @@ def run_collective(
     chunks, root, matrix, **opts
         Passed to :func:`build`.
     backend, forwarding, routing, mtu, header, buffer
-        The network model (:func:`make_backend`).
+        The network model (:func:`make_backend`); ``forwarding`` (default cut-through) and
+        ``buffer`` apply to the packet engine only and are refused with ``"analytical"``.
     step_overhead, launch_overhead, efficiency, multipath
         Library costs (:mod:`collectives.calibration`); ``None`` takes the default for the
         topology's link types. Times may carry units (``"2us"``).
     reduce_bandwidth : float or str, optional
         Local reduction bandwidth: bytes/s, ``"3.35TB/s"``, or a chip preset name (its HBM
-        bandwidth); ``None`` = free.
+        bandwidth); ``None`` = free. Only for the ops that add (allreduce, reduce_scatter,
+        reduce); refused for the others.
     itemsize : int
         Bytes per element (default 4, float32 as nccl-tests).
     seed : int
@@ -351,6 +370,18 @@ def run_collective(
     require_choice("backend", backend, BACKENDS)
     itemsize = require_int("itemsize", itemsize, min=1)
     seed = require_int("seed", seed, min=0)
+    if backend == "analytical" and forwarding is not None:
+        raise ConfigError(
+            f"forwarding: applies to the packet backend only, got {forwarding!r} with the "
+            "analytical backend"
+        )
+    if forwarding is None:
+        forwarding = "cut-through"
+    if reduce_bandwidth is not None and op not in _REDUCING:
+        raise ConfigError(
+            f"reduce_bandwidth: only {', '.join(_REDUCING)} add data, got "
+            f"{reduce_bandwidth!r} for {op}"
+        )
     G, name = _graph(topo)
     nchips = sum(1 for _, k in G.nodes(data="kind") if k == "chip")
     if ranks is None:
@@ -363,6 +394,18 @@ def run_collective(
             f"groups: must divide the {len(rank_list)} ranks into equal groups, got {groups}"
         )
     group_lists = [rank_list[i : i + k] for i in range(0, len(rank_list), k)]
+    if matrix is not None:
+        if op != "alltoall":
+            raise ConfigError(f"matrix: only alltoall takes a per-pair matrix, got one for {op}")
+        matrix = parse_matrix(matrix)
+    if matrix is not None and size is not None:
+        rows = np.asarray(matrix, dtype=float).sum(axis=1)
+        want = int(rows.max()) * itemsize if rows.size else 0
+        if parse_size(size, "size") != want:
+            raise ConfigError(
+                f"size: with a matrix the size is its largest row sum ({want} bytes at "
+                f"itemsize {itemsize}); leave it out, got {size!r}"
+            )
     if size is None:
         if matrix is None:
             raise ConfigError("size: required (bytes per rank), got None")
@@ -386,8 +429,6 @@ def run_collective(
     eff = costs.efficiency if efficiency is None else efficiency
     spray = costs.multipath if multipath is None else bool(multipath)
     rbw = _reduce_bw(reduce_bandwidth)
-    if spray:
-        G = per_port_injection(G)
     scheds = [
         build(
             op, algo, g, count, itemsize=itemsize, graph=G, chunks=chunks, root=root,
@@ -422,7 +463,8 @@ def run_collective(
     util = be.link_utilisation() if hasattr(be, "link_utilisation") else {}
     busiest = max(util, key=util.get) if util else None
     size_b = count * itemsize
-    algbw = size_b / res.time_s if res.time_s > 0 else float("nan")
+    # Nothing moved at size 0: bandwidth 0, as nccl-tests prints.
+    algbw = size_b / res.time_s if res.time_s > 0 else (0.0 if size_b == 0 else float("nan"))
     st = res.stats
     return {
         "topo": name,

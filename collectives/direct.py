@@ -249,7 +249,11 @@ def alltoall_matrix(matrix: Any, p: int) -> np.ndarray:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ConfigError(f"matrix: must be a {p}x{p} array of integers >= 0, got {matrix!r}")
+        shape = getattr(np.asarray(matrix, dtype=object), "shape", ())
+        raise ConfigError(
+            f"matrix: must be a {p}x{p} array of integers >= 0, got "
+            + (f"shape {shape}" if shape and shape != (p, p) else " ".join(repr(matrix).split()))
+        )
     m = m.astype(np.int64)
     for i in range(p):
         if m[i, i]:

@@ -28,6 +28,7 @@ from typing import Any
 import networkx as nx
 import simpy
 
+from netsim.engine.network import default_injection
 from netsim.engine.routing import PortTable, make_router
 from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES
@@ -94,7 +95,7 @@ class AnalyticalNetwork:
         for v, data in graph.nodes(data=True):
             bw = data.get("injection_bandwidth")
             if not bw:
-                bw = max((ports.bandwidth[p] for p in ports.out[v]), default=1.0)
+                bw = default_injection(ports, v, data.get("kind"))
             self._inj[v] = float(bw)
         self._busy_time = [0.0] * len(ports)
         self._paths: dict[tuple[int, int, int], tuple[float, float, tuple[int, ...]]] = {}

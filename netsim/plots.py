@@ -23,6 +23,7 @@ drawn as error bars.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ from netsim.results import build_table, load_results
 from netsim.units import format_size, parse_size
 
 __all__ = [
+    "BREAKDOWN_COMPONENTS",
     "FIGURE_KINDS",
     "OKABE_ITO",
     "PALETTE_SOURCE",
@@ -157,12 +159,12 @@ def _numeric(table: np.ndarray, name: str) -> np.ndarray | None:
     col = table[name]
     if col.dtype.kind in "biuf":
         return col.astype(float)
-    try:
-        if _is_size(name):
-            return np.array([float(parse_size(v, name)) for v in col])
-        return np.array([float(v) for v in col])
+    parse = (lambda v: float(parse_size(v, name))) if _is_size(name) else float
+    try:  # "" is a missing value (a row of another kind), not a category
+        values = np.array([math.nan if _missing(v) else parse(v) for v in col], dtype=float)
     except (ConfigError, TypeError, ValueError):
         return None
+    return values if np.isfinite(values).any() else None
 
 
 def _missing(v: Any) -> bool:
@@ -286,13 +288,15 @@ def _style(i: int) -> dict[str, Any]:
     return {"color": OKABE_ITO[i % len(OKABE_ITO)], "marker": _MARKERS[i % len(_MARKERS)]}
 
 
-def _facets(table: np.ndarray, col: str | None, rows: int = 1, height: float = 2.6):
+def _facets(
+    table: np.ndarray, col: str | None, rows: int = 1, height: float = 2.6, width: float = 3.2
+):
     groups = _groups(table, col)
     if not groups or not len(table):
         raise ConfigError("data: no successful points to plot (after filtering)")
     n = len(groups)
     fig, axes = plt.subplots(
-        rows, n, figsize=(0.4 + 3.2 * n, 0.4 + height * rows), squeeze=False, sharex="col"
+        rows, n, figsize=(0.4 + width * n, 0.4 + height * rows), squeeze=False, sharex="col"
     )
     for j, (value, _) in enumerate(groups):
         if col is not None:
@@ -322,7 +326,7 @@ def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, yscale=None) -> N
             ax.errorbar(
                 xs,
                 mean / yscale,
-                yerr=[(mean - lo) / yscale, (hi - mean) / yscale],
+                yerr=np.maximum([(mean - lo) / yscale, (hi - mean) / yscale], 0.0),
                 fmt="none",
                 ecolor=st["color"],
                 elinewidth=0.8,
@@ -444,19 +448,36 @@ def plot_load_latency(
         return _finish(fig, out, title)
 
 
+#: The parts of a decode token's latency (``workloads.decode``), stacked in this order.
+BREAKDOWN_COMPONENTS = ("compute_s", "memory_s", "launch_s", "fabric_s")
+
+
 def plot_breakdown(
     data: Any,
     *,
     x: str = "topo",
-    components: Sequence[str] = ("compute_s", "memory_s", "fabric_s"),
+    components: Sequence[str] | None = None,
     total: str | None = "token_latency_s",
     col: str | None = None,
     out: str | os.PathLike[str] | None = None,
     title: str | None = None,
 ) -> Figure:
     """Stacked bars of the time components of a token for each ``x`` value (means over
-    seeds); ``total`` (if present) is marked with a black bar-wide line."""
+    seeds); ``total`` (if present) is marked with a black bar-wide line.
+
+    ``components=None`` stacks those of :data:`BREAKDOWN_COMPONENTS` that the results
+    have (``compute_s``, ``memory_s``, ``launch_s``, ``fabric_s``: for the decode kind
+    they add up to ``token_latency_s``).
+    """
     table = _table(data)
+    if components is None:
+        names = table.dtype.names or ()
+        components = [c for c in BREAKDOWN_COMPONENTS if c in names]
+        if not components:
+            raise ConfigError(
+                f"components: the results have none of {', '.join(BREAKDOWN_COMPONENTS)}; "
+                f"columns: {', '.join(names)}"
+            )
     for name, role in ((x, "x"), (col, "col"), *((c, "components") for c in components)):
         _need(table, name, role)
     if total is not None and total not in (table.dtype.names or ()):
@@ -465,7 +486,8 @@ def plot_breakdown(
     label, scale = axis_label(components[0], allv)
     unit = label[label.rindex("(") :]
     with plt.rc_context(_STYLE):
-        fig, axes, groups = _facets(table, col, height=2.8)
+        ncat = max(len(_groups(sub, x)) for _, sub in _groups(table, col))
+        fig, axes, groups = _facets(table, col, height=2.8, width=max(3.2, 0.9 + 0.42 * ncat))
         for j, (_, sub) in enumerate(groups):
             ax = axes[0][j]
             cats = _groups(sub, x)
@@ -512,7 +534,10 @@ def plot_cdf(
         num = _numeric(sub, y) if table[y].dtype.kind in "biuf" else None
         if num is not None:
             return num[np.isfinite(num)]
-        parts = [json.loads(t) for t in sub[y] if t]
+        try:
+            parts = [json.loads(t) for t in sub[y] if t]
+        except (TypeError, ValueError):
+            parts = [None]
         if not all(isinstance(p, list) for p in parts):
             raise ConfigError(f"y: column {y!r} holds neither numbers nor lists of samples")
         v = np.asarray([s for p in parts for s in p if s is not None], dtype=float)
@@ -545,15 +570,21 @@ def plot_cdf(
 
 
 def _util_items(utilisation: Any) -> list[tuple[Any, Any, float]]:
-    if isinstance(utilisation, str):
-        utilisation = json.loads(utilisation)
-    if isinstance(utilisation, Mapping):
-        items = []
-        for k, v in utilisation.items():
-            u, w = k if isinstance(k, tuple) else str(k).split("-", 1)
-            items.append((u, w, float(v)))
-        return items
-    return [(u, w, float(v)) for u, w, v in utilisation]
+    try:
+        if isinstance(utilisation, str):
+            utilisation = json.loads(utilisation)
+        if isinstance(utilisation, Mapping):
+            items = []
+            for k, v in utilisation.items():
+                u, w = k if isinstance(k, tuple) else str(k).split("-", 1)
+                items.append((u, w, float(v)))
+            return items
+        return [(u, w, float(v)) for u, w, v in utilisation]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"utilisation: expected [[u, v, value], ...] or {{(u, v): value}}, got "
+            f"{str(utilisation)[:60]!r} ({exc})"
+        ) from None
 
 
 def plot_link_heatmap(
@@ -567,6 +598,9 @@ def plot_link_heatmap(
 ) -> Figure:
     """Links of ``graph`` drawn at the nodes' ``pos``, coloured by utilisation (viridis).
 
+    Wraparound links of tori (edge attribute ``wrap``) are drawn as two short stubs pointing
+    outward from their ends, as in :func:`topologies.draw.draw`, not as lines across the grid.
+
     Parameters
     ----------
     graph : networkx.Graph or str
@@ -574,6 +608,8 @@ def plot_link_heatmap(
     utilisation : mapping, list or JSON text
         ``{(u, v): value}``, ``{"u-v": value}`` or ``[[u, v, value], ...]``, fractions of
         the link bandwidth. Both directions of a link: the larger one is drawn.
+    ax : matplotlib Axes, optional
+        Draw into it (no colour bar, no title, not saved) instead of a new figure.
     vmax : float or None
         Top of the colour scale (``None``: the largest value).
     """
@@ -588,12 +624,27 @@ def plot_link_heatmap(
     pos = {n: graph.nodes[n].get("pos") for n in graph.nodes}
     if any(p is None for p in pos.values()):
         raise ConfigError("graph: every node needs a 'pos' attribute to draw a heatmap")
+    plain = [
+        np.hypot(*np.subtract(pos[u], pos[w]))
+        for u, w, d in graph.edges(data=True)
+        if not d.get("wrap") and pos[u] != pos[w]
+    ]
+    stub = 0.35 * (float(np.median(plain)) if plain else 1.0)
     segs, vals = [], []
-    for u, w in graph.edges():
-        segs.append([pos[u], pos[w]])
-        vals.append(best.get(frozenset((u, w)), 0.0))
+    for u, w, d in graph.edges(data=True):
+        value = best.get(frozenset((u, w)), 0.0)
+        pu, pw = np.asarray(pos[u], dtype=float), np.asarray(pos[w], dtype=float)
+        if d.get("wrap"):
+            vec = pw - pu
+            out_vec = vec / (float(np.hypot(*vec)) or 1.0) * stub
+            segs += [[tuple(pu), tuple(pu - out_vec)], [tuple(pw), tuple(pw + out_vec)]]
+            vals += [value, value]
+        else:
+            segs.append([tuple(pu), tuple(pw)])
+            vals.append(value)
     with plt.rc_context(_STYLE):
-        if ax is None:
+        own = ax is None
+        if own:
             fig, ax = plt.subplots(figsize=(3.6, 3.2))
         else:
             fig = ax.figure
@@ -612,9 +663,59 @@ def plot_link_heatmap(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
+        if not own:
+            return fig
         cb = fig.colorbar(lc, ax=ax, fraction=0.046, pad=0.04)
         cb.set_label("link utilisation (fraction of bandwidth)")
         return _finish(fig, out, title)
+
+
+def _mean_utilisation(cells: Sequence[Any]) -> dict[tuple[Any, Any], float]:
+    """Per directed link, the mean over rows (seeds, repetitions) of its utilisation."""
+    total: dict[tuple[Any, Any], float] = {}
+    for cell in cells:
+        for u, w, v in _util_items(cell):
+            total[(u, w)] = total.get((u, w), 0.0) + v
+    return {k: v / len(cells) for k, v in total.items()}
+
+
+def _heatmap_panels(
+    table: np.ndarray, y: str, col: str | None, out: Any, title: str | None
+) -> Figure:
+    """``--kind heatmap``: one panel per ``col`` value, each the mean link utilisation of
+    its rows drawn on their (single) topology, one colour bar for all panels."""
+    _need(table, "topo", "heatmap")
+    _need(table, col, "col")
+    if table[y].dtype != object or not any(str(v).startswith("[") for v in table[y]):
+        raise ConfigError(
+            f"y: a heatmap needs a column of [[u, v, utilisation], ...] lists, got {y!r}"
+        )
+    groups = _groups(table, col)
+    if not groups or not len(table):
+        raise ConfigError("data: no successful points to plot (after filtering)")
+    with plt.rc_context(_STYLE):
+        n = len(groups)
+        fig, axes = plt.subplots(1, n, figsize=(0.6 + 3.4 * n, 3.2), squeeze=False)
+        for ax, (value, sub) in zip(axes[0], groups, strict=True):
+            topos = sorted({str(t) for t in sub["topo"]})
+            if len(topos) != 1:
+                raise ConfigError(
+                    f"heatmap: a panel needs one topology, got {len(topos)} "
+                    f"({', '.join(topos)}); add --where topo=... or --col topo"
+                )
+            cells = [c for c in sub[y] if c]
+            if not cells:
+                raise ConfigError(f"y: column {y!r} is empty in the rows to plot")
+            plot_link_heatmap(topos[0], _mean_utilisation(cells), ax=ax)
+            ax.set_title(_label(col, value) if col is not None else topos[0])
+        sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0.0, 1.0))
+        cb = fig.colorbar(sm, ax=list(axes[0]), fraction=0.046, pad=0.04)
+        cb.set_label("link utilisation (fraction of bandwidth)")
+        if title:
+            fig.suptitle(title)
+        if out is not None:
+            save_figure(fig, out)
+        return fig
 
 
 def _node(graph: Any, name: Any) -> Any:
@@ -632,7 +733,8 @@ def _node(graph: Any, name: Any) -> Any:
 def _auto_kind(table: np.ndarray, x: str, y: str) -> str:
     names = table.dtype.names or ()
     col = table[y] if y in names else None
-    if col is not None and col.dtype == object and len(col) and str(col[0]).startswith("["):
+    first = next((str(v) for v in col if v), "") if col is not None and col.dtype == object else ""
+    if first.startswith("["):
         return "heatmap" if "util" in y else "cdf"
     if _is_size(x) and "busbw" in names and y.endswith("_s"):
         return "latency-size"
@@ -661,8 +763,9 @@ def plot_results(
         Results (failed points are left out).
     x, y : str
         Columns. ``kind="breakdown"`` takes ``y`` as the total and draws ``compute_s``,
-        ``memory_s``, ``fabric_s``; ``"cdf"`` uses ``y`` only; ``"heatmap"`` draws the
-        first row's ``y`` (``[[u, v, value], ...]``) on the topology of its ``topo`` column.
+        ``memory_s``, ``launch_s``, ``fabric_s`` (those present); ``"cdf"`` uses ``y``
+        only; ``"heatmap"`` draws ``y`` (``[[u, v, value], ...]``), averaged over the rows
+        of a panel, on the topology of their ``topo`` column (one per panel).
     hue, col : str, optional
         Column giving one line per value / one panel per value.
     kind : str
@@ -674,6 +777,16 @@ def plot_results(
     """
     if kind not in FIGURE_KINDS:
         raise ConfigError(f"kind: must be one of {', '.join(FIGURE_KINDS)}, got {kind!r}")
+    before = set(plt.get_fignums())
+    try:
+        return _plot_kind(data, x, y, hue, col, kind, where, out, title)
+    except BaseException:
+        for num in set(plt.get_fignums()) - before:  # no half-drawn figure left open
+            plt.close(num)
+        raise
+
+
+def _plot_kind(data, x, y, hue, col, kind, where, out, title) -> Figure:
     table = select(_table(data), where)
     if y is None:
         raise ConfigError("y: required, got None")
@@ -683,10 +796,7 @@ def plot_results(
     if kind == "cdf":
         return plot_cdf(table, y=y, hue=hue, col=col, out=out, title=title)
     if kind == "heatmap":
-        if not len(table):
-            raise ConfigError("data: no successful points to plot (after filtering)")
-        _need(table, "topo", "heatmap")
-        return plot_link_heatmap(str(table["topo"][0]), table[y][0], out=out, title=title)
+        return _heatmap_panels(table, y, col, out, title)
     if x is None:
         raise ConfigError(f"x: required for kind {kind!r}, got None")
     if kind == "breakdown":

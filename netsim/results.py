@@ -11,8 +11,9 @@ Layout of a results file (``FORMAT = "netsim-results/1"``)::
                       ``json_columns`` (columns holding JSON text, e.g. latency samples)
 
 A point's record is ``{"point_id", "kind", "params", "seed", "repetition", "metrics",
-"wall_s", "error"}``. Columns: the meta fields (``error`` is ``""`` when the point
-succeeded), then every parameter, then every metric. A metric named like a parameter or a
+"wall_s", "error", "netsim_version"}`` (the version of the process that ran the point; the
+root attribute is the driver's, of the last run). Columns: the meta fields (``error`` is
+``""`` when the point succeeded), then every parameter, then every metric. A metric named like a parameter or a
 meta field is dropped if it holds the same value and stored as ``result.<name>`` otherwise.
 Nested metric dicts are flattened with ``"."``; list metrics (samples for a CDF, per-link
 utilisation ``[[u, v, value], ...]``) are JSON text columns (:func:`column_arrays`).
@@ -49,6 +50,7 @@ __all__ = [
     "META_COLUMNS",
     "ResultsWriter",
     "build_table",
+    "check_results_file",
     "column_arrays",
     "load_dataframe",
     "load_records",
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 FORMAT = "netsim-results/1"
-META_COLUMNS = ("point_id", "kind", "seed", "repetition", "wall_s", "error")
+META_COLUMNS = ("point_id", "kind", "seed", "repetition", "wall_s", "error", "netsim_version")
 
 
 def _now() -> str:
@@ -130,6 +132,12 @@ def _open_checked(path: Path):
             f"expected {FORMAT!r})"
         )
     return f
+
+
+def check_results_file(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`~netsim.errors.ResultsError` unless ``path`` is a readable netsim
+    results file (checks the format attribute only; the records are not read)."""
+    _open_checked(Path(path)).close()
 
 
 def _read_file(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

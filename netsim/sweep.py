@@ -39,9 +39,10 @@ from typing import Any
 
 import yaml
 
+from netsim._version import __version__
 from netsim.errors import ConfigError, NetsimError
 from netsim.experiments import check_kind, run_point
-from netsim.results import ResultsWriter
+from netsim.results import ResultsWriter, check_results_file
 from netsim.units import parse_float_range, parse_size_range
 from netsim.validate import require_choice, require_int
 
@@ -282,8 +283,9 @@ def execute_point(point: Point) -> dict[str, Any]:
     """Run ``point`` and return its record; an exception becomes the record's ``error``.
 
     The record has ``point_id``, ``kind``, ``params`` (without ``seed``), ``seed``,
-    ``repetition``, ``metrics``, ``wall_s``, ``error`` (``None`` or one line) and, on error,
-    ``traceback``. Importable and picklable: process-pool and Dask workers run it.
+    ``repetition``, ``metrics``, ``wall_s``, ``error`` (``None`` or one line),
+    ``netsim_version`` (of the process that ran it) and, on error, ``traceback``.
+    Importable and picklable: process-pool and Dask workers run it.
     """
     t0 = time.perf_counter()
     metrics: dict[str, Any] = {}
@@ -312,12 +314,14 @@ def _base_record(point: Point, error: str | None) -> dict[str, Any]:
         "metrics": {},
         "wall_s": 0.0,
         "error": error,
+        "netsim_version": __version__,
     }
 
 
 @dataclass
 class SweepSummary:
-    """What :func:`run_sweep` did."""
+    """What :func:`run_sweep` did; ``errors`` counts the points of this run that failed by
+    their one-line error message."""
 
     out: str
     total: int
@@ -326,10 +330,11 @@ class SweepSummary:
     failed: int
     wall_s: float
     executor: str
+    errors: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict."""
-        return dict(self.__dict__)
+        return {**self.__dict__, "errors": dict(self.errors)}
 
 
 def _progress(total: int, enabled: bool):
@@ -358,22 +363,36 @@ def _run_pool(pending: list[Point], workers: int, on_done) -> None:
             raise
 
 
+#: Seconds to wait for a Dask scheduler (``--scheduler``) to answer.
+CONNECT_TIMEOUT = 10.0
+
+
 def _dask_client(scheduler: str | None, cluster: str | None, workers: int | None):
+    """A connected ``dask.distributed.Client`` and the LocalCluster it owns (or ``None``)."""
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ConfigError(f"scheduler: expected an address like tcp://host:8786, got {scheduler!r}")
+    if cluster is not None:
+        require_choice("cluster", cluster, ("local",))
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
+        opt = "scheduler" if scheduler is not None else "cluster"
         raise ConfigError(
-            "scheduler: Dask is not installed; install the extra: pip install 'netsim[cluster]'"
+            f"{opt}: needs Dask, which is not installed; pip install 'netsim[cluster]'"
         ) from None
     if scheduler is not None:
         try:
-            return Client(scheduler, timeout=30), None
-        except OSError as exc:
-            raise ConfigError(f"scheduler: cannot connect to {scheduler!r} ({exc})") from None
-    require_choice("cluster", cluster, ("local",))
+            return Client(scheduler, timeout=CONNECT_TIMEOUT), None
+        except (OSError, ValueError, TypeError) as exc:  # refused, timed out, bad address
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"scheduler: cannot connect to {scheduler!r} ({first})") from None
     n = workers or os.cpu_count() or 1
     lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(lc), lc
+    try:
+        return Client(lc), lc
+    except BaseException:
+        lc.close()
+        raise
 
 
 def _run_dask(client, pending: list[Point], on_done) -> None:
@@ -406,6 +425,19 @@ def _run_dask(client, pending: list[Point], on_done) -> None:
         raise
 
 
+def _check_out(out: Any) -> Path:
+    """The results path, its directory created; a directory is refused."""
+    if not isinstance(out, str | os.PathLike) or not str(out):
+        raise ConfigError(f"out: expected a results file path (.h5), got {out!r}")
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"out: must be a file (.h5), got the directory {str(out)!r}")
+    if path.exists():
+        check_results_file(path)  # a foreign file is refused before any cluster starts
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def run_sweep(
     spec: Mapping[str, Any] | str | os.PathLike[str] | SweepSpec,
     out: str | os.PathLike[str],
@@ -424,7 +456,8 @@ def run_sweep(
     spec : dict, path, YAML text or SweepSpec
         The sweep (see the module docstring).
     out : path
-        The HDF5 results file; created, or resumed if it exists (finished points are skipped).
+        The HDF5 results file; created (with its directory), or resumed if it exists
+        (finished points are skipped).
     workers : int, optional
         Worker processes (default: the CPU count). ``1`` runs in this process (debugging).
         With ``cluster="local"``, the number of Dask workers.
@@ -455,40 +488,45 @@ def run_sweep(
     if scheduler is not None and cluster is not None:
         raise ConfigError(f"cluster: give --scheduler or --cluster, not both, got {cluster!r}")
     points = sp.points()
+    out = _check_out(out)
     t0 = time.perf_counter()
-    failed = 0
-    with ResultsWriter(out, sp.text, flush_interval=flush_interval) as writer:
-        skip = writer.done_ids() if retry_failed else writer.ids()
-        pending = [p for p in points if p.point_id not in skip]
-        bar = _progress(len(pending), progress and bool(pending))
+    errors: dict[str, int] = {}
+    # Connect first: a scheduler that cannot be reached leaves no results file behind.
+    client = lc = None
+    if scheduler is not None or cluster is not None:
+        client, lc = _dask_client(scheduler, cluster, workers)
+    try:
+        with ResultsWriter(out, sp.text, flush_interval=flush_interval) as writer:
+            skip = writer.done_ids() if retry_failed else writer.ids()
+            pending = [p for p in points if p.point_id not in skip]
+            bar = _progress(len(pending), progress and bool(pending))
 
-        def on_done(record: dict[str, Any]) -> None:
-            nonlocal failed
-            writer.add(record)
-            failed += record["error"] is not None
-            bar.update(1)
-            if failed:
-                bar.set_postfix(failed=failed, refresh=False)
+            def on_done(record: dict[str, Any]) -> None:
+                writer.add(record)
+                if record["error"] is not None:
+                    errors[record["error"]] = errors.get(record["error"], 0) + 1
+                    bar.set_postfix(failed=sum(errors.values()), refresh=False)
+                bar.update(1)
 
-        try:
-            if scheduler is not None or cluster is not None:
-                client, lc = _dask_client(scheduler, cluster, workers)
-                executor = f"dask:{scheduler or 'local'}"
-                try:
+            try:
+                if client is not None:
+                    executor = f"dask:{scheduler or 'local'}"
                     _run_dask(client, pending, on_done)
-                finally:
-                    client.close()
-                    if lc is not None:
-                        lc.close()
-            elif (workers or os.cpu_count() or 1) == 1 or len(pending) <= 1:
-                executor = "serial"
-                for p in pending:
-                    on_done(execute_point(p))
-            else:
-                executor = f"pool:{workers or os.cpu_count()}"
-                _run_pool(pending, workers or os.cpu_count() or 1, on_done)
-        finally:
-            bar.close()
+                elif (workers or os.cpu_count() or 1) == 1 or len(pending) <= 1:
+                    executor = "serial"
+                    for p in pending:
+                        on_done(execute_point(p))
+                else:
+                    executor = f"pool:{workers or os.cpu_count()}"
+                    _run_pool(pending, workers or os.cpu_count() or 1, on_done)
+            finally:
+                bar.close()
+    finally:
+        if client is not None:
+            client.close()
+        if lc is not None:
+            lc.close()
+    failed = sum(errors.values())
     return SweepSummary(
         out=str(out),
         total=len(points),
@@ -497,4 +535,5 @@ def run_sweep(
         failed=failed,
         wall_s=time.perf_counter() - t0,
         executor=executor,
+        errors=errors,
     )

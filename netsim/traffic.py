@@ -211,6 +211,7 @@ def run_traffic(
     mtu: int | None = None,
     header: int | None = None,
     hotspot_fraction: float = 0.1,
+    detail: bool = False,
     seed: int = 0,
 ) -> TrafficResult:
     """Run one synthetic-traffic point and return its figures.
@@ -227,6 +228,10 @@ def run_traffic(
         Message (packet) payload bytes, e.g. ``"256B"``.
     packets : int
         Packets measured; ``warmup`` packets (default the same number) precede them.
+    detail : bool
+        Also return, in ``extra``, ``latency_samples_s`` (the latency of every measured
+        packet, for CDFs) and ``link_utilisation`` (``[[u, v, busy fraction], ...]`` of
+        every directed link over the whole simulated time, for heatmaps).
     routing, forwarding, buffer, mtu, header
         Engine options (:class:`netsim.engine.PacketNetwork`).
     seed : int
@@ -319,6 +324,10 @@ def run_traffic(
     accepted = state["measured_bytes"] * (wire / nbytes) / capacity if capacity > 0 else math.nan
     lat = np.asarray(latencies)
     st = net.stats()
+    extra: dict[str, Any] = {}
+    if detail:
+        extra["latency_samples_s"] = lat.tolist()
+        extra["link_utilisation"] = [[u, v, x] for (u, v), x in net.link_utilisation().items()]
     return TrafficResult(
         topo=name,
         pattern=pattern,
@@ -339,6 +348,7 @@ def run_traffic(
         size=nbytes,
         chips=len(chips),
         seed=seed,
+        extra=extra,
     )
 
 

@@ -44,11 +44,13 @@ POW2 = {"recursive-doubling", "rabenseifner", "recursive-halving"}
 PIPELINED = {"ring", "ring-bidir"}
 
 
-def ring_graph(k: int, bw: float = 1e9, lat: float = 1e-7) -> nx.Graph:
-    """A 1-D torus of k chips (ici links: MTU 512 B, 32 B headers, no switches)."""
+def ring_graph(k: int, bw: float = 1e9, lat: float = 1e-7, inj: float | None = None) -> nx.Graph:
+    """A 1-D torus of k chips (ici links: MTU 512 B, 32 B headers, no switches); the chips'
+    interface is one link's bandwidth unless ``inj`` is given."""
     G = nx.Graph()
+    extra = {} if inj is None else {"injection_bandwidth": inj}
     for i in range(k):
-        add_chip(G, i, (i, 0), coord=(i,))
+        add_chip(G, i, (i, 0), coord=(i,), **extra)
     for i in range(k):
         add_link(G, i, (i + 1) % k, link="ici", bandwidth=bw, latency=lat, dim=0, wrap=i == k - 1)
     return finish(G, "torus", {"dims": (k,)})
@@ -154,6 +156,30 @@ def test_ring_allreduce_closed_form_on_a_ring(p, m):
     assert t_ana == pytest.approx(T, rel=1e-9)
 
 
+@pytest.mark.parametrize("p", [4, 6])
+def test_bidirectional_ring_closed_form_on_a_ring(p):
+    """Half the vector each way round, chunk c = n/(2p) per step, both links at once:
+    T = 2(p-1)(a + wire(c)/B) when the interface feeds both links (B_inj = 2B); with
+    B_inj = B the two directions share it, 2(p-1)(a + 2 wire(c)/B), i.e. no gain over the
+    unidirectional ring. The analytical model (no contention) gives the first form."""
+    a, B, c = 1e-7, 1e9, 1000
+    n = 2 * p * c
+    s = build("allreduce", "ring-bidir", list(range(p)), n)
+    fast = 2 * (p - 1) * (a + _wire(c, 512, 32) / B)
+    shared = 2 * (p - 1) * (a + 2 * _wire(c, 512, 32) / B)
+    assert run(make_backend(ring_graph(p, B, a, inj=2 * B), "packet"), s).time_s == (
+        pytest.approx(fast, rel=1e-9)
+    )
+    assert run(make_backend(ring_graph(p, B, a), "packet"), s).time_s == (
+        pytest.approx(shared, rel=1e-9)
+    )
+    assert run(make_backend(ring_graph(p, B, a), "analytical"), s).time_s == (
+        pytest.approx(fast, rel=1e-9)
+    )
+    uni = run(make_backend(ring_graph(p, B, a), "packet"), build("allreduce", "ring", range(p), n))
+    assert uni.time_s == pytest.approx(shared, rel=1e-9)
+
+
 def test_ring_allreduce_overheads_add_exactly():
     """launch + (2(p-1) - 1) dependent steps * step_overhead + (p-1) reductions of 3m/bw."""
     p, m, a, B = 6, 2000, 1e-7, 1e9
@@ -191,6 +217,47 @@ def test_recursive_doubling_takes_log2p_steps_on_one_switch():
         # The local sum belongs to the step that fed it: log2(p) - 1 step overheads.
         t = run(make_backend(G, backend), s, step_overhead=1e-6).time_s
         assert t == pytest.approx(T + 2e-6, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "op,algo,halves",
+    [
+        ("reduce_scatter", "recursive-halving", 1),
+        ("allgather", "recursive-doubling", 1),
+        ("allreduce", "rabenseifner", 2),
+    ],
+)
+def test_recursive_halving_and_doubling_closed_forms_on_one_switch(op, algo, halves):
+    """log2 p steps of n/2, n/4, ..., n/p bytes: sum_k (2l + d + wire(n/2^k)/B); Rabenseifner
+    is the halving reduce-scatter then the doubling all-gather, twice that."""
+    G = nvswitch(gpus=8, switches=1, links_per_gpu=1)
+    n = 8 * 4096
+    s = build(op, algo, list(range(8)), n)
+    T = halves * sum(2 * 10e-9 + 100e-9 + _wire(n >> k, 256, 16) / 25e9 for k in (1, 2, 3))
+    for backend in ("packet", "analytical"):
+        assert run(make_backend(G, backend), s).time_s == pytest.approx(T, rel=1e-9)
+
+
+@pytest.mark.parametrize("step", [0.0, 0.6e-6])
+def test_oneshot_twoshot_crossover_matches_the_closed_form(step):
+    """Single switch, one link of B per GPU, alpha = 2l + d (packet engine, exact):
+    one-shot  T1 = alpha + (p-1) wire(n) / B        (p-1 copies leave by one link)
+    two-shot  T2 = 2 alpha + step + 2 (p-1) wire(n/p) / B
+    Without headers they cross at n* = (alpha + step) B p / ((p-1)(p-2)): one-shot wins
+    below, two-shot above."""
+    p, lat, d, B = 8, 10e-9, 100e-9, 25e9
+    alpha = 2 * lat + d
+    G = nvswitch(gpus=p, switches=1, links_per_gpu=1)
+    n_star = (alpha + step) * B * p / ((p - 1) * (p - 2))
+    for n, winner in ((n_star / 3, "oneshot"), (n_star * 3, "twoshot")):
+        n = int(n) // p * p
+        t = {a: run(make_backend(G, "packet"), build("allreduce", a, range(p), n),
+                    step_overhead=step).time_s for a in ("oneshot", "twoshot")}  # fmt: skip
+        assert t["oneshot"] == pytest.approx(alpha + (p - 1) * _wire(n, 256, 16) / B, rel=1e-9)
+        assert t["twoshot"] == pytest.approx(
+            2 * alpha + step + 2 * (p - 1) * _wire(n // p, 256, 16) / B, rel=1e-9
+        )
+        assert min(t, key=t.get) == winner
 
 
 def test_chain_broadcast_pipelines_and_analytical_is_a_lower_bound():
@@ -302,3 +369,44 @@ def test_every_registered_algorithm_resolves():
 def test_options_that_do_not_apply_are_refused(call, match):
     with pytest.raises(ConfigError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- every family
+
+FAMILIES = [
+    "torus:dims=2x4",
+    "mesh:dims=2x4",
+    "wafer:dies=2x2,tiles=2x2",
+    "dragonfly:p=2,a=2,h=1",
+    "hierarchical:nodes=2,gpus=4",
+    "tree:depth=2,radix=4",
+    "fat_tree:k=4",
+    "nvswitch:gpus=8,switches=2,links_per_gpu=2",
+]
+EVERY = [
+    ("allreduce", a)
+    for a in ("ring", "ring-bidir", "tree", "recursive-doubling", "rabenseifner", "oneshot",
+              "twoshot", "hierarchical", "innetwork")
+] + [("allgather", "recursive-doubling"), ("reduce_scatter", "ring"), ("broadcast", "tree"),
+     ("reduce", "ring"), ("alltoall", "direct"), ("sendrecv", "direct")]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", FAMILIES)
+def test_every_family_runs_every_algorithm_right_in_concurrent_groups(spec):
+    """Two groups of four ranks at once (ranks 0-7) on a small instance of every family, the
+    result checked on random data; in-network reduction runs where switches reduce and is
+    refused, naming the topology, where none does."""
+    from topologies.registry import build as build_topology
+
+    G = build_topology(spec)
+    reduces = any(G.nodes[v].get("reduction") for v in G if G.nodes[v]["kind"] == "switch")
+    for op, algo in EVERY:
+        kw = {"ranks": "0-7", "groups": 4 if op != "sendrecv" else 2, "check": True}
+        if algo == "hierarchical":
+            kw["dims"] = "2x2"
+        if algo == "innetwork" and not reduces:
+            with pytest.raises(ConfigError, match="reduction"):
+                run_collective(G, op, algo, "256B", **kw)
+            continue
+        r = run_collective(G, op, algo, "256B", **kw)
+        assert r["check"] is True and r["time_s"] > 0, (op, algo)

@@ -54,7 +54,9 @@ def test_not_fitting_is_reported_not_run():
     cap = d["capacity"]
     assert cap["items"]["weights"] > cap["available"]["hbm"] == 80e9
     assert sum(cap["overflow"].values()) > 0
-    assert "short by" in cap["summary"]
+    short = sum(cap["items"].values()) - 80e9  # everything that is not in the one HBM tier
+    assert sum(cap["overflow"].values()) == pytest.approx(short)
+    assert cap["summary"].endswith(f"hbm 80 GB of 80 GB; short by {short / 1e9:.4g} GB")
 
 
 def test_layout_fills_topology_and_rejects_too_many_chips():
@@ -74,6 +76,11 @@ def test_bad_options_raise_one_line_config_errors():
         ({"landing": "l3"}, "landing"),
         ({"stragglers": "slow"}, "stragglers"),
         ({"straggler_policy": "hurry"}, "straggler-policy"),
+        # MoE options do not apply to a dense model: refused, not ignored
+        ({"dispatch": "multicast"}, "dispatch: applies to MoE"),
+        ({"combine": "innetwork"}, "combine: applies to MoE"),
+        ({"moe_routing": "zipf:1.2"}, "moe_routing: applies to MoE"),
+        ({"moe_mode": "sample"}, "moe_mode: applies to MoE"),
     ):
         with pytest.raises(ConfigError, match=name) as exc:
             decode(TINY, "h100", g, **kwargs)
@@ -202,16 +209,67 @@ def test_all_tp_groups_contend_and_auto_picks_the_fastest():
     assert r.allreduce in times and times[r.allreduce] == min(times.values())
 
 
-def test_llama3_70b_fp8_tp2_on_two_h100_against_nim_measurement():
-    """NVIDIA NIM benchmarking docs (LLM 1.0.0, 'Performance', Llama-3.3-70b-instruct,
-    NIM 1.8.0, 2 x H100 80G, fp8, TP2, 500 input / 2000 output tokens, concurrency 1):
-    inter-token latency 18.91 ms. The roofline is an ideal bound (peak HBM bandwidth, CUDA
-    graphs: no launch cost), so netsim must be faster, but not by more than 2x: real kernels
-    reach roughly 60-80 % of peak HBM bandwidth at batch 1."""
-    m = model("llama3-70b").replace(weight_dtype_bytes=1, kv_dtype_bytes=1, compute_dtype="fp8")
-    r = decode(m, "h100", nvswitch(2, 4, 18), tp=2, batch=1, context=1500, launch_overhead=0.0)
-    measured = 18.91e-3
-    assert 0.5 * measured <= r.token_latency_s <= measured
+# ---------------------------------------------------------------------- published numbers
+FP8 = dict(weight_dtype_bytes=1, kv_dtype_bytes=1, compute_dtype="fp8")
+
+#: Batch-1 decode measurements: (id, model, topology, tp, context, measured seconds per
+#: output token, lowest netsim/measured ratio accepted). Sources in the test docstring.
+PUBLISHED_DECODE = [
+    # NVIDIA NIM LLM benchmarking docs 1.0.0 "Performance", Llama-3.1-8b-instruct, NIM 1.8.0
+    ("llama3-8b-fp8-1xh100-nim", "llama3-8b", "single", 1, 1024, 4.63e-3, 0.5),
+    # NVIDIA NIM docs, same page, Llama-3.3-70b-instruct, NIM 1.8.0, 2 x H100, fp8, TP2
+    ("llama3-70b-fp8-tp2-nim", "llama3-70b", "nvswitch:2", 2, 1500, 18.91e-3, 0.5),
+    # NVIDIA developer blog (Dec 2023) + TensorRT-LLM v0.5 performance.md: Llama 2 70B, TP8
+    ("llama2-70b-fp8-tp8-trtllm", "llama2-70b", "dgx-h100", 8, 2048 + 64, (1.7 - 0.109) / 127, 0.3),
+]
+
+
+@pytest.mark.parametrize("case", PUBLISHED_DECODE, ids=[c[0] for c in PUBLISHED_DECODE])
+def test_batch1_decode_defaults_against_published_measurements(case):
+    """netsim's defaults (peak HBM bandwidth, the chip's 4 us per-operator cost, hardware-only
+    collectives on the packet engine, auto all-reduce) against measured batch-1 decode.
+
+    Sources
+    -------
+    * Llama 3.1 8B on one H100: NVIDIA NIM for LLMs benchmarking docs, version 1.0.0,
+      "Performance" (docs.nvidia.com/nim/benchmarking/llm/1.0.0/performance),
+      Llama-3.1-8b-instruct, NIM 1.8.0, concurrency 1: ITL 4.63 ms (TTFT 10.26 ms). The
+      table's GPU/precision heading was not in the text retrieved; the page measures on H100
+      80G and NIM's optimised H100 profiles for this model are FP8. FP8 is also the only
+      one-GPU reading the roofline allows: the same table's NIM 1.3.0 ITL, 4.37 ms, is below
+      the 4.52 ms BF16 weights alone need at 3.35 TB/s.
+    * Llama 3.3 70B, FP8, TP2 on 2 x H100 80G: same page, NIM 1.8.0, 500 input / 2000 output
+      tokens, concurrency 1: ITL 18.91 ms.
+    * Llama 2 70B, FP8, TP8 on a DGX H100 (8 x H100 SXM 80GB, NVSwitch), TensorRT-LLM v0.5.0:
+      "DGX H100 can process a single inference in 1.7 seconds using a batch size of one",
+      2,048 input / 128 output tokens (NVIDIA Technical Blog, "Achieving Top Inference
+      Performance with the NVIDIA H100 Tensor Core GPU and NVIDIA TensorRT-LLM", Dec 2023).
+      Per output token: (1.7 s - TTFT) / 127 with 0 <= TTFT <= 109 ms (TensorRT-LLM v0.5
+      docs/source/performance.md, LLaMA 70B TP4 2048-token first-token latency; TP8 is
+      faster), i.e. 12.5-13.4 ms; the lower end is used. Llama 2 70B has Llama 3 70B's shape
+      except the 32,000-token vocabulary.
+
+    The band. netsim charges peak HBM bandwidth, so it must be faster than measured (a lower
+    bound: failing it means bytes or fabric are over-counted). Tuned engines reach ~60-80 %
+    of peak bandwidth at batch 1 and pay per-kernel and per-all-reduce costs netsim keeps
+    only as the launch overhead, so with one or two GPUs, where streaming the weights
+    dominates, netsim must reach at least 0.5 x measured (it gives 0.68 x for both). At TP8
+    each GPU streams 1/8 of the weights while the 160 all-reduces (~10 us each with NCCL:
+    baseLat 6.6 us plus hops, collectives/calibration.py) and ~10 kernels per layer keep
+    their fixed cost; netsim, which times the all-reduces on hardware alone (1.4 us), gives
+    0.40 x and must stay above 0.3 x (it would fall to 0.22 x if the weights were divided
+    by TP twice, and exceed 1 x if they were not divided).
+    """
+    _, name, topo, tp, context, measured, low = case
+    m = model("llama3-70b").replace(vocab=32000) if name == "llama2-70b" else model(name)
+    m = m.replace(**FP8)
+    graph = {"single": single_chip, "nvswitch:2": lambda: nvswitch(2, 4, 18)}.get(topo)
+    r = decode(m, "h100", graph() if graph else topo, tp=tp, batch=1, context=context)
+    assert r.fits and r.compute_s == 0.0  # batch-1 decode is memory-bound
+    assert low * measured <= r.token_latency_s <= measured
+    # the memory-bound part is the weights over peak bandwidth, split over tp
+    weights = m.weight_bytes() / tp
+    assert r.memory_s == pytest.approx(weights / 3.35e12, rel=0.1)
 
 
 def test_llama70b_prefill_against_trtllm_first_token_latency():
@@ -227,3 +285,92 @@ def test_llama70b_prefill_against_trtllm_first_token_latency():
     measured = 109e-3
     assert 0.25 * measured <= r.token_latency_s <= measured
     assert r.to_dict()["ttft_s"] == r.token_latency_s
+
+
+# ---------------------------------------------------------------------- CLI (issues 5 and 6)
+def _cli_json(argv, capsys):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_decode_json_has_the_issue_keys(capsys):
+    d = _cli_json(["decode", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100",
+                   "--tp", "8", "--allreduce", "innetwork", "--landing", "hbm"], capsys)  # fmt: skip
+    for key in ("token_latency_s", "compute_s", "memory_s", "fabric_s", "tokens_per_s",
+                "fits", "per_chip_bytes", "collectives", "token_latency_p99_s",
+                "substituted_fraction", "energy_per_token_j", "cost_per_mtok_usd"):  # fmt: skip
+        assert d[key] is not None, key
+    assert d["fits"] is True and d["allreduce"] == "innetwork" and d["landing"] == "hbm"
+    assert d["collectives"] == {"tp_allreduce": 2 * 32}
+    parts = d["compute_s"] + d["memory_s"] + d["launch_s"] + d["fabric_s"]
+    assert d["token_latency_s"] == pytest.approx(parts, rel=1e-12)
+    m = model("llama3-8b")  # Megatron split: everything / 8 except the replicated norms
+    norms = (2 * m.layers + 1) * m.hidden * m.weight_dtype_bytes
+    assert d["per_chip_bytes"]["weights"] == (m.weight_bytes() - norms) / 8 + norms
+
+
+def test_cli_decode_studies_options(capsys):
+    """The options spelled in issue 6 on one MoE run: Zipf routing, multicast dispatch,
+    in-network combine, one late chip of eight (20 us) and a 5 us deadline: that chip's
+    contribution is substituted at every call, and no token waits more than the deadline
+    per call beyond the run without stragglers."""
+    moe_run = ["decode", "--model", "mixtral-8x7b", "--chip", "h100", "--topo", "dgx-h100",
+               "--ep", "8", "--batch", "64", "--moe-routing", "zipf:1.2", "--dispatch",
+               "multicast", "--combine", "innetwork", "--landing", "sram", "--tokens", "20"]  # fmt: skip
+    clean = _cli_json([*moe_run, "--straggler-policy", "substitute:5us"], capsys)
+    d = _cli_json([*moe_run, "--stragglers", "chip:0.125:20us", "--straggler-policy",
+                   "substitute:5us"], capsys)  # fmt: skip
+    assert (d["dispatch"], d["combine"], d["moe_routing"]) == ("multicast", "innetwork", "zipf:1.2")
+    algos = {s["name"]: s["algo"] for s in d["collective_sites"]}
+    assert algos == {"moe_dispatch": "multicast", "moe_combine": "innetwork"}
+    assert clean["substituted_fraction"] == 0.0
+    assert d["substituted_fraction"] == pytest.approx(1 / 8)
+    calls = sum(d["collectives"].values())
+    assert clean["token_latency_s"] < d["token_latency_p50_s"]
+    assert d["token_latency_p999_s"] <= clean["token_latency_s"] + calls * 5e-6 + 1e-12
+    assert d["energy_per_token_j"] == pytest.approx(sum(d["energy_parts_j"].values()))
+    load = _cli_json(["decode", "--model", "mixtral-8x7b", "--chip", "h100", "--topo",
+                      "dgx-h100", "--ep", "8", "--batch", "64", "--moe-routing",
+                      "load:1,1,1,1,1,1,1,9", "--straggler-policy", "wait"], capsys)  # fmt: skip
+    assert load["moe_routing"] == "load:1,1,1,1,1,1,1,9" and load["moe_mode"] == "expected"
+    assert load["substituted_fraction"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "argv, name",
+    [
+        (["decode", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100", "--tp", "3"], "tp"),
+        (["decode", "--model", "mixtral-8x7b", "--chip", "h100", "--topo", "dgx-h100", "--ep", "8",
+          "--batch", "64", "--moe-routing", "zipf:-1"], "moe-routing"),
+        (["decode", "--model", "mixtral-8x7b", "--chip", "h100", "--topo", "dgx-h100", "--ep", "8",
+          "--batch", "64", "--combine", "innetwork", "--moe-mode", "expected"], "moe_mode"),
+        (["decode", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100",
+          "--straggler-policy", "substitute:soon"], "straggler-policy"),
+        (["decode", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100",
+          "--stragglers", "chip:2:1us"], "stragglers"),
+        (["decode", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100",
+          "--landing", "l3"], "--landing"),
+        (["decode", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100",
+          "--chip-price", "-1"], "chip_price"),
+        (["train", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100",
+          "--global-batch", "3"], "global_batch"),
+        (["train", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100",
+          "--bucket", "0"], "bucket"),
+        (["train", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-a100",
+          "--zero", "1", "--allreduce", "innetwork"], "allreduce: innetwork"),
+        (["decode", "--model", "mixtral-8x7b", "--chip", "h100", "--topo", "dgx-h100", "--ep", "8",
+          "--batch", "64", "--dispatch", "hierarchical"], "dispatch: hierarchical"),
+        (["decode", "--model", "mixtral-8x7b", "--chip", "h100", "--topo", "dgx-a100", "--ep", "8",
+          "--batch", "64", "--combine", "innetwork"], "combine: innetwork"),
+    ],
+)  # fmt: skip
+def test_cli_bad_input_is_one_line_exit_2(argv, name, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0], err
+    assert "Traceback" not in err

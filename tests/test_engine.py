@@ -311,3 +311,134 @@ def test_multicast_tree_delivers_everywhere():
 def test_bad_options(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         PacketNetwork(ring(4), **({"header": 16} | kw))
+
+
+# --------------------------------------------------------------------------- network interface
+
+
+def star(bws, inj, lat=1e-7):
+    """Chip 0 linked directly to chips 1..k (a direct network: no switch), bandwidths ``bws``."""
+    G = nx.Graph()
+    add_chip(G, 0, (0, 0), injection_bandwidth=inj)
+    for i, bw in enumerate(bws, 1):
+        add_chip(G, i, (i, 1))
+        add_link(G, 0, i, link="ib", bandwidth=bw, latency=lat)
+    return finish(G, "star", {})
+
+
+def arrivals(net, sends):
+    """Send ``(src, dst, nbytes)`` all at t=0; return each message's arrival time."""
+    out = [None] * len(sends)
+    for i, (s, d, n) in enumerate(sends):
+        net.send(s, d, n, callback=lambda lat, i=i: out.__setitem__(i, lat))
+    net.run()
+    return out
+
+
+B, LAT, MTU = 1e9, 1e-7, 1000
+
+
+def test_concurrent_messages_on_two_ports_are_not_serialised():
+    """injection >= the sum of the links: each message runs at its link's rate."""
+    n = 100 * MTU
+    for inj in (2 * B, 5 * B):
+        net = PacketNetwork(star([B, B], inj), mtu=MTU, header=0)
+        t = arrivals(net, [(0, 1, n), (0, 2, n)])
+        assert t == pytest.approx([n / B + LAT] * 2, rel=1e-12)
+
+
+def test_concurrent_messages_share_a_slow_interface():
+    """injection = one link: the two messages share it and both end at 2n/B."""
+    n = 100 * MTU
+    net = PacketNetwork(star([B, B], B), mtu=MTU, header=16)
+    wire = n + 100 * 16
+    assert arrivals(net, [(0, 1, n), (0, 2, n)]) == pytest.approx([2 * wire / B + LAT] * 2)
+    # Unequal links and an interface at 1.5x the slower: shares scale with link bandwidth
+    # (weighted max-min): rates 1.5B * (1/3, 2/3) = (B/2, B).
+    net = PacketNetwork(star([B, 2 * B], 1.5 * B), mtu=MTU, header=0)
+    t = arrivals(net, [(0, 1, n // 2), (0, 2, n)])
+    assert t == pytest.approx([n / B + LAT] * 2, rel=1e-12)
+
+
+def test_shares_are_work_conserving_when_one_message_ends():
+    """injection = B, messages of n and n/2 on two ports: the short one ends at n/B (half
+    rate), the long one takes the whole interface afterwards and ends at 1.5 n / B."""
+    n = 200 * MTU
+    net = PacketNetwork(star([B, B], B), mtu=MTU, header=0)
+    t = arrivals(net, [(0, 1, n), (0, 2, n // 2)])
+    assert t[1] == pytest.approx(n / B + LAT, rel=1e-12)
+    assert t[0] == pytest.approx(1.5 * n / B + LAT, rel=0.01)
+
+
+def test_total_injection_is_capped_and_bytes_conserved():
+    """Four ports of B, injection 2B, many concurrent messages: the last byte leaves no
+    earlier than all wire bytes / 2B, and not much later (the interface never idles)."""
+    rng = random.Random(5)
+    net = PacketNetwork(star([B] * 4, 2 * B, lat=0.0), mtu=MTU, header=16)
+    sends = [(0, rng.randrange(1, 5), rng.randrange(1, 40) * MTU) for _ in range(40)]
+    t = arrivals(net, sends)
+    wire = sum(n + n // MTU * 16 for _, _, n in sends)
+    per_port = {d: 0 for d in range(1, 5)}
+    for _, d, n in sends:
+        per_port[d] += n + n // MTU * 16
+    bound = max(wire / (2 * B), max(per_port.values()) / B)
+    assert bound <= max(t) <= bound * 1.05
+    st = net.stats()
+    assert st["bytes_injected"] == st["bytes_delivered"] == sum(n for _, _, n in sends)
+    assert net.in_flight == 0
+
+
+def test_messages_on_one_port_keep_their_order():
+    """Same port: FIFO by message, so the first is not slowed by the second (pipelines of
+    chunks depend on it); single-packet messages on a slow interface queue behind each other."""
+    n = 50 * MTU
+    net = PacketNetwork(star([B], 4 * B), mtu=MTU, header=0)
+    assert arrivals(net, [(0, 1, n), (0, 1, n)]) == pytest.approx(
+        [n / B + LAT, 2 * n / B + LAT], rel=1e-12
+    )
+    net = PacketNetwork(star([B], B / 2), mtu=MTU, header=0)
+    t = arrivals(net, [(0, 1, MTU)] * 3)
+    assert t == pytest.approx([(k + 1) * 2 * MTU / B + LAT for k in range(3)], rel=1e-12)
+
+
+def test_a_late_message_on_another_port_starts_at_once():
+    """No head-of-line blocking: a message to a free port does not wait for a long one."""
+    net = PacketNetwork(star([B, B], 2 * B), mtu=MTU, header=0)
+    out = {}
+    net.send(0, 1, 1000 * MTU, callback=lambda lat: out.setdefault("long", lat))
+    net.call_at(1e-5, lambda _: net.send(0, 2, MTU, callback=lambda lat: out.setdefault("x", lat)))
+    net.run()
+    assert out["x"] == pytest.approx(MTU / B + LAT, rel=1e-12)
+    assert out["long"] == pytest.approx(1000 * MTU / B + LAT, rel=1e-12)
+
+
+@pytest.mark.parametrize("buffer", [None, 4 * (MTU + 16)])
+def test_interface_is_deterministic(buffer):
+    def once():
+        rng = random.Random(9)
+        net = PacketNetwork(torus2d(3), mtu=256, header=16, buffer=buffer, seed=4)
+        sends = [(rng.randrange(9), rng.randrange(9), rng.randrange(0, 20_000)) for _ in range(60)]
+        t = arrivals(net, sends)
+        st = net.stats()
+        assert st["bytes_injected"] == st["bytes_delivered"]
+        return t, st
+
+    assert once() == once()
+
+
+def test_a_switch_feeds_its_ports_in_parallel_by_default():
+    """A switch without injection_bandwidth (it originates in-network results) injects at
+    the sum of its ports, so replies to two chips do not share one port's rate."""
+    G = nx.Graph()
+    add_switch(G, 2, (1, 1), latency=0.0)
+    for c in (0, 1):
+        add_chip(G, c, (c, 0))
+        add_link(G, 2, c, link="ib", bandwidth=B, latency=LAT)
+    G = finish(G, "star", {})
+    n = 100 * MTU
+    net = PacketNetwork(G, mtu=MTU, header=0)
+    assert arrivals(net, [(2, 0, n), (2, 1, n)]) == pytest.approx([n / B + LAT] * 2, rel=1e-12)
+    # Given one port's rate explicitly, the two replies share it.
+    G.nodes[2]["injection_bandwidth"] = B
+    net = PacketNetwork(G, mtu=MTU, header=0)
+    assert arrivals(net, [(2, 0, n), (2, 1, n)]) == pytest.approx([2 * n / B + LAT] * 2)

@@ -43,6 +43,7 @@ def test_parse_routing_accepts_grammar():
     z = moe.parse_routing("zipf:1.2:7")
     assert (z.kind, z.exponent, z.seed) == ("zipf", 1.2, 7)
     assert moe.parse_routing("load:1,1,2").load == (0.25, 0.25, 0.5)
+    assert moe.parse_routing("loads:1,1,2") == moe.parse_routing("load:1,1,2")
     assert moe.parse_routing(str(z)) == z
 
 
@@ -231,3 +232,25 @@ def test_per_rank_token_counts():
     np.testing.assert_array_equal(c.sum(axis=1), [20, 0, 10])
     with pytest.raises(ConfigError, match="one count per rank"):
         moe.routing_counts("uniform", [1, 2], 6, 2, ranks=3)
+
+
+def test_contributor_sets_agree_with_the_dedup_matrix():
+    """Grouping tokens by their set of remote expert ranks conserves the deduplicated
+    traffic: sum over sets of |set| x tokens is the dedup matrix's row (in tokens), and each
+    rank r's share is its column entry; tokens with only local experts are left out."""
+    place = moe.place_experts(32, 8)
+    a = moe.route_tokens("zipf:1.1", 40, 32, 4, rng=3, ranks=8)
+    sets = moe.contributor_sets(a, place, ranks=8)
+    d = moe.dedup_dispatch_matrix(a, place, 1.0, ranks=8)
+    for s, by_set in enumerate(sets):
+        assert all(s not in members and members == tuple(sorted(members)) for members in by_set)
+        per_rank = np.zeros(8)
+        for members, n in by_set.items():
+            per_rank[list(members)] += n
+        want = d[s].copy()
+        want[s] = 0.0
+        assert np.array_equal(per_rank, want)
+        local_only = sum(set(place[row]) == {s} for row in a[s])
+        assert sum(by_set.values()) == 40 - local_only
+    with pytest.raises(ConfigError, match="assignments"):
+        moe.contributor_sets(a[:3], place, ranks=8)

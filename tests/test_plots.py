@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import matplotlib.colors as mcolors
 import networkx as nx
 import numpy as np
@@ -20,7 +22,7 @@ from netsim.plots import (
     plot_results,
     select,
 )
-from netsim.results import ResultsWriter, load_results
+from netsim.results import ResultsWriter, column_arrays, load_results
 
 N = 8
 ALPHA = {"ring": 2e-6, "tree": 1e-6}  # seconds per step
@@ -132,8 +134,12 @@ def test_formats_and_cli(results, tmp_path, fmt):
         ]
     )
     assert code == 0 and out.stat().st_size > 1000
-    head = out.read_bytes()[:200]
-    assert {"png": b"\x89PNG", "svg": b"<?xml", "pdf": b"%PDF"}[fmt] in head
+    data = out.read_bytes()
+    assert {"png": b"\x89PNG", "svg": b"<?xml", "pdf": b"%PDF"}[fmt] in data[:200]
+    if fmt == "pdf":  # fonts embedded as TrueType (Type 42), not Type 3 bitmaps
+        assert b"/FontFile2" in data and b"/Type3" not in data
+    if fmt == "svg":  # text kept as text (editable, searchable), not paths
+        assert b"<text" in data and b"bus bandwidth (GB/s)" in data
 
 
 def test_bad_requests_are_config_errors(results, tmp_path):
@@ -145,6 +151,12 @@ def test_bad_requests_are_config_errors(results, tmp_path):
         plot_results(results, "size", "time_s", kind="pie")
     with pytest.raises(ConfigError, match="no successful points"):
         plot_results(results, "size", "time_s", where={"topo": "absent"})
+    with pytest.raises(ConfigError, match="neither numbers nor lists"):
+        plot_results(results, None, "topo", kind="cdf")
+    with pytest.raises(ConfigError, match=r"a heatmap needs a column of \[\[u, v"):
+        plot_results(results, None, "time_s", kind="heatmap", where={"topo": "fat-tree-k4"})
+    with pytest.raises(ConfigError, match="components: the results have none of"):
+        plot_results(results, "topo", "time_s", kind="breakdown")
 
 
 def test_auto_kind_and_line_categorical(results):
@@ -251,3 +263,190 @@ def test_whole_floats_are_labelled_as_ints():
     fig = plot_results(recs, "x", "y", hue="batch", col="batch", kind="line")
     assert [ax.get_title() for ax in fig.axes] == ["batch=8", "batch=16"]  # no "nan" panel
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["8"]
+
+
+# --------------------------------------------------------------------------- CLI, real data
+
+REAL_SPEC = {
+    "name": "plots-from-real-kinds",
+    "seeds": 2,
+    "sweep": [
+        {
+            "kind": "traffic",
+            "fixed": {"packets": 100, "size": "256B", "detail": True},
+            "sweep": {"topo": ["mesh:dims=4x4", "torus:dims=4x4"], "load": [0.2, 0.6]},
+        },
+        {
+            "kind": "decode",
+            "fixed": {"model": "llama3-70b", "chip": "h100", "tp": 8, "backend": "analytical"},
+            "sweep": {"topo": ["dgx-h100", "torus:dims=4x4"], "batch": [1, 8]},
+        },
+        {
+            "kind": "collective",
+            "fixed": {"op": "allreduce", "topo": "dgx-h100", "backend": "analytical"},
+            "sweep": {"algo": ["ring", "tree"], "size": {"sizes": "1KiB:1MiB:x4"}},
+        },
+    ],
+}
+_UNIT = {"(ns)": 1e-9, "(µs)": 1e-6, "(ms)": 1e-3, "(s)": 1.0}
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    from netsim.sweep import run_sweep
+
+    path = tmp_path_factory.mktemp("real") / "real.h5"
+    summary = run_sweep(REAL_SPEC, path, workers=1, progress=False)
+    assert summary.failed == 0, summary.errors
+    return path
+
+
+def _cli_figure(monkeypatch, argv):
+    """Run ``netsim plot ARGV`` and return the Figure it saved."""
+    import netsim.commands.plot as plot_command
+
+    drawn = []
+    real_fn = plot_command.plot_results
+
+    def spy(*args, **kw):
+        drawn.append(real_fn(*args, **kw))
+        return drawn[-1]
+
+    monkeypatch.setattr(plot_command, "plot_results", spy)
+    assert main(["plot", *map(str, argv)]) == 0
+    out = argv[argv.index("--out") + 1]
+    assert out.stat().st_size > 1000
+    return drawn[0]
+
+
+def _scale(label):
+    return next(v for k, v in _UNIT.items() if label.endswith(k))
+
+
+def test_cli_latency_size_from_a_real_collective_sweep(real, tmp_path, monkeypatch):
+    out = tmp_path / "lat.pdf"
+    fig = _cli_figure(
+        monkeypatch, [real, "--x", "size", "--y", "time_s", "--hue", "algo", "--out", out]
+    )
+    top, bottom = fig.axes  # auto: latency-size, busbw panel below
+    assert top.get_xscale() == "log" and top.get_yscale() == "log"
+    assert bottom.get_ylabel() == "bus bandwidth (GB/s)"
+    t = select(load_results(real), {"kind": "collective"})
+    for algo in ("ring", "tree"):
+        rows = t[t["algo"] == algo]
+        # "size" is a text column here: the traffic points of the file have size="256B"
+        sizes = np.array([float(v) for v in rows["size"]])
+        rows = rows[np.argsort(sizes, kind="stable")]
+        xy = {ln.get_label(): ln.get_xydata() for ln in top.get_lines()}[algo]
+        np.testing.assert_array_equal(xy[:, 0], np.sort(sizes)[::2])  # 2 seeds per size
+        means = rows["time_s"].reshape(-1, 2).mean(axis=1)
+        np.testing.assert_allclose(xy[:, 1] * _scale(top.get_ylabel()), means, rtol=1e-12)
+        bw = {ln.get_label(): ln.get_xydata() for ln in bottom.get_lines()}
+        busbw = rows["busbw"].reshape(-1, 2).mean(axis=1)
+        np.testing.assert_allclose(bw[algo][:, 1] * 1e9, busbw, rtol=1e-12)
+
+
+def test_cli_breakdown_stacks_to_the_token_latency(real, tmp_path, monkeypatch):
+    out = tmp_path / "b.svg"
+    argv = [real, "--kind", "breakdown", "--x", "topo", "--y", "token_latency_s"]
+    fig = _cli_figure(
+        monkeypatch, [*argv, "--col", "batch", "--where", "kind=decode", "--out", out]
+    )
+    assert [ax.get_title() for ax in fig.axes] == ["batch=1", "batch=8"]
+    t = select(load_results(real), {"kind": "decode"})
+    parts = ("compute_s", "memory_s", "launch_s", "fabric_s")
+    for ax, batch in zip(fig.axes, (1, 8), strict=True):
+        scale = _scale(ax.get_ylabel())
+        topos = [tick.get_text() for tick in ax.get_xticklabels()]
+        assert topos == ["dgx-h100", "torus:dims=4x4"]
+        heights = np.array([p.get_height() for p in ax.patches]).reshape(len(parts), 2) * scale
+        for j, topo in enumerate(topos):
+            rows = t[(t["batch"] == batch) & (t["topo"] == topo)]
+            want = [rows[c].mean() for c in parts]
+            np.testing.assert_allclose(heights[:, j], want, rtol=1e-9)
+            # the decode parts add up to the token latency: the stack reaches the total line
+            total = ax.collections[0].get_segments()[j][0][1] * scale
+            np.testing.assert_allclose(heights[:, j].sum(), total, rtol=1e-9)
+            np.testing.assert_allclose(total, rows["token_latency_s"].mean(), rtol=1e-9)
+    legend = fig.axes[-1].get_legend()
+    assert [x.get_text() for x in legend.get_texts()] == [
+        "token latency (total)",
+        "compute",
+        "memory",
+        "launch",
+        "fabric",
+    ]
+
+
+def test_cli_load_latency_from_a_real_traffic_sweep(real, tmp_path, monkeypatch):
+    out = tmp_path / "ll.png"
+    argv = [real, "--x", "load", "--y", "latency_mean_s", "--hue", "topo", "--out", out]
+    fig = _cli_figure(monkeypatch, [*argv, "--where", "kind=traffic"])
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "linear" and ax.get_xlabel().startswith("load (fraction")
+    t = select(load_results(real), {"kind": "traffic"})
+    for topo in ("mesh:dims=4x4", "torus:dims=4x4"):
+        xy = {ln.get_label(): ln.get_xydata() for ln in ax.get_lines()}[topo]
+        rows = t[t["topo"] == topo]
+        assert xy[:, 0].tolist() == [0.2, 0.6]
+        want = [rows["latency_mean_s"][rows["load"] == v].mean() for v in (0.2, 0.6)]
+        np.testing.assert_allclose(xy[:, 1] * _scale(ax.get_ylabel()), want, rtol=1e-12)
+
+
+def test_cli_cdf_of_latency_samples(real, tmp_path, monkeypatch):
+    out = tmp_path / "cdf.pdf"
+    argv = [real, "--y", "latency_samples_s", "--hue", "load", "--out", out]
+    fig = _cli_figure(monkeypatch, [*argv, "--where", "topo=mesh:dims=4x4"])  # auto: cdf
+    ax = fig.axes[0]
+    assert "CDF" in ax.get_ylabel()
+    t = select(load_results(real), {"topo": "mesh:dims=4x4", "kind": "traffic"})
+    for load in (0.2, 0.6):
+        rows = t[t["load"] == load]
+        pooled = np.sort(np.concatenate(column_arrays(rows, "latency_samples_s")))
+        assert len(pooled) == 2 * 100  # two seeds of 100 measured packets
+        line = {ln.get_label(): ln for ln in ax.get_lines()}[str(load)]
+        np.testing.assert_allclose(line.get_xdata() * _scale(ax.get_xlabel()), pooled)
+        np.testing.assert_allclose(line.get_ydata(), np.arange(1, 201) / 200)
+
+
+def test_cli_heatmap_on_a_mesh_and_a_torus(real, tmp_path, monkeypatch):
+    from topologies.registry import build
+
+    t = select(load_results(real), {"kind": "traffic"})
+    for topo in ("mesh:dims=4x4", "torus:dims=4x4"):
+        out = tmp_path / "h.pdf"
+        argv = [real, "--kind", "heatmap", "--y", "link_utilisation", "--col", "load"]
+        fig = _cli_figure(monkeypatch, [*argv, "--where", f"topo={topo}", "--out", out])
+        panels = [ax for ax in fig.axes if ax.get_title()]
+        assert [ax.get_title() for ax in panels] == ["load=0.2", "load=0.6"]
+        assert fig.axes[-1].get_ylabel() == "link utilisation (fraction of bandwidth)"
+        G = build(topo)
+        for ax, load in zip(panels, (0.2, 0.6), strict=True):
+            rows = t[(t["topo"] == topo) & (t["load"] == load)]
+            mean: dict = {}
+            for cell in rows["link_utilisation"]:  # [[u, v, busy fraction], ...] per seed
+                for u, v, x in json.loads(cell):
+                    mean[(u, v)] = mean.get((u, v), 0.0) + x / len(rows)
+            want = []
+            for u, v, d in G.edges(data=True):  # the busier direction; wraps as two stubs
+                want += [max(mean[(u, v)], mean[(v, u)])] * (2 if d.get("wrap") else 1)
+            got = ax.collections[0].get_array()
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+            assert 0.0 < got.max() <= 1.0
+        wraps = sum(1 for *_, d in G.edges(data=True) if d.get("wrap"))
+        assert wraps == (8 if topo.startswith("torus") else 0)  # 2 dims x 4 rings, 1 wrap each
+        assert len(ax.collections[0].get_segments()) == G.number_of_edges() + wraps
+
+
+def test_cli_heatmap_refuses_mixed_topologies(real, tmp_path, capsys):
+    code = main(
+        [
+            *("plot", str(real), "--kind", "heatmap", "--y", "link_utilisation"),
+            *("--where", "kind=traffic", "--out", str(tmp_path / "h.pdf")),
+        ]
+    )
+    assert code == 2 and not (tmp_path / "h.pdf").exists()
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: heatmap: a panel needs one topology, got 2") and err.count("\n") == 1
+    )

@@ -176,3 +176,61 @@ def test_load_dataframe_needs_pandas(tmp_path):
     else:
         df = load_dataframe(path, ok_only=True)
         assert len(df) == 2 and df["size"].tolist() == [1024, 2048]
+
+
+def test_dataframe_has_the_table_columns_and_types(tmp_path):
+    pd = pytest.importorskip("pandas")  # in the test extra: runs in CI
+    path = tmp_path / "r.h5"
+    with ResultsWriter(path, "s") as w:
+        for r in RECORDS:
+            w.add(r)
+    df = load_dataframe(path)
+    t = load_results(path)
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == list(t.dtype.names)
+    assert df["size"].dtype == np.int64 and df["t"].dtype == np.float64
+    assert df["algo"].tolist() == ["ring", "tree", "tree"]
+    assert df["error"].tolist() == ["", "", "ConfigError: boom"]
+
+
+def _cli(argv, capsys):
+    from netsim.cli import main
+
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def test_cli_refuses_foreign_and_corrupted_files_in_one_line(tmp_path, capsys):
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["data"] = np.arange(3)
+    before = foreign.read_bytes()
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
+    spec = tmp_path / "s.yaml"
+    spec.write_text("kind: probe\nsweep: {x: [1, 2]}\n")
+    for path, rule in ((foreign, "was not written by netsim"), (garbage, "not a readable HDF5")):
+        for argv in (
+            ["sweep", str(spec), "--out", str(path), "--workers", "1"],
+            ["sweep", str(spec), "--out", str(path), "--cluster", "local"],  # before Dask
+            ["plot", str(path), "--x", "x", "--y", "u", "--out", str(tmp_path / "f.pdf")],
+        ):
+            code, err = _cli(argv, capsys)
+            assert code == 2, argv
+            assert err.startswith(f"error: results: {str(path)!r}") and rule in err
+            assert err.count("\n") == 1 and "Traceback" not in err
+    assert foreign.read_bytes() == before  # refused, never overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.h5", "garbage.h5", "s.yaml"]
+
+
+def test_points_record_the_version_that_ran_them(tmp_path):
+    from netsim.sweep import run_sweep
+
+    path = tmp_path / "r.h5"
+    run_sweep({"kind": "probe", "sweep": {"x": [1, 2]}, "seeds": [3]}, path, workers=1)
+    recs = load_records(path)
+    assert {r["netsim_version"] for r in recs} == {__version__}
+    assert {r["seed"] for r in recs} == {3} and [r["params"]["x"] for r in recs] == [1, 2]
+    t = load_results(path)
+    assert t.dtype.names[6] == "netsim_version" and set(t["netsim_version"]) == {__version__}
+    info = results_info(path)
+    assert info["netsim_version"] == __version__ and "kind: probe" in info["spec"]

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from netsim.cli import main
-from netsim.errors import ConfigError
+from netsim.errors import ConfigError, ResultsError
 from netsim.experiments import KINDS, flatten_metrics, resolve_kind, run_point
 from netsim.quickstart import QUICKSTART_FIGURES, QUICKSTART_SPEC, draw_figures, quickstart
 from netsim.results import ResultsWriter, load_records, load_results
@@ -223,13 +223,26 @@ REAL = {
 }
 
 
-def test_real_kinds_on_dask_local_cluster_match_local_pool(tmp_path):
-    pytest.importorskip("dask.distributed")
+def _cli(args, cwd, timeout=120):
+    """Run ``python -m netsim ARGS`` in a subprocess (a hang fails the test, not CI)."""
+    cmd = [sys.executable, "-m", "netsim", *map(str, args)]
+    return subprocess.run(
+        cmd, env=_env(), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_cli_cluster_local_runs_real_kinds_like_the_local_pool(tmp_path):
+    # Dask is in the test extra: this runs in CI (no importorskip).
+    spec_path = tmp_path / "real.yaml"
+    spec_path.write_text(yaml.safe_dump(REAL))
     pool, dask = tmp_path / "pool.h5", tmp_path / "dask.h5"
     s1 = run_sweep(REAL, pool, workers=2, progress=False)
-    s2 = run_sweep(REAL, dask, workers=1, cluster="local", progress=False)
-    assert s2.executor == "dask:local"
-    assert s1.failed == s2.failed == 0, load_results(pool)["error"]
+    args = ["sweep", spec_path, "--out", dask, "--cluster", "local", "--workers", "2"]
+    proc = _cli([*args, "--no-progress", "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    s2 = json.loads(proc.stdout)
+    assert (s2["executor"], s2["ran"], s2["failed"]) == ("dask:local", 8, 0)
+    assert s1.failed == 0, load_results(pool)["error"]
     a, b = _metrics(pool), _metrics(dask)
     assert a.keys() == b.keys() and len(a) == 8
     for pid in a:  # every metric except timings of the machine is identical
@@ -243,24 +256,41 @@ def test_real_kinds_on_dask_local_cluster_match_local_pool(tmp_path):
     assert (row["chips"], row["switches"]) == (16, 20)
 
 
-def test_dask_scheduler_address_matches_serial(tmp_path):
-    distributed = pytest.importorskip("dask.distributed")
+def test_cli_scheduler_address_matches_serial(tmp_path, capsys):
+    import dask.distributed as distributed  # in the test extra: no importorskip
+
+    spec_path = tmp_path / "probe.yaml"
+    spec_path.write_text(yaml.safe_dump(PROBE))
     serial, remote = tmp_path / "s.h5", tmp_path / "d.h5"
     run_sweep(PROBE, serial, workers=1, progress=False)
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
-        s = run_sweep(PROBE, remote, scheduler=cluster.scheduler_address, progress=False)
-    assert s.executor == f"dask:{cluster.scheduler_address}" and s.ran == 16
+        addr = cluster.scheduler_address
+        code = main(["sweep", str(spec_path), "--out", str(remote), "--scheduler", addr, "--json"])
+    assert code == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["executor"], s["ran"], s["failed"]) == (f"dask:{addr}", 16, 0)
     assert _metrics(serial) == _metrics(remote)
 
 
-def test_examples_expand():
-    files = sorted((ROOT / "examples").glob("*.yaml"))
-    assert len(files) >= 5
-    for f in files:
-        pts = load_spec(f).points()
-        assert pts and all(p.kind in KINDS for p in pts), f
+@pytest.mark.parametrize(
+    ("address", "match"),
+    [("tcp://127.0.0.1:1", "cannot connect to 'tcp://127.0.0.1:1'"), ("foo", "missing port")],
+)
+def test_unreachable_scheduler_is_one_line_and_leaves_no_file(
+    tmp_path, capsys, monkeypatch, address, match
+):
+    import netsim.sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "CONNECT_TIMEOUT", 0.5)
+    spec_path = tmp_path / "probe.yaml"
+    spec_path.write_text(yaml.safe_dump(PROBE))
+    out = tmp_path / "r.h5"
+    assert main(["sweep", str(spec_path), "--out", str(out), "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: scheduler: ") and match in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == [spec_path]  # no results file, no journal
 
 
 def test_options_are_checked(tmp_path):
@@ -281,38 +311,75 @@ def _env():
     return env
 
 
-def test_kill_9_then_resume_runs_every_point_exactly_once(tmp_path):
-    spec = {"kind": "probe", "fixed": {"delay": "20ms"}, "sweep": {"x": {"ints": "1:120:1"}}}
+SLOW = {"kind": "probe", "fixed": {"delay": "20ms"}, "sweep": {"x": {"ints": "1:120:1"}}}
+
+# A driver that rewrites the HDF5 file after every point (flush_interval=0), so that a kill
+# is likely to land in the middle of a rewrite of the file.
+_EAGER_DRIVER = (
+    "import sys; from netsim.sweep import run_sweep; "
+    "run_sweep(sys.argv[1], sys.argv[2], workers=2, progress=False, flush_interval=0.0)"
+)
+
+
+def _stored(out: Path) -> int:
+    """Points stored (file + journal) so far; 0 while the file does not exist yet."""
+    try:
+        return len(load_records(out))
+    except ResultsError:
+        return 0
+
+
+@pytest.mark.parametrize("driver", ["cli", "eager-rewrite"])
+def test_kill_9_then_resume_runs_every_point_exactly_once(tmp_path, driver):
     spec_path = tmp_path / "slow.yaml"
-    spec_path.write_text(yaml.safe_dump(spec))
+    spec_path.write_text(yaml.safe_dump(SLOW))
     out = tmp_path / "r.h5"
-    journal = Path(str(out) + ".journal")
-    cmd = [sys.executable, "-m", "netsim", "sweep", str(spec_path), "--out", str(out)]
-    cmd += ["--workers", "2", "--no-progress"]
-    proc = subprocess.Popen(cmd, env=_env(), start_new_session=True, cwd=tmp_path)
+    cli = [sys.executable, "-m", "netsim", "sweep", str(spec_path), "--out", str(out)]
+    cli += ["--workers", "2", "--no-progress", "--json"]
+    first = cli if driver == "cli" else [sys.executable, "-c", _EAGER_DRIVER, spec_path, out]
+    proc = subprocess.Popen(list(map(str, first)), env=_env(), start_new_session=True, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait for a few journaled points
-            if journal.exists() and journal.read_bytes().count(b"\n") >= 5:
-                break
-            time.sleep(0.02)
-        else:
-            pytest.fail("the sweep journaled no points in 60 s")
+        while _stored(out) < 5:  # a few points stored, the sweep still running
+            if time.monotonic() > deadline:
+                pytest.fail("the sweep stored no points in 60 s")
+            time.sleep(0.03)
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its pool workers, mid-run
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    done = load_results(out)  # readable after the kill: file + journal
+    done = load_results(out)  # readable after the kill: the last snapshot + the journal
     assert 5 <= len(done) < 120
     assert len(set(done["point_id"])) == len(done)
-    rerun = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True)
+    rerun = subprocess.run(cli, env=_env(), cwd=tmp_path, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    # the resumed run skips exactly the stored points and runs exactly the others
+    assert (summary["skipped"], summary["ran"]) == (len(done), 120 - len(done))
     t = load_results(out)
-    expect = {p.point_id for p in load_spec(spec).points()}
+    expect = {p.point_id for p in load_spec(SLOW).points()}
     assert sorted(t["point_id"]) == sorted(expect)  # each point exactly once
     assert sorted(t["x"]) == list(range(1, 121))
     assert set(done["point_id"]) <= expect
-    assert f"{120 - len(done)} points run" in rerun.stdout or "points run" in rerun.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5", "slow.yaml"]  # no leftovers
+
+
+def test_cli_reports_failed_points_and_checks_out(tmp_path, capsys):
+    spec_path = tmp_path / "s.yaml"
+    spec_path.write_text(
+        yaml.safe_dump({"kind": "probe", "sweep": {"x": [1, 2, 3], "fail": [False, True]}})
+    )
+    out = tmp_path / "deep" / "er" / "r.h5"  # the directory is created
+    assert (
+        main(["sweep", str(spec_path), "--out", str(out), "--workers", "1", "--no-progress"]) == 1
+    )
+    cap = capsys.readouterr()
+    assert "6 points run (3 failed)" in cap.out
+    assert cap.err == "failed (3 points): fail: the probe was asked to fail, got True\n"
+    assert len(load_results(out)) == 6
+    assert main(["sweep", str(spec_path), "--out", str(tmp_path), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: out: must be a file (.h5), got the directory {str(tmp_path)!r}\n"
 
 
 def test_cli_sweep_dry_run_and_json(tmp_path, capsys):
@@ -334,8 +401,9 @@ def test_cli_sweep_dry_run_and_json(tmp_path, capsys):
 
 def test_quickstart_spec_expands():
     pts = load_spec(QUICKSTART_SPEC).points()
-    # 5 fabrics x 3 algorithms x 14 sizes + 2 in-network fabrics x 14 sizes + 3 x 3 decode
-    assert len(pts) == 5 * 3 * 14 + 2 * 14 + 3 * 3
+    # 5 fabrics x 3 algorithms x 12 sizes (8 B to 32 MiB, x4) + 2 in-network fabrics x 12
+    # sizes + 5 fabrics x 3 batches of decode
+    assert len(pts) == 5 * 3 * 12 + 2 * 12 + 5 * 3
     assert {p.kind for p in pts} == {"collective", "decode"}
 
 
@@ -344,7 +412,7 @@ def test_quickstart_with_tiny_spec(tmp_path):
     assert (res["summary"].ran, res["summary"].failed) == (16, 0)
     assert res["results"] == tmp_path / "qs" / "results.h5"
     assert len(load_results(res["results"])) == 16
-    assert res["figures"] == []  # no collective, decode or topo points in this spec
+    assert res["figures"] == []  # no collective or decode points in this spec
     assert set(res["skipped_figures"]) == set(QUICKSTART_FIGURES)
     again = quickstart(tmp_path / "qs", workers=1, spec=PROBE, progress=False)
     assert again["summary"].skipped == 16  # re-running resumes
@@ -360,7 +428,13 @@ def test_quickstart_figures_from_collective_and_decode_points(tmp_path):
                 _record(f"c{i}", "collective", {"topo": "dgx-h100", "algo": algo, "size": size}, m)
             )
         for i, batch in enumerate((1, 8)):
-            m = {"compute_s": 1e-5, "memory_s": 2e-5, "fabric_s": 5e-6, "token_latency_s": 3.5e-5}
+            m = {
+                "compute_s": 1e-5,
+                "memory_s": 2e-5,
+                "launch_s": 4e-6,
+                "fabric_s": 5e-6,
+                "token_latency_s": 3.9e-5,
+            }
             w.add(_record(f"d{i}", "decode", {"topo": "dgx-h100", "batch": batch}, m))
     paths, skipped = draw_figures(path, tmp_path)
     assert sorted(p.name for p in paths) == [
@@ -370,7 +444,7 @@ def test_quickstart_figures_from_collective_and_decode_points(tmp_path):
         "decode_breakdown.png",
     ]
     assert all(p.stat().st_size > 1000 for p in paths)
-    assert list(skipped) == ["topo_summary"]
+    assert skipped == {}
 
 
 def _record(pid, kind, params, metrics):

@@ -96,3 +96,27 @@ def test_fast_fabric_hides_all_but_the_last_bucket():
     )
     for key in ("step_time_s", "exposed_comm_s", "allreduce", "model", "seed", "netsim_version"):
         assert key in rec
+
+
+def test_cli_train_json_and_ring_bytes(capsys):
+    """``netsim train --json``: the gradient is cut into ceil(G / bucket) buckets and a ring
+    all-reduce of a bucket of B bytes over p chips puts 2(p-1)/p * B on the wire per chip."""
+    import json
+
+    from netsim.cli import main
+
+    argv = ["train", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100",
+            "--global-batch", "64", "--seq-len", "2048", "--zero", "1", "--bucket", "100MB",
+            "--allreduce", "ring", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["fits"] and d["dp"] == 8 and d["allreduce"] == "ring"
+    m = model("llama3-8b")
+    assert d["grad_bytes_per_chip"] == pytest.approx(m.total_params() * 2, rel=1e-3)
+    assert d["buckets"] == math.ceil(d["grad_bytes_per_chip"] / 100e6)
+    ring = d["runs"]["grad_allreduce"]
+    assert ring["bytes"] == pytest.approx(8 * 2 * 7 / 8 * 100e6, rel=1e-6)
+    assert d["step_time_s"] == pytest.approx(d["compute_s"] + d["exposed_comm_s"], rel=1e-12)
+    assert 0 <= d["exposed_comm_s"] <= d["grad_comm_s"]
+    assert main(argv[:-1]) == 0
+    assert "GB of gradients per chip" in capsys.readouterr().out

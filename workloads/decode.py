@@ -25,6 +25,16 @@ once** (all TP groups of every stage and data-parallel replica, merged with
 :func:`collectives.schedule.merge`), and the time charged to the token is that of the groups
 of model instance 0 (each data-parallel replica produces its own tokens).
 
+MoE and in-network options
+--------------------------
+Dispatch runs as an all-to-all (``direct``, ``hierarchical``) or as switch multicast
+(``multicast``: one copy per token and destination set); the combine as an all-to-all or
+reduced in the switches (``combine="innetwork"``: contributions to a token are added on the
+aggregation tree of :mod:`collectives.innetwork`, one vector per token reaches its source).
+Multicast and in-network options need switches with ``reduction=True`` on their routes and
+follow individual (sampled) tokens. ``allreduce="innetwork"`` reduces the TP all-reduce in
+the switches. The result records which algorithm ran for every collective.
+
 Stragglers
 ----------
 Chip delays (:mod:`workloads.stragglers`) are applied *on top of the simulated schedules*,
@@ -55,6 +65,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +92,7 @@ __all__ = [
     "ALLREDUCE_ALGOS",
     "AUTO_CANDIDATES",
     "BACKENDS",
+    "COMBINE_ALGOS",
     "DISPATCH_ALGOS",
     "LANDINGS",
     "CollectiveRun",
@@ -113,15 +125,21 @@ ALLREDUCE_ALGOS = (
 )
 #: Algorithms ``allreduce="auto"`` simulates; the fastest applicable one is used.
 AUTO_CANDIDATES = ("ring", "tree", "recursive-doubling", "oneshot", "twoshot", "innetwork")
-#: MoE dispatch algorithms (combine uses ``direct`` for ``multicast``).
+#: MoE dispatch algorithms (``multicast``: switch multicast, one copy per token).
 DISPATCH_ALGOS = ("direct", "hierarchical", "multicast")
+#: MoE combine algorithms (default: the dispatch algorithm, ``direct`` after ``multicast``;
+#: ``innetwork``: the switches add up the expert outputs of a token on the way back).
+COMBINE_ALGOS = ("direct", "hierarchical", "innetwork")
 #: Network models.
 BACKENDS = ("packet", "analytical")
 #: Landing zones: ``chip`` = the chip's own ``landing_zone``.
 LANDINGS = ("chip", "sram", "hbm")
 
 
-# ---------------------------------------------------------------------- collectives API
+#: Accumulator buffers of in-network schedules are named after a chip of their group.
+_ACC_OWNER = re.compile(r"^acc(\d+)")
+
+
 # ---------------------------------------------------------------------- topology / layout
 def resolve_topology(topo: str | nx.Graph) -> nx.Graph:
     """Return the graph of ``topo`` (a graph passes through; a string is a spec or preset).
@@ -429,6 +447,9 @@ class DecodeResult:
         Backend model.
     latency_percentiles : Mapping[str, float]
         ``p50``/``p99``/``p99.9`` of token latency over ``tokens`` steps, ``substituted_fraction``.
+    token_latencies_s : tuple[float, ...]
+        The ``tokens`` per-step latencies the percentiles are taken over (in the JSON as
+        ``token_latency_samples_s`` when more than one step was drawn).
     cost : Mapping[str, Any]
         Energy, dollars and CO2e per token with their parts.
     notes : tuple[str, ...]
@@ -450,6 +471,7 @@ class DecodeResult:
     allreduce: str | None = None
     model: str = ""
     latency_percentiles: Mapping[str, float] = field(default_factory=dict)
+    token_latencies_s: tuple[float, ...] = ()
     cost: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -492,6 +514,8 @@ class DecodeResult:
             out[key] = self.cost.get(key, math.nan)
         out["energy_parts_j"] = dict(self.cost.get("energy_parts_j", {}))
         out["cost_parts_usd"] = dict(self.cost.get("cost_parts_usd", {}))
+        if len(self.token_latencies_s) > 1:
+            out["token_latency_samples_s"] = list(self.token_latencies_s)
         if self.phase == "prefill":
             out["ttft_s"] = self.token_latency_s
         return out
@@ -586,13 +610,18 @@ class Fabric:
     def link_bytes(self, schedule: Any) -> dict[str, float]:
         """Bytes x links per link type of the transfers that touch model instance 0.
 
-        A multicast counts every edge of the union of its unicast routes once.
+        A multicast counts every edge of the union of its unicast routes once. A transfer
+        between two switches (in-network reductions on multi-level trees) belongs to the
+        group whose accumulator it carries: buffers ``acc<chip>...`` are named after a chip
+        of their group (:mod:`collectives.innetwork`, :func:`_innetwork_combine_schedule`).
         """
         out: dict[str, float] = {}
         inst = self.instance
         for t in schedule.transfers:
             if t.src not in inst and not any(d in inst for d in t.dsts):
-                continue
+                owner = _ACC_OWNER.match(t.src_buf)
+                if owner is None or int(owner[1]) not in inst:
+                    continue
             nbytes = float(schedule.nbytes(t))
             used = {e for d in t.dsts for e in self.edges(t.src, d)}
             for _, _, lt in used:
@@ -654,7 +683,12 @@ def _allreduce(
     fabric: Fabric, groups: Sequence[Sequence[int]], count: int, itemsize: int, algo: str
 ) -> CollectiveRun:
     if algo != "auto":
-        return run_groups(fabric, "tp_allreduce", "allreduce", algo, groups, count, itemsize)
+        try:
+            return run_groups(fabric, "tp_allreduce", "allreduce", algo, groups, count, itemsize)
+        except ConfigError as exc:
+            if str(exc).startswith("allreduce:"):
+                raise
+            raise ConfigError(f"allreduce: {algo} cannot run here; {exc}") from None
     best: CollectiveRun | None = None
     times: dict[str, float | None] = {}
     for cand in AUTO_CANDIDATES:
@@ -671,31 +705,125 @@ def _allreduce(
     return CollectiveRun(**{**best.__dict__, "candidates": times})
 
 
+def _require_capable(fabric: Fabric, what: str, src: int, dsts: Sequence[int]) -> None:
+    """Refuse a multicast/in-network transfer whose route crosses a switch without the
+    ``reduction`` capability (the topology attribute for in-switch reduction and multicast)."""
+    for d in dsts:
+        for a, _, _ in fabric.edges(src, d):
+            node = fabric.graph.nodes[a]
+            if node.get("kind") == "switch" and not node.get("reduction"):
+                raise ConfigError(
+                    f"{what}: switch {a} on the route {src}->{d} cannot multicast or reduce "
+                    "in-network (reduction=False)"
+                )
+
+
 def _multicast_schedule(
+    fabric: Fabric,
     groups: Sequence[Sequence[int]],
-    assignments: Sequence[Sequence[np.ndarray]],
-    placement: np.ndarray,
+    sets: Sequence[Sequence[Mapping[tuple[int, ...], int]]],
     hidden: int,
     itemsize: int,
 ) -> Any:
-    """Dispatch as switch multicast: each token sent once to all chips of its experts."""
+    """Dispatch as switch multicast: each token sent once to all chips of its experts.
+
+    ``sets[g][s]`` maps the remote ranks a token of source rank ``s`` of group ``g`` needs to
+    the number of such tokens (:func:`workloads.moe.contributor_sets`).
+    """
     from collectives.schedule import Schedule
 
+    if not any(k == "switch" for _, k in fabric.graph.nodes(data="kind")):
+        raise ConfigError("dispatch: multicast needs a switched topology, got a direct network")
     ranks = tuple(c for g in groups for c in g)
     s = Schedule(op="alltoall", algo="multicast", ranks=ranks, count=hidden, itemsize=itemsize)
-    for g, assign in zip(groups, assignments, strict=True):
-        for si, a in enumerate(assign):
+    for g, per_src in zip(groups, sets, strict=True):
+        for si, by_set in enumerate(per_src):
             src = g[si]
-            sets: dict[tuple[int, ...], int] = {}
-            for row in np.asarray(placement)[a]:
-                dst = tuple(sorted({int(r) for r in row} - {si}))
-                if dst:
-                    sets[dst] = sets.get(dst, 0) + 1
             lo = 0
-            for dst, ntok in sorted(sets.items()):
+            for dst, ntok in by_set.items():
                 hi = lo + ntok * hidden
-                s.add(src, [g[d] for d in dst], "send", lo, hi, f"mc{src}", lo)
+                targets = [g[d] for d in dst]
+                if len(targets) > 1:
+                    _require_capable(fabric, "dispatch", src, targets)
+                s.add(src, targets, "send", lo, hi, f"mc{src}", lo)
                 lo = hi
+    return s
+
+
+def _innetwork_combine_schedule(
+    graph: nx.Graph,
+    groups: Sequence[Sequence[int]],
+    sets: Sequence[Sequence[Mapping[tuple[int, ...], int]]],
+    hidden: int,
+    itemsize: int,
+) -> Any:
+    """MoE combine reduced by the switches (SHARP-style), built on the aggregation trees of
+    :func:`collectives.innetwork.aggregation_planes`.
+
+    For every source chip and every set ``C`` of remote ranks its tokens were sent to
+    (``sets``, see :func:`workloads.moe.contributor_sets`), each chip of ``C`` sends its
+    partial sums of those tokens (its local experts already added) up the aggregation tree
+    of ``C`` with op ``"sum"``; a switch forwards its accumulator once all its children
+    arrived and the root switch sends the reduced result to the source, which therefore
+    receives **one** hidden vector per token instead of one per contributing rank. Tokens
+    whose contributions come from one rank only are sent directly (nothing to reduce).
+    Data are split over the tree's planes and into
+    :data:`collectives.innetwork.CHUNKS_PER_PLANE` pipelined chunks per plane, as
+    :func:`collectives.innetwork.allreduce_innetwork` does.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``combine`` if a switch of an aggregation tree cannot reduce.
+    """
+    from collectives.innetwork import CHUNKS_PER_PLANE, aggregation_planes
+    from collectives.schedule import Schedule, chunk_bounds
+
+    ranks = tuple(c for g in groups for c in g)
+    s = Schedule(op="alltoall", algo="innetwork", ranks=ranks, count=hidden, itemsize=itemsize)
+    planes_of: dict[tuple[int, ...], Any] = {}
+    for g, per_src in zip(groups, sets, strict=True):
+        for si, by_set in enumerate(per_src):
+            dst = g[si]
+            at = 0  # offset in the source's receive buffer
+            for k, (members, ntok) in enumerate(by_set.items()):
+                n = ntok * hidden
+                contrib = tuple(g[r] for r in members)
+                buf = f"cmb{dst}.{k}"
+                if len(contrib) == 1:
+                    s.add(contrib[0], dst, buf, 0, n, "recv", at)
+                    at += n
+                    continue
+                if contrib not in planes_of:
+                    try:
+                        planes_of[contrib] = aggregation_planes(graph, contrib)
+                    except ConfigError as exc:
+                        raise ConfigError(f"combine: innetwork cannot run here; {exc}") from None
+                planes = planes_of[contrib]
+                acc = f"acc{dst}.{k}"
+                bounds = chunk_bounds(n, CHUNKS_PER_PLANE * len(planes))
+                last: dict[Any, int] = {}
+                for c in range(len(bounds) - 1):
+                    lo, hi = bounds[c], bounds[c + 1]
+                    if lo == hi:
+                        continue
+                    pl = planes[c % len(planes)]
+                    into: dict[int, list[int]] = {}
+                    for r in contrib:
+                        u = pl.parent[r]
+                        i = s.add(r, u, buf, lo, hi, acc, op="sum", deps=[last.get((r, u))])
+                        last[(r, u)] = i
+                        into.setdefault(u, []).append(i)
+                    for sw in pl.order[:-1]:
+                        u = pl.parent[sw]
+                        deps = [*into.get(sw, []), last.get((sw, u))]
+                        i = s.add(sw, u, acc, lo, hi, op="sum", deps=deps)
+                        last[(sw, u)] = i
+                        into.setdefault(u, []).append(i)
+                    key = (pl.root, dst)
+                    deps = [*into.get(pl.root, []), last.get(key)]
+                    last[key] = s.add(pl.root, dst, acc, lo, hi, "recv", at + lo, deps=deps)
+                at += n
     return s
 
 
@@ -732,8 +860,9 @@ def _phase(
     seq: int,
     allreduce: str,
     dispatch: str,
+    combine: str | None,
     moe_routing: str,
-    moe_mode: str,
+    moe_mode: str | None,
     backend: str,
     forwarding: str,
     routing: str,
@@ -748,8 +877,9 @@ def _phase(
 ) -> DecodeResult:
     require_choice("allreduce", allreduce, ALLREDUCE_ALGOS)
     require_choice("dispatch", dispatch, DISPATCH_ALGOS)
+    params_combine, params_mode = combine, moe_mode
+    combine, moe_mode = _check_moe_options(dispatch, combine, moe_mode)
     require_choice("backend", backend, BACKENDS)
-    require_choice("moe_mode", moe_mode, moe.MODES)
     batch = require_int("batch", batch, min=1)
     tokens = require_int("tokens", tokens, min=1)
     seed = require_int("seed", seed, min=0)
@@ -758,6 +888,19 @@ def _phase(
     policy = strag.parse_policy(straggler_policy)
     moe.parse_routing(moe_routing)
     zone, landing_latency = _check_landing(landing, c)
+    if not (m.is_moe and ep > 1):
+        given = {
+            "dispatch": (dispatch, "direct"),
+            "combine": (params_combine, None),
+            "moe_routing": (moe_routing, "uniform"),
+            "moe_mode": (params_mode, None),
+        }
+        for key, (value, default) in given.items():
+            if value != default:
+                raise ConfigError(
+                    f"{key}: applies to MoE layers with expert parallelism (ep > 1); "
+                    f"{m.name} with ep={ep} has none, got {value!r}"
+                )
     g0 = resolve_topology(topo)
     chips = topology_chips(g0)
     par = layout(len(chips), tp=tp, pp=pp, ep=ep, dp=dp)
@@ -774,7 +917,9 @@ def _phase(
         ("context" if phase == "decode" else "prompt"): seq,
         "allreduce_requested": allreduce,
         "dispatch": dispatch if m.is_moe and ep > 1 else None,
+        "combine": combine if m.is_moe and ep > 1 else None,
         "moe_routing": moe_routing if m.is_moe and ep > 1 else None,
+        "moe_mode": moe_mode if m.is_moe and ep > 1 else None,
         "backend": backend,
         "forwarding": forwarding,
         "routing": routing,
@@ -832,7 +977,17 @@ def _phase(
     )
     step_tokens = batch if phase == "decode" else batch * seq
     sites, notes = _sites(
-        m, par, fabric, chips, step_tokens, allreduce, dispatch, moe_routing, moe_mode, seed
+        m,
+        par,
+        fabric,
+        chips,
+        step_tokens,
+        allreduce,
+        dispatch,
+        combine,
+        moe_routing,
+        moe_mode,
+        seed,
     )
     ar = next((s.run.algo for s in sites if s.name == "tp_allreduce"), None)
     model_name = next((s.run.model for s in sites), f"{backend} (no collectives)")
@@ -868,6 +1023,7 @@ def _phase(
         allreduce=ar,
         model=model_name,
         latency_percentiles=report_s,
+        token_latencies_s=tuple(float(x) for x in np.atleast_1d(latencies)),
         cost=cost,
         notes=tuple(notes),
     )
@@ -881,6 +1037,7 @@ def _sites(
     step_tokens: int,
     allreduce: str,
     dispatch: str,
+    combine: str,
     moe_routing: str,
     moe_mode: str,
     seed: int,
@@ -923,6 +1080,7 @@ def _sites(
                         chips,
                         step_tokens // ep,
                         dispatch,
+                        combine,
                         moe_routing,
                         moe_mode,
                         seed,
@@ -971,6 +1129,7 @@ def _moe_runs(
     chips: list[int],
     tokens_per_rank: int,
     dispatch: str,
+    combine: str,
     routing_spec: str,
     mode: str,
     seed: int,
@@ -978,37 +1137,63 @@ def _moe_runs(
     ep = par.ep
     groups = [[chips[r] for r in grp] for grp in par.ep_groups()]
     placement = moe.place_experts(m.experts, ep, "contiguous")
-    count_el, size = _elements(m.hidden * m.act_dtype_bytes, m.act_dtype_bytes)
-    hidden_el = count_el  # elements per token
-    if dispatch == "multicast":
-        if not any(k == "switch" for _, k in fabric.graph.nodes(data="kind")):
-            raise ConfigError("dispatch: multicast needs a switched topology, got a direct network")
-        rng = np.random.default_rng(seed)
-        assigns = [
-            moe.route_tokens(
-                routing_spec, tokens_per_rank, m.experts, m.experts_per_token, rng, ranks=ep
-            )
-            for _ in groups
-        ]
-        disp = fabric.run(
-            "moe_dispatch", _multicast_schedule(groups, assigns, placement, hidden_el, size)
+    hidden_el, size = _elements(m.hidden * m.act_dtype_bytes, m.act_dtype_bytes)
+    if mode == "expected":
+        counts = moe.routing_counts(
+            routing_spec, tokens_per_rank, m.experts, m.experts_per_token, ranks=ep, mode=mode
         )
-        mats = [moe.dedup_dispatch_matrix(a, placement, hidden_el, ranks=ep).T for a in assigns]
-        comb = _alltoall_run(fabric, "moe_combine", "direct", groups, mats, size)
+        d = moe.dispatch_matrix(counts, placement, hidden_el, ranks=ep)
+        disp = _alltoall_run(fabric, "moe_dispatch", dispatch, groups, [d] * len(groups), size)
+        comb = _alltoall_run(fabric, "moe_combine", combine, groups, [d.T] * len(groups), size)
         return disp, comb
-    counts = moe.routing_counts(
-        routing_spec,
-        tokens_per_rank,
-        m.experts,
-        m.experts_per_token,
-        np.random.default_rng(seed),
-        ranks=ep,
-        mode=mode,
-    )
-    d = moe.dispatch_matrix(counts, placement, hidden_el, ranks=ep)
-    disp = _alltoall_run(fabric, "moe_dispatch", dispatch, groups, [d] * len(groups), size)
-    comb = _alltoall_run(fabric, "moe_combine", dispatch, groups, [d.T] * len(groups), size)
+    # Sampled routes, one draw per EP group (every group routes its own tokens).
+    rng = np.random.default_rng(seed)
+    assigns = [
+        moe.route_tokens(
+            routing_spec, tokens_per_rank, m.experts, m.experts_per_token, rng, ranks=ep
+        )
+        for _ in groups
+    ]
+    sets = [moe.contributor_sets(a, placement, ranks=ep) for a in assigns]
+    if dispatch == "multicast":
+        disp = fabric.run(
+            "moe_dispatch", _multicast_schedule(fabric, groups, sets, hidden_el, size)
+        )
+    else:
+        mats = [
+            moe.dispatch_matrix(
+                moe.counts_from_assignments(a, m.experts), placement, hidden_el, ranks=ep
+            )
+            for a in assigns
+        ]
+        disp = _alltoall_run(fabric, "moe_dispatch", dispatch, groups, mats, size)
+    if combine == "innetwork":
+        sched = _innetwork_combine_schedule(fabric.graph, groups, sets, hidden_el, size)
+        comb = fabric.run("moe_combine", sched)
+    elif dispatch == "multicast":
+        # One partial sum per (token, remote rank), returned point to point.
+        mats = [moe.dedup_dispatch_matrix(a, placement, hidden_el, ranks=ep).T for a in assigns]
+        comb = _alltoall_run(fabric, "moe_combine", combine, groups, mats, size)
+    else:
+        comb = _alltoall_run(fabric, "moe_combine", combine, groups, [x.T for x in mats], size)
     return disp, comb
+
+
+def _check_moe_options(dispatch: str, combine: str | None, mode: str | None) -> tuple[str, str]:
+    """Resolve ``combine`` and ``moe_mode`` defaults and refuse combinations that cannot run."""
+    if combine is None:
+        combine = "direct" if dispatch == "multicast" else dispatch
+    require_choice("combine", combine, COMBINE_ALGOS)
+    sampled = dispatch == "multicast" or combine == "innetwork"
+    if mode is None:
+        mode = "sample" if sampled else "expected"
+    require_choice("moe_mode", mode, moe.MODES)
+    if sampled and mode != "sample":
+        raise ConfigError(
+            "moe_mode: multicast dispatch and innetwork combine follow individual tokens and "
+            f"need sampled routes (moe_mode=sample), got {mode!r}"
+        )
+    return combine, mode
 
 
 def _alltoall_run(
@@ -1024,15 +1209,19 @@ def _alltoall_run(
         mm = np.rint(np.asarray(mat, dtype=float)).astype(np.int64)
         np.fill_diagonal(mm, 0)  # local tokens do not cross the fabric
         count = int(mm.sum(axis=1).max())
-        sched = build(
-            "alltoall",
-            algo,
-            list(g),
-            max(count, 1),
-            itemsize=itemsize,
-            graph=fabric.graph,
-            matrix=mm,
-        )
+        try:
+            sched = build(
+                "alltoall",
+                algo,
+                list(g),
+                max(count, 1),
+                itemsize=itemsize,
+                graph=fabric.graph,
+                matrix=mm,
+            )
+        except ConfigError as exc:
+            option = name.removeprefix("moe_")  # dispatch / combine
+            raise ConfigError(f"{option}: {algo} cannot run here; {exc}") from None
         scheds.append(_retag(sched, str(i)))
     return fabric.run(name, merge(scheds, algo=algo))
 
@@ -1143,8 +1332,9 @@ def decode(
     context: int = 4096,
     allreduce: str = "auto",
     dispatch: str = "direct",
+    combine: str | None = None,
     moe_routing: str = "uniform",
-    moe_mode: str = "expected",
+    moe_mode: str | None = None,
     backend: str = "packet",
     forwarding: str = "cut-through",
     routing: str = "auto",
@@ -1177,10 +1367,18 @@ def decode(
         :data:`AUTO_CANDIDATES` and keeps the fastest applicable one.
     dispatch : str
         MoE dispatch: ``direct``, ``hierarchical`` (via the scale-up domain) or
-        ``multicast`` (each token sent once to all chips of its experts; switch multicast).
-    moe_routing, moe_mode : str
-        Routing spec (:func:`workloads.moe.parse_routing`) and ``expected`` (mean counts)
-        or ``sample`` (drawn with ``seed``). ``multicast`` always samples.
+        ``multicast`` (each token sent once to all chips of its experts; switch multicast,
+        needs switches with ``reduction=True`` on the routes).
+    combine : str, optional
+        MoE combine: ``direct``, ``hierarchical`` or ``innetwork`` (the switches add up a
+        token's expert outputs on the way back; needs reduction-capable switches).
+        Default: as ``dispatch`` (``direct`` after ``multicast``).
+    moe_routing : str
+        Routing spec (:func:`workloads.moe.parse_routing`).
+    moe_mode : str, optional
+        ``expected`` (mean counts) or ``sample`` (routes drawn with ``seed``). Default:
+        ``sample`` for ``multicast`` dispatch or ``innetwork`` combine (they follow
+        individual tokens and refuse ``expected``), else ``expected``.
     backend, forwarding, routing : str
         Network model and engine options.
     step_overhead : float
@@ -1226,6 +1424,7 @@ def decode(
         seq=context,
         allreduce=allreduce,
         dispatch=dispatch,
+        combine=combine,
         moe_routing=moe_routing,
         moe_mode=moe_mode,
         backend=backend,
@@ -1255,8 +1454,9 @@ def prefill(
     batch: int = 1,
     allreduce: str = "auto",
     dispatch: str = "direct",
+    combine: str | None = None,
     moe_routing: str = "uniform",
-    moe_mode: str = "expected",
+    moe_mode: str | None = None,
     backend: str = "packet",
     forwarding: str = "cut-through",
     routing: str = "auto",
@@ -1289,6 +1489,7 @@ def prefill(
         seq=prompt,
         allreduce=allreduce,
         dispatch=dispatch,
+        combine=combine,
         moe_routing=moe_routing,
         moe_mode=moe_mode,
         backend=backend,

@@ -23,7 +23,7 @@ Routing distributions (``--moe-routing``)
 ``zipf:S`` or ``zipf:S:SEED``
     expert of popularity rank ``i`` (1-based) has weight ``i**-S``; which expert is the
     hottest is a permutation drawn from ``SEED`` (default 0), independent of the sampling rng.
-``load:W1,W2,...``
+``load:W1,W2,...`` (or ``loads:...``)
     an explicit per-expert load vector (one weight per expert, normalised to sum 1).
 
 Routing model. Each token picks ``top_k`` *distinct* experts. Expert ``e`` is chosen with
@@ -66,6 +66,7 @@ __all__ = [
     "ROUTING_KINDS",
     "RoutingSpec",
     "combine_matrix",
+    "contributor_sets",
     "counts_from_assignments",
     "dedup_dispatch_matrix",
     "dedup_hierarchical_stages",
@@ -159,7 +160,7 @@ def parse_routing(text: str | RoutingSpec) -> RoutingSpec:
             if seed < 0:
                 raise ConfigError(f"moe-routing: zipf seed must be an integer >= 0, got {text!r}")
         return RoutingSpec("zipf", exponent=exponent, seed=seed)
-    if kind == "load" and rest:
+    if kind in ("load", "loads") and rest:
         try:
             w = np.array([float(x) for x in rest.split(",")], dtype=float)
         except ValueError:
@@ -424,6 +425,44 @@ def dedup_dispatch_matrix(
         hit = np.zeros((len(dst), n), dtype=bool)
         hit[np.arange(len(dst))[:, None], dst] = True
         out[s] = hit.sum(axis=0) * bpt
+    return out
+
+
+def contributor_sets(
+    assignments: Sequence[np.ndarray], placement: np.ndarray, *, ranks: int | None = None
+) -> list[dict[tuple[int, ...], int]]:
+    """Group every source rank's tokens by the set of *other* ranks holding their experts.
+
+    For source rank ``s``, a token whose ``top_k`` experts live on ranks ``R`` needs the
+    remote ranks ``R - {s}``: dispatch sends it there (once each, or once as a multicast) and
+    in the combine those ranks return one partial sum each (experts of one rank are summed
+    locally first), which an in-network reduction adds up on the way back. Tokens whose
+    experts are all local need no fabric and are not listed.
+
+    Returns
+    -------
+    list of dict
+        Per source rank: sorted tuple of remote ranks -> number of tokens.
+
+    Examples
+    --------
+    >>> place = place_experts(4, 4)
+    >>> contributor_sets([np.array([[0, 1]]), np.array([[2, 3]])] + [np.zeros((0, 2), int)] * 2,
+    ...                  place)[:2]
+    [{(1,): 1}, {(2, 3): 1}]
+    """
+    p = np.asarray(placement)
+    n = _check_placement(p, len(p), ranks)
+    if len(assignments) != n:
+        raise ConfigError(f"assignments: need one array per EP rank ({n}), got {len(assignments)}")
+    out: list[dict[tuple[int, ...], int]] = []
+    for s, a in enumerate(assignments):
+        sets: dict[tuple[int, ...], int] = {}
+        for row in p[np.asarray(a, dtype=int)]:
+            key = tuple(sorted({int(r) for r in row} - {s}))
+            if key:
+                sets[key] = sets.get(key, 0) + 1
+        out.append(dict(sorted(sets.items())))
     return out
 
 

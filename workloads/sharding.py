@@ -56,7 +56,6 @@ from typing import Any
 from netsim.chips import Chip
 from netsim.chips import chip as _chip
 from netsim.errors import CapacityError, ConfigError
-from netsim.units import format_size
 from netsim.validate import require_float, require_int
 from workloads.models import TransformerModel
 from workloads.models import model as _model
@@ -74,6 +73,13 @@ __all__ = [
 ]
 
 _WRITABLE = ("sram", "hbm", "ddr")
+
+
+def _gb(nbytes: float) -> str:
+    """Bytes as decimal gigabytes with four significant digits (``'141.1 GB'``)."""
+    return f"{nbytes / 1e9:.4g} GB"
+
+
 _ITEM_ORDER = ("kv_cache", "activations", "weights")
 
 
@@ -426,15 +432,20 @@ class CapacityReport:
         return out
 
     def summary(self) -> str:
-        """One line: what is needed against what is available."""
-        items = ", ".join(f"{k} {format_size(v)}" for k, v in self.items.items())
-        tiers = ", ".join(f"{t} {format_size(v)}" for t, v in self.available.items())
-        verdict = "fits" if self.fits else f"short by {format_size(sum(self.overflow.values()))}"
+        """One line: what is needed against what is available, per item and per tier.
+
+        Sizes are decimal GB (10**9 bytes), as chip datasheets state capacities.
+        """
+        items = ", ".join(f"{k} {_gb(v)}" for k, v in self.items.items())
+        tiers = ", ".join(
+            f"{t} {_gb(self.needed.get(t, 0.0))} of {_gb(v)}" for t, v in self.available.items()
+        )
+        verdict = "fits" if self.fits else f"short by {_gb(sum(self.overflow.values()))}"
         return (
             f"{self.model} on {self.chip} (tp={self.tp}, pp={self.pp}, ep={self.ep}, "
             f"batch={self.batch}, context={self.context}, stage={self.stage}) needs "
-            f"{format_size(self.total_needed)} ({items}) of {format_size(self.total_available)} "
-            f"({tiers}): {verdict}"
+            f"{_gb(self.total_needed)} per chip ({items}); placed of available per tier: "
+            f"{tiers}; {verdict}"
         )
 
     def to_dict(self) -> dict[str, Any]:

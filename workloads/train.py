@@ -185,7 +185,11 @@ def _allreduce(
 ) -> CollectiveRun:
     count = max(1, round(nbytes / itemsize))
     if algo != "auto":
-        return run_groups(fabric, name, "allreduce", algo, groups, count, itemsize)
+        option = "tp_allreduce" if name == "tp_allreduce" else "allreduce"
+        try:
+            return run_groups(fabric, name, "allreduce", algo, groups, count, itemsize)
+        except ConfigError as exc:
+            raise ConfigError(f"{option}: {algo} cannot run here; {exc}") from None
     best = None
     for cand in AUTO_CANDIDATES:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from collectives.algorithms import algorithms_for
 from collectives.api import BACKENDS, run_collective
 from collectives.experiment import plot_sizes
 from collectives.schedule import OPS
@@ -25,7 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--topo", required=True, help="topology spec or preset, e.g. dgx-h100")
     p.add_argument("--op", default="allreduce", choices=OPS)
-    p.add_argument("--algo", default="ring", help="algorithm, or a comma list with --sizes")
+    p.add_argument(
+        "--algo",
+        default=None,
+        help="algorithm, or a comma list with --sizes (default: the op's first, e.g. ring)",
+    )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=arg_size, default=None, help="bytes per rank (e.g. 1MiB)")
     size.add_argument("--sizes", help="a size sweep: START:STOP:xFACTOR or a,b,c")
@@ -33,14 +38,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--groups", type=int, default=None, help="concurrent groups of this many ranks")
     p.add_argument("--chunks", type=int, default=None, help="pipeline chunks")
     p.add_argument("--root", type=int, default=0, help="root rank (broadcast, reduce)")
+    p.add_argument("--dims", default=None, help="rank grid of --algo hierarchical, e.g. 8x4")
+    p.add_argument(
+        "--matrix",
+        default=None,
+        help="alltoall per-pair element counts: rows '0,4;4,0' or a .npy/.json/.csv file "
+        "(sets the size: its largest row sum)",
+    )
     p.add_argument("--backend", default="packet", choices=BACKENDS)
-    p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
+    p.add_argument(
+        "--forwarding", default=None, choices=FORWARDING, help="packet backend (cut-through)"
+    )
     p.add_argument("--routing", default="auto", choices=ROUTINGS)
     p.add_argument(
         "--step-overhead", type=arg_time, default=None, help="per-step software cost (e.g. 1us)"
     )
     p.add_argument(
         "--launch-overhead", type=arg_time, default=None, help="cost before the first send"
+    )
+    p.add_argument(
+        "--efficiency", type=float, default=None, help="library payload fraction in (0, 1]"
+    )
+    p.add_argument(
+        "--multipath",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stripe each message over all equal-cost routes (default by link type)",
     )
     p.add_argument(
         "--reduce-bandwidth",
@@ -56,15 +79,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    algos = [a.strip() for a in args.algo.split(",") if a.strip()]
+    algo = args.algo if args.algo is not None else algorithms_for(args.op)[0]
+    algos = [a.strip() for a in algo.split(",") if a.strip()]
+    if not algos:
+        raise ConfigError(f"algo: expected a name or a comma list of names, got {algo!r}")
     if args.sizes:
         sizes = parse_size_range(args.sizes, "sizes")
-    elif args.size is not None:
+    elif args.size is not None or args.matrix is not None:
         if len(algos) > 1:
-            raise ConfigError(f"algo: several algorithms need --sizes, got {args.algo!r}")
+            raise ConfigError(f"algo: several algorithms need --sizes, got {algo!r}")
         sizes = [args.size]
     else:
         raise ConfigError("size: give --size or --sizes")
+    if args.matrix is not None and args.sizes:
+        raise ConfigError(f"sizes: a --matrix fixes the size, got --sizes {args.sizes!r}")
     if args.plot and not args.sizes:
         raise ConfigError("plot: needs a size sweep (--sizes)")
     kw = dict(
@@ -81,7 +109,13 @@ def _run(args: argparse.Namespace) -> int:
         itemsize=args.itemsize,
         seed=args.seed,
         check=args.check,
+        efficiency=args.efficiency,
+        multipath=args.multipath,
     )
+    if args.matrix is not None:
+        kw["matrix"] = args.matrix
+    if args.dims is not None:
+        kw["dims"] = args.dims
     rows = [run_collective(args.topo, args.op, a, n, **kw) for a in algos for n in sizes]
     if args.plot:
         for path in plot_sizes(rows, args.plot):

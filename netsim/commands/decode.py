@@ -19,7 +19,13 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``decode`` subcommand."""
-    from workloads.decode import ALLREDUCE_ALGOS, BACKENDS, DISPATCH_ALGOS, LANDINGS
+    from workloads.decode import (
+        ALLREDUCE_ALGOS,
+        BACKENDS,
+        COMBINE_ALGOS,
+        DISPATCH_ALGOS,
+        LANDINGS,
+    )
 
     p = sub.add_parser(
         "decode",
@@ -50,10 +56,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dispatch",
         default="direct",
         choices=DISPATCH_ALGOS,
-        help="MoE dispatch all-to-all algorithm",
+        help="MoE dispatch: all-to-all algorithm, or switch multicast",
+    )
+    p.add_argument(
+        "--combine",
+        default=None,
+        choices=COMBINE_ALGOS,
+        help="MoE combine (default: as --dispatch; innetwork = reduced by the switches)",
     )
     p.add_argument("--moe-routing", default="uniform", help="uniform | zipf:S[:SEED] | load:W,...")
-    p.add_argument("--moe-mode", default="expected", choices=("expected", "sample"))
+    p.add_argument(
+        "--moe-mode",
+        default=None,
+        choices=("expected", "sample"),
+        help="expected counts or sampled routes (default: sample for multicast/innetwork)",
+    )
     p.add_argument("--backend", default="packet", choices=BACKENDS)
     p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
     p.add_argument("--routing", default="auto", choices=ROUTINGS)
@@ -109,6 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         batch=args.batch,
         allreduce=args.allreduce,
         dispatch=args.dispatch,
+        combine=args.combine,
         moe_routing=args.moe_routing,
         moe_mode=args.moe_mode,
         backend=args.backend,
@@ -146,7 +164,10 @@ def _run(args: argparse.Namespace) -> int:
     if not r.fits:
         print(f"does not fit: {d['capacity']['summary']}")
         return 0
-    print(f"backend {d['model']}, all-reduce {d['allreduce']}, seed {d['seed']}")
+    algos = f"all-reduce {d['allreduce']}"
+    if d["dispatch"] is not None:
+        algos += f", MoE dispatch {d['dispatch']}, combine {d['combine']}"
+    print(f"backend {d['model']}, {algos}, seed {d['seed']}")
     label = "time to first token" if what == "prefill" else "token latency"
     print(f"{label}: {format_time(d['token_latency_s'])}")
     for key, name in (

@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError(f"where: expected COLUMN=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         where[key.strip()] = value.strip()
-    plot_results(
+    fig = plot_results(
         args.results,
         args.x,
         args.y,
@@ -54,5 +54,8 @@ def _run(args: argparse.Namespace) -> int:
         out=args.out,
         title=args.title,
     )
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # saved; the figure object stays valid for callers of main()
     print(args.out)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from netsim.commands._common import print_json
 from netsim.sweep import load_spec, run_sweep
@@ -63,4 +64,14 @@ def _run(args: argparse.Namespace) -> int:
             f"{summary.skipped} already done, {summary.total} in the spec; "
             f"{format_time(summary.wall_s)} on {summary.executor}"
         )
+    _report_errors(summary.errors)
     return 1 if summary.failed else 0
+
+
+def _report_errors(errors: dict[str, int], limit: int = 5) -> None:
+    """The distinct errors of the failed points, most frequent first, on stderr."""
+    ranked = sorted(errors.items(), key=lambda kv: -kv[1])
+    for msg, n in ranked[:limit]:
+        print(f"failed ({n} point{'s' if n > 1 else ''}): {msg}", file=sys.stderr)
+    if len(ranked) > limit:
+        print(f"... and {len(ranked) - limit} other errors (column 'error')", file=sys.stderr)

@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  {name:16s} {format_time(d[key]):>10}")
     print(
         f"{d['buckets']} buckets of {format_size(d['bucket'])}, "
-        f"{format_size(round(d['grad_bytes_per_chip']))} of gradients per chip"
+        f"{d['grad_bytes_per_chip'] / 1e9:.4g} GB of gradients per chip"
     )
     print(f"tokens/s {d['tokens_per_s']:.4g} ({d['tokens_per_s_per_chip']:.4g} per chip)")
     return 0

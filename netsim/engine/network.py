@@ -6,9 +6,25 @@ Every message is cut into packets (segments) at the MTU, each carrying ``header`
 bytes on the wire. A packet follows a source route of directed links (ports). Each port
 serialises packets FIFO at its ``bandwidth`` and delivers them after its ``latency``; a
 switch adds its traversal ``latency`` (node attribute) to every packet passing through it,
-and so does the router of a chip in a direct network (chip ``latency``, default 0). A chip's
-network interface injects at its ``injection_bandwidth``: packet *k* of a message cannot
-start on its first link before the interface has pushed packets *0..k-1*.
+and so does the router of a chip in a direct network (chip ``latency``, default 0).
+
+Network interface
+    A node's interface keeps one injection queue per output port. Messages that leave by
+    the same port are injected one after the other (FIFO by message, as one channel streams
+    its chunks); queues of different ports inject **concurrently**, packet by packet, so a
+    message never waits behind another that leaves by a different port (no head-of-line
+    blocking at the interface). Together they are capped at the node's
+    ``injection_bandwidth`` ``B_inj``: a port ``p`` with bandwidth ``B_p`` injects each
+    packet at the rate ``B_p * min(1, B_inj / A)``, ``A`` being the sum of the bandwidths of
+    the node's ports that have packets to inject (weighted max-min sharing: every port runs
+    at line rate when the interface is fast enough, else all are scaled alike). The rate is
+    fixed per packet when the packet starts, so sharing changes take effect at packet
+    boundaries. A packet's tail cannot leave its first link before the interface has pushed
+    it. Examples, a node with two ports of bandwidth ``B`` sending ``n`` bytes on each at
+    once: with ``B_inj >= 2B`` both arrive after ``n/B`` plus latency; with ``B_inj = B``
+    both after ``2n/B`` plus latency. A node without ``injection_bandwidth`` injects at the
+    sum of its ports if it is a switch (its ports run in parallel), else at its fastest
+    port (:func:`default_injection`).
 
 Forwarding
     ``store-and-forward``: a node forwards a packet once its last byte has arrived.
@@ -23,9 +39,11 @@ Forwarding
 Buffers and flow control
     ``buffer=None`` (default) models infinite buffers: each output port is a FIFO server
     whose next free time is known, so a packet's departure is computed when it reaches the
-    port and the engine spends **one simulation event per packet-hop**. With ``buffer=N``
-    bytes, every input port holds ``N`` bytes per virtual channel and the upstream port
-    sends only against credits (lossless credit-based flow control, as NVLink and
+    port and the engine spends **one simulation event per packet-hop** (plus one at delivery;
+    the interface's event that starts a packet also moves it onto its first link, and a
+    port's injection queue costs one more event when it drains while other ports of the
+    node are still injecting). With ``buffer=N`` bytes, every input port holds ``N`` bytes
+    per virtual channel and the upstream port sends only against credits (lossless credit-based flow control, as NVLink and
     InfiniBand); credits return one link latency after a packet leaves the buffer. Packets
     wait in per-VC output queues (deques) served round-robin. A run whose event queue runs
     dry while packets are still in flight (every one of them waiting for credits) raises
@@ -60,24 +78,102 @@ from netsim.errors import ConfigError, DeadlockError, SimulationError
 from netsim.linktypes import LINK_TYPES
 from netsim.validate import require_choice, require_int
 
-__all__ = ["FORWARDING", "PacketNetwork"]
+__all__ = ["FORWARDING", "PacketNetwork", "default_injection"]
 
 FORWARDING = ("cut-through", "store-and-forward")
 _NORMAL = 1  # simpy's NORMAL event priority
 
 
-class _Message:
-    __slots__ = ("callback", "delivered", "dst", "event", "left", "nbytes", "src", "t0")
+def default_injection(ports: PortTable, node: int, kind: str | None) -> float:
+    """Injection bandwidth of a node without an ``injection_bandwidth`` attribute.
 
-    def __init__(self, src, dst, nbytes, left, t0, event, callback) -> None:
-        self.src = src
-        self.dst = dst
-        self.nbytes = nbytes
-        self.left = left
+    A switch's ports run in parallel, so a switch that originates messages (the results of
+    an in-network reduction) may feed all of them at once: the sum of its output ports. Any
+    other node: its fastest output port (the contract's default for a chip's interface).
+    """
+    bws = [ports.bandwidth[p] for p in ports.out[node]]
+    if not bws:
+        return 1.0
+    return float(sum(bws) if kind == "switch" else max(bws))
+
+
+class _Message:
+    """A message: delivery bookkeeping, and the packets its interface has still to inject."""
+
+    __slots__ = (
+        "bleft",
+        "callback",
+        "cbl",
+        "count",
+        "event",
+        "k",
+        "left",
+        "path",
+        "seg",
+        "t0",
+        "tree",
+        "vcs",
+        "wleft",
+    )
+
+    def __init__(self, left, t0, event, callback, path, vcs, tree, cbl, count, seg, nbytes, wire):
+        self.left = left  # packet deliveries still to come
         self.t0 = t0
         self.event = event
         self.callback = callback
-        self.delivered = 0
+        self.path = path
+        self.vcs = vcs
+        self.tree = tree
+        self.cbl = cbl  # callback list of its packets (the hop handler)
+        self.count = count  # packets in all
+        self.seg = seg  # payload bytes per packet (the last one may carry less)
+        self.k = 0  # packets injected so far
+        self.bleft = nbytes  # payload bytes not yet injected
+        self.wleft = wire  # wire bytes not yet injected
+
+
+class _Nic:
+    """A node's network interface: the injection bandwidth its ports share."""
+
+    __slots__ = ("active", "active_bw", "inv_bw", "linger_bw", "linger_until")
+
+    def __init__(self, bandwidth: float) -> None:
+        self.inv_bw = 1.0 / bandwidth
+        self.active = 0  # ports with packets to inject (or one still being pushed)
+        self.active_bw = 0.0  # sum of their bandwidths
+        # The last port to go idle while it was the only one: it still pushes its last
+        # packet until `linger_until` and counts for sharing until then (no extra event).
+        self.linger_bw = 0.0
+        self.linger_until = -1.0
+
+
+class _Injector:
+    """The injection queue of one output port; also the simpy event that starts its packets."""
+
+    __slots__ = (
+        "_ok",
+        "_value",
+        "bw",
+        "callbacks",
+        "cbl",
+        "inv_bw",
+        "nic",
+        "pending",
+        "queue",
+        "until",
+    )
+
+    def __init__(self, nic: _Nic, bandwidth: float, cbl: list) -> None:
+        self._ok = True
+        self._value = None
+        self.nic = nic
+        self.bw = bandwidth
+        self.inv_bw = 1.0 / bandwidth
+        self.queue: deque[_Message] = deque()
+        self.pending = 0  # wire bytes queued, not yet injected
+        self.until = 0.0  # when its last packet so far is fully pushed
+        self.cbl = cbl
+        self.callbacks = None  # not None exactly while an event of it is scheduled
 
 
 class _Packet:
@@ -216,26 +312,27 @@ class PacketNetwork:
         self._lat = ports.latency
         self._busy = [0.0] * n
         self._busy_time = [0.0] * n
-        self._inj_busy: dict[int, float] = {}
-        self._inj_inv_bw: dict[int, float] = {}
+        self._nics: dict[int, _Nic] = {}
         for v, data in graph.nodes(data=True):
             bw = data.get("injection_bandwidth")
             if not bw:
-                out = ports.out[v]
-                bw = max((ports.bandwidth[p] for p in out), default=1.0)
-            self._inj_inv_bw[v] = 1.0 / float(bw)
-            self._inj_busy[v] = 0.0
+                bw = default_injection(ports, v, data.get("kind"))
+            self._nics[v] = _Nic(float(bw))
+        self._injectors: list[_Injector | None] = [None] * n
         self._queue = self.env._queue
         self._eid = self.env._eid
         self._eid0 = self._peek_eid()
         if buffer is None:
-            self._cb_hop = [self._make_hop()]
+            self._hop = self._make_hop()
         else:
-            self._cb_hop = [self._hop_fc]
+            self._hop = self._hop_fc
             self._credits = [[buffer] * self.nvcs for _ in range(n)]
             self._vcq: list[list[deque]] = [[deque() for _ in range(self.nvcs)] for _ in range(n)]
             self._rr = [0] * n
             self._kick_at = [-1.0] * n
+        self._cb_hop = [self._hop]
+        self._cb_mc = [self._hop_mc]
+        self._cb_emit = [self._make_emit()]
         self.packets = 0
         self.packet_hops = 0
         self.bytes_injected = 0
@@ -259,8 +356,8 @@ class PacketNetwork:
         ``flow`` labels the flow for ECMP hashing (all packets of a message take one path).
         ``callback(latency)`` is called at delivery, before the event fires.
         """
-        if src not in self._inj_busy or dst not in self._inj_busy:
-            bad = src if src not in self._inj_busy else dst
+        if src not in self._nics or dst not in self._nics:
+            bad = src if src not in self._nics else dst
             raise ConfigError(f"send: node {bad!r} is not in the topology")
         if nbytes < 0:
             raise ConfigError(f"nbytes: must be >= 0, got {nbytes}")
@@ -277,7 +374,7 @@ class PacketNetwork:
         """
         dsts = [d for d in dict.fromkeys(dsts) if d != src]
         for d in [src, *dsts]:
-            if d not in self._inj_busy:
+            if d not in self._nics:
                 raise ConfigError(f"multicast: node {d!r} is not in the topology")
         event = self.env.event()
         if not dsts:
@@ -371,6 +468,9 @@ class PacketNetwork:
     def backlog(self, port: int) -> float:
         """Seconds of work queued at ``port`` (its next free time minus now)."""
         b = self._busy[port] - self.env._now
+        inj = self._injectors[port]
+        if inj is not None and inj.pending:
+            b = (b if b > 0 else 0.0) + inj.pending * self._inv_bw[port]
         if self.buffer is not None:
             b += sum(q.size for dq in self._vcq[port] for q in dq) * self._inv_bw[port]
         return b if b > 0 else 0.0
@@ -413,37 +513,111 @@ class PacketNetwork:
         return count, seg, nbytes + real * self.header
 
     def _inject(self, src, nbytes, path, vcs, event, *, callback=None, tree=None) -> None:
-        env = self.env
-        now = env._now
+        """Queue a message at the injection queue of its first port."""
         count, seg, wire = self._segments(nbytes)
-        msg = _Message(src, None, nbytes, count * (tree[2] if tree else 1), now, event, callback)
+        copies = 1
+        if tree is None:
+            port = path[0]
+            cbl = self._cb_hop
+            if self.buffer is None:
+                self.packet_hops += count * len(path)  # counted up front on this fast path
+        else:
+            port = tree[0][-1][0]
+            cbl = self._cb_mc
+            copies = tree[2]
+        msg = _Message(
+            count * copies, self.env._now, event, callback, path, vcs, tree, cbl, count, seg,
+            nbytes, wire,
+        )  # fmt: skip
         self.messages += 1
         self.packets += count
         self.in_flight += count
-        if tree is None and self.buffer is None:
-            self.packet_hops += count * len(path)  # counted up front on this fast path
-        self.bytes_injected += nbytes * (tree[2] if tree else 1)
-        inv = self._inj_inv_bw[src]
-        t = self._inj_busy[src]
-        if t < now:
+        self.bytes_injected += nbytes * copies
+        inj = self._injectors[port]
+        if inj is None:
+            nic = self._nics[src]
+            inj = self._injectors[port] = _Injector(nic, self.ports.bandwidth[port], self._cb_emit)
+        now = self.env._now
+        nic = inj.nic
+        if count == 1 and not nic.active and nic.linger_until <= now and inj.until <= now:
+            # Fast path, one packet and an idle interface: it starts now at the port's rate
+            # and lingers as the interface's last port (what `emit` would do, inlined).
+            x = inj.bw * nic.inv_bw
+            inj.until = tail = now + wire * inj.inv_bw * (x if x > 1.0 else 1.0)
+            nic.linger_bw = inj.bw
+            nic.linger_until = tail
+            msg.k = 1
+            pkt = _Packet(msg, wire, nbytes, path, vcs, cbl)
+            pkt.tail = tail
+            pkt.tree = tree
+            heappush(self._queue, (now, _NORMAL, next(self._eid), pkt))
+            return
+        inj.queue.append(msg)
+        inj.pending += wire
+        if inj.callbacks is None:  # idle: start injecting now
+            nic.active += 1
+            nic.active_bw += inj.bw
+            inj.callbacks = inj.cbl
             t = now
-        queue, eid = self._queue, self._eid
-        left, wleft = nbytes, wire
-        for k in range(count):
+            if inj.until > t:  # still pushing its last packet: it was lingering
+                t = inj.until
+                if nic.linger_until == t:
+                    nic.linger_until = -1.0  # counted as active now
+            heappush(self._queue, (t, _NORMAL, next(self._eid), inj))
+
+    def _make_emit(self) -> Callable[[_Injector], None]:
+        """Build the handler that starts the next packet of a port's injection queue.
+
+        The packet is pushed at the port's share of the interface (see the module
+        docstring) and moved onto its first link at once (no event of its own for that).
+        """
+        env, queue, eid, hop, hop_mc = self.env, self._queue, self._eid, self._hop, self._hop_mc
+
+        def emit(inj: _Injector) -> None:
+            now = env._now
+            q = inj.queue
+            nic = inj.nic
+            if not q:  # the last packet of a burst has been pushed: stop sharing
+                nic.active -= 1
+                nic.active_bw = nic.active_bw - inj.bw if nic.active else 0.0
+                return
+            msg = q[0]
+            k = msg.k
+            left = msg.bleft
+            seg = msg.seg
             payload = seg if left > seg else left
-            size = wleft // (count - k)
-            left -= payload
-            wleft -= size
-            pkt = _Packet(
-                msg, size, payload, path, vcs, self._cb_hop if tree is None else [self._hop_mc]
-            )
-            if tree is not None:
+            size = msg.wleft // (msg.count - k)
+            msg.bleft = left - payload
+            msg.wleft -= size
+            k += 1
+            msg.k = k
+            inj.pending -= size
+            a = nic.active_bw
+            if nic.linger_until > now:
+                a += nic.linger_bw
+            x = a * nic.inv_bw  # > 1: the ports together would outrun the interface
+            tail = now + size * inj.inv_bw * (x if x > 1.0 else 1.0)
+            inj.until = tail
+            if k == msg.count:
+                q.popleft()
+            if q or nic.active > 1:
+                inj.callbacks = inj.cbl
+                heappush(queue, (tail, 1, next(eid), inj))
+            else:  # the only active port goes idle: let it linger instead of an event
+                nic.active = 0
+                nic.active_bw = 0.0
+                nic.linger_bw = inj.bw
+                nic.linger_until = tail
+            pkt = _Packet(msg, size, payload, msg.path, msg.vcs, msg.cbl)
+            pkt.tail = tail
+            tree = msg.tree
+            if tree is None:
+                hop(pkt)
+            else:
                 pkt.tree = tree
-            # The interface streams packet k from t; its tail is in by t + size/B_inj.
-            pkt.tail = t + size * inv
-            heappush(queue, (t, _NORMAL, next(eid), pkt))
-            t = pkt.tail
-        self._inj_busy[src] = t
+                hop_mc(pkt)
+
+        return emit
 
     def _deliver(self, pkt: _Packet) -> None:
         msg = pkt.msg
@@ -518,7 +692,7 @@ class PacketNetwork:
             self._busy[child] = end
             self._busy_time[child] += end - start
             self.packet_hops += 1
-            cp = _Packet(pkt.msg, pkt.size, pkt.payload, None, None, [self._hop_mc])
+            cp = _Packet(pkt.msg, pkt.size, pkt.payload, None, None, self._cb_mc)
             cp.tree = pkt.tree
             cp.prev = child
             d = self._delay[child] if tree.get(child) else self._lat[child]
