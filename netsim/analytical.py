@@ -9,8 +9,8 @@ paths) and arrives after::
     T = sum_i l_i + sum_j d_j + (n + ceil(n / mtu) * header) / min(B_inj(s), min_i B_i)
 
 ``l_i`` are the link latencies along the route, ``d_j`` the traversal latencies of the
-nodes entered on the way (switches, or routing chips of a direct network; not the
-destination), ``B_i`` the link bandwidths and ``B_inj(s)`` the source's injection
+nodes entered on the way (switches, or routing chips of a direct network; not a chip
+destination, but a switch destination, as in in-network reduction, is charged), ``B_i`` the link bandwidths and ``B_inj(s)`` the source's injection
 bandwidth; a zero-byte message still carries one header. Messages never wait for each other
 (no contention, no queues): every estimate is a lower bound of the packet engine's time on
 the same routes. For one message alone on a path of equal bandwidths the packet engine with
@@ -119,6 +119,8 @@ class AnalyticalNetwork:
             p = self.ports
             lat = sum(p.latency[q] for q in ports)
             lat += sum(self._node_lat[p.dst[q]] for q in ports[:-1])
+            if ports and self.graph.nodes[p.dst[ports[-1]]].get("kind") == "switch":
+                lat += self._node_lat[p.dst[ports[-1]]]  # a switch destination (in-network)
             bw = min([self._inj[src], *(p.bandwidth[q] for q in ports)])
             got = self._paths[key] = (lat, bw, tuple(ports))
         return got

@@ -263,3 +263,27 @@ def test_bad_input_is_one_line_config_error(kwargs, match):
     with pytest.raises(ConfigError, match=match) as e:
         allreduce_innetwork(args.pop("ranks"), args.pop("count"), **args)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("backend", ["packet", "analytical"])
+def test_reducing_switch_charges_its_traversal_latency(backend):
+    """Star of 4 chips on one reduction switch (traversal latency d), links of latency a and
+    bandwidth B, one packet per message: up = a + d + w/B (the reduction enters the switch's
+    pipeline), down (multicast from the switch) = a + w/B. Total 2a + d + 2w/B."""
+    from topologies._build import add_chip, add_link, add_switch, finish
+
+    from collectives import make_backend, run
+
+    a, d, B = 50e-9, 300e-9, 25e9
+    g = nx.Graph()
+    for i in range(4):
+        add_chip(g, i, (float(i), 0.0))
+    add_switch(g, 4, (1.5, 1.0), latency=d, reduction=True)
+    for i in range(4):
+        add_link(g, i, 4, link="ib", bandwidth=B, latency=a)
+    g = finish(g, "star", {})
+    s = allreduce_innetwork(range(4), 16, itemsize=4, graph=g, chunks=1)  # 64 B per rank
+    be = make_backend(g, backend)
+    w = 64 + be.header  # one packet: payload plus one header
+    r = run(be, s)
+    assert r.time_s == pytest.approx(2 * a + d + 2 * w / B, rel=1e-9)

@@ -5,8 +5,9 @@ Model
 Every message is cut into packets (segments) at the MTU, each carrying ``header`` extra
 bytes on the wire. A packet follows a source route of directed links (ports). Each port
 serialises packets FIFO at its ``bandwidth`` and delivers them after its ``latency``; a
-switch adds its traversal ``latency`` (node attribute) to every packet passing through it,
-and so does the router of a chip in a direct network (chip ``latency``, default 0).
+switch adds its traversal ``latency`` (node attribute) to every packet passing through it
+or ending in it (in-network reduction), and the router of a chip in a direct network (chip
+``latency``, default 0) to every packet it forwards (not to those it ejects).
 
 Network interface
     A node's interface keeps one injection queue per output port. Messages that leave by
@@ -309,7 +310,15 @@ class PacketNetwork:
         node_lat = {v: float(graph.nodes[v].get("latency", 0.0)) for v in graph.nodes}
         # Delay from a port's departure to readiness at its far end: link + node latency.
         self._delay = [ports.latency[p] + node_lat[ports.dst[p]] for p in range(n)]
-        self._lat = ports.latency
+        self._wire = ports.latency  # credits travel back over the link only
+        # Delay from the last departure to delivery: link latency, plus the traversal latency
+        # of a switch that is itself the destination (in-network reduction enters the switch's
+        # pipeline); a chip's router latency is not charged on ejection.
+        self._lat = [
+            ports.latency[p]
+            + (node_lat[ports.dst[p]] if graph.nodes[ports.dst[p]].get("kind") == "switch" else 0.0)
+            for p in range(n)
+        ]
         self._busy = [0.0] * n
         self._busy_time = [0.0] * n
         self._nics: dict[int, _Nic] = {}
@@ -716,7 +725,9 @@ class PacketNetwork:
         prev = pkt.prev
         if prev >= 0:
             call = _Call(self._credit, (prev, pkt.vcs[pkt.hop - 1], pkt.size))
-            heappush(self._queue, (self.env._now + self._lat[prev], _NORMAL, next(self._eid), call))
+            heappush(
+                self._queue, (self.env._now + self._wire[prev], _NORMAL, next(self._eid), call)
+            )
 
     def _credit(self, arg: tuple[int, int, int]) -> None:
         port, vc, size = arg
@@ -758,7 +769,7 @@ class PacketNetwork:
         # The tail leaves this node's input buffer at `end`: credits go back upstream then.
         if pkt.prev >= 0:
             call = _Call(self._credit, (pkt.prev, pkt.vcs[pkt.hop - 1], pkt.size))
-            heappush(self._queue, (end + self._lat[pkt.prev], _NORMAL, next(self._eid), call))
+            heappush(self._queue, (end + self._wire[pkt.prev], _NORMAL, next(self._eid), call))
         pkt.prev = port
         pkt.hop = i = pkt.hop + 1
         if i == len(pkt.path):
