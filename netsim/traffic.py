@@ -72,7 +72,8 @@ INJECTIONS = ("bernoulli", "poisson")
 
 @dataclass
 class TrafficResult:
-    """The figures of one synthetic-traffic run (all SI)."""
+    """The figures of one synthetic-traffic run (all SI; ``injection_bandwidth`` is the mean
+    over chips, in bytes/s, that the loads are fractions of)."""
 
     topo: str
     pattern: str
@@ -92,6 +93,7 @@ class TrafficResult:
     model: str
     size: int
     chips: int
+    injection_bandwidth: float
     seed: int
     netsim_version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict)
@@ -347,6 +349,7 @@ def run_traffic(
         model=net.model,
         size=nbytes,
         chips=len(chips),
+        injection_bandwidth=float(np.mean([G.nodes[c]["injection_bandwidth"] for c in chips])),
         seed=seed,
         extra=extra,
     )

@@ -1,0 +1,25 @@
+"""The curated top-level API of :mod:`netsim`: every advertised name resolves."""
+
+from __future__ import annotations
+
+import pytest
+
+import netsim
+
+
+@pytest.mark.parametrize("name", netsim.__all__)
+def test_every_public_name_resolves(name):
+    assert getattr(netsim, name) is not None
+
+
+def test_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no_such_name"):
+        netsim.no_such_name  # noqa: B018
+
+
+def test_lazy_names_are_the_module_objects():
+    from netsim.engine import PacketNetwork
+    from netsim.sweep import run_sweep
+
+    assert netsim.PacketNetwork is PacketNetwork
+    assert netsim.run_sweep is run_sweep
