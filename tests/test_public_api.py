@@ -23,3 +23,12 @@ def test_lazy_names_are_the_module_objects():
 
     assert netsim.PacketNetwork is PacketNetwork
     assert netsim.run_sweep is run_sweep
+
+
+def test_workloads_decode_is_the_function_even_after_the_module_is_imported():
+    import sys
+
+    import workloads.decode  # noqa: F401  (the submodule)
+    from workloads import decode
+
+    assert callable(decode) and decode is sys.modules["workloads.decode"].decode

@@ -1,13 +1,15 @@
 """Workloads: transformer models, sharding and capacity, roofline compute, and the
 end-to-end decode / prefill / training timings on a fabric.
 
-Modules are imported on demand (``from workloads.decode import decode``); the names below
-are the entry points most scripts need.
+The names below are the entry points most scripts need. They are imported eagerly: the
+function ``decode`` shares its name with the module ``workloads.decode``, and a lazy
+attribute would be shadowed by the submodule once anything imported it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from workloads.decode import decode, decode_experiment, prefill
+from workloads.train import train_experiment, train_step
 
 __all__ = [
     "decode",
@@ -16,19 +18,3 @@ __all__ = [
     "train_experiment",
     "train_step",
 ]
-
-_LAZY = {
-    "decode": "workloads.decode",
-    "decode_experiment": "workloads.decode",
-    "prefill": "workloads.decode",
-    "train_step": "workloads.train",
-    "train_experiment": "workloads.train",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'workloads' has no attribute {name!r}")
