@@ -435,8 +435,18 @@ class PacketNetwork:
     def _run_all(self) -> None:
         """simpy's ``Environment.run()`` loop, inlined: same semantics, less overhead."""
         env, queue = self.env, self._queue
+        packet, call = _Packet, _Call
         while queue:
             env._now, _, _, event = heappop(queue)
+            kind = type(event)
+            if kind is packet:  # the engine's own events: one known handler, never failed
+                event.callbacks = None
+                event.cbl[0](event)
+                continue
+            if kind is call:
+                event.callbacks = None
+                event.fn(event.arg)
+                continue
             callbacks, event.callbacks = event.callbacks, None
             for callback in callbacks:
                 callback(event)
@@ -558,8 +568,11 @@ class PacketNetwork:
             msg.k = 1
             pkt = _Packet(msg, wire, nbytes, path, vcs, cbl)
             pkt.tail = tail
-            pkt.tree = tree
-            heappush(self._queue, (now, _NORMAL, next(self._eid), pkt))
+            if tree is None:
+                self._hop(pkt)  # onto its first link now: no event of its own
+            else:
+                pkt.tree = tree
+                self._hop_mc(pkt)
             return
         inj.queue.append(msg)
         inj.pending += wire
