@@ -420,14 +420,15 @@ def run_collective(
         count = nbytes // itemsize
     if op == "alltoall" and matrix is None:
         matrix = _default_matrix(count, k)
-    links = {str(lt) for _, _, lt in G.edges(data="link") if lt}
-    costs = calibration.costs_for(links)
-    step = costs.step if step_overhead is None else parse_time(step_overhead, "step_overhead")
-    launch = (
-        costs.launch if launch_overhead is None else parse_time(launch_overhead, "launch_overhead")
+    costs = calibration.library_costs(
+        "nccl",
+        calibration.link_types(G),
+        step=None if step_overhead is None else parse_time(step_overhead, "step_overhead"),
+        launch=None if launch_overhead is None else parse_time(launch_overhead, "launch_overhead"),
+        efficiency=efficiency,
+        multipath=multipath,
     )
-    eff = costs.efficiency if efficiency is None else efficiency
-    spray = costs.multipath if multipath is None else bool(multipath)
+    step, launch, eff, spray = costs.step, costs.launch, costs.efficiency, costs.multipath
     rbw = _reduce_bw(reduce_bandwidth)
     scheds = [
         build(

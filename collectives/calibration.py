@@ -19,14 +19,35 @@ a topology mixing types takes the largest overhead and smallest efficiency among
 
 Change a value by passing the parameter explicitly, or by editing a copy of
 :data:`LIBRARY_COSTS`.
+
+:func:`library_costs` is the one way callers resolve these costs for a fabric: the library
+by name (:data:`LIBRARIES`: ``nccl`` = this table by link type, ``none`` = hardware only),
+the fabric's link types (:func:`link_types`), explicit values overriding.
+:func:`collectives.run_collective` applies ``nccl``; the decode and training workloads take
+a ``library`` option.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-__all__ = ["LIBRARY_COSTS", "LibraryCosts", "costs_for"]
+from netsim.validate import require_choice
+
+__all__ = [
+    "HARDWARE_ONLY",
+    "LIBRARIES",
+    "LIBRARY_COSTS",
+    "LibraryCosts",
+    "costs_for",
+    "library_costs",
+    "link_types",
+]
+
+#: Collective libraries :func:`library_costs` knows: ``nccl`` (:data:`LIBRARY_COSTS` by link
+#: type) and ``none`` (no software cost: the hardware alone).
+LIBRARIES = ("nccl", "none")
 
 _NCCL_TUNING = (
     "NCCL src/graph/tuning.cc (v2.18 and later): baseLat Ring/LL = 6.6 us; hwLat Ring/LL = "
@@ -141,3 +162,75 @@ def costs_for(links: Iterable[str]) -> LibraryCosts:
         multipath=all(c.multipath for c in known),
         source="; ".join(c.source for c in known),
     )
+
+
+#: The costs of ``library="none"``: collectives timed on the hardware alone (no launch or
+#: step cost, no protocol overhead). Striping a message over every equal-cost path is a
+#: property of the hardware (NVLink spreads a peer's traffic over all links of a GPU), so
+#: :func:`library_costs` keeps the link types' ``multipath`` for ``"none"`` as well; this
+#: constant (one route per message) is what a fabric of unknown link types gets.
+HARDWARE_ONLY = LibraryCosts(
+    "none", 0.0, 0.0, 1.0, False, "library none: collectives timed on the hardware alone"
+)
+
+
+def link_types(graph: Any) -> list[str]:
+    """The link types (edge attribute ``link``) of ``graph``, sorted."""
+    return sorted({str(lt) for _, _, lt in graph.edges(data="link") if lt})
+
+
+def library_costs(
+    library: str,
+    links: Iterable[str],
+    *,
+    launch: float | None = None,
+    step: float | None = None,
+    efficiency: float | None = None,
+    multipath: bool | None = None,
+) -> LibraryCosts:
+    """The costs ``library`` adds to collectives on a fabric of link types ``links``.
+
+    ``"nccl"``: :func:`costs_for` ``(links)``; ``"none"``: :data:`HARDWARE_ONLY` with the
+    ``multipath`` of the link types (striping is done by the hardware, not the library). A value
+    given explicitly (not ``None``) replaces the library's; values are not validated here
+    (:func:`collectives.runner.run` does).
+
+    Raises
+    ------
+    ConfigError
+        If ``library`` is not one of :data:`LIBRARIES`.
+
+    Examples
+    --------
+    >>> library_costs("nccl", ["nvlink"]).launch
+    6.6e-06
+    >>> library_costs("nccl", ["nvlink"], step=0.0).step
+    0.0
+    >>> library_costs("none", ["nvlink"]).launch
+    0.0
+    """
+    require_choice("library", library, LIBRARIES)
+    if library == "nccl":
+        costs = costs_for(links)
+    else:
+        hw = costs_for(links).multipath
+        costs = (
+            HARDWARE_ONLY
+            if not hw
+            else replace(
+                HARDWARE_ONLY,
+                multipath=True,
+                source=f"{HARDWARE_ONLY.source}; multipath (hardware)",
+            )
+        )
+    given = {
+        "launch": launch,
+        "step": step,
+        "efficiency": efficiency,
+        "multipath": None if multipath is None else bool(multipath),
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return costs
+    note = f"{costs.source}; given explicitly: {', '.join(given)}"
+    return replace(costs, **given, source=note)

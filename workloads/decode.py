@@ -35,6 +35,16 @@ Multicast and in-network options need switches with ``reduction=True`` on their 
 follow individual (sampled) tokens. ``allreduce="innetwork"`` reduces the TP all-reduce in
 the switches. The result records which algorithm ran for every collective.
 
+Collective library
+------------------
+``library="none"`` (the default) times collectives on the hardware alone, so that fabrics
+are compared on their own terms; ``library="nccl"`` adds the software costs of
+:mod:`collectives.calibration` for the fabric's link types, as :func:`collectives.run_collective`
+does: a launch cost per call, a cost per dependent step, the protocol's payload efficiency
+and multipath striping (:func:`collectives.calibration.library_costs`). ``step_overhead``
+and ``collective_launch`` given explicitly override the library's values. The result records
+the library and the values applied.
+
 Stragglers
 ----------
 Chip delays (:mod:`workloads.stragglers`) are applied *on top of the simulated schedules*,
@@ -74,11 +84,13 @@ import networkx as nx
 import numpy as np
 
 from collectives import build, make_backend, run
+from collectives.calibration import LIBRARIES, LibraryCosts, library_costs, link_types
 from collectives.schedule import merge
 from netsim._version import __version__
 from netsim.chips import Chip
 from netsim.chips import chip as _chip
 from netsim.errors import ConfigError
+from netsim.units import parse_time
 from netsim.validate import require_choice, require_float, require_int
 from workloads import moe
 from workloads import stragglers as strag
@@ -95,6 +107,7 @@ __all__ = [
     "COMBINE_ALGOS",
     "DISPATCH_ALGOS",
     "LANDINGS",
+    "LIBRARIES",
     "CollectiveRun",
     "DecodeResult",
     "Fabric",
@@ -104,6 +117,7 @@ __all__ = [
     "decode",
     "decode_experiment",
     "layout",
+    "library_record",
     "prefill",
     "resolve_topology",
     "run_groups",
@@ -565,6 +579,8 @@ class Fabric:
     """Everything needed to run schedules: graph, backend options, routing for link bytes.
 
     ``instance`` is the set of chips whose traffic counts in :meth:`link_bytes` (energy).
+    ``step_overhead``, ``launch_overhead``, ``efficiency`` and ``multipath`` are the
+    collective library's costs (:func:`collectives.runner.run`; see :meth:`with_costs`).
     """
 
     graph: nx.Graph
@@ -576,8 +592,20 @@ class Fabric:
     step_overhead: float
     landing_latency: float
     instance: frozenset[int]
+    launch_overhead: float = 0.0
+    efficiency: float = 1.0
+    multipath: bool = False
     _router: Any = None
     _paths: dict[tuple[int, int], list[tuple[int, int, str]]] = field(default_factory=dict)
+
+    def with_costs(self, costs: LibraryCosts) -> Fabric:
+        """Take the step, launch, efficiency and multipath of ``costs``
+        (:func:`collectives.calibration.library_costs`); returns ``self``."""
+        self.step_overhead = costs.step
+        self.launch_overhead = costs.launch
+        self.efficiency = costs.efficiency
+        self.multipath = costs.multipath
+        return self
 
     def make(self) -> Any:
         """A fresh backend (clock at 0) on :attr:`graph`, wrapped for the landing zone."""
@@ -610,10 +638,12 @@ class Fabric:
     def link_bytes(self, schedule: Any) -> dict[str, float]:
         """Bytes x links per link type of the transfers that touch model instance 0.
 
-        A multicast counts every edge of the union of its unicast routes once. A transfer
-        between two switches (in-network reductions on multi-level trees) belongs to the
-        group whose accumulator it carries: buffers ``acc<chip>...`` are named after a chip
-        of their group (:mod:`collectives.innetwork`, :func:`_innetwork_combine_schedule`).
+        Bytes are those on the wire, ``ceil(payload / efficiency)`` as
+        :func:`collectives.runner.run` sends them. A multicast counts every edge of the
+        union of its unicast routes once. A transfer between two switches (in-network
+        reductions on multi-level trees) belongs to the group whose accumulator it carries:
+        buffers ``acc<chip>...`` are named after a chip of their group
+        (:mod:`collectives.innetwork`, :func:`_innetwork_combine_schedule`).
         """
         out: dict[str, float] = {}
         inst = self.instance
@@ -623,6 +653,8 @@ class Fabric:
                 if owner is None or int(owner[1]) not in inst:
                     continue
             nbytes = float(schedule.nbytes(t))
+            if self.efficiency < 1.0:
+                nbytes = float(math.ceil(nbytes / self.efficiency))
             used = {e for d in t.dsts for e in self.edges(t.src, d)}
             for _, _, lt in used:
                 out[lt] = out.get(lt, 0.0) + nbytes
@@ -633,7 +665,14 @@ class Fabric:
     ) -> CollectiveRun:
         """Time ``schedule`` on a fresh backend and analyse it (:func:`chip_tails`)."""
         be = self.make()
-        res = run(be, schedule, step_overhead=self.step_overhead)
+        res = run(
+            be,
+            schedule,
+            step_overhead=self.step_overhead,
+            launch_overhead=self.launch_overhead,
+            efficiency=self.efficiency,
+            multipath=self.multipath,
+        )
         tails, crit = chip_tails(schedule, res.arrivals, step_overhead=self.step_overhead)
         return CollectiveRun(
             name=name,
@@ -828,6 +867,36 @@ def _innetwork_combine_schedule(
 
 
 # ---------------------------------------------------------------------- the phase engine
+def library_record(library: str, costs: LibraryCosts) -> dict[str, Any]:
+    """The flat result keys that say which collective library costs were applied.
+
+    ``library``; ``library_links``: the link types the costs were taken for (None for
+    ``none``); the values applied: ``collective_launch`` (seconds per call),
+    ``step_overhead`` (seconds per dependent step), ``collective_efficiency`` (payload
+    fraction) and ``multipath``.
+    """
+    return {
+        "library": library,
+        "library_links": None if library == "none" or costs.link == "none" else costs.link,
+        "collective_launch": costs.launch,
+        "step_overhead": costs.step,
+        "collective_efficiency": costs.efficiency,
+        "multipath": costs.multipath,
+    }
+
+
+def _library_notes(library: str, costs: LibraryCosts) -> list[str]:
+    """A caveat when ``library`` adds nothing on this fabric (its links have no costs)."""
+    zero = costs.launch == costs.step == 0.0 and costs.efficiency == 1.0 and not costs.multipath
+    if library != "none" and zero:
+        links = "no known link types" if costs.link == "none" else f"link types {costs.link}"
+        return [
+            f"library: {library} has no software costs on {links} "
+            "(collectives.calibration): collectives are timed on the hardware alone"
+        ]
+    return []
+
+
 def _check_landing(landing: str, c: Chip) -> tuple[str, float]:
     require_choice("landing", landing, LANDINGS)
     zone = c.landing_zone if landing == "chip" else landing
@@ -866,7 +935,9 @@ def _phase(
     backend: str,
     forwarding: str,
     routing: str,
-    step_overhead: float,
+    library: str,
+    step_overhead: float | str | None,
+    collective_launch: float | str | None,
     landing: str,
     stragglers: str,
     straggler_policy: str,
@@ -883,7 +954,11 @@ def _phase(
     batch = require_int("batch", batch, min=1)
     tokens = require_int("tokens", tokens, min=1)
     seed = require_int("seed", seed, min=0)
-    step_overhead = require_float("step_overhead", step_overhead, min=0.0)
+    require_choice("library", library, LIBRARIES)
+    step = None if step_overhead is None else parse_time(step_overhead, "step_overhead")
+    launch = (
+        None if collective_launch is None else parse_time(collective_launch, "collective_launch")
+    )
     spec = strag.parse_stragglers(stragglers)
     policy = strag.parse_policy(straggler_policy)
     moe.parse_routing(moe_routing)
@@ -905,6 +980,7 @@ def _phase(
     chips = topology_chips(g0)
     par = layout(len(chips), tp=tp, pp=pp, ep=ep, dp=dp)
     topo_name = topo if isinstance(topo, str) else str(g0.graph.get("name", "graph"))
+    costs = library_costs(library, link_types(g0), step=step, launch=launch)
     params: dict[str, Any] = {
         "llm": m.name,
         "chip": c.name,
@@ -923,7 +999,7 @@ def _phase(
         "backend": backend,
         "forwarding": forwarding,
         "routing": routing,
-        "step_overhead": step_overhead,
+        **library_record(library, costs),
         "landing": zone,
         "landing_latency_s": landing_latency,
         "stragglers": spec.text,
@@ -971,10 +1047,10 @@ def _phase(
         forwarding,
         routing,
         seed,
-        step_overhead,
+        costs.step,
         landing_latency,
         frozenset(chips[r] for r in inst),
-    )
+    ).with_costs(costs)
     step_tokens = batch if phase == "decode" else batch * seq
     sites, notes = _sites(
         m,
@@ -1002,6 +1078,7 @@ def _phase(
     per_step = batch if phase == "decode" else batch * seq
     per_user = 1.0 / latency if phase == "decode" else seq / latency
     cost = _cost(m, c, est, sites, par, latency, per_step, chip_price)
+    notes.extend(_library_notes(library, costs))
     if spec.components:
         notes.append(
             "stragglers: chip delays applied to simulated per-chip tails (see docs/decode.md); "
@@ -1338,7 +1415,9 @@ def decode(
     backend: str = "packet",
     forwarding: str = "cut-through",
     routing: str = "auto",
-    step_overhead: float = 0.0,
+    library: str = "none",
+    step_overhead: float | str | None = None,
+    collective_launch: float | str | None = None,
     landing: str = "chip",
     stragglers: str = "none",
     straggler_policy: str = "wait",
@@ -1381,8 +1460,17 @@ def decode(
         individual tokens and refuse ``expected``), else ``expected``.
     backend, forwarding, routing : str
         Network model and engine options.
-    step_overhead : float
-        Seconds of software cost per dependent step of a collective.
+    library : str
+        Collective library whose software costs are added (:data:`LIBRARIES`): ``none``
+        (default: the hardware alone) or ``nccl`` (launch, per-step cost, protocol
+        efficiency and multipath of :mod:`collectives.calibration` for the topology's link
+        types, as :func:`collectives.run_collective` applies them).
+    step_overhead : float or str, optional
+        Seconds of software cost per dependent step of a collective (``"0.6us"``);
+        default: the library's.
+    collective_launch : float or str, optional
+        Seconds before the first message of every collective call (NCCL's launch latency);
+        default: the library's. Not the chip's per-operator ``launch_overhead``.
     landing : str
         ``chip`` (the chip's landing zone), ``sram`` or ``hbm`` (adds ``landing_latency``
         per message to a chip).
@@ -1391,7 +1479,8 @@ def decode(
     tokens : int
         Decode steps drawn for the straggler statistics.
     launch_overhead : float, optional
-        Override the chip's per-operator launch overhead (0 models CUDA graphs).
+        Override the chip's per-operator launch overhead of the roofline (0 models CUDA
+        graphs); collectives take ``collective_launch`` instead.
     usable_fraction : float
         Fraction of memory usable (see :func:`workloads.sharding.plan_memory`).
     chip_price : float, optional
@@ -1430,7 +1519,9 @@ def decode(
         backend=backend,
         forwarding=forwarding,
         routing=routing,
+        library=library,
         step_overhead=step_overhead,
+        collective_launch=collective_launch,
         landing=landing,
         stragglers=stragglers,
         straggler_policy=straggler_policy,
@@ -1460,7 +1551,9 @@ def prefill(
     backend: str = "packet",
     forwarding: str = "cut-through",
     routing: str = "auto",
-    step_overhead: float = 0.0,
+    library: str = "none",
+    step_overhead: float | str | None = None,
+    collective_launch: float | str | None = None,
     landing: str = "chip",
     launch_overhead: float | None = None,
     usable_fraction: float = 1.0,
@@ -1472,7 +1565,8 @@ def prefill(
     The same machinery as :func:`decode` with all ``batch * prompt`` tokens in one step
     (all-reduces of ``batch/ep * prompt * hidden`` activations); usually compute-bound.
     ``token_latency_s`` (and ``ttft_s`` in :meth:`DecodeResult.to_dict`) is the time to
-    first token, ``tokens_per_s`` is prompt tokens per second per sequence.
+    first token, ``tokens_per_s`` is prompt tokens per second per sequence. The options are
+    those of :func:`decode`.
     """
     m, c = _resolve(model, chip, launch_overhead)
     require_int("prompt", prompt, min=1)
@@ -1495,7 +1589,9 @@ def prefill(
         backend=backend,
         forwarding=forwarding,
         routing=routing,
+        library=library,
         step_overhead=step_overhead,
+        collective_launch=collective_launch,
         landing=landing,
         stragglers="none",
         straggler_policy="wait",
@@ -1510,14 +1606,13 @@ def decode_experiment(**params: Any) -> dict[str, Any]:
     """The ``decode`` sweep kind: :func:`decode` (or :func:`prefill` with ``phase="prefill"``)
     on keyword parameters, returning one flat record (:meth:`DecodeResult.to_dict`).
 
-    Times may be unit strings (``step_overhead="2us"``, ``launch_overhead="0s"``).
+    Times may be unit strings (``step_overhead="2us"``, ``launch_overhead="0s"``,
+    ``collective_launch="6.6us"``); ``library`` is ``none`` or ``nccl``.
     """
-    from netsim.units import parse_time
-
     p = dict(params)
     phase = p.pop("phase", "decode")
     require_choice("phase", phase, ("decode", "prefill"))
-    for key in ("step_overhead", "launch_overhead"):
+    for key in ("step_overhead", "launch_overhead", "collective_launch"):
         if isinstance(p.get(key), str):
             p[key] = parse_time(p[key], key)
     try:

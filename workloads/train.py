@@ -21,7 +21,9 @@ chips; each replica runs ``m = global_batch / (dp * micro_batch)`` micro-batches
 
 Every all-reduce is simulated once for all groups of the system at the same time (all DP
 groups contend for the fabric) on the packet engine or the analytical backend, and reused
-for every bucket of the same size.
+for every bucket of the same size. Collectives are timed on the hardware alone unless
+``library="nccl"`` adds NCCL's software costs (launch, per-step cost, protocol efficiency,
+multipath) for the fabric's link types, as in :func:`workloads.decode.decode`.
 
 Memory: ``16`` bytes per parameter on a chip (bf16 weights and gradients plus fp32 master
 weights, Adam momentum and variance; Rajbhandari et al., "ZeRO", SC 2020, §3.1), or
@@ -38,6 +40,7 @@ from typing import Any
 
 import networkx as nx
 
+from collectives.calibration import LIBRARIES, library_costs, link_types
 from netsim._version import __version__
 from netsim.chips import Chip
 from netsim.chips import chip as _chip
@@ -51,6 +54,7 @@ from workloads.decode import (
     CollectiveRun,
     Fabric,
     layout,
+    library_record,
     resolve_topology,
     run_groups,
     topology_chips,
@@ -222,7 +226,9 @@ def train_step(
     routing: str = "auto",
     efficiency: float = 0.5,
     grad_bytes: float = 2.0,
-    step_overhead: float | str = 0.0,
+    library: str = "none",
+    step_overhead: float | str | None = None,
+    collective_launch: float | str | None = None,
     zero: int = 0,
     seed: int = 0,
 ) -> TrainResult:
@@ -246,8 +252,13 @@ def train_step(
         Model FLOPs utilisation of the compute, in (0, 1].
     grad_bytes : float
         Bytes per gradient element (2 for bf16).
-    step_overhead : float or str
-        Software cost per dependent collective step.
+    library : str
+        Collective library whose software costs are added: ``none`` (default, the hardware
+        alone) or ``nccl`` (:func:`collectives.calibration.library_costs` for the
+        topology's link types).
+    step_overhead, collective_launch : float or str, optional
+        Software cost per dependent collective step and per collective call (``"2us"``);
+        default: the library's.
     zero : int
         0: every chip holds the full optimizer state (16 B/param); 1: ZeRO stage 1, the
         12 B/param of fp32 master weights and Adam moments are sharded over ``dp``
@@ -271,7 +282,11 @@ def train_step(
     bucket_b = parse_size(bucket, "bucket", allow_zero=False)
     eff = require_float("efficiency", efficiency, min=0.0, max=1.0, min_open=True)
     gbytes = require_float("grad_bytes", grad_bytes, min=0.0, min_open=True)
-    overhead = parse_time(step_overhead, "step_overhead")
+    require_choice("library", library, LIBRARIES)
+    step = None if step_overhead is None else parse_time(step_overhead, "step_overhead")
+    launch = (
+        None if collective_launch is None else parse_time(collective_launch, "collective_launch")
+    )
     seed = require_int("seed", seed, min=0)
     zero = require_int("zero", zero, min=0, max=1)
     g = resolve_topology(topo)
@@ -283,6 +298,7 @@ def train_step(
             f"got {global_batch}"
         )
     micro = global_batch // (par.dp * micro_batch)
+    costs = library_costs(library, link_types(g), step=step, launch=launch)
     params: dict[str, Any] = {
         "llm": m.name,
         "chip": c.name,
@@ -298,6 +314,7 @@ def train_step(
         "allreduce_requested": allreduce,
         "tp_allreduce_requested": tp_allreduce,
         "backend": backend,
+        **library_record(library, costs),
         "efficiency": eff,
         "zero": zero,
         "seed": seed,
@@ -324,7 +341,9 @@ def train_step(
     est = train_compute(m, c, tokens=global_batch * seq_len, chips=par.world_size, efficiency=eff)
     compute = est.time
     bubble = compute * (pp - 1) / micro
-    fabric = Fabric(g, chips, backend, forwarding, routing, seed, overhead, 0.0, frozenset(chips))
+    fabric = Fabric(
+        g, chips, backend, forwarding, routing, seed, costs.step, 0.0, frozenset(chips)
+    ).with_costs(costs)
     runs: dict[str, Any] = {}
     itemsize = int(m.act_dtype_bytes) if float(m.act_dtype_bytes).is_integer() else 1
     layers = math.ceil(m.layers / pp)

@@ -14,7 +14,46 @@ from netsim.commands._common import arg_time, print_json
 from netsim.engine import FORWARDING, ROUTINGS
 from netsim.units import format_time
 
-__all__ = ["register"]
+__all__ = ["add_library_arguments", "describe_library", "register"]
+
+
+def add_library_arguments(p: argparse.ArgumentParser, libraries: tuple[str, ...]) -> None:
+    """``--library``, ``--step-overhead`` and ``--collective-launch`` (decode and train).
+
+    ``--library`` is checked by the workload (one ``error: library: ...`` line), not by
+    argparse, as the Python API checks it.
+    """
+    p.add_argument(
+        "--library",
+        default="none",
+        metavar="{" + ",".join(libraries) + "}",
+        help="collective library costs: none = hardware only (default), nccl = NCCL's launch, "
+        "per-step cost, protocol efficiency and multipath for the topology's link types",
+    )
+    p.add_argument(
+        "--step-overhead",
+        type=arg_time,
+        default=None,
+        help="software cost per dependent collective step, e.g. 2us (default: the library's)",
+    )
+    p.add_argument(
+        "--collective-launch",
+        type=arg_time,
+        default=None,
+        help="software cost before each collective call, e.g. 6.6us (default: the library's)",
+    )
+
+
+def describe_library(d: dict) -> str:
+    """One line naming the collective library costs applied (the result's library keys)."""
+    if d["library"] == "none" and not (d["step_overhead"] or d["collective_launch"]):
+        return "collective library none (hardware only)"
+    links = f" on {d['library_links']}" if d["library_links"] else ""
+    return (
+        f"collective library {d['library']}{links}: launch {format_time(d['collective_launch'])}"
+        f", step {format_time(d['step_overhead'])}, efficiency "
+        f"{d['collective_efficiency']:.3g}, multipath {'on' if d['multipath'] else 'off'}"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         COMBINE_ALGOS,
         DISPATCH_ALGOS,
         LANDINGS,
+        LIBRARIES,
     )
 
     p = sub.add_parser(
@@ -74,12 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="packet", choices=BACKENDS)
     p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
     p.add_argument("--routing", default="auto", choices=ROUTINGS)
-    p.add_argument(
-        "--step-overhead",
-        type=arg_time,
-        default=0.0,
-        help="software cost per collective step (e.g. 2us)",
-    )
+    add_library_arguments(p, LIBRARIES)
     p.add_argument("--landing", default="chip", choices=LANDINGS)
     p.add_argument("--stragglers", default="none", help="e.g. chip:0.125:20us+exp:1us")
     p.add_argument("--straggler-policy", default="wait", help="wait | substitute:DEADLINE")
@@ -132,7 +167,9 @@ def _run(args: argparse.Namespace) -> int:
         backend=args.backend,
         forwarding=args.forwarding,
         routing=args.routing,
+        library=args.library,
         step_overhead=args.step_overhead,
+        collective_launch=args.collective_launch,
         landing=args.landing,
         launch_overhead=args.launch_overhead,
         chip_price=args.chip_price,
@@ -168,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
     if d["dispatch"] is not None:
         algos += f", MoE dispatch {d['dispatch']}, combine {d['combine']}"
     print(f"backend {d['model']}, {algos}, seed {d['seed']}")
+    print(describe_library(d))
     label = "time to first token" if what == "prefill" else "token latency"
     print(f"{label}: {format_time(d['token_latency_s'])}")
     for key, name in (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from netsim.commands._common import arg_size, arg_time, print_json
+from netsim.commands._common import arg_size, print_json
 from netsim.engine import FORWARDING, ROUTINGS
 from netsim.units import format_size, format_time
 
@@ -17,7 +17,8 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
-    from workloads.decode import ALLREDUCE_ALGOS, BACKENDS
+    from netsim.commands.decode import add_library_arguments
+    from workloads.decode import ALLREDUCE_ALGOS, BACKENDS, LIBRARIES
 
     p = sub.add_parser(
         "train",
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
     p.add_argument("--routing", default="auto", choices=ROUTINGS)
     p.add_argument("--efficiency", type=float, default=0.5, help="MFU of the compute")
-    p.add_argument("--step-overhead", type=arg_time, default=0.0)
+    add_library_arguments(p, LIBRARIES)
     p.add_argument("--zero", type=int, default=0, choices=(0, 1))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from netsim.commands.decode import describe_library
     from workloads.train import train_step
 
     r = train_step(
@@ -68,7 +70,9 @@ def _run(args: argparse.Namespace) -> int:
         forwarding=args.forwarding,
         routing=args.routing,
         efficiency=args.efficiency,
+        library=args.library,
         step_overhead=args.step_overhead,
+        collective_launch=args.collective_launch,
         zero=args.zero,
         seed=args.seed,
     )
@@ -84,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"does not fit: {d['memory']['summary']}")
         return 0
     print(f"backend {d['model']}, gradient all-reduce {d['allreduce']}, seed {d['seed']}")
+    print(describe_library(d))
     print(f"step time {format_time(d['step_time_s'])}  (MFU {d['mfu']:.1%})")
     for key, name in (
         ("compute_s", "compute"),
