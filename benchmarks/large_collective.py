@@ -51,7 +51,7 @@ def main() -> None:
         return
     p, n = 32 * 32, 1 << 30
     t, wall, packets = ring_allreduce(32, n, 1)
-    bw = torus((2, 2)).edges[0, 1]["bandwidth"]
+    bw = torus((4, 4)).edges[0, 1]["bandwidth"]  # one ICI link (radix 2 would aggregate two)
     bound = 2 * (p - 1) / p * n / bw
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"32x32 torus, 1GiB ring all-reduce       : {t * 1e3:.3f} ms simulated "

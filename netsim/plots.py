@@ -186,6 +186,11 @@ def _groups(table: np.ndarray, key: str | None) -> list[tuple[Any, np.ndarray]]:
     return [(v, table[np.array([_same(x, v) for x in values], dtype=bool)]) for v in order]
 
 
+def _rank(order: list[Any], v: Any) -> int:
+    """Position of ``v`` in ``order`` (compared as :func:`_groups` does)."""
+    return next(i for i, o in enumerate(order) if _same(v, o))
+
+
 def _aggregate(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
     """Mean, min and max of ``y`` for each distinct ``x`` (sorted), NaNs left out."""
     ok = np.isfinite(x) & np.isfinite(y)
@@ -487,10 +492,12 @@ def plot_breakdown(
     unit = label[label.rindex("(") :]
     with plt.rc_context(_STYLE):
         ncat = max(len(_groups(sub, x)) for _, sub in _groups(table, col))
+        order = [v for v, _ in _groups(table, x)]
         fig, axes, groups = _facets(table, col, height=2.8, width=max(3.2, 0.9 + 0.42 * ncat))
         for j, (_, sub) in enumerate(groups):
             ax = axes[0][j]
-            cats = _groups(sub, x)
+            # the same category order in every panel: first appearance in the whole table
+            cats = sorted(_groups(sub, x), key=lambda c: _rank(order, c[0]))
             pos = np.arange(len(cats))
             bottom = np.zeros(len(cats))
             for i, comp in enumerate(components):
