@@ -49,6 +49,7 @@ from netsim.validate import require_int
 
 __all__ = [
     "CHUNKS_PER_PLANE",
+    "MIN_CHUNK_BYTES",
     "Plane",
     "aggregation_planes",
     "allreduce_innetwork",
@@ -59,6 +60,10 @@ __all__ = [
 #: Default pipeline chunks per plane (a modelling choice: enough to overlap the up and down
 #: traversals of a multi-level tree).
 CHUNKS_PER_PLANE = 4
+#: By default a pipeline chunk is not made smaller than this many bytes: successive chunks on
+#: a tree edge follow one another, so splitting a small message only adds latency (a message
+#: below ``planes * MIN_CHUNK_BYTES`` gets one chunk per plane, or fewer planes).
+MIN_CHUNK_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,11 @@ def _setup(
     itemsize = require_int("itemsize", itemsize, min=1)
     root = require_int("root", root, min=0, max=len(ranks) - 1)
     planes = aggregation_planes(graph, ranks)
-    n = CHUNKS_PER_PLANE * len(planes) if chunks is None else require_int("chunks", chunks, min=1)
+    if chunks is None:
+        by_size = -(-count * itemsize // MIN_CHUNK_BYTES)
+        n = max(1, min(CHUNKS_PER_PLANE * len(planes), max(len(planes), by_size)))
+    else:
+        n = require_int("chunks", chunks, min=1)
     s = Schedule(op, "innetwork", tuple(int(r) for r in ranks), count, itemsize, root=root)
     # One accumulator name per group, so concurrent groups can be merged on shared switches.
     return s, planes, chunk_bounds(count, n), f"acc{int(ranks[0])}"
@@ -253,7 +262,8 @@ def allreduce_innetwork(
         The topology (required).
     chunks : int, optional
         Pipeline chunks in all, spread round-robin over the planes (default
-        :data:`CHUNKS_PER_PLANE` per plane); chunks with no elements are skipped.
+        :data:`CHUNKS_PER_PLANE` per plane, but no chunk below :data:`MIN_CHUNK_BYTES` beyond
+        one per plane); chunks with no elements are skipped.
     root, matrix
         Not used by all-reduce.
 
