@@ -387,7 +387,7 @@ def _dask_client(scheduler: str | None, cluster: str | None, workers: int | None
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfigError(f"scheduler: cannot connect to {scheduler!r} ({first})") from None
     n = workers or os.cpu_count() or 1
-    lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
     try:
         return Client(lc), lc
     except BaseException:

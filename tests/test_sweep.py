@@ -264,7 +264,7 @@ def test_cli_scheduler_address_matches_serial(tmp_path, capsys):
     serial, remote = tmp_path / "s.h5", tmp_path / "d.h5"
     run_sweep(PROBE, serial, workers=1, progress=False)
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
         addr = cluster.scheduler_address
         code = main(["sweep", str(spec_path), "--out", str(remote), "--scheduler", addr, "--json"])
