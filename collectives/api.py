@@ -319,6 +319,7 @@ def run_collective(
     mtu: int | None = None,
     header: int | None = None,
     buffer: int | None = None,
+    max_segments: int | str | None = 256,
     **opts: Any,
 ) -> dict[str, Any]:
     """Build, run and measure one collective on a topology.
@@ -343,6 +344,11 @@ def run_collective(
     backend, forwarding, routing, mtu, header, buffer
         The network model (:func:`make_backend`); ``forwarding`` (default cut-through) and
         ``buffer`` apply to the packet engine only and are refused with ``"analytical"``.
+    max_segments : int, "none" or None
+        Packet engine: a message is simulated as at most this many packets (larger
+        segments beyond ``max_segments * mtu`` bytes; :mod:`netsim.engine.network`);
+        ``None`` or ``"none"`` simulates every real MTU packet. Ignored by the analytical
+        model.
     step_overhead, launch_overhead, efficiency, multipath
         Library costs (:mod:`collectives.calibration`); ``None`` takes the default for the
         topology's link types. Times may carry units (``"2us"``).
@@ -446,9 +452,13 @@ def run_collective(
         multipath=spray,
         reduce_bandwidth=rbw,
     )
+    if isinstance(max_segments, str) and max_segments.strip().lower() == "none":
+        max_segments = None
+    if max_segments is not None:
+        max_segments = require_int("max_segments", max_segments, min=1)
     be = make_backend(
         G, backend, forwarding=forwarding, routing=routing, seed=seed, mtu=mtu, header=header,
-        buffer=buffer,
+        buffer=buffer, max_segments=max_segments,
     )  # fmt: skip
     t0 = time.perf_counter()
     res: RunResult = run(be, sched, data=inputs, **kw)
@@ -489,6 +499,7 @@ def run_collective(
         "backend": backend,
         "model": res.model,
         "forwarding": forwarding if backend == "packet" else None,
+        "max_segments": max_segments if backend == "packet" else None,
         "routing": st.get("routing", routing),
         "packets": st.get("packets", 0),
         "packet_hops": st.get("packet_hops", 0),

@@ -174,3 +174,20 @@ def test_options_that_do_not_apply_are_one_line_errors(capsys, argv, match):
     code, _, err = run_cli(capsys, "--topo", topo, *argv)
     assert code == 2
     assert match in err and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_max_segments_coarsens_packets_but_not_the_time(capsys):
+    """A 64 KiB ring step (1 MiB all-reduce over 16 ranks) as every real packet or as two
+    segments: same simulated time (one hop per step on a torus ring), 1/k of the packets."""
+    base = ("--topo", "torus:dims=4x4", "--size", "1MiB", "--json")
+    code, out, _ = run_cli(capsys, *base, "--max-segments", "none")
+    fine = json.loads(out)
+    code2, out2, _ = run_cli(capsys, *base, "--max-segments", "2")
+    coarse = json.loads(out2)
+    assert code == code2 == 0
+    assert (fine["max_segments"], coarse["max_segments"]) == (None, 2)
+    assert coarse["time_s"] == pytest.approx(fine["time_s"], rel=1e-9)
+    assert coarse["packets"] == 2 * coarse["transfers"] < fine["packets"]
+    code, out, err = run_cli(capsys, "--topo", "torus:dims=4x4", "--size", "1MiB",
+                             "--max-segments", "0")  # fmt: skip
+    assert code == 2 and err.startswith("error: max_segments:") and err.count("\n") == 1

@@ -70,6 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="local reduction bandwidth (e.g. 3.35TB/s) or a chip preset (its HBM bandwidth)",
     )
+    p.add_argument(
+        "--max-segments",
+        default="256",
+        help="packet engine: simulate a message as at most N packets (default 256; 'none' = "
+        "every real MTU packet)",
+    )
     p.add_argument("--itemsize", type=int, default=4, help="bytes per element (default 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true", help="verify the result on random data")
@@ -111,6 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         check=args.check,
         efficiency=args.efficiency,
         multipath=args.multipath,
+        max_segments=args.max_segments,
     )
     if args.matrix is not None:
         kw["matrix"] = args.matrix
