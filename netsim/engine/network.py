@@ -440,11 +440,9 @@ class PacketNetwork:
             env._now, _, _, event = heappop(queue)
             kind = type(event)
             if kind is packet:  # the engine's own events: one known handler, never failed
-                event.callbacks = None
                 event.cbl[0](event)
                 continue
             if kind is call:
-                event.callbacks = None
                 event.fn(event.arg)
                 continue
             callbacks, event.callbacks = event.callbacks, None
@@ -533,7 +531,10 @@ class PacketNetwork:
 
     def _inject(self, src, nbytes, path, vcs, event, *, callback=None, tree=None) -> None:
         """Queue a message at the injection queue of its first port."""
-        count, seg, wire = self._segments(nbytes)
+        if nbytes <= self.mtu:  # one packet (the common small-message case, inlined)
+            count, seg, wire = 1, self.mtu, nbytes + self.header
+        else:
+            count, seg, wire = self._segments(nbytes)
         copies = 1
         if tree is None:
             port = path[0]
