@@ -320,6 +320,7 @@ def run_collective(
     header: int | None = None,
     buffer: int | None = None,
     max_segments: int | str | None = 256,
+    detail: bool = False,
     **opts: Any,
 ) -> dict[str, Any]:
     """Build, run and measure one collective on a topology.
@@ -349,6 +350,10 @@ def run_collective(
         segments beyond ``max_segments * mtu`` bytes; :mod:`netsim.engine.network`);
         ``None`` or ``"none"`` simulates every real MTU packet. Ignored by the analytical
         model.
+    detail : bool
+        Also return ``link_utilisation``: ``[[u, v, busy fraction], ...]`` of every directed
+        link over the collective (for :func:`netsim.plots.plot_link_heatmap`, ``netsim plot
+        --kind heatmap``).
     step_overhead, launch_overhead, efficiency, multipath
         Library costs (:mod:`collectives.calibration`); ``None`` takes the default for the
         topology's link types. Times may carry units (``"2us"``).
@@ -477,7 +482,7 @@ def run_collective(
     # Nothing moved at size 0: bandwidth 0, as nccl-tests prints.
     algbw = size_b / res.time_s if res.time_s > 0 else (0.0 if size_b == 0 else float("nan"))
     st = res.stats
-    return {
+    out = {
         "topo": name,
         "chips": nchips,
         "op": op,
@@ -516,3 +521,6 @@ def run_collective(
         "check": True if check else None,
         "netsim_version": __version__,
     }
+    if detail:
+        out["link_utilisation"] = [[int(u), int(v), float(x)] for (u, v), x in util.items()]
+    return out

@@ -191,3 +191,21 @@ def test_max_segments_coarsens_packets_but_not_the_time(capsys):
     code, out, err = run_cli(capsys, "--topo", "torus:dims=4x4", "--size", "1MiB",
                              "--max-segments", "0")  # fmt: skip
     assert code == 2 and err.startswith("error: max_segments:") and err.count("\n") == 1
+
+
+def test_detail_returns_every_link_utilisation_and_it_adds_up():
+    """Ring all-reduce of 1 MiB on a 4x4 torus (rank order row-major): each of the 2(p-1) = 30
+    steps moves 64 KiB over 12 one-hop and 4 two-hop neighbour pairs (row ends wrap to the
+    next row), 20 link traversals; the links' busy time adds up to 30 * 20 messages."""
+    from collectives import make_backend, run_collective
+    from topologies.torus import torus
+
+    r = run_collective("torus:dims=4x4", "allreduce", "ring", "1MiB", detail=True)
+    util = r["link_utilisation"]
+    assert len(util) == 64  # 32 links, both directions
+    assert max(x for _, _, x in util) == pytest.approx(r["max_link_utilisation"])
+    be = make_backend(torus((4, 4)), "packet")
+    wire = 65536 + -(-65536 // be.mtu) * be.header
+    busy = sum(x for _, _, x in util) * r["time_s"] * 50e9  # ICI links: 50 GB/s
+    assert busy / wire == pytest.approx(30 * 20, rel=1e-9)
+    assert "link_utilisation" not in run_collective("torus:dims=4x4", "allreduce", "ring", "1KiB")
