@@ -266,49 +266,66 @@ def run_traffic(
     gap = {c: wire / (load * float(G.nodes[c]["injection_bandwidth"])) for c in chips}
     slot = {c: wire / float(G.nodes[c]["injection_bandwidth"]) for c in chips}
     latencies: list[float] = []
-    state = {
-        "generated": 0,
-        "stop": False,
-        "t_start": math.inf,
-        "t_end": math.inf,
-        "measured_bytes": 0,
-    }
     first_measured = warmup
     last_measured = warmup + packets
+    # Run state, in closure cells (cheaper than a dict on this per-packet path).
+    generated = 0
+    stop = False
+    t_start = t_end = math.inf
+    measured_bytes = 0
 
-    def next_gap(c: int) -> float:
-        if injection == "poisson":
+    if injection == "poisson":
+
+        def next_gap(c: int) -> float:
             return rng.expovariate(1.0 / gap[c])
-        k = 1
-        while rng.random() >= load:
-            k += 1
-        return k * slot[c]
+
+    else:
+
+        def next_gap(c: int) -> float:
+            k = 1
+            while rng.random() >= load:
+                k += 1
+            return k * slot[c]
+
+    env = net.env
 
     def delivered(latency: float) -> None:
-        if state["t_start"] <= net.env._now <= state["t_end"]:
-            state["measured_bytes"] += nbytes
+        nonlocal measured_bytes
+        if t_start <= env._now <= t_end:
+            measured_bytes += nbytes
 
     def delivered_measured(latency: float) -> None:
+        nonlocal stop
         delivered(latency)
         latencies.append(latency)
         if len(latencies) == packets:
-            state["stop"] = True
+            stop = True
 
-    send, call_at, env = net._send, net.call_at, net.env
+    send, call_at = net._send, net.call_at
+
+    # Packets are numbered as they are sent (a draw that maps a source to itself sends
+    # nothing); a pattern that sends (almost) nothing is stopped after this many draws.
+    max_draws = 100 * (warmup + packets) + 1000
+    draws = 0
 
     def generate(c: int) -> None:
-        if state["stop"]:
+        nonlocal generated, t_start, t_end, draws, stop
+        if stop:
             return
-        k = state["generated"]
-        state["generated"] = k + 1
+        draws += 1
         d = dest(c)
         if d != c:
+            k = generated
+            generated = k + 1
             if k == first_measured:
-                state["t_start"] = env._now
+                t_start = env._now
             if k == last_measured - 1:
-                state["t_end"] = env._now
+                t_end = env._now
             measured = first_measured <= k < last_measured
             send(c, d, nbytes, c, None, delivered_measured if measured else delivered)
+        elif draws > max_draws:
+            stop = True
+            return
         call_at(env._now + next_gap(c), generate, c)
 
     for c in chips:
@@ -321,9 +338,9 @@ def run_traffic(
             f"pattern: '{pattern}' generated too few packets to measure ({len(latencies)} of "
             f"{packets}); every source maps to itself?"
         )
-    window = state["t_end"] - state["t_start"]
+    window = t_end - t_start
     capacity = sum(float(G.nodes[c]["injection_bandwidth"]) for c in chips) * window
-    accepted = state["measured_bytes"] * (wire / nbytes) / capacity if capacity > 0 else math.nan
+    accepted = measured_bytes * (wire / nbytes) / capacity if capacity > 0 else math.nan
     lat = np.asarray(latencies)
     st = net.stats()
     extra: dict[str, Any] = {}

@@ -26,3 +26,29 @@ def test_json_below_saturation_accepts_what_is_offered(capsys):
     # far below saturation every offered byte is delivered in the window (within sampling)
     assert r["accepted_load"] == pytest.approx(r["offered_load"], rel=0.25)
     assert r["latency_p50_s"] <= r["latency_p99_s"] <= r["latency_max_s"]
+
+
+def test_pattern_with_fixed_points_measures_only_sent_packets():
+    """transpose on a 4x4 torus maps the 4 diagonal chips to themselves: they send nothing,
+    and the run still measures exactly `packets` packets (it used to run forever)."""
+    from netsim.traffic import run_traffic
+
+    r = run_traffic("torus:dims=4x4", "transpose", 0.5, injection="poisson", packets=300, seed=3)
+    assert r.packets == 300 and r.latency_mean_s > 0
+
+
+def test_pattern_that_sends_nothing_is_refused_not_run_forever():
+    import networkx as nx
+
+    from netsim.errors import ConfigError
+    from netsim.traffic import run_traffic
+    from topologies._build import add_chip, add_link, finish
+
+    g = nx.Graph()
+    add_chip(g, 0, (0.0, 0.0))
+    add_chip(g, 1, (1.0, 0.0))
+    add_link(g, 0, 1, link="ici")
+    g = finish(g, "pair", {})
+    # bitrev on 2 chips maps each chip to itself
+    with pytest.raises(ConfigError, match="too few packets"):
+        run_traffic(g, "bitrev", 0.5, packets=10, seed=0)
