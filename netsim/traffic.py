@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -124,19 +125,20 @@ def destination_fn(
     n = sum(1 for _, k in G.nodes(data="kind") if k == "chip")
     if n < 2:
         raise ConfigError(f"pattern: needs at least 2 chips, got {n}")
+    draw = rng.random  # int(draw() * m) is uniform on 0..m-1 to within m / 2**53
     if pattern == "uniform":
 
         def uniform(s: int) -> int:
-            d = rng.randrange(n - 1)
+            d = int(draw() * (n - 1))
             return d + 1 if d >= s else d
 
         return uniform
     if pattern == "hotspot":
 
         def hotspot(s: int) -> int:
-            if rng.random() < hotspot_fraction and s != 0:
+            if draw() < hotspot_fraction and s != 0:
                 return 0
-            d = rng.randrange(n - 1)
+            d = int(draw() * (n - 1))
             return d + 1 if d >= s else d
 
         return hotspot
@@ -272,7 +274,6 @@ def run_traffic(
     generated = 0
     stop = False
     t_start = t_end = math.inf
-    measured_bytes = 0
 
     if injection == "poisson":
 
@@ -280,28 +281,34 @@ def run_traffic(
             return rng.expovariate(1.0 / gap[c])
 
     else:
+        # Slots until the next packet: geometric on {1, 2, ...} with success probability
+        # `load`, drawn by inversion (P(K > m) = (1 - load)**m) with one uniform.
+        log_miss = math.log1p(-load) if load < 1.0 else -math.inf
+        log = math.log
 
         def next_gap(c: int) -> float:
-            k = 1
-            while rng.random() >= load:
-                k += 1
-            return k * slot[c]
+            return (1 + int(log(1.0 - rng.random()) / log_miss)) * slot[c]
 
     env = net.env
 
-    def delivered(latency: float) -> None:
-        nonlocal measured_bytes
-        if t_start <= env._now <= t_end:
-            measured_bytes += nbytes
+    # Deliveries are observed, not waited for (open loop: nothing reacts to them), so the
+    # engine reports each arrival time as soon as it is final, at no event.
+    # The window is known only once its last packet is generated, so arrival times are
+    # kept and counted afterwards.
+    arrivals = array("d")
+    keep = arrivals.append
 
-    def delivered_measured(latency: float) -> None:
+    def delivered(t_sent: float, t_arrived: float) -> None:
+        keep(t_arrived)
+
+    def delivered_measured(t_sent: float, t_arrived: float) -> None:
         nonlocal stop
-        delivered(latency)
-        latencies.append(latency)
+        keep(t_arrived)
+        latencies.append(t_arrived - t_sent)
         if len(latencies) == packets:
             stop = True
 
-    send, call_at = net._send, net.call_at
+    send = net._send
 
     # Packets are numbered as they are sent (a draw that maps a source to itself sends
     # nothing); a pattern that sends (almost) nothing is stopped after this many draws.
@@ -322,14 +329,15 @@ def run_traffic(
             if k == last_measured - 1:
                 t_end = env._now
             measured = first_measured <= k < last_measured
-            send(c, d, nbytes, c, None, delivered_measured if measured else delivered)
+            send(c, d, nbytes, c, None, None, delivered_measured if measured else delivered)
         elif draws > max_draws:
             stop = True
             return
-        call_at(env._now + next_gap(c), generate, c)
+        timers[c](env._now + next_gap(c))
 
+    timers = {c: net.timer(generate, c) for c in chips}
     for c in chips:
-        net.call_at(next_gap(c) * rng.random(), generate, c)
+        timers[c](next_gap(c) * rng.random())
     t0 = time.perf_counter()
     net.run()
     wall = time.perf_counter() - t0
@@ -340,6 +348,8 @@ def run_traffic(
         )
     window = t_end - t_start
     capacity = sum(float(G.nodes[c]["injection_bandwidth"]) for c in chips) * window
+    arrived = np.frombuffer(arrivals, dtype=float)
+    measured_bytes = nbytes * int(np.count_nonzero((arrived >= t_start) & (arrived <= t_end)))
     accepted = measured_bytes * (wire / nbytes) / capacity if capacity > 0 else math.nan
     lat = np.asarray(latencies)
     st = net.stats()

@@ -459,3 +459,88 @@ def test_coarse_segments_match_fine_grained_ring_allreduce_within_two_percent():
     assert coarse == pytest.approx(fine, rel=0.02)
     mtu = fine_be.mtu
     assert fine_be.stats()["packets"] == coarse_be.stats()["packets"] // 2 * (65536 // mtu)
+
+
+# -- settlement: with infinite buffers a packet's arrival is final once it starts its last
+# link, so it is booked then and a message's event is scheduled for its arrival.
+
+
+@pytest.mark.parametrize("nbytes", [300, 5000])
+def test_observe_reports_the_arrival_before_it_happens(nbytes):
+    G = chain(BWS, LATS, SW, inj=4e9)
+    net = PacketNetwork(G, forwarding="store-and-forward", mtu=1000, header=16)
+    seen, fired = [], {}
+    ev = net.send(0, 1, nbytes, observe=lambda t0, t1: seen.append((t0, t1, net.env.now)))
+    ev.callbacks.append(lambda _: fired.setdefault("t", net.env.now))
+    net.run()
+    ((t0, t1, told_at),) = seen
+    assert t0 == 0.0 and t1 == fired["t"]  # the event fires at the observed arrival
+    assert told_at < t1  # told while the last packet was still on its last link
+    assert net.stats()["bytes_delivered"] == nbytes
+
+
+def test_observe_with_finite_buffers_is_told_at_arrival():
+    G = chain(BWS, LATS, SW, inj=4e9)
+    net = PacketNetwork(G, mtu=1000, header=16, buffer=4096)
+    seen = []
+    net.send(0, 1, 5000, observe=lambda t0, t1: seen.append((t1, net.env.now)))
+    net.run()
+    ((t1, told_at),) = seen
+    assert told_at == t1 > 0
+
+
+def test_one_event_per_packet_hop_and_one_per_message():
+    # A message of m packets over h links of one path: the interface starts each packet
+    # with one event (the first needs none on an idle interface), each packet spends one
+    # event per hop but the last, and the message one event at its arrival.
+    h, m = 3, 5
+    net = PacketNetwork(chain([1e9] * h, [1e-7] * h, SW), mtu=500, header=0)
+    assert time_of(net, 0, 1, 500) > 0
+    assert net.stats()["events"] == (h - 1) + 1
+    net = PacketNetwork(chain([1e9] * h, [1e-7] * h, SW), mtu=500, header=0)
+    time_of(net, 0, 1, 500 * m)
+    st = net.stats()
+    assert st["packet_hops"] == h * m
+    assert st["events"] == m * (h - 1) + m + 1  # hops + emits + the message
+
+
+def test_uniform_traffic_costs_one_event_per_packet_hop():
+    # Each generated packet costs its source's timer event and one event per hop but the
+    # last: as many events as link traversals (issue 3: at most about two).
+    r = run_traffic(torus2d(4), "uniform", 0.3, packets=500, seed=3)
+    assert r.packet_hops <= r.events <= r.packet_hops * 1.05
+
+
+def test_run_until_in_steps_matches_one_run():
+    def go(step):
+        net = PacketNetwork(torus2d(4))
+        out = {}
+        for s in range(16):
+            for d in range(16):
+                if s != d:
+                    ev = net.send(s, d, 3000 if (s + d) % 3 else 100)
+                    ev.callbacks.append(lambda _, k=(s, d): out.setdefault(k, net.env.now))
+        late = net.timer(lambda _: net.send(0, 5, 300, callback=lambda x: out.setdefault("x", x)))
+        late(1e-6)
+        if step:
+            for k in range(1, 300):
+                net.run(until=k * 1e-7)
+        net.run()
+        return out, net.stats()["bytes_delivered"]
+
+    assert go(False) == go(True)
+
+
+def test_timer_rearms_itself():
+    net = PacketNetwork(ring(4))
+    ticks = []
+
+    def tick(step):
+        ticks.append(net.env.now)
+        if len(ticks) < 4:
+            at(net.env.now + step)
+
+    at = net.timer(tick, 2e-9)
+    at(1e-9)
+    net.run()
+    assert ticks == pytest.approx([1e-9, 3e-9, 5e-9, 7e-9], rel=1e-12)

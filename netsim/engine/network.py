@@ -40,12 +40,16 @@ Forwarding
 Buffers and flow control
     ``buffer=None`` (default) models infinite buffers: each output port is a FIFO server
     whose next free time is known, so a packet's departure is computed when it reaches the
-    port and the engine spends **one simulation event per packet-hop** (plus one at delivery;
-    the interface's event that starts a packet also moves it onto its first link, and a
-    port's injection queue costs one more event when it drains while other ports of the
-    node are still injecting). With ``buffer=N`` bytes, every input port holds ``N`` bytes
-    per virtual channel and the upstream port sends only against credits (lossless credit-based flow control, as NVLink and
-    InfiniBand); credits return one link latency after a packet leaves the buffer. Packets
+    port and the engine spends **one simulation event per packet-hop**, none at delivery:
+    once a packet starts its last link its arrival time is final, so it is *settled* then
+    (booked as delivered, ``observe`` told) and its message's event is scheduled for the
+    arrival time of its last packet (one event per message). The interface's event that
+    starts a packet also moves it onto its first link (a single-packet message on an idle
+    interface needs no event there), and a port's injection queue costs one more event when
+    it drains while other ports of the node are still injecting. With ``buffer=N`` bytes,
+    every input port holds ``N`` bytes per virtual channel and the upstream port sends only
+    against credits (lossless credit-based flow control, as NVLink and InfiniBand); packets
+    are delivered by an event at arrival (it frees the buffer), and credits return one link latency after a packet leaves the buffer. Packets
     wait in per-VC output queues (deques) served round-robin. A run whose event queue runs
     dry while packets are still in flight (every one of them waiting for credits) raises
     :class:`~netsim.errors.DeadlockError` naming the blocked links. Multicast copies use the
@@ -83,6 +87,7 @@ __all__ = ["FORWARDING", "PacketNetwork", "default_injection"]
 
 FORWARDING = ("cut-through", "store-and-forward")
 _NORMAL = 1  # simpy's NORMAL event priority
+_NOPATH = (None, None, None, None, 0, 0, 0, 0)  # _Message fields of a message going nowhere
 
 
 def default_injection(ports: PortTable, node: int, kind: str | None) -> float:
@@ -109,6 +114,7 @@ class _Message:
         "event",
         "k",
         "left",
+        "observe",
         "path",
         "seg",
         "t0",
@@ -117,11 +123,14 @@ class _Message:
         "wleft",
     )
 
-    def __init__(self, left, t0, event, callback, path, vcs, tree, cbl, count, seg, nbytes, wire):
+    def __init__(
+        self, left, t0, event, callback, observe, path, vcs, tree, cbl, count, seg, nbytes, wire
+    ):
         self.left = left  # packet deliveries still to come
         self.t0 = t0
         self.event = event
         self.callback = callback
+        self.observe = observe
         self.path = path
         self.vcs = vcs
         self.tree = tree
@@ -178,27 +187,38 @@ class _Injector:
 
 
 class _Packet:
-    """A packet in flight; it is also the simpy event that moves it (one per hop)."""
+    """A packet in flight; it is also the simpy event that moves it (one per hop).
+
+    A message of one packet injected at once is its own message: ``msg`` is None and the
+    packet has the message fields ``left``, ``t0``, ``event``, ``callback`` and ``observe``
+    (no reference cycle, so no work for the garbage collector).
+    """
 
     __slots__ = (
-        "_ok",
-        "_value",
-        "callbacks",
+        "callback",
         "cbl",
+        "event",
         "hop",
+        "left",
         "msg",
+        "observe",
         "path",
         "payload",
         "prev",
         "size",
+        "t0",
         "tail",
         "tree",
         "vcs",
     )
 
+    # What simpy's own loop (``run(until)``) reads of an event: always ok, no value, and
+    # the handler as the callback list (clearing it after processing is ignored).
+    _ok = True
+    _value = None
+    callbacks = property(lambda self: self.cbl, lambda self, _: None)
+
     def __init__(self, msg, size, payload, path, vcs, cbl) -> None:
-        self._ok = True
-        self._value = None
         self.msg = msg
         self.size = size
         self.payload = payload
@@ -209,20 +229,19 @@ class _Packet:
         self.prev = -1
         self.tree = None
         self.cbl = cbl
-        self.callbacks = cbl
 
 
 class _Call:
     """A light simpy event that calls ``fn(arg)`` when processed."""
 
-    __slots__ = ("_ok", "_value", "arg", "callbacks", "fn")
+    __slots__ = ("arg", "fn")
+    _ok = True  # as _Packet
+    _value = None
+    callbacks = property(lambda self: _DISPATCH, lambda self, _: None)
 
     def __init__(self, fn: Callable[[Any], None], arg: Any) -> None:
-        self._ok = True
-        self._value = None
         self.fn = fn
         self.arg = arg
-        self.callbacks = _DISPATCH
 
 
 def _dispatch(event: _Call) -> None:
@@ -299,6 +318,7 @@ class PacketNetwork:
         self.ports = ports = PortTable(graph)
         self.router = make_router(graph, ports, routing, seed=self.seed, backlog=self.backlog)
         self.routing = self.router.name
+        self._route = self.router.route
         self.nvcs = self.router.nvcs
         if buffer is not None:
             buffer = require_int("buffer", buffer, min=self.mtu + self.header)
@@ -359,11 +379,17 @@ class PacketNetwork:
         *,
         flow: int = 0,
         callback: Callable[[float], None] | None = None,
+        observe: Callable[[float, float], None] | None = None,
     ) -> simpy.Event:
         """Send ``nbytes`` from node ``src`` to node ``dst``; see :class:`Backend`.
 
         ``flow`` labels the flow for ECMP hashing (all packets of a message take one path).
         ``callback(latency)`` is called at delivery, before the event fires.
+        ``observe(t_sent, t_arrived)`` is called as soon as the message's arrival time is
+        final: with infinite buffers when its last packet starts its last link (simulated
+        time has not reached ``t_arrived`` yet), with finite buffers at arrival. It is for
+        open-loop measurement (nothing the simulation does may depend on it) and costs no
+        event.
         """
         if src not in self._nics or dst not in self._nics:
             bad = src if src not in self._nics else dst
@@ -371,7 +397,7 @@ class PacketNetwork:
         if nbytes < 0:
             raise ConfigError(f"nbytes: must be >= 0, got {nbytes}")
         event = self.env.event()
-        self._send(src, dst, int(nbytes), flow, event, callback)
+        self._send(src, dst, int(nbytes), flow, event, callback, observe)
         return event
 
     def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
@@ -497,27 +523,71 @@ class PacketNetwork:
         call = _Call(fn, arg)
         heappush(self._queue, (t, _NORMAL, next(self._eid), call))
 
+    def timer(self, fn: Callable[[Any], None], arg: Any = None) -> Callable[[float], None]:
+        """Return ``at(t)``: call ``fn(arg)`` at simulated time ``t`` (>= now).
+
+        One light event object serves every call, so a timer is armed at most once at a
+        time (re-arm it from ``fn``, as a traffic source does for its next packet).
+        """
+        call = _Call(fn, arg)
+        queue, eid = self._queue, self._eid
+
+        def at(t: float) -> None:
+            heappush(queue, (t, _NORMAL, next(eid), call))
+
+        return at
+
     def route(self, src: int, dst: int, flow: int = 0) -> list[int]:
         """The nodes a message from ``src`` to ``dst`` visits (``src`` first)."""
         return self.router.path_nodes(src, dst, flow)
 
     # ------------------------------------------------------------------ internals
     def _peek_eid(self) -> int:
-        # simpy numbers every scheduled event from one counter; reading it costs one number.
-        return next(self._eid)
+        # simpy numbers every scheduled event from one itertools.count; its repr,
+        # "count(N)", tells the next number without using it up.
+        return int(repr(self._eid)[6:-1].split(",")[0])
 
-    def _send(self, src, dst, nbytes, flow, event, callback) -> None:
+    def _send(self, src, dst, nbytes, flow, event, callback, observe=None) -> None:
         if src == dst:
             self.messages += 1
             self.bytes_injected += nbytes
             self.bytes_delivered += nbytes
-            if callback is not None:
-                callback(0.0)
-            if event is not None:
-                event.succeed()
+            now = self.env._now
+            self._complete(_Message(0, now, event, callback, observe, *_NOPATH), now)
             return
-        path, vcs = self.router.route(src, dst, flow)
-        self._inject(src, nbytes, path, vcs, event, callback=callback)
+        path, vcs = self._route(src, dst, flow)
+        if nbytes <= self.mtu:
+            port = path[0]
+            inj = self._injectors[port]
+            if inj is None:
+                inj = self._new_injector(src, port)
+            nic = inj.nic
+            now = self.env._now
+            if not nic.active and nic.linger_until <= now and inj.until <= now:
+                # Fast path, one packet and an idle interface: it starts now at the port's
+                # rate and lingers as the interface's last port (what `emit` would do,
+                # inlined), and goes onto its first link now (no event of its own).
+                wire = nbytes + self.header
+                x = inj.bw * nic.inv_bw
+                inj.until = tail = now + wire * inj.inv_bw * (x if x > 1.0 else 1.0)
+                nic.linger_bw = inj.bw
+                nic.linger_until = tail
+                pkt = _Packet(None, wire, nbytes, path, vcs, self._cb_hop)
+                pkt.left = 1
+                pkt.t0 = now
+                pkt.event = event
+                pkt.callback = callback
+                pkt.observe = observe
+                pkt.tail = tail
+                self.messages += 1
+                self.packets += 1
+                self.in_flight += 1
+                self.bytes_injected += nbytes
+                if self.buffer is None:
+                    self.packet_hops += len(path)
+                self._hop(pkt)
+                return
+        self._inject(src, nbytes, path, vcs, event, callback, observe)
 
     def _segments(self, nbytes: int) -> tuple[int, int, int]:
         """Return (segments, payload per segment, wire bytes in all) for a message."""
@@ -529,7 +599,7 @@ class PacketNetwork:
         count = max(1, -(-nbytes // seg))
         return count, seg, nbytes + real * self.header
 
-    def _inject(self, src, nbytes, path, vcs, event, *, callback=None, tree=None) -> None:
+    def _inject(self, src, nbytes, path, vcs, event, callback=None, observe=None, tree=None):
         """Queue a message at the injection queue of its first port."""
         if nbytes <= self.mtu:  # one packet (the common small-message case, inlined)
             count, seg, wire = 1, self.mtu, nbytes + self.header
@@ -546,8 +616,8 @@ class PacketNetwork:
             cbl = self._cb_mc
             copies = tree[2]
         msg = _Message(
-            count * copies, self.env._now, event, callback, path, vcs, tree, cbl, count, seg,
-            nbytes, wire,
+            count * copies, self.env._now, event, callback, observe, path, vcs, tree, cbl, count,
+            seg, nbytes, wire,
         )  # fmt: skip
         self.messages += 1
         self.packets += count
@@ -555,13 +625,16 @@ class PacketNetwork:
         self.bytes_injected += nbytes * copies
         inj = self._injectors[port]
         if inj is None:
-            nic = self._nics[src]
-            inj = self._injectors[port] = _Injector(nic, self.ports.bandwidth[port], self._cb_emit)
+            inj = self._new_injector(src, port)
         now = self.env._now
         nic = inj.nic
-        if count == 1 and not nic.active and nic.linger_until <= now and inj.until <= now:
-            # Fast path, one packet and an idle interface: it starts now at the port's rate
-            # and lingers as the interface's last port (what `emit` would do, inlined).
+        if (
+            tree is not None
+            and count == 1
+            and not nic.active
+            and nic.linger_until <= now
+            and inj.until <= now
+        ):  # one multicast packet on an idle interface: start it now, as `_send` does
             x = inj.bw * nic.inv_bw
             inj.until = tail = now + wire * inj.inv_bw * (x if x > 1.0 else 1.0)
             nic.linger_bw = inj.bw
@@ -569,11 +642,8 @@ class PacketNetwork:
             msg.k = 1
             pkt = _Packet(msg, wire, nbytes, path, vcs, cbl)
             pkt.tail = tail
-            if tree is None:
-                self._hop(pkt)  # onto its first link now: no event of its own
-            else:
-                pkt.tree = tree
-                self._hop_mc(pkt)
+            pkt.tree = tree
+            self._hop_mc(pkt)
             return
         inj.queue.append(msg)
         inj.pending += wire
@@ -587,6 +657,11 @@ class PacketNetwork:
                 if nic.linger_until == t:
                     nic.linger_until = -1.0  # counted as active now
             heappush(self._queue, (t, _NORMAL, next(self._eid), inj))
+
+    def _new_injector(self, src: int, port: int) -> _Injector:
+        inj = _Injector(self._nics[src], self.ports.bandwidth[port], self._cb_emit)
+        self._injectors[port] = inj
+        return inj
 
     def _make_emit(self) -> Callable[[_Injector], None]:
         """Build the handler that starts the next packet of a port's injection queue.
@@ -643,35 +718,58 @@ class PacketNetwork:
         return emit
 
     def _deliver(self, pkt: _Packet) -> None:
+        """The packet has arrived (finite buffers, multicast): book it now."""
         msg = pkt.msg
+        if msg is None:
+            msg = pkt
         self.in_flight -= 1
         self.bytes_delivered += pkt.payload
         msg.left -= 1
         if msg.left == 0:
-            if msg.callback is not None:
-                msg.callback(self.env._now - msg.t0)
-            if msg.event is not None:
-                msg.event.succeed()
+            self._complete(msg, self.env._now)
+
+    def _complete(self, msg: _Message, t: float) -> None:
+        """Every packet of ``msg`` has arrived or will arrive by ``t`` (its last arrival).
+
+        ``observe`` is told at once; ``callback`` and ``event`` act at ``t``: now if ``t``
+        is now, else the event is scheduled for ``t`` already triggered, as a simpy
+        ``Timeout`` is (one event per message, none per packet).
+        """
+        t0 = msg.t0
+        if msg.observe is not None:
+            msg.observe(t0, t)
+        event, callback = msg.event, msg.callback
+        if t <= self.env._now:
+            if callback is not None:
+                callback(t - t0)
+            if event is not None:
+                event.succeed()
+        elif event is not None:
+            if callback is not None:
+                event.callbacks.insert(0, lambda _: callback(t - t0))
+            event._ok = True
+            event._value = None
+            heappush(self._queue, (t, _NORMAL, next(self._eid), event))
+        elif callback is not None:
+            heappush(self._queue, (t, _NORMAL, next(self._eid), _Call(callback, t - t0)))
 
     def _make_hop(self) -> Callable[[_Packet], None]:
         """Build the infinite-buffer hop handler: one event per packet-hop.
 
         Each output port is a FIFO server whose next free time is known, so a packet's
-        departure is fixed the moment it reaches the port. A closure over local lists keeps
+        departure is fixed the moment it reaches the port. So is its arrival once it starts
+        its last link: the packet is then settled (booked as delivered, its message completed
+        for the arrival time) without an event of its own. A closure over local lists keeps
         attribute look-ups off the hot path.
         """
         busy, busy_time, inv_bw = self._busy, self._busy_time, self._inv_bw
         delay, lat, queue, eid = self._delay, self._lat, self._queue, self._eid
-        env, deliver, cut_through = self.env, self._deliver, self.cut_through
+        env, complete, cut_through = self.env, self._complete, self.cut_through
 
         def hop(pkt: _Packet) -> None:
             now = env._now
             i = pkt.hop
             path = pkt.path
-            n = len(path)
-            if i == n:
-                deliver(pkt)
-                return
             port = path[i]
             start = busy[port]
             if start < now:
@@ -682,15 +780,21 @@ class PacketNetwork:
             busy[port] = end
             busy_time[port] += end - start
             i += 1
+            if i == len(path):  # its last link: the arrival time is final, settle it
+                self.in_flight -= 1
+                self.bytes_delivered += pkt.payload
+                msg = pkt.msg
+                if msg is None:  # a message of its own
+                    complete(pkt, end + lat[port])
+                    return
+                msg.left -= 1
+                if msg.left == 0:
+                    complete(msg, end + lat[port])
+                return
             pkt.hop = i
-            if i == n:
-                pkt.tail = t = end + lat[port]
-            else:
-                d = delay[port]
-                pkt.tail = end + d
-                t = start + d if cut_through else end + d
-            pkt.callbacks = pkt.cbl
-            heappush(queue, (t, 1, next(eid), pkt))
+            d = delay[port]
+            pkt.tail = end + d
+            heappush(queue, (start + d if cut_through else end + d, 1, next(eid), pkt))
 
         return hop
 
@@ -792,7 +896,6 @@ class PacketNetwork:
             d = self._delay[port]
             pkt.tail = end + d
             t = now + d if self.cut_through else end + d
-        pkt.callbacks = pkt.cbl
         heappush(self._queue, (t, _NORMAL, next(self._eid), pkt))
         if any(queues):
             self._kick_at[port] = end
