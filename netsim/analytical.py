@@ -28,7 +28,7 @@ from typing import Any
 import networkx as nx
 import simpy
 
-from netsim.engine.network import default_injection
+from netsim.engine.interface import default_injection
 from netsim.engine.routing import PortTable, make_router
 from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES

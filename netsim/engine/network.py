@@ -69,8 +69,6 @@ Conservation
 
 from __future__ import annotations
 
-import itertools
-from collections import deque
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
 from typing import Any
@@ -78,6 +76,10 @@ from typing import Any
 import networkx as nx
 import simpy
 
+from netsim.engine.flowcontrol import CreditFlowControl
+from netsim.engine.interface import default_injection, make_emit
+from netsim.engine.multicast import make_hop_mc, multicast_tree
+from netsim.engine.packets import NOPATH, NORMAL, Call, Injector, Message, Nic, Packet
 from netsim.engine.routing import PortTable, make_router
 from netsim.errors import ConfigError, DeadlockError, SimulationError
 from netsim.linktypes import LINK_TYPES
@@ -86,169 +88,6 @@ from netsim.validate import require_choice, require_int
 __all__ = ["FORWARDING", "PacketNetwork", "default_injection"]
 
 FORWARDING = ("cut-through", "store-and-forward")
-_NORMAL = 1  # simpy's NORMAL event priority
-_NOPATH = (None, None, None, None, 0, 0, 0, 0)  # _Message fields of a message going nowhere
-
-
-def default_injection(ports: PortTable, node: int, kind: str | None) -> float:
-    """Injection bandwidth of a node without an ``injection_bandwidth`` attribute.
-
-    A switch's ports run in parallel, so a switch that originates messages (the results of
-    an in-network reduction) may feed all of them at once: the sum of its output ports. Any
-    other node: its fastest output port (the contract's default for a chip's interface).
-    """
-    bws = [ports.bandwidth[p] for p in ports.out[node]]
-    if not bws:
-        return 1.0
-    return float(sum(bws) if kind == "switch" else max(bws))
-
-
-class _Message:
-    """A message: delivery bookkeeping, and the packets its interface has still to inject."""
-
-    __slots__ = (
-        "bleft",
-        "callback",
-        "cbl",
-        "count",
-        "event",
-        "k",
-        "left",
-        "observe",
-        "path",
-        "seg",
-        "t0",
-        "tree",
-        "vcs",
-        "wleft",
-    )
-
-    def __init__(
-        self, left, t0, event, callback, observe, path, vcs, tree, cbl, count, seg, nbytes, wire
-    ):
-        self.left = left  # packet deliveries still to come
-        self.t0 = t0
-        self.event = event
-        self.callback = callback
-        self.observe = observe
-        self.path = path
-        self.vcs = vcs
-        self.tree = tree
-        self.cbl = cbl  # callback list of its packets (the hop handler)
-        self.count = count  # packets in all
-        self.seg = seg  # payload bytes per packet (the last one may carry less)
-        self.k = 0  # packets injected so far
-        self.bleft = nbytes  # payload bytes not yet injected
-        self.wleft = wire  # wire bytes not yet injected
-
-
-class _Nic:
-    """A node's network interface: the injection bandwidth its ports share."""
-
-    __slots__ = ("active", "active_bw", "inv_bw", "linger_bw", "linger_until")
-
-    def __init__(self, bandwidth: float) -> None:
-        self.inv_bw = 1.0 / bandwidth
-        self.active = 0  # ports with packets to inject (or one still being pushed)
-        self.active_bw = 0.0  # sum of their bandwidths
-        # The last port to go idle while it was the only one: it still pushes its last
-        # packet until `linger_until` and counts for sharing until then (no extra event).
-        self.linger_bw = 0.0
-        self.linger_until = -1.0
-
-
-class _Injector:
-    """The injection queue of one output port; also the simpy event that starts its packets."""
-
-    __slots__ = (
-        "_ok",
-        "_value",
-        "bw",
-        "callbacks",
-        "cbl",
-        "inv_bw",
-        "nic",
-        "pending",
-        "queue",
-        "until",
-    )
-
-    def __init__(self, nic: _Nic, bandwidth: float, cbl: list) -> None:
-        self._ok = True
-        self._value = None
-        self.nic = nic
-        self.bw = bandwidth
-        self.inv_bw = 1.0 / bandwidth
-        self.queue: deque[_Message] = deque()
-        self.pending = 0  # wire bytes queued, not yet injected
-        self.until = 0.0  # when its last packet so far is fully pushed
-        self.cbl = cbl
-        self.callbacks = None  # not None exactly while an event of it is scheduled
-
-
-class _Packet:
-    """A packet in flight; it is also the simpy event that moves it (one per hop).
-
-    A message of one packet injected at once is its own message: ``msg`` is None and the
-    packet has the message fields ``left``, ``t0``, ``event``, ``callback`` and ``observe``
-    (no reference cycle, so no work for the garbage collector).
-    """
-
-    __slots__ = (
-        "callback",
-        "cbl",
-        "event",
-        "hop",
-        "left",
-        "msg",
-        "observe",
-        "path",
-        "payload",
-        "prev",
-        "size",
-        "t0",
-        "tail",
-        "tree",
-        "vcs",
-    )
-
-    # What simpy's own loop (``run(until)``) reads of an event: always ok, no value, and
-    # the handler as the callback list (clearing it after processing is ignored).
-    _ok = True
-    _value = None
-    callbacks = property(lambda self: self.cbl, lambda self, _: None)
-
-    def __init__(self, msg, size, payload, path, vcs, cbl) -> None:
-        self.msg = msg
-        self.size = size
-        self.payload = payload
-        self.path = path
-        self.vcs = vcs
-        self.hop = 0
-        self.tail = 0.0
-        self.prev = -1
-        self.tree = None
-        self.cbl = cbl
-
-
-class _Call:
-    """A light simpy event that calls ``fn(arg)`` when processed."""
-
-    __slots__ = ("arg", "fn")
-    _ok = True  # as _Packet
-    _value = None
-    callbacks = property(lambda self: _DISPATCH, lambda self, _: None)
-
-    def __init__(self, fn: Callable[[Any], None], arg: Any) -> None:
-        self.fn = fn
-        self.arg = arg
-
-
-def _dispatch(event: _Call) -> None:
-    event.fn(event.arg)
-
-
-_DISPATCH = [_dispatch]  # shared: simpy only reads an event's callback list
 
 
 class PacketNetwork:
@@ -341,34 +180,28 @@ class PacketNetwork:
         ]
         self._busy = [0.0] * n
         self._busy_time = [0.0] * n
-        self._nics: dict[int, _Nic] = {}
+        self._nics: dict[int, Nic] = {}
         for v, data in graph.nodes(data=True):
             bw = data.get("injection_bandwidth")
             if not bw:
                 bw = default_injection(ports, v, data.get("kind"))
-            self._nics[v] = _Nic(float(bw))
-        self._injectors: list[_Injector | None] = [None] * n
+            self._nics[v] = Nic(float(bw))
+        self._injectors: list[Injector | None] = [None] * n
         self._queue = self.env._queue
         self._eid = self.env._eid
         self._eid0 = self._peek_eid()
-        if buffer is None:
-            self._hop = self._make_hop()
-        else:
-            self._hop = self._hop_fc
-            self._credits = [[buffer] * self.nvcs for _ in range(n)]
-            self._vcq: list[list[deque]] = [[deque() for _ in range(self.nvcs)] for _ in range(n)]
-            self._rr = [0] * n
-            self._kick_at = [-1.0] * n
+        self._fc = None if buffer is None else CreditFlowControl(self, buffer)
+        self._hop = self._make_hop() if self._fc is None else self._fc.hop
+        self._hop_mc = make_hop_mc(self)
         self._cb_hop = [self._hop]
         self._cb_mc = [self._hop_mc]
-        self._cb_emit = [self._make_emit()]
+        self._cb_emit = [make_emit(self)]
         self.packets = 0
         self.packet_hops = 0
         self.bytes_injected = 0
         self.bytes_delivered = 0
         self.messages = 0
         self.in_flight = 0
-        self._flow = itertools.count()
 
     # ------------------------------------------------------------------ public seam
     def send(
@@ -415,26 +248,8 @@ class PacketNetwork:
         if not dsts:
             event.succeed()
             return event
-        # children[port] lists the ports a packet arriving on `port` is copied to; -1: source.
-        children: dict[int, list[int]] = {}
-        ends: set[int] = set()
-        entered: dict[int, int] = {}  # node -> the port the tree enters it by
-        for d in dsts:
-            path, _ = self.router.route(src, d, 0)
-            parent = -1
-            for p in path:
-                node = self.ports.dst[p]
-                if node in entered and entered[node] != p:
-                    # Already reached by another branch: graft there.
-                    parent = entered[node]
-                    continue
-                if p not in children.setdefault(parent, []):
-                    children[parent].append(p)
-                entered[node] = p
-                parent = p
-            ends.add(entered[d])
-        tree = {k: tuple(v) for k, v in children.items()}
-        self._inject(src, nbytes, None, None, event, tree=(tree, frozenset(ends), len(dsts)))
+        tree = multicast_tree(self.router, self.ports, src, dsts)
+        self._inject(src, nbytes, None, None, event, tree=tree)
         return event
 
     def run(self, until: float | simpy.Event | None = None) -> None:
@@ -461,7 +276,7 @@ class PacketNetwork:
     def _run_all(self) -> None:
         """simpy's ``Environment.run()`` loop, inlined: same semantics, less overhead."""
         env, queue = self.env, self._queue
-        packet, call = _Packet, _Call
+        packet, call = Packet, Call
         while queue:
             env._now, _, _, event = heappop(queue)
             kind = type(event)
@@ -514,14 +329,14 @@ class PacketNetwork:
         inj = self._injectors[port]
         if inj is not None and inj.pending:
             b = (b if b > 0 else 0.0) + inj.pending * self._inv_bw[port]
-        if self.buffer is not None:
-            b += sum(q.size for dq in self._vcq[port] for q in dq) * self._inv_bw[port]
+        if self._fc is not None:
+            b += self._fc.queued_bytes(port) * self._inv_bw[port]
         return b if b > 0 else 0.0
 
     def call_at(self, t: float, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Call ``fn(arg)`` at simulated time ``t`` (>= now) with one light event."""
-        call = _Call(fn, arg)
-        heappush(self._queue, (t, _NORMAL, next(self._eid), call))
+        call = Call(fn, arg)
+        heappush(self._queue, (t, NORMAL, next(self._eid), call))
 
     def timer(self, fn: Callable[[Any], None], arg: Any = None) -> Callable[[float], None]:
         """Return ``at(t)``: call ``fn(arg)`` at simulated time ``t`` (>= now).
@@ -529,11 +344,11 @@ class PacketNetwork:
         One light event object serves every call, so a timer is armed at most once at a
         time (re-arm it from ``fn``, as a traffic source does for its next packet).
         """
-        call = _Call(fn, arg)
+        call = Call(fn, arg)
         queue, eid = self._queue, self._eid
 
         def at(t: float) -> None:
-            heappush(queue, (t, _NORMAL, next(eid), call))
+            heappush(queue, (t, NORMAL, next(eid), call))
 
         return at
 
@@ -553,7 +368,7 @@ class PacketNetwork:
             self.bytes_injected += nbytes
             self.bytes_delivered += nbytes
             now = self.env._now
-            self._complete(_Message(0, now, event, callback, observe, *_NOPATH), now)
+            self._complete(Message(0, now, event, callback, observe, *NOPATH), now)
             return
         path, vcs = self._route(src, dst, flow)
         if nbytes <= self.mtu:
@@ -572,7 +387,7 @@ class PacketNetwork:
                 inj.until = tail = now + wire * inj.inv_bw * (x if x > 1.0 else 1.0)
                 nic.linger_bw = inj.bw
                 nic.linger_until = tail
-                pkt = _Packet(None, wire, nbytes, path, vcs, self._cb_hop)
+                pkt = Packet(None, wire, nbytes, path, vcs, self._cb_hop)
                 pkt.left = 1
                 pkt.t0 = now
                 pkt.event = event
@@ -615,7 +430,7 @@ class PacketNetwork:
             port = tree[0][-1][0]
             cbl = self._cb_mc
             copies = tree[2]
-        msg = _Message(
+        msg = Message(
             count * copies, self.env._now, event, callback, observe, path, vcs, tree, cbl, count,
             seg, nbytes, wire,
         )  # fmt: skip
@@ -640,7 +455,7 @@ class PacketNetwork:
             nic.linger_bw = inj.bw
             nic.linger_until = tail
             msg.k = 1
-            pkt = _Packet(msg, wire, nbytes, path, vcs, cbl)
+            pkt = Packet(msg, wire, nbytes, path, vcs, cbl)
             pkt.tail = tail
             pkt.tree = tree
             self._hop_mc(pkt)
@@ -656,68 +471,14 @@ class PacketNetwork:
                 t = inj.until
                 if nic.linger_until == t:
                     nic.linger_until = -1.0  # counted as active now
-            heappush(self._queue, (t, _NORMAL, next(self._eid), inj))
+            heappush(self._queue, (t, NORMAL, next(self._eid), inj))
 
-    def _new_injector(self, src: int, port: int) -> _Injector:
-        inj = _Injector(self._nics[src], self.ports.bandwidth[port], self._cb_emit)
+    def _new_injector(self, src: int, port: int) -> Injector:
+        inj = Injector(self._nics[src], self.ports.bandwidth[port], self._cb_emit)
         self._injectors[port] = inj
         return inj
 
-    def _make_emit(self) -> Callable[[_Injector], None]:
-        """Build the handler that starts the next packet of a port's injection queue.
-
-        The packet is pushed at the port's share of the interface (see the module
-        docstring) and moved onto its first link at once (no event of its own for that).
-        """
-        env, queue, eid, hop, hop_mc = self.env, self._queue, self._eid, self._hop, self._hop_mc
-
-        def emit(inj: _Injector) -> None:
-            now = env._now
-            q = inj.queue
-            nic = inj.nic
-            if not q:  # the last packet of a burst has been pushed: stop sharing
-                nic.active -= 1
-                nic.active_bw = nic.active_bw - inj.bw if nic.active else 0.0
-                return
-            msg = q[0]
-            k = msg.k
-            left = msg.bleft
-            seg = msg.seg
-            payload = seg if left > seg else left
-            size = msg.wleft // (msg.count - k)
-            msg.bleft = left - payload
-            msg.wleft -= size
-            k += 1
-            msg.k = k
-            inj.pending -= size
-            a = nic.active_bw
-            if nic.linger_until > now:
-                a += nic.linger_bw
-            x = a * nic.inv_bw  # > 1: the ports together would outrun the interface
-            tail = now + size * inj.inv_bw * (x if x > 1.0 else 1.0)
-            inj.until = tail
-            if k == msg.count:
-                q.popleft()
-            if q or nic.active > 1:
-                inj.callbacks = inj.cbl
-                heappush(queue, (tail, 1, next(eid), inj))
-            else:  # the only active port goes idle: let it linger instead of an event
-                nic.active = 0
-                nic.active_bw = 0.0
-                nic.linger_bw = inj.bw
-                nic.linger_until = tail
-            pkt = _Packet(msg, size, payload, msg.path, msg.vcs, msg.cbl)
-            pkt.tail = tail
-            tree = msg.tree
-            if tree is None:
-                hop(pkt)
-            else:
-                pkt.tree = tree
-                hop_mc(pkt)
-
-        return emit
-
-    def _deliver(self, pkt: _Packet) -> None:
+    def _deliver(self, pkt: Packet) -> None:
         """The packet has arrived (finite buffers, multicast): book it now."""
         msg = pkt.msg
         if msg is None:
@@ -728,7 +489,7 @@ class PacketNetwork:
         if msg.left == 0:
             self._complete(msg, self.env._now)
 
-    def _complete(self, msg: _Message, t: float) -> None:
+    def _complete(self, msg: Message, t: float) -> None:
         """Every packet of ``msg`` has arrived or will arrive by ``t`` (its last arrival).
 
         ``observe`` is told at once; ``callback`` and ``event`` act at ``t``: now if ``t``
@@ -749,11 +510,11 @@ class PacketNetwork:
                 event.callbacks.insert(0, lambda _: callback(t - t0))
             event._ok = True
             event._value = None
-            heappush(self._queue, (t, _NORMAL, next(self._eid), event))
+            heappush(self._queue, (t, NORMAL, next(self._eid), event))
         elif callback is not None:
-            heappush(self._queue, (t, _NORMAL, next(self._eid), _Call(callback, t - t0)))
+            heappush(self._queue, (t, NORMAL, next(self._eid), Call(callback, t - t0)))
 
-    def _make_hop(self) -> Callable[[_Packet], None]:
+    def _make_hop(self) -> Callable[[Packet], None]:
         """Build the infinite-buffer hop handler: one event per packet-hop.
 
         Each output port is a FIFO server whose next free time is known, so a packet's
@@ -766,7 +527,7 @@ class PacketNetwork:
         delay, lat, queue, eid = self._delay, self._lat, self._queue, self._eid
         env, complete, cut_through = self.env, self._complete, self.cut_through
 
-        def hop(pkt: _Packet) -> None:
+        def hop(pkt: Packet) -> None:
             now = env._now
             i = pkt.hop
             path = pkt.path
@@ -798,116 +559,8 @@ class PacketNetwork:
 
         return hop
 
-    # -- multicast (both buffer modes use the infinite-buffer port model for copies)
-    def _hop_mc(self, pkt: _Packet) -> None:
-        tree, ends, _ = pkt.tree
-        port = pkt.prev
-        if port != -1 and port in ends:
-            self._deliver(pkt)
-        kids = tree.get(port, ())
-        if not kids:
-            return
-        now = self.env._now
-        self.in_flight += len(kids) - (0 if port != -1 and port in ends else 1)
-        for child in kids:
-            start = self._busy[child]
-            if start < now:
-                start = now
-            end = start + pkt.size * self._inv_bw[child]
-            if end < pkt.tail:
-                end = pkt.tail
-            self._busy[child] = end
-            self._busy_time[child] += end - start
-            self.packet_hops += 1
-            cp = _Packet(pkt.msg, pkt.size, pkt.payload, None, None, self._cb_mc)
-            cp.tree = pkt.tree
-            cp.prev = child
-            d = self._delay[child] if tree.get(child) else self._lat[child]
-            cp.tail = end + d
-            t = start + d if self.cut_through and tree.get(child) else end + d
-            heappush(self._queue, (t, _NORMAL, next(self._eid), cp))
-
-    # -- finite buffers, credit-based flow control
-    def _hop_fc(self, pkt: _Packet) -> None:
-        i = pkt.hop
-        if i == len(pkt.path):
-            self._free(pkt)
-            self._deliver(pkt)
-            return
-        port = pkt.path[i]
-        self._vcq[port][pkt.vcs[i]].append(pkt)
-        self._try_send(port)
-
-    def _free(self, pkt: _Packet) -> None:
-        """The packet leaves the input buffer it occupies: return credits upstream."""
-        prev = pkt.prev
-        if prev >= 0:
-            call = _Call(self._credit, (prev, pkt.vcs[pkt.hop - 1], pkt.size))
-            heappush(
-                self._queue, (self.env._now + self._wire[prev], _NORMAL, next(self._eid), call)
-            )
-
-    def _credit(self, arg: tuple[int, int, int]) -> None:
-        port, vc, size = arg
-        self._credits[port][vc] += size
-        self._try_send(port)
-
-    def _kick(self, port: int) -> None:
-        self._kick_at[port] = -1.0
-        self._try_send(port)
-
-    def _try_send(self, port: int) -> None:
-        now = self.env._now
-        busy = self._busy[port]
-        if busy > now:
-            if self._kick_at[port] != busy:
-                self._kick_at[port] = busy
-                heappush(self._queue, (busy, _NORMAL, next(self._eid), _Call(self._kick, port)))
-            return
-        queues = self._vcq[port]
-        credits = self._credits[port]
-        nv = len(queues)
-        r = self._rr[port]
-        for k in range(nv):
-            vc = (r + k) % nv
-            q = queues[vc]
-            if q and q[0].size <= credits[vc]:
-                break
-        else:
-            return
-        pkt = q.popleft()
-        self._rr[port] = (vc + 1) % nv
-        credits[vc] -= pkt.size
-        end = now + pkt.size * self._inv_bw[port]
-        if end < pkt.tail:
-            end = pkt.tail
-        self._busy[port] = end
-        self._busy_time[port] += end - now
-        self.packet_hops += 1
-        # The tail leaves this node's input buffer at `end`: credits go back upstream then.
-        if pkt.prev >= 0:
-            call = _Call(self._credit, (pkt.prev, pkt.vcs[pkt.hop - 1], pkt.size))
-            heappush(self._queue, (end + self._wire[pkt.prev], _NORMAL, next(self._eid), call))
-        pkt.prev = port
-        pkt.hop = i = pkt.hop + 1
-        if i == len(pkt.path):
-            pkt.tail = t = end + self._lat[port]
-        else:
-            d = self._delay[port]
-            pkt.tail = end + d
-            t = now + d if self.cut_through else end + d
-        heappush(self._queue, (t, _NORMAL, next(self._eid), pkt))
-        if any(queues):
-            self._kick_at[port] = end
-            heappush(self._queue, (end, _NORMAL, next(self._eid), _Call(self._kick, port)))
-
     def _deadlock_message(self) -> str:
-        stuck = []
-        if self.buffer is not None:
-            for p, queues in enumerate(self._vcq):
-                for vc, q in enumerate(queues):
-                    if q and q[0].size > self._credits[p][vc]:
-                        stuck.append(f"{self.ports.src[p]}->{self.ports.dst[p]} (vc {vc})")
+        stuck = self._fc.blocked() if self._fc is not None else []
         shown = ", ".join(stuck[:8]) + (f" and {len(stuck) - 8} more" if len(stuck) > 8 else "")
         return (
             f"deadlock at t={self.env.now:.9g}s: {self.in_flight} packets in flight, no progress; "

@@ -1,0 +1,90 @@
+"""Multicast trees: the union of unicast routes, replicated where they diverge.
+
+A packet multicast from a node follows the routes its router gives to every destination;
+where two routes part, the switch copies the packet (as NVLink SHARP and InfiniBand
+multicast do). :func:`multicast_tree` describes the tree by ports (directed links), which
+the handler built by :func:`make_hop_mc` walks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from heapq import heappush
+from typing import TYPE_CHECKING
+
+from netsim.engine.packets import NORMAL, Packet
+
+if TYPE_CHECKING:
+    from netsim.engine.network import PacketNetwork
+    from netsim.engine.routing import PortTable, _Router
+
+__all__ = ["MulticastTree", "make_hop_mc", "multicast_tree"]
+
+# (children, ends, destinations): children[port] lists the ports a packet arriving on `port`
+# is copied to (-1: the source); ends are the ports that enter a destination.
+MulticastTree = tuple[dict[int, tuple[int, ...]], frozenset[int], int]
+
+
+def multicast_tree(
+    router: _Router, ports: PortTable, src: int, dsts: Sequence[int]
+) -> MulticastTree:
+    """Return the multicast tree from ``src`` to the distinct nodes ``dsts`` (not ``src``)."""
+    children: dict[int, list[int]] = {}
+    ends: set[int] = set()
+    entered: dict[int, int] = {}  # node -> the port the tree enters it by
+    for d in dsts:
+        path, _ = router.route(src, d, 0)
+        parent = -1
+        for p in path:
+            node = ports.dst[p]
+            if node in entered and entered[node] != p:
+                # Already reached by another branch: graft there.
+                parent = entered[node]
+                continue
+            if p not in children.setdefault(parent, []):
+                children[parent].append(p)
+            entered[node] = p
+            parent = p
+        ends.add(entered[d])
+    return {k: tuple(v) for k, v in children.items()}, frozenset(ends), len(dsts)
+
+
+def make_hop_mc(net: PacketNetwork) -> Callable[[Packet], None]:
+    """Build the multicast hop handler of ``net``: copy a packet onto its tree's children.
+
+    Both buffer modes use the infinite-buffer port model for copies (FIFO ports with a known
+    next free time); every copy that enters a destination is delivered at its arrival.
+    """
+    busy, busy_time, inv_bw = net._busy, net._busy_time, net._inv_bw
+    delay, lat, queue, eid = net._delay, net._lat, net._queue, net._eid
+    env, deliver, cut_through = net.env, net._deliver, net.cut_through
+
+    def hop_mc(pkt: Packet) -> None:
+        tree, ends, _ = pkt.tree
+        port = pkt.prev
+        if port != -1 and port in ends:
+            deliver(pkt)
+        kids = tree.get(port, ())
+        if not kids:
+            return
+        now = env._now
+        net.in_flight += len(kids) - (0 if port != -1 and port in ends else 1)
+        for child in kids:
+            start = busy[child]
+            if start < now:
+                start = now
+            end = start + pkt.size * inv_bw[child]
+            if end < pkt.tail:
+                end = pkt.tail
+            busy[child] = end
+            busy_time[child] += end - start
+            net.packet_hops += 1
+            cp = Packet(pkt.msg, pkt.size, pkt.payload, None, None, net._cb_mc)
+            cp.tree = pkt.tree
+            cp.prev = child
+            d = delay[child] if tree.get(child) else lat[child]
+            cp.tail = end + d
+            t = start + d if cut_through and tree.get(child) else end + d
+            heappush(queue, (t, NORMAL, next(eid), cp))
+
+    return hop_mc
