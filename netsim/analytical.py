@@ -29,6 +29,7 @@ import networkx as nx
 import simpy
 
 from netsim.engine.interface import default_injection
+from netsim.engine.packets import next_eid
 from netsim.engine.routing import PortTable, make_router
 from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES
@@ -103,7 +104,7 @@ class AnalyticalNetwork:
         self.packet_hops = 0
         self.bytes_injected = 0
         self.bytes_delivered = 0
-        self._eid0 = self._peek_eid()
+        self._eid0 = next_eid(self.env)
 
     # ------------------------------------------------------------------ model
     def wire_bytes(self, nbytes: int) -> int:
@@ -224,9 +225,6 @@ class AnalyticalNetwork:
             for q in range(len(p))
         }
 
-    def _peek_eid(self) -> int:
-        return next(self.env._eid)
-
     def stats(self) -> dict[str, Any]:
         """Counters as :meth:`netsim.engine.PacketNetwork.stats` (``packets`` = messages)."""
         return {
@@ -239,7 +237,7 @@ class AnalyticalNetwork:
             "messages": self.messages,
             "packets": self.messages,
             "packet_hops": self.packet_hops,
-            "events": self._peek_eid() - self._eid0,
+            "events": next_eid(self.env) - self._eid0,
             "bytes_injected": self.bytes_injected,
             "bytes_delivered": self.bytes_delivered,
             "max_link_utilisation": max(self.link_utilisation().values(), default=0.0),

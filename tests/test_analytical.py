@@ -11,6 +11,7 @@ from netsim.engine import PacketNetwork
 from netsim.errors import ConfigError
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.nvswitch import nvswitch
+from topologies.torus import torus
 
 
 def chain(bws, lats, switch_lat=0.0, inj=None):
@@ -125,3 +126,12 @@ def test_refuses_bad_input():
         AnalyticalNetwork(G, mtu=0)
     with pytest.raises(ConfigError, match="empty"):
         AnalyticalNetwork(nx.Graph())
+
+
+def test_events_are_counted_exactly_and_stats_do_not_use_any():
+    # One message alone: one timeout event; reading the counters schedules nothing.
+    net = AnalyticalNetwork(torus((4,)))
+    net.send(0, 1, 100)
+    net.run()
+    assert net.stats()["events"] == 1
+    assert net.stats()["events"] == 1

@@ -79,7 +79,7 @@ import simpy
 from netsim.engine.flowcontrol import CreditFlowControl
 from netsim.engine.interface import default_injection, make_emit
 from netsim.engine.multicast import make_hop_mc, multicast_tree
-from netsim.engine.packets import NOPATH, NORMAL, Call, Injector, Message, Nic, Packet
+from netsim.engine.packets import NOPATH, NORMAL, Call, Injector, Message, Nic, Packet, next_eid
 from netsim.engine.routing import PortTable, make_router
 from netsim.errors import ConfigError, DeadlockError, SimulationError
 from netsim.linktypes import LINK_TYPES
@@ -189,7 +189,7 @@ class PacketNetwork:
         self._injectors: list[Injector | None] = [None] * n
         self._queue = self.env._queue
         self._eid = self.env._eid
-        self._eid0 = self._peek_eid()
+        self._eid0 = next_eid(self.env)
         self._fc = None if buffer is None else CreditFlowControl(self, buffer)
         self._hop = self._make_hop() if self._fc is None else self._fc.hop
         self._hop_mc = make_hop_mc(self)
@@ -306,7 +306,7 @@ class PacketNetwork:
             "messages": self.messages,
             "packets": self.packets,
             "packet_hops": self.packet_hops,
-            "events": self._peek_eid() - self._eid0,
+            "events": next_eid(self.env) - self._eid0,
             "bytes_injected": self.bytes_injected,
             "bytes_delivered": self.bytes_delivered,
             "max_link_utilisation": max(self.link_utilisation().values(), default=0.0),
@@ -357,11 +357,6 @@ class PacketNetwork:
         return self.router.path_nodes(src, dst, flow)
 
     # ------------------------------------------------------------------ internals
-    def _peek_eid(self) -> int:
-        # simpy numbers every scheduled event from one itertools.count; its repr,
-        # "count(N)", tells the next number without using it up.
-        return int(repr(self._eid)[6:-1].split(",")[0])
-
     def _send(self, src, dst, nbytes, flow, event, callback, observe=None) -> None:
         if src == dst:
             self.messages += 1

@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import simpy
+
 NORMAL = 1  # simpy's NORMAL event priority
 NOPATH = (None, None, None, None, 0, 0, 0, 0)  # Message fields of a message going nowhere
 
@@ -163,3 +165,12 @@ def _dispatch(event: Call) -> None:
 
 
 DISPATCH = [_dispatch]  # shared: simpy only reads an event's callback list
+
+
+def next_eid(env: simpy.Environment) -> int:
+    """The number simpy will give the next scheduled event, without using it up.
+
+    simpy numbers every scheduled event from one ``itertools.count``; its repr,
+    ``count(N)``, tells ``N``. Differences of it count the events a run scheduled.
+    """
+    return int(repr(env._eid)[6:-1].split(",")[0])
