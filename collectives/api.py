@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Network models :func:`make_backend` can make.
-BACKENDS = ("packet", "analytical")
+BACKENDS = ("packet", "analytical", "flow")
 _ROOTED = ("broadcast", "reduce")
 _REDUCING = ("allreduce", "reduce_scatter", "reduce")
 
@@ -138,10 +138,12 @@ def make_backend(
     max_segments: int | None = 256,
     seed: int = 0,
 ) -> Backend:
-    """Return a fresh network model of ``graph``: ``"packet"`` or ``"analytical"``.
+    """Return a fresh network model of ``graph``.
 
-    ``forwarding``, ``buffer`` and ``max_segments`` apply to the packet engine only (the
-    analytical model refuses a ``buffer``).
+    ``"packet"``: the packet engine (:mod:`netsim.engine`); ``"analytical"``: contention-free
+    alpha-beta (:mod:`netsim.analytical`); ``"flow"``: flows sharing links max-min fairly
+    (:mod:`netsim.flow`). ``forwarding``, ``buffer`` and ``max_segments`` apply to the
+    packet engine only (the other models refuse a ``buffer``).
     """
     require_choice("backend", backend, BACKENDS)
     if backend == "packet":
@@ -158,10 +160,12 @@ def make_backend(
             seed=seed,
         )
     from netsim.analytical import AnalyticalNetwork
+    from netsim.flow import FlowNetwork
 
     if buffer is not None:
-        raise ConfigError(f"buffer: the analytical backend has no buffers, got {buffer!r}")
-    return AnalyticalNetwork(graph, mtu=mtu, header=header, routing=routing, seed=seed)
+        raise ConfigError(f"buffer: the {backend} backend has no buffers, got {buffer!r}")
+    model = FlowNetwork if backend == "flow" else AnalyticalNetwork
+    return model(graph, mtu=mtu, header=header, routing=routing, seed=seed)
 
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
@@ -344,7 +348,8 @@ def run_collective(
         Passed to :func:`build`.
     backend, forwarding, routing, mtu, header, buffer
         The network model (:func:`make_backend`); ``forwarding`` (default cut-through) and
-        ``buffer`` apply to the packet engine only and are refused with ``"analytical"``.
+        ``buffer`` apply to the packet engine only and are refused by ``"analytical"`` (alpha-beta,
+        no contention) and ``"flow"`` (max-min fair sharing of links, :mod:`netsim.flow`).
     max_segments : int, "none" or None
         Packet engine: a message is simulated as at most this many packets (larger
         segments beyond ``max_segments * mtu`` bytes; :mod:`netsim.engine.network`);
@@ -381,10 +386,10 @@ def run_collective(
     require_choice("backend", backend, BACKENDS)
     itemsize = require_int("itemsize", itemsize, min=1)
     seed = require_int("seed", seed, min=0)
-    if backend == "analytical" and forwarding is not None:
+    if backend != "packet" and forwarding is not None:
         raise ConfigError(
             f"forwarding: applies to the packet backend only, got {forwarding!r} with the "
-            "analytical backend"
+            f"{backend} backend"
         )
     if forwarding is None:
         forwarding = "cut-through"

@@ -5,6 +5,7 @@ The curated public API, for sweep scripts and notebooks::
     import netsim
     net = netsim.PacketNetwork(graph)                  # the packet engine (Backend seam)
     net = netsim.AnalyticalNetwork(graph)              # the alpha-beta model, same seam
+    net = netsim.FlowNetwork(graph)                    # flows sharing links max-min fairly
     netsim.run_sweep("examples/stragglers.yaml", "out.h5")
     table = netsim.load_results("out.h5")              # numpy structured array
     netsim.quickstart("netsim-quickstart")             # the built-in study and its figures
@@ -43,6 +44,7 @@ from netsim.units import (
 _LAZY = {
     "PacketNetwork": "netsim.engine",
     "AnalyticalNetwork": "netsim.analytical",
+    "FlowNetwork": "netsim.flow",
     "Chip": "netsim.chips",
     "chip": "netsim.chips",
     "chip_names": "netsim.chips",
@@ -61,6 +63,7 @@ __all__ = [
     "Chip",
     "ConfigError",
     "DeadlockError",
+    "FlowNetwork",
     "NetsimError",
     "PacketNetwork",
     "ResultsError",

@@ -209,3 +209,14 @@ def test_detail_returns_every_link_utilisation_and_it_adds_up():
     busy = sum(x for _, _, x in util) * r["time_s"] * 50e9  # ICI links: 50 GB/s
     assert busy / wire == pytest.approx(30 * 20, rel=1e-9)
     assert "link_utilisation" not in run_collective("torus:dims=4x4", "allreduce", "ring", "1KiB")
+
+
+def test_flow_backend_from_the_command_line_sees_contention(capsys):
+    # One-shot on a 4x4 torus at 4 MiB: links are shared, so the flow model is slower than
+    # the contention-free alpha-beta estimate printed beside it.
+    code, out, _ = run_cli(capsys, "--topo", "torus:dims=4x4", "--algo", "oneshot", "--size",
+                           "4MiB", "--backend", "flow", "--json")  # fmt: skip
+    assert code == 0
+    r = json.loads(out)
+    assert r["model"] == "flow/max-min" and r["forwarding"] is None
+    assert r["time_s"] > 5 * r["analytical_time_s"]

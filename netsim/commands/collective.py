@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "collective",
         help="time a collective (all-reduce, all-gather, ...) on a topology",
         description="Build a collective schedule, run it on the packet engine (or the "
-        "analytical model), and print time, algbw and busbw (nccl-tests definitions), the "
+        "flow-level or analytical model), and print time, algbw and busbw (nccl-tests definitions), the "
         "analytical estimate and the busiest link.",
     )
     p.add_argument("--topo", required=True, help="topology spec or preset, e.g. dgx-h100")
@@ -45,7 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="alltoall per-pair element counts: rows '0,4;4,0' or a .npy/.json/.csv file "
         "(sets the size: its largest row sum)",
     )
-    p.add_argument("--backend", default="packet", choices=BACKENDS)
+    p.add_argument(
+        "--backend",
+        default="packet",
+        choices=BACKENDS,
+        help="packet engine, analytical (alpha-beta, no contention) or flow (links shared "
+        "max-min fairly)",
+    )
     p.add_argument(
         "--forwarding", default=None, choices=FORWARDING, help="packet backend (cut-through)"
     )
