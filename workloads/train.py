@@ -4,7 +4,7 @@ all-reduce overlapped with the backward pass.
 Model of one step (``global_batch`` sequences of ``seq_len`` tokens on ``tp * pp * dp``
 chips; each replica runs ``m = global_batch / (dp * micro_batch)`` micro-batches):
 
-* compute: ``6 N D / (chips * peak * efficiency)`` (:func:`workloads.roofline.train_compute`),
+* compute: ``6 N D / (chips * peak * efficiency)`` (:func:`workloads.train_flops.train_compute`),
   one third forward, two thirds backward, stretched by the pipeline bubble
   ``(pp - 1) / m`` of 1F1B/GPipe schedules (Narayanan et al., "Efficient Large-Scale
   Language Model Training on GPU Clusters Using Megatron-LM", SC 2021, §2.2);
@@ -47,22 +47,20 @@ from netsim.chips import chip as _chip
 from netsim.errors import ConfigError
 from netsim.units import parse_size, parse_time
 from netsim.validate import require_choice, require_float, require_int
-from workloads.decode import (
+from workloads.fabric import (
     ALLREDUCE_ALGOS,
     AUTO_CANDIDATES,
     BACKENDS,
     CollectiveRun,
     Fabric,
-    layout,
     library_record,
-    resolve_topology,
     run_groups,
-    topology_chips,
 )
 from workloads.models import TransformerModel
 from workloads.models import model as _model
-from workloads.roofline import train_compute
 from workloads.sharding import per_chip_bytes
+from workloads.topology import layout, resolve_topology, topology_chips
+from workloads.train_flops import train_compute
 
 __all__ = [
     "ADAM_BYTES_PER_PARAM",

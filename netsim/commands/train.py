@@ -17,8 +17,9 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
+    from collectives.calibration import LIBRARIES
     from netsim.commands.decode import add_library_arguments
-    from workloads.decode import ALLREDUCE_ALGOS, BACKENDS, LIBRARIES
+    from workloads.fabric import ALLREDUCE_ALGOS, BACKENDS
 
     p = sub.add_parser(
         "train",

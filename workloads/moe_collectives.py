@@ -1,0 +1,262 @@
+"""MoE dispatch and combine as collectives on the fabric.
+
+Dispatch runs as an all-to-all (``direct``, ``hierarchical``) or as switch multicast
+(``multicast``: ``_multicast_schedule``, one copy per token and destination set); the combine
+as an all-to-all or reduced in the switches (``innetwork``: ``_innetwork_combine_schedule``
+on the aggregation trees of :mod:`collectives.innetwork`). ``_moe_runs`` routes one layer's
+tokens (expected counts or sampled routes, :mod:`workloads.moe`) and times dispatch and
+combine for every EP group of the system at once; ``_check_moe_options`` resolves the
+``combine=`` and ``moe_mode=`` defaults of :func:`workloads.decode.decode`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from collectives import build
+from collectives.schedule import merge
+from netsim.errors import ConfigError
+from netsim.validate import require_choice
+from workloads import moe
+from workloads.fabric import CollectiveRun, Fabric, _elements, _retag
+from workloads.models import TransformerModel
+from workloads.sharding import Parallelism
+
+__all__ = ["COMBINE_ALGOS", "DISPATCH_ALGOS"]
+
+
+#: MoE dispatch algorithms (``multicast``: switch multicast, one copy per token).
+DISPATCH_ALGOS = ("direct", "hierarchical", "multicast")
+#: MoE combine algorithms (default: the dispatch algorithm, ``direct`` after ``multicast``;
+#: ``innetwork``: the switches add up the expert outputs of a token on the way back).
+COMBINE_ALGOS = ("direct", "hierarchical", "innetwork")
+
+
+def _require_capable(fabric: Fabric, what: str, src: int, dsts: Sequence[int]) -> None:
+    """Refuse a multicast/in-network transfer whose route crosses a switch without the
+    ``reduction`` capability (the topology attribute for in-switch reduction and multicast)."""
+    for d in dsts:
+        for a, _, _ in fabric.edges(src, d):
+            node = fabric.graph.nodes[a]
+            if node.get("kind") == "switch" and not node.get("reduction"):
+                raise ConfigError(
+                    f"{what}: switch {a} on the route {src}->{d} cannot multicast or reduce "
+                    "in-network (reduction=False)"
+                )
+
+
+def _multicast_schedule(
+    fabric: Fabric,
+    groups: Sequence[Sequence[int]],
+    sets: Sequence[Sequence[Mapping[tuple[int, ...], int]]],
+    hidden: int,
+    itemsize: int,
+) -> Any:
+    """Dispatch as switch multicast: each token sent once to all chips of its experts.
+
+    ``sets[g][s]`` maps the remote ranks a token of source rank ``s`` of group ``g`` needs to
+    the number of such tokens (:func:`workloads.moe.contributor_sets`).
+    """
+    from collectives.schedule import Schedule
+
+    if not any(k == "switch" for _, k in fabric.graph.nodes(data="kind")):
+        raise ConfigError("dispatch: multicast needs a switched topology, got a direct network")
+    ranks = tuple(c for g in groups for c in g)
+    s = Schedule(op="alltoall", algo="multicast", ranks=ranks, count=hidden, itemsize=itemsize)
+    for g, per_src in zip(groups, sets, strict=True):
+        for si, by_set in enumerate(per_src):
+            src = g[si]
+            lo = 0
+            for dst, ntok in by_set.items():
+                hi = lo + ntok * hidden
+                targets = [g[d] for d in dst]
+                if len(targets) > 1:
+                    _require_capable(fabric, "dispatch", src, targets)
+                s.add(src, targets, "send", lo, hi, f"mc{src}", lo)
+                lo = hi
+    return s
+
+
+def _innetwork_combine_schedule(
+    graph: nx.Graph,
+    groups: Sequence[Sequence[int]],
+    sets: Sequence[Sequence[Mapping[tuple[int, ...], int]]],
+    hidden: int,
+    itemsize: int,
+) -> Any:
+    """MoE combine reduced by the switches (SHARP-style), built on the aggregation trees of
+    :func:`collectives.innetwork.aggregation_planes`.
+
+    For every source chip and every set ``C`` of remote ranks its tokens were sent to
+    (``sets``, see :func:`workloads.moe.contributor_sets`), each chip of ``C`` sends its
+    partial sums of those tokens (its local experts already added) up the aggregation tree
+    of ``C`` with op ``"sum"``; a switch forwards its accumulator once all its children
+    arrived and the root switch sends the reduced result to the source, which therefore
+    receives **one** hidden vector per token instead of one per contributing rank. Tokens
+    whose contributions come from one rank only are sent directly (nothing to reduce).
+    Data are split over the tree's planes and into
+    :data:`collectives.innetwork.CHUNKS_PER_PLANE` pipelined chunks per plane, as
+    :func:`collectives.innetwork.allreduce_innetwork` does.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``combine`` if a switch of an aggregation tree cannot reduce.
+    """
+    from collectives.innetwork import CHUNKS_PER_PLANE, aggregation_planes
+    from collectives.schedule import Schedule, chunk_bounds
+
+    ranks = tuple(c for g in groups for c in g)
+    s = Schedule(op="alltoall", algo="innetwork", ranks=ranks, count=hidden, itemsize=itemsize)
+    planes_of: dict[tuple[int, ...], Any] = {}
+    for g, per_src in zip(groups, sets, strict=True):
+        for si, by_set in enumerate(per_src):
+            dst = g[si]
+            at = 0  # offset in the source's receive buffer
+            for k, (members, ntok) in enumerate(by_set.items()):
+                n = ntok * hidden
+                contrib = tuple(g[r] for r in members)
+                buf = f"cmb{dst}.{k}"
+                if len(contrib) == 1:
+                    s.add(contrib[0], dst, buf, 0, n, "recv", at)
+                    at += n
+                    continue
+                if contrib not in planes_of:
+                    try:
+                        planes_of[contrib] = aggregation_planes(graph, contrib)
+                    except ConfigError as exc:
+                        raise ConfigError(f"combine: innetwork cannot run here; {exc}") from None
+                planes = planes_of[contrib]
+                acc = f"acc{dst}.{k}"
+                bounds = chunk_bounds(n, CHUNKS_PER_PLANE * len(planes))
+                last: dict[Any, int] = {}
+                for c in range(len(bounds) - 1):
+                    lo, hi = bounds[c], bounds[c + 1]
+                    if lo == hi:
+                        continue
+                    pl = planes[c % len(planes)]
+                    into: dict[int, list[int]] = {}
+                    for r in contrib:
+                        u = pl.parent[r]
+                        i = s.add(r, u, buf, lo, hi, acc, op="sum", deps=[last.get((r, u))])
+                        last[(r, u)] = i
+                        into.setdefault(u, []).append(i)
+                    for sw in pl.order[:-1]:
+                        u = pl.parent[sw]
+                        deps = [*into.get(sw, []), last.get((sw, u))]
+                        i = s.add(sw, u, acc, lo, hi, op="sum", deps=deps)
+                        last[(sw, u)] = i
+                        into.setdefault(u, []).append(i)
+                    key = (pl.root, dst)
+                    deps = [*into.get(pl.root, []), last.get(key)]
+                    last[key] = s.add(pl.root, dst, acc, lo, hi, "recv", at + lo, deps=deps)
+                at += n
+    return s
+
+
+def _moe_runs(
+    m: TransformerModel,
+    par: Parallelism,
+    fabric: Fabric,
+    chips: list[int],
+    tokens_per_rank: int,
+    dispatch: str,
+    combine: str,
+    routing_spec: str,
+    mode: str,
+    seed: int,
+) -> tuple[CollectiveRun, CollectiveRun]:
+    ep = par.ep
+    groups = [[chips[r] for r in grp] for grp in par.ep_groups()]
+    placement = moe.place_experts(m.experts, ep, "contiguous")
+    hidden_el, size = _elements(m.hidden * m.act_dtype_bytes, m.act_dtype_bytes)
+    if mode == "expected":
+        counts = moe.routing_counts(
+            routing_spec, tokens_per_rank, m.experts, m.experts_per_token, ranks=ep, mode=mode
+        )
+        d = moe.dispatch_matrix(counts, placement, hidden_el, ranks=ep)
+        disp = _alltoall_run(fabric, "moe_dispatch", dispatch, groups, [d] * len(groups), size)
+        comb = _alltoall_run(fabric, "moe_combine", combine, groups, [d.T] * len(groups), size)
+        return disp, comb
+    # Sampled routes, one draw per EP group (every group routes its own tokens).
+    rng = np.random.default_rng(seed)
+    assigns = [
+        moe.route_tokens(
+            routing_spec, tokens_per_rank, m.experts, m.experts_per_token, rng, ranks=ep
+        )
+        for _ in groups
+    ]
+    sets = [moe.contributor_sets(a, placement, ranks=ep) for a in assigns]
+    if dispatch == "multicast":
+        disp = fabric.run(
+            "moe_dispatch", _multicast_schedule(fabric, groups, sets, hidden_el, size)
+        )
+    else:
+        mats = [
+            moe.dispatch_matrix(
+                moe.counts_from_assignments(a, m.experts), placement, hidden_el, ranks=ep
+            )
+            for a in assigns
+        ]
+        disp = _alltoall_run(fabric, "moe_dispatch", dispatch, groups, mats, size)
+    if combine == "innetwork":
+        sched = _innetwork_combine_schedule(fabric.graph, groups, sets, hidden_el, size)
+        comb = fabric.run("moe_combine", sched)
+    elif dispatch == "multicast":
+        # One partial sum per (token, remote rank), returned point to point.
+        mats = [moe.dedup_dispatch_matrix(a, placement, hidden_el, ranks=ep).T for a in assigns]
+        comb = _alltoall_run(fabric, "moe_combine", combine, groups, mats, size)
+    else:
+        comb = _alltoall_run(fabric, "moe_combine", combine, groups, [x.T for x in mats], size)
+    return disp, comb
+
+
+def _check_moe_options(dispatch: str, combine: str | None, mode: str | None) -> tuple[str, str]:
+    """Resolve ``combine`` and ``moe_mode`` defaults and refuse combinations that cannot run."""
+    if combine is None:
+        combine = "direct" if dispatch == "multicast" else dispatch
+    require_choice("combine", combine, COMBINE_ALGOS)
+    sampled = dispatch == "multicast" or combine == "innetwork"
+    if mode is None:
+        mode = "sample" if sampled else "expected"
+    require_choice("moe_mode", mode, moe.MODES)
+    if sampled and mode != "sample":
+        raise ConfigError(
+            "moe_mode: multicast dispatch and innetwork combine follow individual tokens and "
+            f"need sampled routes (moe_mode=sample), got {mode!r}"
+        )
+    return combine, mode
+
+
+def _alltoall_run(
+    fabric: Fabric,
+    name: str,
+    algo: str,
+    groups: Sequence[Sequence[int]],
+    matrices: Sequence[np.ndarray],
+    itemsize: int,
+) -> CollectiveRun:
+    scheds = []
+    for i, (g, mat) in enumerate(zip(groups, matrices, strict=True)):
+        mm = np.rint(np.asarray(mat, dtype=float)).astype(np.int64)
+        np.fill_diagonal(mm, 0)  # local tokens do not cross the fabric
+        count = int(mm.sum(axis=1).max())
+        try:
+            sched = build(
+                "alltoall",
+                algo,
+                list(g),
+                max(count, 1),
+                itemsize=itemsize,
+                graph=fabric.graph,
+                matrix=mm,
+            )
+        except ConfigError as exc:
+            option = name.removeprefix("moe_")  # dispatch / combine
+            raise ConfigError(f"{option}: {algo} cannot run here; {exc}") from None
+        scheds.append(_retag(sched, str(i)))
+    return fabric.run(name, merge(scheds, algo=algo))
