@@ -1,0 +1,173 @@
+"""Figures for papers from sweep results (matplotlib, Agg backend, vector output).
+
+One function per figure kind, each taking a results table (a path, a structured array from
+:func:`netsim.results.load_results`, or a list of records) and returning a
+:class:`matplotlib.figure.Figure` (saved to ``out`` if given: ``.pdf``, ``.svg`` or ``.png``):
+
+* :func:`plot_latency_vs_size`: latency vs message size (log-log), bus bandwidth below;
+* :func:`plot_breakdown`: stacked compute / memory / fabric time of a token (bars);
+* :func:`plot_load_latency`: latency vs offered load;
+* :func:`plot_cdf`: empirical CDFs (e.g. token latency samples: stragglers);
+* :func:`plot_link_heatmap`: link utilisation drawn on the topology (meshes, tori);
+* :func:`plot_results`: the general entry (``netsim plot``), choosing a kind from the columns.
+
+Style: every axis names its quantity and unit (times are shown in the one unit of ns, µs,
+ms or s that suits the data and the label says which; bandwidths in GB/s = 1e9 bytes/s;
+sizes on a log2 axis with ticks like ``4KiB``); log scales where the data span more than a
+decade; the Okabe-Ito colour-blind-safe palette with distinct markers; TrueType fonts in
+PDF (``pdf.fonttype 42``) and text kept as text in SVG. Rows whose ``error`` is not empty
+are left out; repeated points (seeds, repetitions) are averaged and their min-max range is
+drawn as error bars.
+
+Layout: results-table helpers in ``_data``, axis labels and units in ``_axes``, palette
+and rc settings in ``_theme``, figure layout and saving in ``_figure``, one module per
+figure kind (``lines``, ``breakdown``, ``cdf``, ``heatmap``), and here the dispatch of
+:func:`plot_results`. Every name is re-exported here: import from :mod:`netsim.plots`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+
+# This file runs before any module of the package, so Agg is chosen before pyplot loads.
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from netsim.errors import ConfigError
+
+# Every name of the former single module stays importable from here; the private helpers
+# (tests and notebooks use some) are re-exported explicitly with ``name as name``.
+from netsim.plots._axes import _TIME_UNITS as _TIME_UNITS
+from netsim.plots._axes import _label as _label
+from netsim.plots._axes import _pretty as _pretty
+from netsim.plots._axes import _size_axis as _size_axis
+from netsim.plots._axes import _spans_decades as _spans_decades
+from netsim.plots._axes import _text as _text
+from netsim.plots._axes import _time_unit as _time_unit
+from netsim.plots._axes import axis_label
+from netsim.plots._data import _aggregate as _aggregate
+from netsim.plots._data import _groups as _groups
+from netsim.plots._data import _is_size, _need, _table, select
+from netsim.plots._data import _missing as _missing
+from netsim.plots._data import _numeric as _numeric
+from netsim.plots._data import _rank as _rank
+from netsim.plots._data import _same as _same
+from netsim.plots._figure import _FORMATS as _FORMATS
+from netsim.plots._figure import _facets as _facets
+from netsim.plots._figure import _finish as _finish
+from netsim.plots._figure import save_figure
+from netsim.plots._theme import _MARKERS as _MARKERS
+from netsim.plots._theme import _STYLE as _STYLE
+from netsim.plots._theme import OKABE_ITO, PALETTE_SOURCE
+from netsim.plots._theme import _style as _style
+from netsim.plots.breakdown import BREAKDOWN_COMPONENTS, plot_breakdown
+from netsim.plots.cdf import plot_cdf
+from netsim.plots.heatmap import _heatmap_panels, plot_link_heatmap
+from netsim.plots.heatmap import _mean_utilisation as _mean_utilisation
+from netsim.plots.heatmap import _node as _node
+from netsim.plots.heatmap import _util_items as _util_items
+from netsim.plots.lines import _line_panel as _line_panel
+from netsim.plots.lines import plot_latency_vs_size, plot_line, plot_load_latency
+
+__all__ = [
+    "BREAKDOWN_COMPONENTS",
+    "FIGURE_KINDS",
+    "OKABE_ITO",
+    "PALETTE_SOURCE",
+    "axis_label",
+    "plot_breakdown",
+    "plot_cdf",
+    "plot_latency_vs_size",
+    "plot_line",
+    "plot_link_heatmap",
+    "plot_load_latency",
+    "plot_results",
+    "save_figure",
+    "select",
+]
+
+FIGURE_KINDS = ("auto", "line", "latency-size", "breakdown", "load-latency", "cdf", "heatmap")
+
+
+def _auto_kind(table: np.ndarray, x: str, y: str) -> str:
+    names = table.dtype.names or ()
+    col = table[y] if y in names else None
+    first = next((str(v) for v in col if v), "") if col is not None and col.dtype == object else ""
+    if first.startswith("["):
+        return "heatmap" if "util" in y else "cdf"
+    if _is_size(x) and "busbw" in names and y.endswith("_s"):
+        return "latency-size"
+    if "load" in x:
+        return "load-latency"
+    return "line"
+
+
+def plot_results(
+    data: Any,
+    x: str | None = None,
+    y: str | None = None,
+    *,
+    hue: str | None = None,
+    col: str | None = None,
+    kind: str = "auto",
+    where: Mapping[str, Any] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The general figure of ``netsim plot``: pick a kind (or ``kind=...``) and draw it.
+
+    Parameters
+    ----------
+    data : path, structured array or records
+        Results (failed points are left out).
+    x, y : str
+        Columns. ``kind="breakdown"`` takes ``y`` as the total and draws ``compute_s``,
+        ``memory_s``, ``launch_s``, ``fabric_s`` (those present); ``"cdf"`` uses ``y``
+        only; ``"heatmap"`` draws ``y`` (``[[u, v, value], ...]``), averaged over the rows
+        of a panel, on the topology of their ``topo`` column (one per panel).
+    hue, col : str, optional
+        Column giving one line per value / one panel per value.
+    kind : str
+        One of :data:`FIGURE_KINDS`; ``"auto"`` chooses from the column names.
+    where : mapping, optional
+        Keep rows whose columns equal these values (:func:`select`).
+    out : path, optional
+        Save to this ``.pdf``/``.svg``/``.png``.
+    """
+    if kind not in FIGURE_KINDS:
+        raise ConfigError(f"kind: must be one of {', '.join(FIGURE_KINDS)}, got {kind!r}")
+    before = set(plt.get_fignums())
+    try:
+        return _plot_kind(data, x, y, hue, col, kind, where, out, title)
+    except BaseException:
+        for num in set(plt.get_fignums()) - before:  # no half-drawn figure left open
+            plt.close(num)
+        raise
+
+
+def _plot_kind(data, x, y, hue, col, kind, where, out, title) -> Figure:
+    table = select(_table(data), where)
+    if y is None:
+        raise ConfigError("y: required, got None")
+    _need(table, y, "y")
+    if kind == "auto":
+        kind = _auto_kind(table, x or "", y)
+    if kind == "cdf":
+        return plot_cdf(table, y=y, hue=hue, col=col, out=out, title=title)
+    if kind == "heatmap":
+        return _heatmap_panels(table, y, col, out, title)
+    if x is None:
+        raise ConfigError(f"x: required for kind {kind!r}, got None")
+    if kind == "breakdown":
+        return plot_breakdown(table, x=x, total=y, col=col, out=out, title=title)
+    if kind == "latency-size":
+        return plot_latency_vs_size(table, x=x, y=y, hue=hue, col=col, out=out, title=title)
+    if kind == "load-latency":
+        return plot_load_latency(table, x=x, y=y, hue=hue, col=col, out=out, title=title)
+    return plot_line(table, x, y, hue=hue, col=col, out=out, title=title)
