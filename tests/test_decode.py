@@ -200,6 +200,22 @@ def test_packet_and_analytical_agree_without_shared_links():
     assert an.to_dict()["model"].startswith("analytical")
 
 
+def test_flow_backend_sees_the_contention_the_alpha_beta_model_misses():
+    """One-shot TP8 all-reduce on a ring of 8: every GPU sends to all others over shared
+    links, so the flow model (max-min sharing) is slower than the contention-free one."""
+    from topologies.torus import torus
+
+    g = torus((8,))
+    kw = dict(tp=8, batch=64, context=16, allreduce="oneshot", landing="sram")
+    fl = decode(TINY, "h100", g, backend="flow", **kw)
+    an = decode(TINY, "h100", g, backend="analytical", **kw)
+    assert fl.to_dict()["model"] == "flow/max-min"
+    pk = decode(TINY, "h100", g, backend="packet", **kw)
+    assert fl.fabric_s > 1.5 * an.fabric_s  # measured: 7.8 us against 1.5 us
+    assert fl.fabric_s == pytest.approx(pk.fabric_s, rel=0.1)  # packets: 8.0 us
+    assert fl.compute_s == an.compute_s and fl.memory_s == an.memory_s
+
+
 def test_all_tp_groups_contend_and_auto_picks_the_fastest():
     g = nvswitch(8, 4, 18)
     r = decode(TINY, "h100", g, tp=2, batch=1, context=16, allreduce="auto", landing="sram")

@@ -217,7 +217,7 @@ def decode(
         ``sample`` for ``multicast`` dispatch or ``innetwork`` combine (they follow
         individual tokens and refuse ``expected``), else ``expected``.
     backend, forwarding, routing : str
-        Network model and engine options.
+        Network model (``packet``, ``analytical`` or ``flow``) and engine options.
     library : str
         Collective library whose software costs are added (:data:`LIBRARIES`): ``none``
         (default: the hardware alone) or ``nccl`` (launch, per-step cost, protocol

@@ -23,6 +23,7 @@ import networkx as nx
 import numpy as np
 
 from collectives import build, make_backend, run
+from collectives.api import BACKENDS as COLLECTIVE_BACKENDS
 from collectives.calibration import LibraryCosts
 from collectives.schedule import merge
 from netsim.errors import ConfigError
@@ -55,8 +56,8 @@ ALLREDUCE_ALGOS = (
 )
 #: Algorithms ``allreduce="auto"`` simulates; the fastest applicable one is used.
 AUTO_CANDIDATES = ("ring", "tree", "recursive-doubling", "oneshot", "twoshot", "innetwork")
-#: Network models.
-BACKENDS = ("packet", "analytical")
+#: Network models (:func:`collectives.make_backend`): packet, analytical or flow.
+BACKENDS = COLLECTIVE_BACKENDS
 
 
 #: Accumulator buffers of in-network schedules are named after a chip of their group.

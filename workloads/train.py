@@ -245,7 +245,7 @@ def train_step(
     allreduce, tp_allreduce : str
         Algorithms of the gradient (DP) and activation (TP) all-reduces.
     backend, forwarding, routing : str
-        Network model and engine options.
+        Network model (``packet``, ``analytical`` or ``flow``) and engine options.
     efficiency : float
         Model FLOPs utilisation of the compute, in (0, 1].
     grad_bytes : float
