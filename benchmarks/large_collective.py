@@ -6,7 +6,7 @@ The packet engine simulates a message of ``n`` bytes as ``ceil(n / segment)`` pa
 1. times the same ring all-reduce fine-grained (``max_segments=None``: every real MTU packet)
    and coarse (``max_segments=4``) on an 8x8 torus, 64 MiB per rank, and prints the relative
    difference of the simulated times (the goal of issue 3: within 2% on bandwidth-bound
-   cases), and the wall time of each;
+   cases), and the wall time of each, next to the flow-level model (:mod:`netsim.flow`);
 2. runs a 1 GiB ring all-reduce on a 32x32 torus (1,024 chips, ICI links) with one segment
    per message, printing wall time, peak memory, the simulated time and the bandwidth bound
    ``2(p-1)/p * n / B``.
@@ -24,12 +24,17 @@ from collectives import build, make_backend, run
 from topologies.torus import torus
 
 
-def ring_allreduce(k: int, size: int, max_segments: int | None) -> tuple[float, float, int]:
+def ring_allreduce(
+    k: int, size: int, max_segments: int | None, backend: str = "packet"
+) -> tuple[float, float, int]:
     """(simulated s, wall s, packets) of a ring all-reduce of ``size`` bytes per rank."""
     g = torus((k, k))
     t0 = time.perf_counter()
     s = build("allreduce", "ring", ranks=range(k * k), count=size // 4, itemsize=4)
-    be = make_backend(g, "packet", max_segments=max_segments)
+    if backend == "packet":
+        be = make_backend(g, "packet", max_segments=max_segments)
+    else:
+        be = make_backend(g, backend)
     r = run(be, s)
     return r.time_s, time.perf_counter() - t0, be.stats()["packets"]
 
@@ -47,6 +52,9 @@ def main() -> None:
     print(f"8x8 torus, 64MiB ring all-reduce, coarse: {coarse[0] * 1e3:.4f} ms simulated, "
           f"{coarse[2]:>9,} packets, {coarse[1]:6.1f} s wall")  # fmt: skip
     print(f"coarse vs fine                          : {diff:.2%} (goal <= 2%)")
+    flow = ring_allreduce(8, 64 << 20, None, "flow")
+    print(f"8x8 torus, 64MiB ring all-reduce, flows : {flow[0] * 1e3:.4f} ms simulated, "
+          f"{flow[2]:>9,} messages, {flow[1]:6.1f} s wall (max-min flow model)")  # fmt: skip
     if args.quick:
         return
     p, n = 32 * 32, 1 << 30

@@ -92,6 +92,7 @@ class FlowNetwork(AnalyticalNetwork):
         self._flows: list[_Flow] = []
         self._last = self.env.now  # when the flows' bytes left were last brought up to date
         self._version = 0  # the completion timer of an older allocation is ignored
+        self._pending = False  # a reallocation is scheduled for now
 
     # ------------------------------------------------------------------ public seam
     def send(
@@ -155,8 +156,24 @@ class FlowNetwork(AnalyticalNetwork):
             return f.event
         self._advance()
         self._flows.append(f)
-        self._reshare()
+        self._reshare_soon()
         return f.event
+
+    def _reshare_soon(self) -> None:
+        """Recompute the rates once all that happens at this instant has happened.
+
+        The flows that start or end together (every rank's send of a collective step) then
+        cost one allocation, not one each.
+        """
+        if not self._pending:
+            self._pending = True
+            self.env.timeout(0.0).callbacks.append(self._reshare_now)
+
+    def _reshare_now(self, _: Any) -> None:
+        self._pending = False
+        self._advance()
+        if self._flows:
+            self._reshare()
 
     def _advance(self) -> None:
         """Bring every flow's bytes left up to now at its current rate."""
@@ -203,7 +220,7 @@ class FlowNetwork(AnalyticalNetwork):
         for f in done:
             self._arrive(f)
         if self._flows:
-            self._reshare()
+            self._reshare_soon()
 
     def _arrive(self, f: _Flow) -> None:
         """The flow's last byte is transmitted: it arrives after its route latency."""

@@ -127,3 +127,13 @@ def test_run_collective_on_the_flow_backend_checks_data_and_refuses_packet_optio
         )
     with pytest.raises(ConfigError, match="buffer: the flow backend has no buffers"):
         make_backend(torus((4,)), "flow", buffer=4096)
+
+
+def test_flows_that_start_together_cost_one_allocation():
+    # 64 neighbour sends at t=0 on a ring: one reallocation, one completion timer and one
+    # arrival event per message (not an allocation and a timer per flow).
+    net = FlowNetwork(torus((64,)))
+    for c in range(64):
+        net.send(c, (c + 1) % 64, 4096)
+    net.run()
+    assert net.stats()["events"] == 1 + 1 + 64
