@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from netsim.chip_presets import CHIP_DATA
 from netsim.errors import ConfigError
+from netsim.units import parse_bandwidth, parse_rate, parse_size, parse_time
 
 __all__ = [
     "CHIPS",
@@ -314,22 +315,81 @@ def chip_names() -> list[str]:
     return sorted(CHIPS)
 
 
+#: Fields a chip spec may override, and how their values are read.
+_SPEC_FIELDS: Mapping[str, Callable[[str, str], Any]] = MappingProxyType(
+    {
+        "launch_overhead": parse_time,
+        "landing_latency": parse_time,
+        "injection_bandwidth": parse_bandwidth,
+        "landing_zone": lambda v, _: v,
+        "idle_power": lambda v, n: _positive(n, v, allow_zero=True),
+        "peak_power": lambda v, n: _positive(n, v, allow_zero=True),
+        "price": lambda v, n: _positive(n, v, allow_zero=True),
+    }
+)
+_TIER_SPEC: Mapping[str, Callable[[str, str], Any]] = MappingProxyType(
+    {"capacity": parse_size, "bandwidth": parse_bandwidth, "latency": parse_time}
+)
+
+
 def chip(name: str | Chip) -> Chip:
-    """Return the preset chip ``name`` (a :class:`Chip` passes through unchanged).
+    """Return the chip ``name``: a preset, or a preset with overrides (a chip spec).
+
+    A spec is ``PRESET:key=value,key=value...`` with keys ``<tier>.capacity``,
+    ``<tier>.bandwidth``, ``<tier>.latency`` (tiers in :data:`TIER_NAMES`),
+    ``peak.<dtype>`` (dtypes in :data:`DTYPES`), ``launch_overhead``, ``landing_latency``,
+    ``injection_bandwidth``, ``landing_zone``, ``idle_power``, ``peak_power`` and ``price``.
+    Values take units (``3.35TB/s``, ``80GB``, ``2us``, ``989TFLOPS``). The chip is named by
+    its spec, so results record the variant. A :class:`Chip` passes through unchanged.
 
     Raises
     ------
     ConfigError
-        If the name is unknown; the message lists the known names.
+        If the preset is unknown (the message lists the known names), or an override names
+        an unknown field or has a bad value.
 
     Examples
     --------
     >>> chip("h100").tier("hbm").bandwidth
     3350000000000.0
+    >>> fast = chip("h100:hbm.bandwidth=6.7TB/s,launch_overhead=0")
+    >>> fast.tier("hbm").bandwidth, fast.launch_overhead, fast.name
+    (6700000000000.0, 0.0, 'h100:hbm.bandwidth=6.7TB/s,launch_overhead=0')
     """
     if isinstance(name, Chip):
         return name
+    if isinstance(name, str) and ":" in name:
+        return _from_spec(name)
     try:
         return CHIPS[name]
     except (KeyError, TypeError):
         raise ConfigError(f"chip: must be one of {', '.join(chip_names())}, got {name!r}") from None
+
+
+def _from_spec(spec: str) -> Chip:
+    preset, _, overrides = spec.partition(":")
+    c = chip(preset.strip())
+    keys = [*_SPEC_FIELDS, *(f"<tier>.{k}" for k in _TIER_SPEC), "peak.<dtype>"]
+    sources = dict(c.sources)
+    for item in overrides.split(","):
+        key, eq, value = (x.strip() for x in item.partition("="))
+        if not eq or not key or not value:
+            raise ConfigError(f"chip: overrides are key=value, got {item.strip()!r} in {spec!r}")
+        what = f"chip {key}"
+        head, dot, attr = key.partition(".")
+        field = {"peak": "peak_flops", "idle_power": "power", "peak_power": "power"}.get(head, key)
+        sources[f"tiers.{head}" if head in TIER_NAMES else field] = f"overridden: {spec.strip()}"
+        if key in _SPEC_FIELDS:
+            c = c.replace(**{key: _SPEC_FIELDS[key](value, what)})
+        elif dot and head == "peak" and attr in DTYPES:
+            c = c.replace(peak_flops={**c.peak_flops, attr: parse_rate(value, what)})
+        elif dot and head in TIER_NAMES and attr in _TIER_SPEC:
+            if not c.has_tier(head):
+                have = ", ".join(t.name for t in c.tiers)
+                raise ConfigError(f"{what}: {c.name} has no {head} tier (it has {have})")
+            c = c.with_tier(head, **{attr: _TIER_SPEC[attr](value, what)})
+        else:
+            raise ConfigError(
+                f"chip: unknown override {key!r} in {spec!r}; keys: {', '.join(keys)}"
+            )
+    return c.replace(name=spec.strip(), sources=sources)

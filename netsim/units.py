@@ -37,6 +37,7 @@ __all__ = [
     "format_time",
     "parse_bandwidth",
     "parse_float_range",
+    "parse_rate",
     "parse_size",
     "parse_size_range",
     "parse_time",
@@ -48,6 +49,7 @@ _NUM = r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
 _PREFIX = r"(?P<prefix>Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P|)"
 _SIZE_RE = re.compile(rf"^{_NUM}\s*{_PREFIX}(?P<unit>B|bytes?|)$")
 _BW_RE = re.compile(rf"^{_NUM}\s*{_PREFIX}(?P<unit>B/s|Bps|b/s|bps|bit/s|)$")
+_RATE_RE = re.compile(rf"^{_NUM}\s*(?P<prefix>k|K|M|G|T|P|)(?P<unit>FLOP/s|FLOPS|OP/s|OPS|)$")
 _TIME_RE = re.compile(r"^" + _NUM + r"\s*(?P<unit>ps|ns|us|µs|ms|s|)$")
 # Times divide by exact powers of ten so "500ns" is the float nearest 5e-7, as written.
 _TIME_DIV = {"ps": 10**12, "ns": 10**9, "us": 10**6, "µs": 10**6, "ms": 10**3, "s": 1, "": 1}
@@ -123,6 +125,28 @@ def parse_bandwidth(value: object, name: str = "bandwidth") -> float:
     if m["unit"] in ("b/s", "bps", "bit/s"):
         x /= 8.0
     return _check(x, name, value, False)
+
+
+def parse_rate(value: object, name: str = "rate") -> float:
+    """Return operations per second from ``value`` such as ``"989TFLOPS"`` or ``"1.98e15"``.
+
+    Decimal prefixes k, M, G, T, P; the unit (``FLOPS``, ``FLOP/s``, ``OPS``, ``OP/s``) may
+    be left out.
+
+    Raises
+    ------
+    ConfigError
+        If the text is not a rate or is not positive.
+    """
+    text = _text(value, name)
+    if text is None:
+        return _check(float(value), name, value, False)  # type: ignore[arg-type]
+    m = _RATE_RE.match(text)
+    if not m:
+        raise ConfigError(
+            f"{name}: expected a rate such as 989TFLOPS, 1.98PFLOP/s or 2e15, got {value!r}"
+        )
+    return _check(_times(m["num"], m["prefix"]), name, value, False)
 
 
 def parse_time(value: object, name: str = "time", *, allow_zero: bool = True) -> float:

@@ -168,3 +168,52 @@ def test_to_dict_round_trips_numbers():
     assert d["peak_flops"]["fp8"] == 4.5e15
     assert d["tiers"][0]["name"] == "hbm"
     assert d["sources"]["price"].startswith("estimate")
+
+
+# -- chip specs: a preset with overrides, from the command line or a sweep file
+def test_spec_overrides_fields_with_units_and_names_the_variant():
+    spec = "h100:hbm.bandwidth=6.7TB/s, hbm.capacity=141GB, peak.fp8=2PFLOPS, launch_overhead=0"
+    c = chip(spec)
+    base = chip("h100")
+    assert c.tier("hbm").bandwidth == 6.7e12 and c.tier("hbm").capacity == 141e9
+    assert c.peak("fp8") == 2e15 and c.peak("bf16") == base.peak("bf16")
+    assert c.launch_overhead == 0.0 and c.injection_bandwidth == base.injection_bandwidth
+    assert c.name == spec
+    assert c.sources["tiers.hbm"].startswith("overridden")
+    assert not base.sources["tiers.hbm"].startswith("overridden")
+    assert base.tier("hbm").bandwidth == 3.35e12  # the preset is untouched
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("h100:hbm.speed=1", "unknown override 'hbm.speed'"),
+        ("h100:wat=1", "unknown override 'wat'"),
+        ("h100:hbm.bandwidth=fast", "chip hbm.bandwidth: expected a bandwidth"),
+        ("h100:sram.bandwidth=1TB/s", "h100 has no sram tier"),
+        ("h100:peak.fp8=-1", "chip peak.fp8: must be > 0"),
+        ("h100:price", "overrides are key=value"),
+        ("nope:price=1", "chip: must be one of"),
+    ],
+)
+def test_bad_spec_is_one_clear_line(spec, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        chip(spec)
+    assert "\n" not in str(err.value)
+
+
+def test_doubling_hbm_bandwidth_halves_a_memory_bound_token():
+    import networkx as nx
+
+    from topologies._build import add_chip, finish
+    from workloads import decode
+
+    G = nx.Graph()
+    add_chip(G, 0, (0, 0))
+    G = finish(G, "single", {})
+    slow = decode("llama3-8b", "h100:launch_overhead=0", G, batch=1, context=1024)
+    fast = decode("llama3-8b", "h100:launch_overhead=0,hbm.bandwidth=6.7TB/s", G, batch=1,
+                  context=1024)  # fmt: skip
+    assert slow.compute_s == fast.compute_s == 0.0  # memory-bound at batch 1
+    assert fast.memory_s == pytest.approx(slow.memory_s / 2, rel=1e-12)
+    assert fast.to_dict()["chip"] == "h100:launch_overhead=0,hbm.bandwidth=6.7TB/s"

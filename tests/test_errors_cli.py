@@ -67,6 +67,24 @@ def test_argparse_errors_exit_2_with_one_line(argv, capsys):
         (["topo", "torus:dimz=4x4"], "unknown parameter 'dimz'"),
         (["topo", "torus:dims=4x4,bandwidth=fast"], "bandwidth"),
         (["topo"], "give a topology SPEC"),
+        (
+            ["decode", "--model", "llama3-8b", "--chip", "h100:hbm.speed=1", "--topo", "dgx-h100"],
+            "unknown override 'hbm.speed'",
+        ),
+        (
+            [
+                "train",
+                "--model",
+                "llama3-8b",
+                "--chip",
+                "h100:peak.fp8=lots",
+                "--topo",
+                "dgx-h100",
+                "--dp",
+                "8",
+            ],
+            "chip peak.fp8: expected a rate",
+        ),
     ],
 )
 def test_netsim_errors_exit_2_with_one_line(argv, needle, capsys):

@@ -76,7 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--list", action="store_true", help="list model and chip presets and exit")
     p.add_argument("--model", help="model preset, e.g. llama3-70b")
-    p.add_argument("--chip", help="chip preset, e.g. h100")
+    p.add_argument(
+        "--chip",
+        help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,launch_overhead=0",
+    )
     p.add_argument("--topo", help="topology spec or preset, e.g. dgx-h100")
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--pp", type=int, default=1)

@@ -28,7 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and the gradient all-reduce in buckets overlapped with the last backward pass.",
     )
     p.add_argument("--model", required=True)
-    p.add_argument("--chip", required=True)
+    p.add_argument(
+        "--chip",
+        required=True,
+        help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,launch_overhead=0",
+    )
     p.add_argument("--topo", required=True)
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--pp", type=int, default=1)
