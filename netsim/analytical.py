@@ -28,6 +28,7 @@ from typing import Any
 import networkx as nx
 import simpy
 
+from netsim.backend import check_multicast, check_send
 from netsim.engine.interface import default_injection
 from netsim.engine.packets import next_eid
 from netsim.engine.routing import PortTable, make_router
@@ -134,10 +135,6 @@ class AnalyticalNetwork:
         return lat + self.wire_bytes(nbytes) / bw
 
     # ------------------------------------------------------------------ public seam
-    def _check(self, node: int, what: str) -> None:
-        if node not in self._inj:
-            raise ConfigError(f"{what}: node {node!r} is not in the topology")
-
     def send(
         self,
         src: int,
@@ -152,11 +149,7 @@ class AnalyticalNetwork:
         ``flow`` selects among equal-cost routes as in the packet engine; ``callback(latency)``
         is called at delivery, before the event fires.
         """
-        self._check(src, "send")
-        self._check(dst, "send")
-        if nbytes < 0:
-            raise ConfigError(f"nbytes: must be >= 0, got {nbytes}")
-        nbytes = int(nbytes)
+        nbytes = check_send(self._inj, src, dst, nbytes)
         t = 0.0
         if src != dst:
             lat, bw, ports = self._path(src, dst, flow)
@@ -172,11 +165,7 @@ class AnalyticalNetwork:
 
         Every link of the union of the unicast routes carries the bytes once.
         """
-        self._check(src, "multicast")
-        dsts = [d for d in dict.fromkeys(dsts) if d != src]
-        for d in dsts:
-            self._check(d, "multicast")
-        nbytes = int(nbytes)
+        dsts, nbytes = check_multicast(self._inj, src, dsts, nbytes)
         wire = self.wire_bytes(nbytes)
         t = 0.0
         used: set[int] = set()

@@ -9,13 +9,15 @@ it, so any workload can be timed both ways on the same input and compared.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import networkx as nx
 import simpy
 
-__all__ = ["Backend"]
+from netsim.errors import ConfigError
+
+__all__ = ["Backend", "check_multicast", "check_send"]
 
 
 @runtime_checkable
@@ -62,3 +64,28 @@ class Backend(Protocol):
         """Counters of the run so far: ``packets``, ``packet_hops``, ``events``,
         ``bytes_injected``, ``bytes_delivered``, ``max_link_utilisation`` and ``model``."""
         ...
+
+
+def _nbytes(nbytes: Any) -> int:
+    if nbytes < 0:
+        raise ConfigError(f"nbytes: must be >= 0, got {nbytes}")
+    return int(nbytes)
+
+
+def check_send(nodes: Container[Any], src: Any, dst: Any, nbytes: Any) -> int:
+    """Check a message at a backend's public seam; return its size in whole bytes."""
+    for node in (src, dst):
+        if node not in nodes:
+            raise ConfigError(f"send: node {node!r} is not in the topology")
+    return _nbytes(nbytes)
+
+
+def check_multicast(
+    nodes: Container[Any], src: Any, dsts: Sequence[Any], nbytes: Any
+) -> tuple[list[Any], int]:
+    """Check a multicast; return its distinct destinations other than ``src`` and its size."""
+    out = [d for d in dict.fromkeys(dsts) if d != src]
+    for node in (src, *out):
+        if node not in nodes:
+            raise ConfigError(f"multicast: node {node!r} is not in the topology")
+    return out, _nbytes(nbytes)

@@ -31,7 +31,7 @@ import networkx as nx
 import simpy
 
 from netsim.analytical import AnalyticalNetwork
-from netsim.errors import ConfigError
+from netsim.backend import check_multicast, check_send
 
 __all__ = ["FlowNetwork"]
 
@@ -109,11 +109,7 @@ class FlowNetwork(AnalyticalNetwork):
         ``flow`` selects among equal-cost routes as in the packet engine; ``callback(latency)``
         is called at delivery, before the event fires.
         """
-        self._check(src, "send")
-        self._check(dst, "send")
-        if nbytes < 0:
-            raise ConfigError(f"nbytes: must be >= 0, got {nbytes}")
-        nbytes = int(nbytes)
+        nbytes = check_send(self._inj, src, dst, nbytes)
         if src == dst:
             return self._deliver(0.0, nbytes, 1, callback)
         lat, _, ports = self._path(src, dst, flow)
@@ -123,11 +119,7 @@ class FlowNetwork(AnalyticalNetwork):
     def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
         """Send ``nbytes`` from ``src`` to every node of ``dsts`` as one flow over the union
         of the unicast routes; fires after the longest route latency."""
-        self._check(src, "multicast")
-        dsts = [d for d in dict.fromkeys(dsts) if d != src]
-        for d in dsts:
-            self._check(d, "multicast")
-        nbytes = int(nbytes)
+        dsts, nbytes = check_multicast(self._inj, src, dsts, nbytes)
         if not dsts:
             return self._deliver(0.0, nbytes, 0, None)
         used: dict[int, None] = {}

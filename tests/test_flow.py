@@ -137,3 +137,16 @@ def test_flows_that_start_together_cost_one_allocation():
         net.send(c, (c + 1) % 64, 4096)
     net.run()
     assert net.stats()["events"] == 1 + 1 + 64
+
+
+@pytest.mark.parametrize("backend", ["packet", "analytical", "flow"])
+def test_every_backend_checks_messages_at_the_seam(backend):
+    net = make_backend(torus((4,)), backend)
+    with pytest.raises(ConfigError, match="send: node 9 is not in the topology"):
+        net.send(0, 9, 10)
+    with pytest.raises(ConfigError, match="nbytes: must be >= 0, got -1"):
+        net.send(0, 1, -1)
+    with pytest.raises(ConfigError, match="multicast: node 9 is not in the topology"):
+        net.multicast(0, [1, 9], 10)
+    with pytest.raises(ConfigError, match="nbytes: must be >= 0, got -5"):
+        net.multicast(0, [1, 2], -5)

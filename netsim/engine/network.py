@@ -76,6 +76,7 @@ from typing import Any
 import networkx as nx
 import simpy
 
+from netsim.backend import check_multicast, check_send
 from netsim.engine.flowcontrol import CreditFlowControl
 from netsim.engine.interface import default_injection, make_emit
 from netsim.engine.multicast import make_hop_mc, multicast_tree
@@ -224,13 +225,9 @@ class PacketNetwork:
         open-loop measurement (nothing the simulation does may depend on it) and costs no
         event.
         """
-        if src not in self._nics or dst not in self._nics:
-            bad = src if src not in self._nics else dst
-            raise ConfigError(f"send: node {bad!r} is not in the topology")
-        if nbytes < 0:
-            raise ConfigError(f"nbytes: must be >= 0, got {nbytes}")
+        nbytes = check_send(self._nics, src, dst, nbytes)
         event = self.env.event()
-        self._send(src, dst, int(nbytes), flow, event, callback, observe)
+        self._send(src, dst, nbytes, flow, event, callback, observe)
         return event
 
     def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
@@ -240,10 +237,7 @@ class PacketNetwork:
         multicast tree, as NVLink SHARP and InfiniBand multicast do). Fires when every
         destination has every byte.
         """
-        dsts = [d for d in dict.fromkeys(dsts) if d != src]
-        for d in [src, *dsts]:
-            if d not in self._nics:
-                raise ConfigError(f"multicast: node {d!r} is not in the topology")
+        dsts, nbytes = check_multicast(self._nics, src, dsts, nbytes)
         event = self.env.event()
         if not dsts:
             event.succeed()
