@@ -7,8 +7,12 @@ ISPASS 2013): **warm-up** (the first ``warmup`` packets, not measured), **measur
 (the next ``packets`` packets generated are labelled and their latencies recorded) and
 **drain** (sources keep injecting background traffic until every labelled packet has
 arrived, so labelled packets see a loaded network). Latency is from generation to the last
-byte's arrival, so it includes waiting at the source. Accepted load is payload delivered per
-chip during the measurement window, as a fraction of injection bandwidth.
+byte's arrival, so it includes waiting at the source. Accepted load is the wire bytes of all
+packets delivered between the first and the last arrival of a labelled packet, per chip and
+second of that window, as a fraction of injection bandwidth. That window spans the labelled
+packets' own delivery: below saturation it delivers what is offered, beyond it what the
+network sustains, even when the labelled packets were generated in less time than one
+packet's latency. Beyond saturation latency grows with the run (queues never drain).
 
 Patterns (``pattern=``)
 -----------------------
@@ -272,8 +276,7 @@ def run_traffic(
     last_measured = warmup + packets
     # Run state, in closure cells (cheaper than a dict on this per-packet path).
     generated = 0
-    stop = False
-    t_start = t_end = math.inf
+    stop_at = math.inf  # sources stop injecting after this time
 
     if injection == "poisson":
 
@@ -293,20 +296,24 @@ def run_traffic(
 
     # Deliveries are observed, not waited for (open loop: nothing reacts to them), so the
     # engine reports each arrival time as soon as it is final, at no event.
-    # The window is known only once its last packet is generated, so arrival times are
-    # kept and counted afterwards.
+    # Accepted load is measured over the arrivals of the measured packets, [a0, a1]: the
+    # window is known only once every measured packet is settled, so arrival times are
+    # kept and counted afterwards, and sources keep injecting until a1.
     arrivals = array("d")
     keep = arrivals.append
+    a0, a1 = math.inf, -math.inf
 
     def delivered(t_sent: float, t_arrived: float) -> None:
         keep(t_arrived)
 
     def delivered_measured(t_sent: float, t_arrived: float) -> None:
-        nonlocal stop
+        nonlocal a0, a1, stop_at
         keep(t_arrived)
         latencies.append(t_arrived - t_sent)
+        a0 = min(a0, t_arrived)
+        a1 = max(a1, t_arrived)
         if len(latencies) == packets:
-            stop = True
+            stop_at = a1
 
     send = net._send
 
@@ -316,22 +323,18 @@ def run_traffic(
     draws = 0
 
     def generate(c: int) -> None:
-        nonlocal generated, t_start, t_end, draws, stop
-        if stop:
+        nonlocal generated, draws, stop_at
+        if env._now > stop_at:
             return
         draws += 1
         d = dest(c)
         if d != c:
             k = generated
             generated = k + 1
-            if k == first_measured:
-                t_start = env._now
-            if k == last_measured - 1:
-                t_end = env._now
             measured = first_measured <= k < last_measured
             send(c, d, nbytes, c, None, None, delivered_measured if measured else delivered)
         elif draws > max_draws:
-            stop = True
+            stop_at = -math.inf
             return
         timers[c](env._now + next_gap(c))
 
@@ -346,10 +349,10 @@ def run_traffic(
             f"pattern: '{pattern}' generated too few packets to measure ({len(latencies)} of "
             f"{packets}); every source maps to itself?"
         )
-    window = t_end - t_start
+    window = a1 - a0
     capacity = sum(float(G.nodes[c]["injection_bandwidth"]) for c in chips) * window
     arrived = np.frombuffer(arrivals, dtype=float)
-    measured_bytes = nbytes * int(np.count_nonzero((arrived >= t_start) & (arrived <= t_end)))
+    measured_bytes = nbytes * int(np.count_nonzero((arrived >= a0) & (arrived <= a1)))
     accepted = measured_bytes * (wire / nbytes) / capacity if capacity > 0 else math.nan
     lat = np.asarray(latencies)
     st = net.stats()
