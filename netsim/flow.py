@@ -11,7 +11,13 @@ injection interface. Once its last byte is transmitted the message arrives after
 route's latency (link latencies plus node traversal latencies, as in
 :mod:`netsim.analytical`). So a message alone on the network takes exactly the alpha-beta
 time ``T = latency + wire / min(B_inj, min_i B_i)``, and messages that share a link share
-its bandwidth: with ``k`` equal flows on one link each gets ``B / k``.
+its bandwidth: with ``k`` equal flows from different sources on one link each gets ``B / k``.
+
+Messages on the same route (same source, destination and path) go one after the other,
+as on one connection: only the first of a route's queue is a flow, the next starts when its
+last byte is transmitted. So the chunks of a pipelined broadcast do not share their link
+(which would delay every chunk and stall the pipeline), while messages to different
+destinations share the links and the node's injection bandwidth. A multicast is not queued.
 
 What it leaves out: queueing delay and packet interleaving (a flow's bytes are a fluid, so
 a short message behind a long one is not delayed by a whole packet), head-of-line effects
@@ -24,6 +30,7 @@ flow over the union of its unicast routes, arriving after the longest route late
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,6 +55,7 @@ class _Flow:
         "lat",
         "left",
         "nbytes",
+        "queue",
         "rate",
         "res",
         "t0",
@@ -55,6 +63,7 @@ class _Flow:
     )
 
     def __init__(self, res, wire, lat, nbytes, copies, event, callback, t0) -> None:
+        self.queue: deque[_Flow] | None = None  # its route's FIFO (None: not queued)
         self.res = res  # the resources (link ports, injection interface) it uses
         self.wire = wire
         self.left = float(wire)  # bytes not yet transmitted
@@ -77,7 +86,7 @@ class FlowNetwork(AnalyticalNetwork):
     >>> from topologies.torus import torus
     >>> net = FlowNetwork(torus((4,)))
     >>> n = 1000 * net.mtu
-    >>> a, b = net.send(0, 1, n), net.send(0, 1, n)  # they share the link 0 -> 1
+    >>> a, b = net.send(0, 1, n), net.send(0, 1, n)  # one after the other on route 0 -> 1
     >>> net.run()
     >>> round(net.env.now / net.message_time(0, 1, 2 * n), 12)  # as one of twice the size
     1.0
@@ -93,6 +102,7 @@ class FlowNetwork(AnalyticalNetwork):
         self._last = self.env.now  # when the flows' bytes left were last brought up to date
         self._version = 0  # the completion timer of an older allocation is ignored
         self._pending = False  # a reallocation is scheduled for now
+        self._fifo: dict[tuple[int, ...], deque[_Flow]] = {}  # route -> messages in order
 
     # ------------------------------------------------------------------ public seam
     def send(
@@ -114,7 +124,7 @@ class FlowNetwork(AnalyticalNetwork):
             return self._deliver(0.0, nbytes, 1, callback)
         lat, _, ports = self._path(src, dst, flow)
         self.packet_hops += len(ports)
-        return self._start(src, ports, lat, nbytes, 1, callback)
+        return self._start(src, ports, lat, nbytes, 1, callback, fifo=True)
 
     def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
         """Send ``nbytes`` from ``src`` to every node of ``dsts`` as one flow over the union
@@ -132,7 +142,7 @@ class FlowNetwork(AnalyticalNetwork):
         return self._start(src, tuple(used), lat, nbytes, len(dsts), None)
 
     # ------------------------------------------------------------------ internals
-    def _start(self, src, ports, lat, nbytes, copies, callback) -> simpy.Event:
+    def _start(self, src, ports, lat, nbytes, copies, callback, fifo=False) -> simpy.Event:
         wire = self.wire_bytes(nbytes)
         for q in ports:
             self._busy_time[q] += wire / self.ports.bandwidth[q]
@@ -146,10 +156,19 @@ class FlowNetwork(AnalyticalNetwork):
         if wire == 0:  # nothing to transmit (no payload, no header): only the latency
             self._arrive(f)
             return f.event
+        if fifo:
+            f.queue = q = self._fifo.setdefault(ports, deque())
+            q.append(f)
+            if len(q) > 1:
+                return f.event  # waits for the messages ahead of it on this route
+        self._activate(f)
+        return f.event
+
+    def _activate(self, f: _Flow) -> None:
+        """``f`` starts transmitting now."""
         self._advance()
         self._flows.append(f)
         self._reshare_soon()
-        return f.event
 
     def _reshare_soon(self) -> None:
         """Recompute the rates once all that happens at this instant has happened.
@@ -211,6 +230,11 @@ class FlowNetwork(AnalyticalNetwork):
         self._flows = [f for f in self._flows if f.left > _DONE * f.wire]
         for f in done:
             self._arrive(f)
+            q = f.queue
+            if q is not None:
+                q.popleft()
+                if q:
+                    self._flows.append(q[0])  # the next message on this route starts
         if self._flows:
             self._reshare_soon()
 
