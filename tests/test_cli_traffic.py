@@ -23,8 +23,9 @@ def test_json_below_saturation_accepts_what_is_offered(capsys):
     assert main([*ARGS, "--load", "0.1", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["injection_bandwidth"] == 50e9
-    # far below saturation every offered byte is delivered in the window (within sampling)
-    assert r["accepted_load"] == pytest.approx(r["offered_load"], rel=0.25)
+    # far below saturation every offered byte is delivered in the window, within sampling
+    # noise (400 packets: about 5%, so 3 sigma; seeds 0-7 give 0.94-1.11)
+    assert r["accepted_load"] == pytest.approx(r["offered_load"], rel=0.15)
     assert r["latency_p50_s"] <= r["latency_p99_s"] <= r["latency_max_s"]
 
 
