@@ -74,6 +74,17 @@ def _text(value: object, name: str) -> str | None:
     return value.strip().replace("_", "")
 
 
+def _match(value: object, name: str, regex: re.Pattern[str], example: str) -> re.Match[str] | None:
+    """The unit regex's match of ``value``; None for a plain number."""
+    text = _text(value, name)
+    if text is None:
+        return None
+    m = regex.match(text)
+    if not m:
+        raise ConfigError(f"{name}: expected {example}, got {value!r}")
+    return m
+
+
 def _check(x: float, name: str, value: object, allow_zero: bool) -> float:
     if not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero):
         rule = "must be >= 0" if allow_zero else "must be > 0"
@@ -89,14 +100,8 @@ def parse_size(value: object, name: str = "size", *, allow_zero: bool = True) ->
     ConfigError
         If the text is not a size, is negative, or is not a whole number of bytes.
     """
-    text = _text(value, name)
-    if text is None:
-        x = float(value)  # type: ignore[arg-type]
-    else:
-        m = _SIZE_RE.match(text)
-        if not m:
-            raise ConfigError(f"{name}: expected a size such as 8B, 4KiB or 1MB, got {value!r}")
-        x = _times(m["num"], m["prefix"])
+    m = _match(value, name, _SIZE_RE, "a size such as 8B, 4KiB or 1MB")
+    x = float(value) if m is None else _times(m["num"], m["prefix"])  # type: ignore[arg-type]
     _check(x, name, value, allow_zero)
     if abs(x - round(x)) > 1e-6 * max(1.0, x):
         raise ConfigError(f"{name}: must be a whole number of bytes, got {value!r}")
@@ -113,14 +118,9 @@ def parse_bandwidth(value: object, name: str = "bandwidth") -> float:
     ConfigError
         If the text is not a bandwidth or is not positive.
     """
-    text = _text(value, name)
-    if text is None:
+    m = _match(value, name, _BW_RE, "a bandwidth such as 400Gbps, 50GB/s or 1.8TB/s")
+    if m is None:
         return _check(float(value), name, value, False)  # type: ignore[arg-type]
-    m = _BW_RE.match(text)
-    if not m:
-        raise ConfigError(
-            f"{name}: expected a bandwidth such as 400Gbps, 50GB/s or 1.8TB/s, got {value!r}"
-        )
     x = _times(m["num"], m["prefix"])
     if m["unit"] in ("b/s", "bps", "bit/s"):
         x /= 8.0
@@ -138,15 +138,9 @@ def parse_rate(value: object, name: str = "rate") -> float:
     ConfigError
         If the text is not a rate or is not positive.
     """
-    text = _text(value, name)
-    if text is None:
-        return _check(float(value), name, value, False)  # type: ignore[arg-type]
-    m = _RATE_RE.match(text)
-    if not m:
-        raise ConfigError(
-            f"{name}: expected a rate such as 989TFLOPS, 1.98PFLOP/s or 2e15, got {value!r}"
-        )
-    return _check(_times(m["num"], m["prefix"]), name, value, False)
+    m = _match(value, name, _RATE_RE, "a rate such as 989TFLOPS, 1.98PFLOP/s or 2e15")
+    x = float(value) if m is None else _times(m["num"], m["prefix"])  # type: ignore[arg-type]
+    return _check(x, name, value, False)
 
 
 def parse_time(value: object, name: str = "time", *, allow_zero: bool = True) -> float:
@@ -157,12 +151,9 @@ def parse_time(value: object, name: str = "time", *, allow_zero: bool = True) ->
     ConfigError
         If the text is not a time or is negative.
     """
-    text = _text(value, name)
-    if text is None:
+    m = _match(value, name, _TIME_RE, "a time such as 500ns, 1.5us or 2ms")
+    if m is None:
         return _check(float(value), name, value, allow_zero)  # type: ignore[arg-type]
-    m = _TIME_RE.match(text)
-    if not m:
-        raise ConfigError(f"{name}: expected a time such as 500ns, 1.5us or 2ms, got {value!r}")
     x = float(Decimal(m["num"]) / Decimal(_TIME_DIV[m["unit"]]))
     return _check(x, name, value, allow_zero)
 
