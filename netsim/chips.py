@@ -377,8 +377,8 @@ def _from_spec(spec: str) -> Chip:
             raise ConfigError(f"chip: overrides are key=value, got {item.strip()!r} in {spec!r}")
         what = f"chip {key}"
         head, dot, attr = key.partition(".")
-        field = {"peak": "peak_flops", "idle_power": "power", "peak_power": "power"}.get(head, key)
-        sources[f"tiers.{head}" if head in TIER_NAMES else field] = f"overridden: {spec.strip()}"
+        source = {"peak": "peak_flops", "idle_power": "power", "peak_power": "power"}.get(head, key)
+        sources[f"tiers.{head}" if head in TIER_NAMES else source] = f"overridden: {spec.strip()}"
         if key in _SPEC_FIELDS:
             c = c.replace(**{key: _SPEC_FIELDS[key](value, what)})
         elif dot and head == "peak" and attr in DTYPES:

@@ -234,7 +234,7 @@ class FlowNetwork(AnalyticalNetwork):
             if q is not None:
                 q.popleft()
                 if q:
-                    self._flows.append(q[0])  # the next message on this route starts
+                    self._activate(q[0])  # the next message on this route starts
         if self._flows:
             self._reshare_soon()
 

@@ -49,8 +49,9 @@ Buffers and flow control
     it drains while other ports of the node are still injecting. With ``buffer=N`` bytes,
     every input port holds ``N`` bytes per virtual channel and the upstream port sends only
     against credits (lossless credit-based flow control, as NVLink and InfiniBand); packets
-    are delivered by an event at arrival (it frees the buffer), and credits return one link latency after a packet leaves the buffer. Packets
-    wait in per-VC output queues (deques) served round-robin. A run whose event queue runs
+    are delivered by an event at arrival (it frees the buffer), and credits return one link
+    latency after a packet leaves the buffer. Packets wait in per-VC output queues (deques)
+    served round-robin. A run whose event queue runs
     dry while packets are still in flight (every one of them waiting for credits) raises
     :class:`~netsim.errors.DeadlockError` naming the blocked links. Multicast copies use the
     port timing of the infinite-buffer model in both modes.
@@ -365,17 +366,12 @@ class PacketNetwork:
             inj = self._injectors[port]
             if inj is None:
                 inj = self._new_injector(src, port)
-            nic = inj.nic
             now = self.env._now
-            if not nic.active and nic.linger_until <= now and inj.until <= now:
-                # Fast path, one packet and an idle interface: it starts now at the port's
-                # rate and lingers as the interface's last port (what `emit` would do,
-                # inlined), and goes onto its first link now (no event of its own).
-                wire = nbytes + self.header
-                x = inj.bw * nic.inv_bw
-                inj.until = tail = now + wire * inj.inv_bw * (x if x > 1.0 else 1.0)
-                nic.linger_bw = inj.bw
-                nic.linger_until = tail
+            wire = nbytes + self.header
+            tail = inj.start_idle(now, wire)
+            if tail is not None:
+                # Fast path, one packet on an idle interface: it goes onto its first link
+                # now (no event of its own) and is its own message.
                 pkt = Packet(None, wire, nbytes, path, vcs, self._cb_hop)
                 pkt.left = 1
                 pkt.t0 = now
@@ -432,17 +428,8 @@ class PacketNetwork:
             inj = self._new_injector(src, port)
         now = self.env._now
         nic = inj.nic
-        if (
-            tree is not None
-            and count == 1
-            and not nic.active
-            and nic.linger_until <= now
-            and inj.until <= now
-        ):  # one multicast packet on an idle interface: start it now, as `_send` does
-            x = inj.bw * nic.inv_bw
-            inj.until = tail = now + wire * inj.inv_bw * (x if x > 1.0 else 1.0)
-            nic.linger_bw = inj.bw
-            nic.linger_until = tail
+        tail = inj.start_idle(now, wire) if tree is not None and count == 1 else None
+        if tail is not None:  # one multicast packet on an idle interface: start it now
             msg.k = 1
             pkt = Packet(msg, wire, nbytes, path, vcs, cbl)
             pkt.tail = tail

@@ -101,6 +101,23 @@ class Injector:
         self.cbl = cbl
         self.callbacks = None  # not None exactly while an event of it is scheduled
 
+    def start_idle(self, now: float, wire: int) -> float | None:
+        """Push one packet of ``wire`` bytes now if the whole interface is idle.
+
+        It goes at the port's rate (capped by the interface) and the port lingers as the
+        interface's last one until the packet is pushed (what the emit handler does for a
+        lone port, without an event). Returns when the packet's tail is pushed, or None if
+        the interface is busy (the packet must queue).
+        """
+        nic = self.nic
+        if nic.active or nic.linger_until > now or self.until > now:
+            return None
+        x = self.bw * nic.inv_bw
+        self.until = tail = now + wire * self.inv_bw * (x if x > 1.0 else 1.0)
+        nic.linger_bw = self.bw
+        nic.linger_until = tail
+        return tail
+
 
 class Packet:
     """A packet in flight; it is also the simpy event that moves it (one per hop).
