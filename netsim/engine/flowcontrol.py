@@ -40,7 +40,7 @@ class CreditFlowControl:
         """The packet has reached its next node: deliver it, or queue it at its next port."""
         i = pkt.hop
         if i == len(pkt.path):
-            self._free(pkt)
+            self._free(pkt, self.net.env._now)
             self.net._deliver(pkt)
             return
         port = pkt.path[i]
@@ -65,12 +65,13 @@ class CreditFlowControl:
         net = self.net
         heappush(net._queue, (t, NORMAL, next(net._eid), event))
 
-    def _free(self, pkt: Packet) -> None:
-        """The packet leaves the input buffer it occupies: return credits upstream."""
+    def _free(self, pkt: Packet, t: float) -> None:
+        """The packet leaves the input buffer it occupies at ``t``: credits go back upstream
+        one link latency later."""
         prev = pkt.prev
         if prev >= 0:
             arg = (prev, pkt.vcs[pkt.hop - 1], pkt.size)
-            self._schedule(self.net.env._now + self.net._wire[prev], Call(self._credit, arg))
+            self._schedule(t + self.net._wire[prev], Call(self._credit, arg))
 
     def _credit(self, arg: tuple[int, int, int]) -> None:
         port, vc, size = arg
@@ -110,10 +111,7 @@ class CreditFlowControl:
         net._busy[port] = end
         net._busy_time[port] += end - now
         net.packet_hops += 1
-        # The tail leaves this node's input buffer at `end`: credits go back upstream then.
-        if pkt.prev >= 0:
-            arg = (pkt.prev, pkt.vcs[pkt.hop - 1], pkt.size)
-            self._schedule(end + net._wire[pkt.prev], Call(self._credit, arg))
+        self._free(pkt, end)  # its tail leaves this node's input buffer at `end`
         pkt.prev = port
         pkt.hop = i = pkt.hop + 1
         if i == len(pkt.path):
