@@ -24,7 +24,8 @@ def test_text_summary(capsys):
     assert "diameter 4 links" in out
     # 4 x 4 torus: 8 links of 100 GB/s across the bisection.
     assert "bisection 800GB/s one way" in out
-    assert "injection 100GB/s per chip" in out
+    # Injection defaults to the sum of a chip's links: 4 links of 100 GB/s in a 2D torus.
+    assert "injection 400GB/s per chip" in out
 
 
 def test_json_shape(capsys):

@@ -15,14 +15,15 @@ def test_text_output_names_model_and_injection_bandwidth(capsys):
     assert main([*ARGS, "--loads", "0.1,0.2"]) == 0
     out = capsys.readouterr().out
     assert "model packet/cut-through" in out
-    assert "50GB/s per chip" in out  # ICI link, 50 GB/s (netsim.linktypes)
+    # injection = the chip's 4 ICI links of 50 GB/s (netsim.linktypes), the torus default
+    assert "200GB/s per chip" in out
     assert len([ln for ln in out.splitlines() if ln.strip().startswith("0.")]) == 2
 
 
 def test_json_below_saturation_accepts_what_is_offered(capsys):
     assert main([*ARGS, "--load", "0.1", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["injection_bandwidth"] == 50e9
+    assert r["injection_bandwidth"] == 4 * 50e9  # sum of a 2D torus chip's 4 ICI links
     # far below saturation every offered byte is delivered in the window, within sampling
     # noise (400 packets: about 5%, so 3 sigma; seeds 0-7 give 0.94-1.11)
     assert r["accepted_load"] == pytest.approx(r["offered_load"], rel=0.15)

@@ -115,7 +115,7 @@ def test_attributes_and_defaults():
     G = torus("4x4", bandwidth=10e9, latency=1e-7, router_latency=2e-8)
     for _, d in G.nodes(data=True):
         assert d["kind"] == "chip"
-        assert d["injection_bandwidth"] == 10e9  # one link, not the sum of six
+        assert d["injection_bandwidth"] == 4 * 10e9  # the sum of a 2D torus chip's 4 links
         assert d["latency"] == 2e-8
         assert len(d["pos"]) == 2
     assert {(d["bandwidth"], d["latency"], d["link"]) for *_, d in G.edges(data=True)} == {
@@ -124,7 +124,13 @@ def test_attributes_and_defaults():
     H = torus("2x4")
     # The radix-2 edge aggregates two 50 GB/s ICI links.
     assert H.edges[0, 4]["count"] == 2 and H.edges[0, 4]["bandwidth"] == 100e9
-    assert H.nodes[0]["injection_bandwidth"] == 50e9
+    # 2 links along the radix-2 dimension + 2 along the radix-4 ring.
+    assert H.nodes[0]["injection_bandwidth"] == 4 * 50e9
+    M = mesh("3x3", bandwidth=10e9, injection_bandwidth=7e9)
+    assert {M.nodes[v]["injection_bandwidth"] for v in M} == {7e9}  # explicit value wins
+    # A mesh chip injects what its own links carry: 2 at a corner, 3 on a face, 4 inside.
+    M = mesh("3x3", bandwidth=10e9)
+    assert [M.nodes[v]["injection_bandwidth"] for v in (0, 1, 4)] == [20e9, 30e9, 40e9]
     assert H.nodes[0]["latency"] == 0.0  # ICI routes inside the chip: switch_latency 0
     assert len({G.nodes[v]["pos"] for v in G}) == 16
     K = torus("2x2x2x2")

@@ -61,11 +61,20 @@ def test_link_defaults_come_from_link_types():
         ("wafer-die", die_lt.bandwidth, die_lt.latency),
     }
     assert {d["latency"] for _, d in G.nodes(data=True)} == {wafer_lt.switch_latency}
-    # Injection: one intra-die link; with one tile per die every link crosses a die.
-    assert {d["injection_bandwidth"] for _, d in G.nodes(data=True)} == {wafer_lt.bandwidth}
+    # Injection: the sum of a tile's links. Tile (1, 1) of die (0, 0) has four die links;
+    # tile (1, 3) is at the die's edge: three die links and one crossing to die (0, 1).
+    inj = {d["coord"]: d["injection_bandwidth"] for _, d in G.nodes(data=True)}
+    assert inj[(1, 1)] == pytest.approx(4 * wafer_lt.bandwidth)
+    assert inj[(1, 3)] == pytest.approx(3 * wafer_lt.bandwidth + die_lt.bandwidth)
+    assert inj[(0, 0)] == pytest.approx(2 * wafer_lt.bandwidth)  # wafer corner
+    # With one tile per die every link crosses a die.
     H = wafer("4x4")
     assert counts(H) == (0, 24)
-    assert {d["injection_bandwidth"] for _, d in H.nodes(data=True)} == {die_lt.bandwidth}
+    assert {d["injection_bandwidth"] for _, d in H.nodes(data=True)} == {
+        2 * die_lt.bandwidth,
+        3 * die_lt.bandwidth,
+        4 * die_lt.bandwidth,
+    }
 
 
 @pytest.mark.parametrize(

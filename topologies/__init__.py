@@ -8,7 +8,8 @@ rank order; switches follow as ``N..N+S-1``.
 Node attributes
     ``kind``: ``"chip"`` or ``"switch"``. ``pos``: ``(x, y)`` for drawing.
     Chips: ``injection_bandwidth`` (bytes/s the chip can inject; default the bandwidth of its
-    network interface: one attached link in a direct network, its link to the first switch
+    network interface: the sum of its links in a direct network (torus, mesh, wafer: the
+    DMA engines of a TPU drive all its ICI links at once), its link to the first switch
     otherwise); ``coord`` (tuple) where the family has coordinates.
     Switches: ``latency`` (traversal seconds), ``reduction`` (bool: can reduce in-network).
 Edge attributes

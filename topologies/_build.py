@@ -21,7 +21,7 @@ import networkx as nx
 
 from netsim.linktypes import link_type
 
-__all__ = ["add_chip", "add_link", "add_switch", "finish"]
+__all__ = ["add_chip", "add_link", "add_switch", "finish", "set_injection"]
 
 
 def add_chip(G: nx.Graph, n: int, pos: tuple[float, float], **attrs: Any) -> None:
@@ -69,6 +69,20 @@ def add_link(
     bw = lt.bandwidth if bandwidth is None else float(bandwidth)
     lat = lt.latency if latency is None else float(latency)
     G.add_edge(u, v, bandwidth=count * bw, latency=lat, link=link, count=int(count), **attrs)
+
+
+def set_injection(G: nx.Graph, value: float | None = None) -> None:
+    """Set every chip's ``injection_bandwidth``: ``value``, or the sum of its links.
+
+    The default of a direct network (torus, mesh, wafer), where a chip drives all its
+    links at once: a TPU's DMA engines feed its six ICI links concurrently, so a chip can
+    inject as much as its links carry out of it (``sum`` of the attached edges'
+    ``bandwidth``, which already counts an edge's ``count`` links).
+    """
+    for n, data in G.nodes(data=True):
+        if data["kind"] == "chip":
+            bw = value if value is not None else sum(G.edges[n, m]["bandwidth"] for m in G.adj[n])
+            data["injection_bandwidth"] = float(bw)
 
 
 def finish(G: nx.Graph, family: str, params: dict[str, Any], name: str | None = None) -> nx.Graph:

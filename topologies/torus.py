@@ -21,6 +21,12 @@ Radix 2
     hold for every radix. (BookSim instead treats a radix-2 ring as one link; build with
     ``open_dims`` for that.) In a mesh, or a dimension listed in ``open_dims``, it is one
     link.
+Injection
+    A chip injects, by default, the sum of its links' bandwidths (``2 n B`` in a torus of
+    ``n`` dimensions, less at the faces of a mesh): a TPU's DMA engines drive all of its
+    ICI links at once, so a collective that sends on every link at the same time (e.g. the
+    ``torus`` all-reduce of :mod:`collectives.multidim`) is not capped at one link's rate
+    [2]_ [3]_. Give ``injection_bandwidth`` to model a chip with a narrower interface.
 Edges
     ``dim`` (the dimension they run along), ``wrap`` (True for wraparound links) and the
     usual ``bandwidth``/``latency``/``link``/``count``. Chips carry ``coord`` and
@@ -44,6 +50,11 @@ References
 .. [2] N. P. Jouppi et al., "TPU v4: An Optically Reconfigurable Supercomputer for Machine
    Learning with Hardware Support for Embeddings", ISCA 2023: 4x4x4 cubes, 3D torus pods
    of 4096 chips, six ICI links per chip.
+.. [3] Google Cloud, "TPU v4" (docs.cloud.google.com/tpu/docs/v4): all-reduce bandwidth
+   per pod 1.1 PB/s (= 269 GB/s per chip of 4096, close to six links of 45-50 GB/s
+   driven at once), bisection bandwidth per pod 24 TB/s; "TPU v5p"
+   (docs.cloud.google.com/tpu/docs/v5p): bidirectional ICI bandwidth per chip 1200 GBps
+   (an earlier version of the page: interchip interconnect 4800 Gbps per chip).
 """
 
 from __future__ import annotations
@@ -58,7 +69,7 @@ import networkx as nx
 from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES, link_type
 from netsim.validate import require_choice, require_float
-from topologies._build import add_chip, add_link, finish
+from topologies._build import add_chip, add_link, finish, set_injection
 
 __all__ = ["MAX_CHIPS", "PRESETS", "grid_pos", "mesh", "parse_dims", "torus"]
 
@@ -74,7 +85,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             "wraparound closed through the optical circuit switches (Jouppi et al., 'TPU v4: "
             "An Optically Reconfigurable Supercomputer for Machine Learning', ISCA 2023; Google "
             "Cloud TPU v4 documentation); ICI 50 GB/s per link per direction (netsim.linktypes "
-            "'ici')"
+            "'ici'); injection: all six links at once, 300 GB/s per chip per direction (Google "
+            "Cloud documents an all-reduce bandwidth of 1.1 PB/s per 4096-chip pod = 269 GB/s "
+            "per chip)"
         ),
         "description": "Google TPU v4 cube: 4x4x4 3D torus of 64 chips",
     },
@@ -93,9 +106,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "params": {"dims": "4x4x4", "link": "ici", "bandwidth": 100e9},
         "source": (
             "one TPU v5p cube: 4x4x4 chips; 'All 4x4x4 and larger slices have full 3D torus'; "
-            "ICI 4800 Gbps per chip = 1200 GB/s bidirectional per chip (Google Cloud TPU v5p "
-            "documentation), i.e. 600 GB/s per direction over six links = 100 GB/s per link "
-            "per direction"
+            "bidirectional ICI bandwidth 1200 GBps per chip (Google Cloud TPU v5p documentation; "
+            "an earlier version of the page: 4800 Gbps per chip), i.e. 600 GB/s per direction "
+            "over six links = 100 GB/s per link per direction; injection: all six links at "
+            "once, 600 GB/s per chip per direction"
         ),
         "description": "Google TPU v5p cube: 4x4x4 3D torus, 100 GB/s ICI links",
     },
@@ -289,11 +303,10 @@ def _build_grid(
     lt = link_type(link)
     bw = lt.bandwidth if bandwidth is None else bandwidth
     rl = lt.switch_latency if router_latency is None else router_latency
-    inj = bw if injection_bandwidth is None else injection_bandwidth
     G = nx.Graph()
     coords = _coords(dims)
     for r, c in enumerate(coords):
-        add_chip(G, r, grid_pos(c, dims), coord=c, latency=rl, injection_bandwidth=inj)
+        add_chip(G, r, grid_pos(c, dims), coord=c, latency=rl)
     for r, c in enumerate(coords):
         for d, k in enumerate(dims):
             if c[d] + 1 < k:
@@ -324,6 +337,7 @@ def _build_grid(
                     dim=d,
                     wrap=True,
                 )
+    set_injection(G, injection_bandwidth)
     return G
 
 
@@ -376,8 +390,8 @@ def torus(
         Seconds a packet spends in the router of each chip it passes through (chip
         ``latency``; default the link type's ``switch_latency``).
     injection_bandwidth : float, optional
-        Bytes/s a chip injects (default: one link's bandwidth, as the contract says for a
-        direct network).
+        Bytes/s a chip injects (default: the sum of its links' bandwidths, ``2 n`` links in a
+        torus, fewer at the faces of a mesh; see *Injection* in the module docstring).
 
     Returns
     -------

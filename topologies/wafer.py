@@ -15,6 +15,9 @@ Rank order
     Row-major in the global ``coord = (x, y)``, ``y`` fastest: ``rank = x * Y + y``.
     Chips also carry ``die`` (die index ``dx * Dy + dy``), ``die_coord`` ``(dx, dy)``,
     ``tile`` (coordinate inside the die) and ``latency`` (router traversal per hop).
+Injection
+    A tile injects, by default, the sum of its links' bandwidths (up to four; fewer at the
+    edges of the wafer), as a chip of :func:`topologies.torus.mesh` does.
 Edges
     ``dim`` (0 along x, 1 along y), ``wrap=False`` (dimension-order routing reads both),
     ``cross`` (True for die-crossing links) and ``bandwidth``/``latency``/``link``/``count``.
@@ -48,7 +51,7 @@ import networkx as nx
 from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES, link_type
 from netsim.validate import require_choice, require_float
-from topologies._build import add_chip, add_link, finish
+from topologies._build import add_chip, add_link, finish, set_injection
 from topologies.torus import MAX_CHIPS, parse_dims
 
 __all__ = ["PRESETS", "wafer"]
@@ -157,8 +160,9 @@ def wafer(
         Seconds in the router of every tile a packet passes (chip ``latency``; default the
         ``switch_latency`` of ``link``).
     injection_bandwidth : float, optional
-        Bytes/s a tile injects; default one attached link: ``die_bandwidth`` when dies have
-        more than one tile, else ``cross_bandwidth``.
+        Bytes/s a tile injects; default the sum of its attached links (a tile's router
+        feeds all its mesh links at once, as in :func:`topologies.torus.mesh`), so tiles at
+        the wafer's edge inject less.
 
     Returns
     -------
@@ -214,8 +218,6 @@ def wafer(
     b_die = lt.bandwidth if die_bandwidth is None else die_bandwidth
     b_cross = ct.bandwidth if cross_bandwidth is None else cross_bandwidth
     rl = lt.switch_latency if router_latency is None else router_latency
-    if injection_bandwidth is None:
-        injection_bandwidth = b_die if tiles[0] * tiles[1] > 1 else b_cross
     G = nx.Graph()
     for x in range(X):
         for y in range(Y):
@@ -229,7 +231,6 @@ def wafer(
                 die_coord=(dx, dy),
                 tile=(x % tiles[0], y % tiles[1]),
                 latency=rl,
-                injection_bandwidth=injection_bandwidth,
             )
     die_opts = {"link": link, "bandwidth": b_die, "latency": die_latency, "cross": False}
     cross_opts = {"link": cross_link, "bandwidth": b_cross, "latency": cross_latency, "cross": True}
@@ -242,6 +243,7 @@ def wafer(
             if y + 1 < Y:
                 opts = cross_opts if (y + 1) % tiles[1] == 0 else die_opts
                 add_link(G, r, r + 1, dim=1, wrap=False, **opts)
+    set_injection(G, injection_bandwidth)
     G.graph["diameter"] = X + Y - 2
     _bisection(G, dies, tiles, b_die, b_cross)
     return finish(G, "wafer", params)
