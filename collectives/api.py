@@ -380,7 +380,11 @@ def run_collective(
         ``analytical_time_s``, ``max_link_utilisation``, ``busiest_link``, ``ranks``,
         ``groups``, ``size``, ``count``, ``op``, ``algo``, ``topo``, ``model``, ``packets``,
         ``packet_hops``, ``events``, ``transfers``, ``wall_s``, ``seed``, ``netsim_version``,
-        the library costs used and ``check`` (True, or None when not checked).
+        the library costs used and ``check`` (True, or None when not checked). Library costs
+        are charged per route (:func:`collectives.calibration.cost_model`): ``link_costs``
+        gives them per link type the collective crossed; ``step_overhead``,
+        ``launch_overhead``, ``efficiency`` and ``multipath`` are those of a route crossing
+        all of these types (the costs themselves when there is one type).
     """
     require_choice("op", op, OPS)
     require_choice("backend", backend, BACKENDS)
@@ -436,7 +440,7 @@ def run_collective(
         count = nbytes // itemsize
     if op == "alltoall" and matrix is None:
         matrix = _default_matrix(count, k)
-    costs = calibration.library_costs(
+    costs = calibration.cost_model(
         "nccl",
         calibration.link_types(G),
         step=None if step_overhead is None else parse_time(step_overhead, "step_overhead"),
@@ -444,7 +448,6 @@ def run_collective(
         efficiency=efficiency,
         multipath=multipath,
     )
-    step, launch, eff, spray = costs.step, costs.launch, costs.efficiency, costs.multipath
     rbw = _reduce_bw(reduce_bandwidth)
     scheds = [
         build(
@@ -455,13 +458,7 @@ def run_collective(
     ]  # fmt: skip
     sched = scheds[0] if len(scheds) == 1 else merge(scheds, algo=algo)
     inputs = random_inputs(sched, seed) if check else None
-    kw = dict(
-        step_overhead=step,
-        launch_overhead=launch,
-        efficiency=eff,
-        multipath=spray,
-        reduce_bandwidth=rbw,
-    )
+    kw = dict(costs=costs, reduce_bandwidth=rbw)
     if isinstance(max_segments, str) and max_segments.strip().lower() == "none":
         max_segments = None
     if max_segments is not None:
@@ -487,6 +484,9 @@ def run_collective(
     # Nothing moved at size 0: bandwidth 0, as nccl-tests prints.
     algbw = size_b / res.time_s if res.time_s > 0 else (0.0 if size_b == 0 else float("nan"))
     st = res.stats
+    # The costs charged: per link type the collective crossed; the single values are those
+    # of a route crossing all of them (CostModel.for_links), i.e. the costs when it is one.
+    used = costs.for_links(res.link_types)
     out = {
         "topo": name,
         "chips": nchips,
@@ -517,10 +517,20 @@ def run_collective(
         "transfers": res.transfers,
         "bytes": res.bytes,
         "wall_s": wall,
-        "step_overhead": step,
-        "launch_overhead": launch,
-        "efficiency": eff,
-        "multipath": spray,
+        "step_overhead": used.step,
+        "launch_overhead": used.launch,
+        "efficiency": used.efficiency,
+        "multipath": used.multipath,
+        "link_costs": {
+            t: {
+                "step_overhead": c.step,
+                "launch_overhead": c.launch,
+                "efficiency": c.efficiency,
+                "multipath": c.multipath,
+            }
+            for t in res.link_types
+            for c in [costs.for_links([t])]
+        },
         "reduce_bandwidth": rbw,
         "seed": seed,
         "check": True if check else None,

@@ -2,8 +2,14 @@
 
 The network models time bytes on links. A collective library adds costs of its own, which
 :func:`collectives.run_collective` takes from here when the caller does not give them
-(``step_overhead=None`` etc.), keyed by the link type of the topology (:mod:`netsim.linktypes`;
-a topology mixing types takes the largest overhead and smallest efficiency among them):
+(``step_overhead=None`` etc.), keyed by link type (:mod:`netsim.linktypes`). Costs are per
+link type and applied per route, never as one fabric-wide minimum: a transfer is charged the
+efficiency, step cost and striping of the link types its own route crosses (a route crossing
+several types takes the largest step cost and smallest efficiency among *them*, and stripes
+only if every one of them does), and a collective's launch cost is the largest among the link
+types its transfers cross. So on a DGX SuperPOD an intra-node transfer is striped over all
+NVLinks with NVLink's protocol efficiency while an inter-node one pays InfiniBand's costs
+(:class:`CostModel`):
 
 ``launch``      seconds before the first message of a collective leaves (kernel launch and
                 set-up): NCCL's ``baseLat``.
@@ -20,17 +26,19 @@ a topology mixing types takes the largest overhead and smallest efficiency among
 Change a value by passing the parameter explicitly, or by editing a copy of
 :data:`LIBRARY_COSTS`.
 
-:func:`library_costs` is the one way callers resolve these costs for a fabric: the library
+:func:`cost_model` is the one way callers resolve these costs for a fabric: the library
 by name (:data:`LIBRARIES`: ``nccl`` = this table by link type, ``none`` = hardware only),
-the fabric's link types (:func:`link_types`), explicit values overriding.
-:func:`collectives.run_collective` applies ``nccl``; the decode and training workloads take
-a ``library`` option.
+the fabric's link types (:func:`link_types`), explicit values overriding every link type.
+:func:`collectives.run_collective` applies ``nccl`` per route (:func:`collectives.runner.run`
+with ``costs=``). :func:`library_costs` folds a cost model into one :class:`LibraryCosts`
+over the link types given (for callers that need one number per fabric: the decode and
+training workloads, which take a ``library`` option).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netsim.validate import require_choice
@@ -39,7 +47,9 @@ __all__ = [
     "HARDWARE_ONLY",
     "LIBRARIES",
     "LIBRARY_COSTS",
+    "CostModel",
     "LibraryCosts",
+    "cost_model",
     "costs_for",
     "library_costs",
     "link_types",
@@ -179,6 +189,104 @@ def link_types(graph: Any) -> list[str]:
     return sorted({str(lt) for _, _, lt in graph.edges(data="link") if lt})
 
 
+@dataclass(frozen=True)
+class CostModel:
+    """A collective library's costs per link type, resolved per route.
+
+    Attributes
+    ----------
+    library : str
+        The library (:data:`LIBRARIES`).
+    by_link : mapping
+        Link type -> its :class:`LibraryCosts` (explicit overrides applied).
+    default : LibraryCosts
+        The costs of a link type without an entry (unknown or missing ``link``).
+    """
+
+    library: str
+    by_link: Mapping[str, LibraryCosts] = field(default_factory=dict)
+    default: LibraryCosts = HARDWARE_ONLY
+
+    def for_links(self, links: Iterable[str]) -> LibraryCosts:
+        """The costs of a route (or collective) crossing the link types ``links``.
+
+        One type: its own costs. Several: the largest launch and step costs and the
+        smallest efficiency among them; multipath only if every one stripes. None: no cost.
+
+        Examples
+        --------
+        >>> m = cost_model("nccl", ["ib", "nvlink"])
+        >>> m.for_links(["nvlink"]).multipath, m.for_links(["ib"]).efficiency
+        (True, 1.0)
+        """
+        known = [self.by_link.get(t, self.default) for t in sorted(set(links))]
+        if not known:
+            return replace(HARDWARE_ONLY, source="no link crossed: no cost")
+        if len(known) == 1:
+            return known[0]
+        return LibraryCosts(
+            "+".join(dict.fromkeys(c.link for c in known)),
+            launch=max(c.launch for c in known),
+            step=max(c.step for c in known),
+            efficiency=min(c.efficiency for c in known),
+            multipath=all(c.multipath for c in known),
+            source="; ".join(dict.fromkeys(c.source for c in known)),
+        )
+
+
+def cost_model(
+    library: str,
+    links: Iterable[str],
+    *,
+    launch: float | None = None,
+    step: float | None = None,
+    efficiency: float | None = None,
+    multipath: bool | None = None,
+) -> CostModel:
+    """The costs ``library`` adds on a fabric of link types ``links``, per link type.
+
+    ``"nccl"``: :data:`LIBRARY_COSTS` of every type (a type without an entry costs
+    nothing); ``"none"``: :data:`HARDWARE_ONLY` with each type's ``multipath`` (striping is
+    done by the hardware, not the library). A value given explicitly (not ``None``)
+    replaces the library's for every link type; values are not validated here
+    (:func:`collectives.runner.run` does).
+
+    Raises
+    ------
+    ConfigError
+        If ``library`` is not one of :data:`LIBRARIES`.
+
+    Examples
+    --------
+    >>> m = cost_model("nccl", ["nvlink", "ib"])
+    >>> m.for_links(["nvlink"]).step, m.for_links(["ib"]).step
+    (6e-07, 2.7e-06)
+    """
+    require_choice("library", library, LIBRARIES)
+    by_link: dict[str, LibraryCosts] = {}
+    for t in dict.fromkeys(links):
+        c = costs_for([t])
+        if library == "none":
+            c = HARDWARE_ONLY
+            if costs_for([t]).multipath:
+                note = f"{HARDWARE_ONLY.source}; multipath (hardware)"
+                c = replace(HARDWARE_ONLY, multipath=True, source=note)
+        by_link[t] = c
+    given = {
+        "launch": launch,
+        "step": step,
+        "efficiency": efficiency,
+        "multipath": None if multipath is None else bool(multipath),
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    default = costs_for([])
+    if given:
+        note = f"given explicitly: {', '.join(given)}"
+        by_link = {t: replace(c, **given, source=f"{c.source}; {note}") for t, c in by_link.items()}
+        default = replace(default, **given, source=f"{default.source}; {note}")
+    return CostModel(library, by_link, default)
+
+
 def library_costs(
     library: str,
     links: Iterable[str],
@@ -188,12 +296,10 @@ def library_costs(
     efficiency: float | None = None,
     multipath: bool | None = None,
 ) -> LibraryCosts:
-    """The costs ``library`` adds to collectives on a fabric of link types ``links``.
+    """One :class:`LibraryCosts` for a fabric: :func:`cost_model` folded over ``links``.
 
-    ``"nccl"``: :func:`costs_for` ``(links)``; ``"none"``: :data:`HARDWARE_ONLY` with the
-    ``multipath`` of the link types (striping is done by the hardware, not the library). A value
-    given explicitly (not ``None``) replaces the library's; values are not validated here
-    (:func:`collectives.runner.run` does).
+    For callers that need one number per fabric (``CostModel.for_links`` over every type
+    given). Collectives are charged per route instead (:func:`cost_model`).
 
     Raises
     ------
@@ -209,28 +315,9 @@ def library_costs(
     >>> library_costs("none", ["nvlink"]).launch
     0.0
     """
-    require_choice("library", library, LIBRARIES)
-    if library == "nccl":
-        costs = costs_for(links)
-    else:
-        hw = costs_for(links).multipath
-        costs = (
-            HARDWARE_ONLY
-            if not hw
-            else replace(
-                HARDWARE_ONLY,
-                multipath=True,
-                source=f"{HARDWARE_ONLY.source}; multipath (hardware)",
-            )
-        )
-    given = {
-        "launch": launch,
-        "step": step,
-        "efficiency": efficiency,
-        "multipath": None if multipath is None else bool(multipath),
-    }
-    given = {k: v for k, v in given.items() if v is not None}
-    if not given:
-        return costs
-    note = f"{costs.source}; given explicitly: {', '.join(given)}"
-    return replace(costs, **given, source=note)
+    links = list(links)
+    model = cost_model(
+        library, links, launch=launch, step=step, efficiency=efficiency, multipath=multipath
+    )
+    known = [t for t in links if t in LIBRARY_COSTS]
+    return model.for_links(known) if known else model.default

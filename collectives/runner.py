@@ -17,6 +17,12 @@ message is striped over every distinct equal-cost route of the backend's router 
 proportion to the routes' bottleneck bandwidths (as NVLink stripes over all links of a GPU);
 it arrives when its last stripe does.
 
+With ``costs`` (a :class:`collectives.calibration.CostModel`) these library costs are per
+route instead of one value for the run: a transfer's efficiency, striping and the step cost
+paid before it starts are those of the link types its route crosses
+(``CostModel.for_links``), and the launch cost is the largest among the link types the
+schedule's transfers cross.
+
 With ``data`` the numpy payloads ride the simulation: a transfer reads its source slice when
 it starts and writes (or adds) it at its destinations when it arrives, so the schedule that
 is timed is the one that is checked (:func:`collectives.schedule.expected`).
@@ -32,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from collectives.calibration import CostModel, LibraryCosts
 from collectives.schedule import Schedule, _initial, _write
 from netsim.backend import Backend
 from netsim.errors import ConfigError, SimulationError
@@ -66,6 +73,8 @@ class RunResult:
         The backend's model, e.g. ``"packet/cut-through"``.
     stats : dict
         The backend's counters after the run.
+    link_types : tuple of str
+        The link types the schedule's transfers cross (empty without ``costs``).
     """
 
     time_s: float
@@ -76,6 +85,7 @@ class RunResult:
     buffers: dict[tuple[int, str], np.ndarray] | None
     model: str
     stats: dict[str, Any] = field(default_factory=dict)
+    link_types: tuple[str, ...] = ()
 
 
 def _accepts_flow(send: Any) -> bool:
@@ -124,6 +134,28 @@ class _Stripes:
         return [(f, b) for f, b in zip(flows, parts, strict=True) if b > 0]
 
 
+def route_links(backend: Any, schedule: Schedule) -> list[frozenset[str]]:
+    """The link types every transfer of ``schedule`` crosses on ``backend``'s routes.
+
+    A multicast crosses those of all its unicast routes; a local transfer crosses none.
+    """
+    router, ports = backend.router, backend.ports
+    cache: dict[tuple[int, tuple[int, ...]], frozenset[str]] = {}
+    out = []
+    for t in schedule.transfers:
+        key = (t.src, t.dsts)
+        types = cache.get(key)
+        if types is None:
+            found: set[str] = set()
+            if not t.local:
+                for d in t.dsts:
+                    path, _ = router.route(t.src, d, 0)
+                    found.update(ports.link[p] for p in path)
+            types = cache[key] = frozenset(found)
+        out.append(types)
+    return out
+
+
 def run(
     backend: Backend,
     schedule: Schedule,
@@ -135,6 +167,7 @@ def run(
     launch_overhead: float = 0.0,
     efficiency: float = 1.0,
     multipath: bool = False,
+    costs: CostModel | None = None,
 ) -> RunResult:
     """Time ``schedule`` on ``backend`` (see the module docstring).
 
@@ -158,6 +191,10 @@ def run(
         Payload fraction of the library's protocol, in (0, 1].
     multipath : bool
         Stripe every unicast message over all equal-cost routes.
+    costs : CostModel, optional
+        Library costs per link type, charged per route (see the module docstring); then
+        ``step_overhead``, ``launch_overhead``, ``efficiency`` and ``multipath`` must keep
+        their defaults.
 
     Returns
     -------
@@ -174,6 +211,11 @@ def run(
     step = require_float("step_overhead", step_overhead, min=0.0)
     launch = require_float("launch_overhead", launch_overhead, min=0.0)
     eff = require_float("efficiency", efficiency, min=0.0, max=1.0, min_open=True)
+    if costs is not None and (step or launch or eff != 1.0 or multipath):
+        raise ConfigError(
+            "costs: give the library costs either per link type (costs) or as single values "
+            "(step_overhead, launch_overhead, efficiency, multipath), not both"
+        )
     rbw = None
     if reduce_bandwidth is not None:
         rbw = require_float("reduce_bandwidth", reduce_bandwidth, min=0.0, min_open=True)
@@ -188,7 +230,20 @@ def run(
     graph = backend.graph
     chips = {v for v, k in graph.nodes(data="kind") if k == "chip"}
     bufs = _initial(schedule, data) if data is not None else None
-    stripes = _Stripes(backend) if multipath else None
+    effs, steps, sprays, crossed = [eff] * n, [step] * n, [multipath] * n, ()
+    if costs is not None:
+        links = route_links(backend, schedule)
+        per = {k: costs.for_links(k) for k in set(links)}
+        for c in per.values():
+            require_float("step_overhead", c.step, min=0.0)
+            require_float("launch_overhead", c.launch, min=0.0)
+            require_float("efficiency", c.efficiency, min=0.0, max=1.0, min_open=True)
+        effs = [per[k].efficiency for k in links]
+        steps = [per[k].step for k in links]
+        sprays = [per[k].multipath for k in links]
+        crossed = tuple(sorted(set().union(*links)))
+        launch = max((per[k].launch for k in links if k), default=0.0)
+    stripes = _Stripes(backend) if any(sprays) else None
     use_flow = _accepts_flow(backend.send)
     call_at = getattr(backend, "call_at", None)
 
@@ -216,12 +271,11 @@ def run(
                 finish[d] = now - t0
         if bufs is not None:
             _write(bufs, t, payloads.pop(i))
-        go = now + step
         for j in succ[i]:
             waiting[j] -= 1
             if waiting[j] == 0:
-                if step > 0 and not ts[j].local:
-                    later(go, start, j)
+                if steps[j] > 0 and not ts[j].local:
+                    later(now + steps[j], start, j)
                 else:
                     start(j)
 
@@ -237,7 +291,8 @@ def run(
         if bufs is not None:
             payloads[i] = bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()
         nbytes = t.count * itemsize
-        wire = nbytes if eff == 1.0 else math.ceil(nbytes / eff)
+        e = effs[i]
+        wire = nbytes if e == 1.0 else math.ceil(nbytes / e)
         if t.local:
             landed(i)
             return
@@ -245,7 +300,7 @@ def run(
             backend.multicast(t.src, t.dsts, wire).callbacks.append(lambda _: landed(i))
             return
         dst = t.dsts[0]
-        parts = stripes.split(t.src, dst, wire) if stripes is not None else [(0, wire)]
+        parts = stripes.split(t.src, dst, wire) if sprays[i] else [(0, wire)]
         left = [len(parts)]
 
         def part_done(_: Any) -> None:
@@ -277,4 +332,5 @@ def run(
         buffers=bufs,
         model=str(backend.model),
         stats=dict(backend.stats()),
+        link_types=crossed,
     )

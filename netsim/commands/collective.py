@@ -142,11 +142,13 @@ def _run(args: argparse.Namespace) -> int:
         f"{r0['op']} on {r0['topo']}: {len(r0['ranks'])} ranks in {r0['groups']} group(s) of "
         f"{r0['group_size']}; model {r0['model']}, seed {r0['seed']}"
     )
-    print(
-        f"step overhead {format_time(r0['step_overhead'])}, launch "
-        f"{format_time(r0['launch_overhead'])}, efficiency {r0['efficiency']:.3g}, "
-        f"multipath {'on' if r0['multipath'] else 'off'}"
-    )
+    per_link = r0["link_costs"] if len(r0["link_costs"]) > 1 else {"": r0}
+    for lt, c in per_link.items():
+        print(
+            f"{lt + ': ' if lt else ''}step overhead {format_time(c['step_overhead'])}, launch "
+            f"{format_time(c['launch_overhead'])}, efficiency {c['efficiency']:.3g}, "
+            f"multipath {'on' if c['multipath'] else 'off'}"
+        )
     if not args.sizes:
         r = r0
         print(f"algorithm   {r['algo']}")

@@ -42,6 +42,7 @@ import networkx as nx
 import numpy as np
 
 from netsim.errors import ConfigError
+from netsim.linktypes import LINK_TYPES
 
 __all__ = ["ROUTINGS", "PortTable", "make_router"]
 
@@ -63,10 +64,26 @@ class PortTable:
     """Directed links of a topology as integer port ids.
 
     Port ``i`` goes from ``src[i]`` to ``dst[i]``; both directions of an undirected edge are
-    two ports with the edge's bandwidth and latency. ``port[(u, v)]`` maps back.
+    two ports with the edge's bandwidth and latency. ``port[(u, v)]`` maps back. ``link[i]``
+    is the edge's link type (``"unknown"`` without a ``link`` attribute), ``mtu[i]`` and
+    ``header[i]`` its packet payload and header bytes: the edge's ``mtu``/``header``
+    attributes if given, else those of its link type (:mod:`netsim.linktypes`; InfiniBand's
+    for an unknown type).
     """
 
-    __slots__ = ("bandwidth", "dst", "latency", "node_index", "nodes", "out", "port", "src")
+    __slots__ = (
+        "bandwidth",
+        "dst",
+        "header",
+        "latency",
+        "link",
+        "mtu",
+        "node_index",
+        "nodes",
+        "out",
+        "port",
+        "src",
+    )
 
     def __init__(self, G: nx.Graph) -> None:
         self.nodes = list(G.nodes)
@@ -77,13 +94,23 @@ class PortTable:
         self.latency: list[float] = []
         self.port: dict[tuple[int, int], int] = {}
         self.out: dict[int, list[int]] = {n: [] for n in G.nodes}
+        self.link: list[str] = []
+        self.mtu: list[int] = []
+        self.header: list[int] = []
         for u, v, data in G.edges(data=True):
+            name = str(data.get("link") or "unknown")
+            lt = LINK_TYPES.get(name, LINK_TYPES["ib"])
+            mtu = int(data.get("mtu", lt.mtu))
+            header = int(data.get("header", lt.header))
             for a, b in ((u, v), (v, u)):
                 pid = len(self.src)
                 self.src.append(a)
                 self.dst.append(b)
                 self.bandwidth.append(float(data["bandwidth"]))
                 self.latency.append(float(data["latency"]))
+                self.link.append(name)
+                self.mtu.append(mtu)
+                self.header.append(header)
                 self.port[(a, b)] = pid
                 self.out[a].append(pid)
 

@@ -1,0 +1,61 @@
+"""Library costs per link type, charged per route (collectives.calibration.cost_model).
+
+On a DGX SuperPOD-style system (NVSwitch nodes on InfiniBand) an intra-node transfer must be
+charged NVLink's costs and an inter-node one InfiniBand's, never one fabric-wide minimum
+(issue 12, item 2).
+"""
+
+import pytest
+
+from collectives import run_collective
+from collectives.calibration import LIBRARY_COSTS, cost_model, library_costs
+from netsim.errors import ConfigError
+
+NVL, IB = LIBRARY_COSTS["nvlink"], LIBRARY_COSTS["ib"]
+
+
+def test_cost_model_keeps_every_link_type_its_own_costs():
+    m = cost_model("nccl", ["ib", "nvlink"])
+    assert m.for_links(["nvlink"]) == NVL
+    assert m.for_links(["ib"]) == IB
+    both = m.for_links(["nvlink", "ib"])  # a route crossing both: the worse of the two
+    assert (both.step, both.efficiency, both.multipath) == (IB.step, NVL.efficiency, False)
+    given = cost_model("nccl", ["ib", "nvlink"], efficiency=0.5)
+    assert {given.for_links([t]).efficiency for t in ("ib", "nvlink")} == {0.5}
+    # The folded single value stays available for callers that need one number.
+    assert library_costs("nccl", ["ib", "nvlink"]) == both
+
+
+def test_intra_node_collective_on_a_superpod_pays_nvlink_costs():
+    r = run_collective(
+        "hierarchical:nodes=2", "allreduce", "ring", "1MiB", ranks="0-7", backend="analytical"
+    )
+    assert list(r["link_costs"]) == ["nvlink"]
+    assert (r["efficiency"], r["multipath"], r["step_overhead"]) == (
+        NVL.efficiency,
+        True,
+        NVL.step,
+    )
+
+
+def test_inter_node_send_on_a_superpod_pays_infiniband_costs():
+    r = run_collective(
+        "hierarchical:nodes=2", "sendrecv", "direct", "1MiB", ranks="0,8", backend="analytical"
+    )
+    assert list(r["link_costs"]) == ["ib"]
+    assert (r["efficiency"], r["multipath"]) == (IB.efficiency, False)
+
+
+def test_a_ring_across_nodes_charges_each_hop_its_own_step_cost():
+    """8 B ring all-reduce over 2 ranks, one per node, vs the same on one node: the
+    inter-node ring pays IB's step cost per step, the intra-node one NVLink's."""
+    kw = dict(backend="analytical", launch_overhead=0.0)
+    inter = run_collective("hierarchical:nodes=2", "allreduce", "ring", "8B", ranks="0,8", **kw)
+    intra = run_collective("hierarchical:nodes=2", "allreduce", "ring", "8B", ranks="0,1", **kw)
+    steps = 2 * (2 - 1) - 1  # dependent steps after the first send
+    assert inter["time_s"] - intra["time_s"] > steps * (IB.step - NVL.step) * 0.99
+
+
+def test_bad_explicit_costs_are_refused_per_route():
+    with pytest.raises(ConfigError, match="efficiency"):
+        run_collective("hierarchical:nodes=2", "sendrecv", "direct", "1KiB", efficiency=1.5)
