@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from collectives.calibration import CostModel, LibraryCosts
+from collectives.calibration import CostModel
 from collectives.schedule import Schedule, _initial, _write
 from netsim.backend import Backend
 from netsim.errors import ConfigError, SimulationError
