@@ -17,6 +17,7 @@ import pytest
 from netsim.engine import PacketNetwork
 from netsim.traffic import run_traffic
 from topologies.dragonfly import dragonfly
+from topologies.hierarchical import hierarchical
 from topologies.torus import mesh, torus
 from topologies.trees import fat_tree
 from topologies.wafer import wafer
@@ -216,6 +217,19 @@ def test_fat_tree_ecmp_routes_are_shortest_and_spread_over_cores():
     # One pair's flows also spread: 32 flows reach every core.
     flows = {next(iter(cores.intersection(net.route(0, hosts - 1, f)))) for f in range(32)}
     assert flows == cores
+
+
+def test_rail_fabric_routes_never_pass_through_a_chip():
+    """Cross-rail traffic between nodes goes leaf-spine-leaf, never through a third GPU and
+    its NVSwitch (a chip at the same hop count is no transit node)."""
+    G = hierarchical(2, gpus=4)
+    net = PacketNetwork(G, routing="ecmp")
+    chips = set(range(G.graph["chips"]))
+    for src, dst in itertools.permutations(range(8), 2):
+        for f in range(4):
+            path = net.route(src, dst, f)
+            assert chips.isdisjoint(path[1:-1]), (src, dst, path)
+            assert len(path) == (3 if src // 4 == dst // 4 or src % 4 == dst % 4 else 5)
 
 
 def test_saturation_is_measured_when_the_window_is_shorter_than_a_latency():

@@ -225,7 +225,10 @@ class ShortestPathRouter(_Router):
         path = [src]
         while dist[cur] > 0:
             want = dist[cur] - 1
-            choices = [m for m in self._nbrs[cur] if dist[m] == want]
+            # A chip at the right distance is no hop unless it is the destination.
+            choices = [m for m in self._nbrs[cur] if dist[m] == want and self._transit[m]]
+            if want == 0:
+                choices = [idx[dst]]
             cur = choices[_mix(src, dst, flow, cur, self.seed) % len(choices)]
             path.append(nodes[cur])
         ports = self._ports_of(path)
