@@ -21,6 +21,7 @@ import numpy as np
 
 from collectives import calibration
 from collectives.algorithms import busbw_factor, resolve
+from collectives.channels import resolve_channels
 from collectives.runner import RunResult, run
 from collectives.schedule import OPS, Schedule, expected, merge
 from netsim._version import __version__
@@ -499,6 +500,7 @@ def run_collective(
         "groups": len(group_lists),
         "group_size": k,
         "chunks": chunks,
+        "channels": resolve_channels(op, algo, group_lists[0], G, opts.get("channels")),
         "root": root,
         "time_s": res.time_s,
         "algbw": algbw,

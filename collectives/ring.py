@@ -42,7 +42,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from collectives._common import check_ranks, no_opts
+from collectives.channels import resolve_channels, ring_orders
 from collectives.schedule import Schedule, chunk_bounds
+from netsim.errors import ConfigError
 from netsim.validate import require_int
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
 DEFAULT_CHAIN_CHUNKS = 8
 
 Segment = Callable[[int], tuple[int, int]]
+Via = tuple[int, str] | None
 
 
 def _subs(lo: int, hi: int, k: int) -> list[tuple[int, int]]:
@@ -69,16 +72,35 @@ def _subs(lo: int, hi: int, k: int) -> list[tuple[int, int]]:
     return [(lo + b[j], lo + b[j + 1]) for j in range(k)]
 
 
+def _hop(
+    s: Schedule, src: int, dst: int, a: int, b: int, op: str, dep: int | None, via: Via
+) -> int:
+    """One ring hop ``src -> dst`` of ``x[a:b]``, through the PXN proxy ``via[0]`` (into its
+    scratch buffer ``via[1]``) if given."""
+    if via is None:
+        return s.add(src, dst, "x", a, b, op=op, deps=[dep])
+    proxy, buf = via
+    i = s.add(src, proxy, "x", a, b, buf, a, deps=[dep])
+    return s.add(proxy, dst, buf, a, b, "x", a, op=op, deps=[i])
+
+
 def ring_reduce_scatter(
-    s: Schedule, nodes: Sequence[int], seg: Segment, k: int = 1
+    s: Schedule,
+    nodes: Sequence[int],
+    seg: Segment,
+    k: int = 1,
+    proxies: dict[int, tuple[int, str]] | None = None,
 ) -> dict[tuple[int, int], int]:
     """Append a ring reduce-scatter over ``nodes`` (in ring order) to ``s``.
 
     ``seg(q)`` is the ``[lo, hi)`` element range of the chunk that ends, reduced, at ring
-    position ``q``; each chunk is split into ``k`` pipelined sub-chunks. Returns
-    ``{(q, j): transfer}``: the transfer that completes sub-chunk ``j`` at position ``q``.
+    position ``q``; each chunk is split into ``k`` pipelined sub-chunks. ``proxies[q] =
+    (chip, buffer)``: position ``q`` sends to its successor through that PXN proxy.
+    Returns ``{(q, j): transfer}``: the transfer that completes sub-chunk ``j`` at
+    position ``q``.
     """
     p = len(nodes)
+    proxies = proxies or {}
     have: dict[tuple[int, int, int], int] = {}
     for step in range(p - 1):
         for q in range(p):
@@ -87,7 +109,8 @@ def ring_reduce_scatter(
             for j, (a, b) in enumerate(_subs(*seg(o), k)):
                 if a == b:
                     continue
-                i = s.add(nodes[q], nodes[nxt], "x", a, b, op="sum", deps=[have.get((q, o, j))])
+                dep = have.get((q, o, j))
+                i = _hop(s, nodes[q], nodes[nxt], a, b, "sum", dep, proxies.get(q))
                 have[(nxt, o, j)] = i
     return {(q, j): i for (q, o, j), i in have.items() if o == q}
 
@@ -98,12 +121,14 @@ def ring_allgather(
     seg: Segment,
     k: int = 1,
     ready: dict[tuple[int, int], int] | None = None,
+    proxies: dict[int, tuple[int, str]] | None = None,
 ) -> None:
     """Append a ring all-gather: position ``q`` starts with chunk ``seg(q)`` (sub-chunk ``j``
     ready once transfer ``ready[(q, j)]`` has arrived, if given) and every position ends
-    with every chunk."""
+    with every chunk. ``proxies`` as :func:`ring_reduce_scatter`."""
     p = len(nodes)
     ready = ready or {}
+    proxies = proxies or {}
     have: dict[tuple[int, int, int], int] = {}
     for step in range(p - 1):
         for q in range(p):
@@ -113,7 +138,7 @@ def ring_allgather(
                 if a == b:
                     continue
                 dep = have.get((q, o, j)) if step else ready.get((q, j))
-                i = s.add(nodes[q], nodes[nxt], "x", a, b, deps=[dep])
+                i = _hop(s, nodes[q], nodes[nxt], a, b, "copy", dep, proxies.get(q))
                 have[(nxt, o, j)] = i
 
 
@@ -126,10 +151,38 @@ def _equal(lo: int, hi: int, p: int) -> Segment:
     return lambda q: (lo + b[q], lo + b[q + 1])
 
 
+def _rings(
+    ranks: Sequence[int], graph: Any, op: str, channels: Any, pxn: Any
+) -> list[tuple[list[int], dict[int, tuple[int, str]], dict[int, tuple[int, str]]]]:
+    """Per channel: ring order, PXN proxies of the reduce-scatter and of the all-gather
+    (each its own scratch buffer ``pxn<first rank>`` / ``pxg<first rank>``)."""
+    if not isinstance(pxn, bool):
+        raise ConfigError(f"pxn: must be true or false, got {pxn!r}")
+    n = resolve_channels(op, "ring", ranks, graph, channels) or 1
+    rs, ag = f"pxn{ranks[0]}", f"pxg{ranks[0]}"
+    return [
+        (order, {q: (c, rs) for q, c in prox.items()}, {q: (c, ag) for q, c in prox.items()})
+        for order, prox in ring_orders(ranks, graph, n, pxn=pxn)
+    ]
+
+
 def _allreduce_on(s: Schedule, nodes: Sequence[int], lo: int, hi: int, k: int) -> None:
     seg = _equal(lo, hi, len(nodes))
     ready = ring_reduce_scatter(s, nodes, seg, k)
     ring_allgather(s, nodes, seg, k, ready)
+
+
+def _owned(ranks: Sequence[int], order: Sequence[int], count: int, c: int, n: int) -> Segment:
+    """Channel ``c`` of ``n``: part ``c`` of the chunk of the rank at ring position ``q``
+    (chunk ``i`` belongs to rank index ``i``)."""
+    b = chunk_bounds(count, len(ranks))
+    index = {r: i for i, r in enumerate(ranks)}
+
+    def seg(q: int) -> tuple[int, int]:
+        i = index[order[q]]
+        return _subs(b[i], b[i + 1], n)[c]
+
+    return seg
 
 
 def allreduce_ring(
@@ -141,9 +194,11 @@ def allreduce_ring(
     chunks: int | None = None,
     root: int = 0,
     matrix: Any = None,
+    channels: int | None = None,
+    pxn: bool = False,
     **opts: Any,
 ) -> Schedule:
-    """Ring all-reduce: reduce-scatter then all-gather around ``ranks`` in order.
+    """Ring all-reduce: reduce-scatter then all-gather around each channel's ring.
 
     Parameters
     ----------
@@ -154,11 +209,19 @@ def allreduce_ring(
     itemsize : int
         Bytes per element.
     graph : networkx.Graph, optional
-        Unused (the ring follows rank order).
+        The topology: on a multi-node system (chips with ``node``) it gives every channel
+        its ring (:func:`collectives.channels.ring_orders`); otherwise the ring follows the
+        rank order.
     chunks : int, optional
         Sub-chunks pipelined per step (default 1).
     root, matrix
         Unused.
+    channels : int, optional
+        Rings run side by side, each on ``1/channels`` of the data (default
+        :func:`collectives.channels.default_channels`: one per NIC of a node on a
+        multi-node system, else 1).
+    pxn : bool
+        Rail-matched inter-node sends through a proxy on the receiver's rail (PXN).
 
     Returns
     -------
@@ -167,13 +230,19 @@ def allreduce_ring(
     Raises
     ------
     ConfigError
-        Bad ranks, count or chunks, or an unknown option.
+        Bad ranks, count, chunks or channels, or an unknown option.
     """
     no_opts("ring", opts)
     ranks = check_ranks(ranks)
     count = require_int("count", count, min=0)
+    k = _chunks(chunks, 1)
     s = Schedule("allreduce", "ring", ranks, count, itemsize)
-    _allreduce_on(s, ranks, 0, count, _chunks(chunks, 1))
+    rings = _rings(ranks, graph, "allreduce", channels, pxn)
+    part = chunk_bounds(count, len(rings))
+    for c, (order, rs, ag) in enumerate(rings):
+        seg = _equal(part[c], part[c + 1], len(order))
+        ready = ring_reduce_scatter(s, order, seg, k, rs)
+        ring_allgather(s, order, seg, k, ready, ag)
     return s
 
 
@@ -190,7 +259,7 @@ def allreduce_ring_bidir(
 ) -> Schedule:
     """Bidirectional ring all-reduce: the first half clockwise, the second half the other way.
 
-    Parameters as :func:`allreduce_ring`.
+    Parameters as :func:`allreduce_ring` (without channels).
     """
     no_opts("ring-bidir", opts)
     ranks = check_ranks(ranks)
@@ -212,17 +281,23 @@ def reduce_scatter_ring(
     chunks: int | None = None,
     root: int = 0,
     matrix: Any = None,
+    channels: int | None = None,
+    pxn: bool = False,
     **opts: Any,
 ) -> Schedule:
-    """Ring reduce-scatter (``p - 1`` steps); chunk ``r`` ends reduced at rank ``r``.
+    """Ring reduce-scatter (``p - 1`` steps per channel); chunk ``r`` ends reduced at rank
+    ``r``, channel ``c`` carrying part ``c`` of every chunk.
 
     Parameters as :func:`allreduce_ring`.
     """
     no_opts("ring", opts)
     ranks = check_ranks(ranks)
     count = require_int("count", count, min=0)
+    k = _chunks(chunks, 1)
     s = Schedule("reduce_scatter", "ring", ranks, count, itemsize)
-    ring_reduce_scatter(s, ranks, _equal(0, count, len(ranks)), _chunks(chunks, 1))
+    rings = _rings(ranks, graph, "reduce_scatter", channels, pxn)
+    for c, (order, rs, _) in enumerate(rings):
+        ring_reduce_scatter(s, order, _owned(ranks, order, count, c, len(rings)), k, rs)
     return s
 
 
@@ -235,17 +310,22 @@ def allgather_ring(
     chunks: int | None = None,
     root: int = 0,
     matrix: Any = None,
+    channels: int | None = None,
+    pxn: bool = False,
     **opts: Any,
 ) -> Schedule:
-    """Ring all-gather (``p - 1`` steps); ``count`` is the gathered size.
+    """Ring all-gather (``p - 1`` steps per channel); ``count`` is the gathered size.
 
     Parameters as :func:`allreduce_ring`.
     """
     no_opts("ring", opts)
     ranks = check_ranks(ranks)
     count = require_int("count", count, min=0)
+    k = _chunks(chunks, 1)
     s = Schedule("allgather", "ring", ranks, count, itemsize)
-    ring_allgather(s, ranks, _equal(0, count, len(ranks)), _chunks(chunks, 1))
+    rings = _rings(ranks, graph, "allgather", channels, pxn)
+    for c, (order, _, ag) in enumerate(rings):
+        ring_allgather(s, order, _owned(ranks, order, count, c, len(rings)), k, None, ag)
     return s
 
 

@@ -32,8 +32,10 @@ References
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
+from collectives.channels import layout, resolve_channels
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.errors import ConfigError
 from netsim.validate import require_int
@@ -44,6 +46,7 @@ __all__ = [
     "binomial_parents",
     "broadcast_tree",
     "btree_parents",
+    "channel_trees",
     "dtree_parents",
     "reduce_tree",
     "tree_depth",
@@ -152,6 +155,39 @@ def _order_up(parents: Sequence[int]) -> list[int]:
     return sorted(range(len(parents)), key=lambda r: (-depth[r], r))
 
 
+def channel_trees(
+    ranks: Sequence[int], graph: Any, channels: int
+) -> list[tuple[list[int], list[int]]] | None:
+    """Per channel the parents (rank indices) of NCCL's two trees, or None without nodes.
+
+    Tree ``t`` of channel ``c``: inside each node a chain headed by local index
+    ``c mod L`` (each rank's parent is its predecessor in ``r, r+1, ..., r-1``); the head's
+    parent is the head of its parent node in tree ``t`` of the double binary tree over
+    the nodes (-1 for the root node's head).
+    """
+    lay = layout(ranks, graph)
+    if lay is None or len(lay.nodes) < 2:
+        return None
+    index = {int(r): i for i, r in enumerate(ranks)}
+    L = lay.local
+    node_trees = dtree_parents(len(lay.nodes))
+    out = []
+    for c in range(channels):
+        r = c % L
+        pair = []
+        for up in node_trees:
+            parents = [-1] * len(ranks)
+            for n, node in enumerate(lay.nodes):
+                chain = [node[(r + i) % L] for i in range(L)]
+                for a, b in pairwise(chain):
+                    parents[index[b]] = index[a]
+                if up[n] >= 0:
+                    parents[index[chain[0]]] = index[lay.nodes[up[n]][r]]
+            pair.append(parents)
+        out.append((pair[0], pair[1]))
+    return out
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -250,9 +286,10 @@ def allreduce_tree(
     chunks: int | None = None,
     root: int = 0,
     matrix: Any = None,
+    channels: int | None = None,
     **opts: Any,
 ) -> Schedule:
-    """All-reduce by NCCL's double binary tree (see the module docstring).
+    """All-reduce by NCCL's double binary tree (see the module docstring), on channels.
 
     Parameters
     ----------
@@ -263,12 +300,18 @@ def allreduce_tree(
     itemsize : int
         Bytes per element.
     graph : networkx.Graph, optional
-        Unused (the trees are over rank indices, as in NCCL).
+        The topology. On a multi-node system (chips with ``node``) every channel is NCCL's
+        tree: a chain inside each node and the double binary tree across nodes
+        (:func:`collectives.channels.tree_parents`); otherwise the double binary tree is
+        over the ranks, as in NCCL when every rank is its own node.
     chunks : int, optional
-        Pipeline chunks per tree half (default :data:`DEFAULT_TREE_CHUNKS`); chunks with
-        no elements are skipped.
+        Pipeline chunks per tree of a channel (default :data:`DEFAULT_TREE_CHUNKS`);
+        chunks with no elements are skipped.
     root, matrix
         Not used by all-reduce.
+    channels : int, optional
+        Channels, each with its two trees carrying ``1/(2 channels)`` of the data (default
+        :func:`collectives.channels.default_channels`).
 
     Returns
     -------
@@ -277,22 +320,25 @@ def allreduce_tree(
     Raises
     ------
     ConfigError
-        Bad ``ranks``, ``count`` or ``chunks``, or an unknown option.
+        Bad ``ranks``, ``count``, ``chunks`` or ``channels``, or an unknown option.
     """
     _no_opts(opts)
     count, chunks = _check(ranks, count, chunks, DEFAULT_TREE_CHUNKS)
     itemsize = require_int("itemsize", itemsize, min=1)
     s = Schedule("allreduce", "tree", tuple(ranks), count, itemsize)
     p = len(ranks)
+    n = resolve_channels("allreduce", "tree", ranks, graph, channels) or 1
     if p == 1:
         return s
-    half = chunk_bounds(count, 2)
-    for t, parents in enumerate(dtree_parents(p)):
-        lo, hi = half[t], half[t + 1]
-        bounds = [lo + b for b in chunk_bounds(hi - lo, chunks)]
-        last: dict[tuple[int, int], int] = {}
-        got = _reduce_up(s, ranks, parents, bounds, last)
-        _bcast_down(s, ranks, parents, bounds, got, last)
+    trees = channel_trees(ranks, graph, n) or [dtree_parents(p)] * n
+    part = chunk_bounds(count, 2 * n)
+    for c, pair in enumerate(trees):
+        for t, parents in enumerate(pair):
+            lo, hi = part[2 * c + t], part[2 * c + t + 1]
+            bounds = [lo + b for b in chunk_bounds(hi - lo, chunks)]
+            last: dict[tuple[int, int], int] = {}
+            got = _reduce_up(s, ranks, parents, bounds, last)
+            _bcast_down(s, ranks, parents, bounds, got, last)
     return s
 
 

@@ -37,6 +37,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ranks", default=None, help="chips taking part, e.g. 0-7 (default all)")
     p.add_argument("--groups", type=int, default=None, help="concurrent groups of this many ranks")
     p.add_argument("--chunks", type=int, default=None, help="pipeline chunks")
+    p.add_argument(
+        "--channels",
+        type=int,
+        default=None,
+        help="ring/tree channels side by side (default: one per NIC of a node on multi-node "
+        "systems, else 1)",
+    )
+    p.add_argument(
+        "--pxn",
+        action="store_true",
+        help="ring: rail-matched inter-node sends through a proxy GPU on the receiver's rail",
+    )
     p.add_argument("--root", type=int, default=0, help="root rank (broadcast, reduce)")
     p.add_argument("--dims", default=None, help="rank grid of --algo hierarchical, e.g. 8x4")
     p.add_argument(
@@ -129,6 +141,10 @@ def _run(args: argparse.Namespace) -> int:
         kw["matrix"] = args.matrix
     if args.dims is not None:
         kw["dims"] = args.dims
+    if args.channels is not None:
+        kw["channels"] = args.channels
+    if args.pxn:
+        kw["pxn"] = True
     rows = [run_collective(args.topo, args.op, a, n, **kw) for a in algos for n in sizes]
     if args.plot:
         for path in plot_sizes(rows, args.plot):
@@ -152,6 +168,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.sizes:
         r = r0
         print(f"algorithm   {r['algo']}")
+        if r["channels"] is not None:
+            print(f"channels    {r['channels']}")
         print(f"size        {format_size(r['size'])} per rank")
         print(f"time        {format_time(r['time_s'])}")
         print(f"algbw       {format_bandwidth(r['algbw'])}")
