@@ -326,6 +326,7 @@ def run_collective(
     buffer: int | None = None,
     max_segments: int | str | None = 256,
     detail: bool = False,
+    library: str = "nccl",
     **opts: Any,
 ) -> dict[str, Any]:
     """Build, run and measure one collective on a topology.
@@ -360,9 +361,13 @@ def run_collective(
         Also return ``link_utilisation``: ``[[u, v, busy fraction], ...]`` of every directed
         link over the collective (for :func:`netsim.plots.plot_link_heatmap`, ``netsim plot
         --kind heatmap``).
+    library : str
+        Collective library whose software costs apply (:func:`collectives.calibration.cost_model`):
+        ``"nccl"`` (default: NCCL's launch, step cost, efficiency and multipath for the
+        topology's link types) or ``"none"`` (the hardware alone). Returned as ``library``.
     step_overhead, launch_overhead, efficiency, multipath
-        Library costs (:mod:`collectives.calibration`); ``None`` takes the default for the
-        topology's link types. Times may carry units (``"2us"``).
+        Library costs (:mod:`collectives.calibration`); ``None`` takes the library's value
+        for the topology's link types. Times may carry units (``"2us"``).
     reduce_bandwidth : float or str, optional
         Local reduction bandwidth: bytes/s, ``"3.35TB/s"``, or a chip preset name (its HBM
         bandwidth); ``None`` = free. Only for the ops that add (allreduce, reduce_scatter,
@@ -442,7 +447,7 @@ def run_collective(
     if op == "alltoall" and matrix is None:
         matrix = _default_matrix(count, k)
     costs = calibration.cost_model(
-        "nccl",
+        library,
         calibration.link_types(G),
         step=None if step_overhead is None else parse_time(step_overhead, "step_overhead"),
         launch=None if launch_overhead is None else parse_time(launch_overhead, "launch_overhead"),
@@ -533,6 +538,7 @@ def run_collective(
             for t in res.link_types
             for c in [costs.for_links([t])]
         },
+        "library": library,
         "reduce_bandwidth": rbw,
         "seed": seed,
         "check": True if check else None,

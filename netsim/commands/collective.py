@@ -6,11 +6,13 @@ import argparse
 
 from collectives.algorithms import algorithms_for
 from collectives.api import BACKENDS, run_collective
+from collectives.calibration import LIBRARIES
 from collectives.experiment import plot_sizes
 from collectives.schedule import OPS
 from netsim.commands._common import arg_size, arg_time, print_json
 from netsim.engine import FORWARDING, ROUTINGS
 from netsim.errors import ConfigError
+from netsim.nccltests import format_nccl_tests
 from netsim.units import format_bandwidth, format_size, format_time, parse_size_range
 
 __all__ = ["register"]
@@ -69,6 +71,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--routing", default="auto", choices=ROUTINGS)
     p.add_argument(
+        "--library",
+        default="nccl",
+        choices=LIBRARIES,
+        help="collective library costs: nccl = NCCL's launch, per-step cost, protocol "
+        "efficiency and multipath for the topology's link types (default, as nccl-tests "
+        "measures); none = hardware only",
+    )
+    p.add_argument(
         "--step-overhead", type=arg_time, default=None, help="per-step software cost (e.g. 1us)"
     )
     p.add_argument(
@@ -98,7 +108,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true", help="verify the result on random data")
     p.add_argument("--plot", default=None, help="with --sizes: write latency/busbw figure")
-    p.add_argument("--json", action="store_true", help="print JSON (a list with --sizes)")
+    p.add_argument(
+        "--format",
+        default="text",
+        choices=("text", "json", "nccl-tests"),
+        help="output: text (default), json (a list with --sizes) or the table nccl-tests' "
+        "*_perf programs print (read back by netsim compare)",
+    )
+    p.add_argument("--json", action="store_true", help="same as --format json")
     p.set_defaults(func=_run)
 
 
@@ -119,6 +136,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"sizes: a --matrix fixes the size, got --sizes {args.sizes!r}")
     if args.plot and not args.sizes:
         raise ConfigError("plot: needs a size sweep (--sizes)")
+    fmt = "json" if args.json else args.format
+    if fmt == "nccl-tests" and len(algos) > 1:
+        raise ConfigError(f"format: an nccl-tests table has one algorithm, got {algo!r}")
     kw = dict(
         ranks=args.ranks,
         groups=args.groups,
@@ -136,6 +156,7 @@ def _run(args: argparse.Namespace) -> int:
         efficiency=args.efficiency,
         multipath=args.multipath,
         max_segments=args.max_segments,
+        library=args.library,
     )
     if args.matrix is not None:
         kw["matrix"] = args.matrix
@@ -148,16 +169,20 @@ def _run(args: argparse.Namespace) -> int:
     rows = [run_collective(args.topo, args.op, a, n, **kw) for a in algos for n in sizes]
     if args.plot:
         for path in plot_sizes(rows, args.plot):
-            if not args.json:
+            if fmt == "text":
                 print(f"wrote {path}")
-    if args.json:
+    if fmt == "json":
         print_json(rows if args.sizes else rows[0])
+        return 0
+    if fmt == "nccl-tests":
+        print(format_nccl_tests(rows), end="")
         return 0
     r0 = rows[0]
     print(
         f"{r0['op']} on {r0['topo']}: {len(r0['ranks'])} ranks in {r0['groups']} group(s) of "
         f"{r0['group_size']}; model {r0['model']}, seed {r0['seed']}"
     )
+    print(f"collective library {r0['library']}")
     per_link = r0["link_costs"] if len(r0["link_costs"]) > 1 else {"": r0}
     for lt, c in per_link.items():
         print(
@@ -175,7 +200,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"algbw       {format_bandwidth(r['algbw'])}")
         print(f"busbw       {format_bandwidth(r['busbw'])}")
         print(f"analytical  {format_time(r['analytical_time_s'])}")
-        print(f"busiest     {r['busiest_link']} at {100 * r['max_link_utilisation']:.1f}% busy")
+        if r["busiest_link"] is None:
+            print("busiest     none (no link carried data)")
+        else:
+            print(f"busiest     {r['busiest_link']} at {100 * r['max_link_utilisation']:.1f}% busy")
         if r["check"]:
             print("check       ok")
         return 0

@@ -9,6 +9,7 @@ One function per figure kind, each taking a results table (a path, a structured 
 * :func:`plot_load_latency`: latency vs offered load;
 * :func:`plot_cdf`: empirical CDFs (e.g. token latency samples: stragglers);
 * :func:`plot_link_heatmap`: link utilisation drawn on the topology (meshes, tori);
+* :func:`plot_comparison`: an nccl-tests measurement against netsim (``netsim compare``);
 * :func:`plot_results`: the general entry (``netsim plot``), choosing a kind from the columns.
 
 Style: every axis names its quantity and unit (times are shown in the one unit of ns, µs,
@@ -61,13 +62,14 @@ from netsim.plots._data import _same as _same
 from netsim.plots._figure import _FORMATS as _FORMATS
 from netsim.plots._figure import _facets as _facets
 from netsim.plots._figure import _finish as _finish
-from netsim.plots._figure import save_figure
+from netsim.plots._figure import check_figure_path, save_figure
 from netsim.plots._theme import _MARKERS as _MARKERS
 from netsim.plots._theme import _STYLE as _STYLE
 from netsim.plots._theme import OKABE_ITO, PALETTE_SOURCE
 from netsim.plots._theme import _style as _style
 from netsim.plots.breakdown import BREAKDOWN_COMPONENTS, plot_breakdown
 from netsim.plots.cdf import plot_cdf
+from netsim.plots.compare import plot_comparison
 from netsim.plots.heatmap import _heatmap_panels, plot_link_heatmap
 from netsim.plots.heatmap import _mean_utilisation as _mean_utilisation
 from netsim.plots.heatmap import _node as _node
@@ -81,8 +83,10 @@ __all__ = [
     "OKABE_ITO",
     "PALETTE_SOURCE",
     "axis_label",
+    "check_figure_path",
     "plot_breakdown",
     "plot_cdf",
+    "plot_comparison",
     "plot_latency_vs_size",
     "plot_line",
     "plot_link_heatmap",

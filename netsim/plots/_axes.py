@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
 
 from netsim.plots._data import _is_size
 from netsim.units import format_size
 
-__all__ = ["axis_label"]
+__all__ = ["DecadeLocator", "SizeLocator", "axis_label"]
 
 _TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
 
@@ -85,10 +85,84 @@ def _spans_decades(values: np.ndarray) -> bool:
     return bool(len(v)) and v.min() > 0 and v.max() / v.min() >= 10.0
 
 
+#: Exponent steps (powers of 2) between labelled size ticks, finest first: 1KiB, 1MiB, ...
+#: are on every step that divides 10.
+_SIZE_STEPS = (1, 2, 5, 10, 20, 30)
+_MAX_SIZE_LABELS = 6
+
+
+class SizeLocator(Locator):
+    """Ticks at powers of two, every ``2**k``-th one so that at most six are labelled.
+
+    The step is the first of 1, 2, 5, 10, 20, 30 octaves that keeps at most
+    :data:`_MAX_SIZE_LABELS` ticks in view, so ticks land on 1KiB, 1MiB, 1GiB whenever
+    the step divides 10.
+    """
+
+    def __call__(self) -> list[float]:
+        vmin, vmax = self.axis.get_view_interval()
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin: float, vmax: float) -> list[float]:
+        lo, hi = sorted((max(vmin, 1e-300), max(vmax, 1e-300)))
+        e0, e1 = int(np.ceil(np.log2(lo) - 1e-9)), int(np.floor(np.log2(hi) + 1e-9))
+        step = next((k for k in _SIZE_STEPS if (e1 // k - -(-e0 // k) + 1) <= _MAX_SIZE_LABELS), 40)
+        first = -(-e0 // step) * step
+        return [2.0**e for e in range(first, e1 + 1, step)]
+
+
 def _size_axis(ax, which: str = "x") -> None:
+    """A log2 axis with size labels (``4KiB``) on at most six powers of two, the other
+    powers of two as unlabelled minor ticks."""
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log", base=2)
+    axis.set_major_locator(SizeLocator())
     axis.set_major_formatter(FuncFormatter(lambda v, _: format_size(v) if v >= 1 else ""))
+    axis.set_minor_locator(LogLocator(base=2.0, subs=(1.0,), numticks=100))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _number(v: float, _pos: Any = None) -> str:
+    """A tick label: plain for 0.001 to 99,999 (``20``, ``0.5``), else ``1e6`` style."""
+    if v <= 0:
+        return ""
+    if 1e-3 <= v < 1e5:
+        return f"{v:g}"
+    exp = int(np.floor(np.log10(v) + 1e-9))
+    mant = v / 10.0**exp
+    return f"1e{exp}" if abs(mant - 1) < 1e-9 else f"{mant:g}e{exp}"
+
+
+class DecadeLocator(Locator):
+    """Log10 major ticks that are never too many: 1, 2, 5 x 10^k when the view spans less
+    than two decades (so a narrow axis still has labels), powers of ten otherwise, at most
+    six of them (every other decade, ..., when the view spans more)."""
+
+    def __call__(self) -> list[float]:
+        vmin, vmax = self.axis.get_view_interval()
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin: float, vmax: float) -> list[float]:
+        lo, hi = sorted((max(vmin, 1e-300), max(vmax, 1e-300)))
+        e0, e1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+        subs = (1.0, 2.0, 5.0) if hi / lo < 100 else (1.0,)
+        every = max(1, int(np.ceil((e1 - e0 + 1) / 6)))
+        ticks = [m * 10.0**e for e in range(e0, e1 + 1) if e % every == 0 for m in subs]
+        inside = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+        if len(inside) >= 2:
+            return inside
+        return [t for t in MaxNLocator(nbins=4).tick_values(lo, hi) if t > 0]
+
+
+def _log_axis(ax, which: str = "y") -> None:
+    """A log10 axis whose labels never collide (:class:`DecadeLocator`, plain numbers);
+    unlabelled minor ticks between."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_locator(DecadeLocator())
+    axis.set_major_formatter(FuncFormatter(_number))
+    axis.set_minor_locator(LogLocator(base=10.0, subs=tuple(range(2, 10)), numticks=100))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _text(value: Any) -> str:
