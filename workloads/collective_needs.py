@@ -56,7 +56,8 @@ def decode_collectives(
     * TP: two all-reduces per layer (after ``o_proj`` and after the MLP/experts) of
       ``batch/ep * hidden`` activations.
     * EP: per MoE layer, an all-to-all dispatch and one combine; each chip sends
-      ``batch/ep * k * hidden`` activation bytes times ``(ep-1)/ep`` (uniform routing).
+      ``batch/ep * k`` tokens times ``(ep-1)/ep`` (uniform routing), each of the model's
+      dispatch or combine wire size (:meth:`TransformerModel.dispatch_bytes_per_token`).
     * PP: one send of the chip's ``batch/ep * hidden`` activations to the next stage (not
       on the last), divided by ``tp`` (Megatron's scatter/gather optimisation: each TP
       rank sends a slice and the next stage all-gathers it).
@@ -71,9 +72,12 @@ def decode_collectives(
     if tp > 1:
         out.append(CollectiveNeed("all_reduce", "tp", local, 2 * len(layers), "tp_layer_outputs"))
     if ep > 1 and n_moe:
-        a2a = local * m.experts_per_token * (ep - 1) / ep
-        out.append(CollectiveNeed("all_to_all", "ep", a2a, n_moe, "moe_dispatch"))
-        out.append(CollectiveNeed("all_to_all", "ep", a2a, n_moe, "moe_combine"))
+        copies = batch / ep * m.experts_per_token * (ep - 1) / ep
+        for name, per_token in (
+            ("moe_dispatch", m.dispatch_bytes_per_token()),
+            ("moe_combine", m.combine_bytes_per_token()),
+        ):
+            out.append(CollectiveNeed("all_to_all", "ep", copies * per_token, n_moe, name))
     if stage < pp - 1:
         out.append(
             CollectiveNeed("send", "pp", local / tp if tp > 1 else local, 1, "pp_activations")

@@ -170,6 +170,8 @@ def decode(
     combine: str | None = None,
     moe_routing: str = "uniform",
     moe_mode: str | None = None,
+    dispatch_dtype: str | None = None,
+    combine_dtype: str | None = None,
     backend: str = "packet",
     forwarding: str = "cut-through",
     routing: str = "auto",
@@ -203,19 +205,27 @@ def decode(
         All-reduce algorithm (:data:`ALLREDUCE_ALGOS`); ``auto`` runs
         :data:`AUTO_CANDIDATES` and keeps the fastest applicable one.
     dispatch : str
-        MoE dispatch: ``direct``, ``hierarchical`` (via the scale-up domain) or
+        MoE dispatch: ``direct`` (alias ``low-latency``, DeepEP's low-latency kernels: one
+        copy per token and expert straight to the expert's GPU), ``normal`` (DeepEP's normal
+        kernels: RDMA once per target node to the rail peer, then NVLink forwarding),
+        ``hierarchical`` (NCCL PXN: NVLink to the own node's rail GPU, then RDMA) or
         ``multicast`` (each token sent once to all chips of its experts; switch multicast,
         needs switches with ``reduction=True`` on the routes).
     combine : str, optional
-        MoE combine: ``direct``, ``hierarchical`` or ``innetwork`` (the switches add up a
-        token's expert outputs on the way back; needs reduction-capable switches).
-        Default: as ``dispatch`` (``direct`` after ``multicast``).
+        MoE combine: ``direct``/``low-latency``, ``normal``, ``hierarchical`` or
+        ``innetwork`` (the switches add up a token's expert outputs on the way back; needs
+        reduction-capable switches). Default: as ``dispatch`` (``direct`` after
+        ``multicast``).
     moe_routing : str
         Routing spec (:func:`workloads.moe.parse_routing`).
     moe_mode : str, optional
         ``expected`` (mean counts) or ``sample`` (routes drawn with ``seed``). Default:
         ``sample`` for ``multicast`` dispatch or ``innetwork`` combine (they follow
         individual tokens and refuse ``expected``), else ``expected``.
+    dispatch_dtype, combine_dtype : str, optional
+        Wire formats of dispatch and combine (:func:`workloads.moe_bytes.parse_wire_dtype`,
+        e.g. ``"fp8/128"``, ``"bf16"``); default: the model's (DeepSeek-V3: ``fp8/128`` and
+        ``bf16``; others their activation dtype).
     backend, forwarding, routing : str
         Network model (``packet``, ``analytical`` or ``flow``) and engine options.
     library : str
@@ -274,6 +284,8 @@ def decode(
         combine=combine,
         moe_routing=moe_routing,
         moe_mode=moe_mode,
+        dispatch_dtype=dispatch_dtype,
+        combine_dtype=combine_dtype,
         backend=backend,
         forwarding=forwarding,
         routing=routing,
@@ -306,6 +318,8 @@ def prefill(
     combine: str | None = None,
     moe_routing: str = "uniform",
     moe_mode: str | None = None,
+    dispatch_dtype: str | None = None,
+    combine_dtype: str | None = None,
     backend: str = "packet",
     forwarding: str = "cut-through",
     routing: str = "auto",
@@ -344,6 +358,8 @@ def prefill(
         combine=combine,
         moe_routing=moe_routing,
         moe_mode=moe_mode,
+        dispatch_dtype=dispatch_dtype,
+        combine_dtype=combine_dtype,
         backend=backend,
         forwarding=forwarding,
         routing=routing,

@@ -111,6 +111,10 @@ class DecodeResult:
         Energy, dollars and CO2e per token with their parts.
     notes : tuple[str, ...]
         Caveats of this run.
+
+    In :meth:`to_dict`, ``moe_dispatch_s`` and ``moe_combine_s`` are the time of one MoE
+    layer's dispatch and combine (the slowest stage's; ``None`` without MoE expert
+    parallelism); the sites' ``count`` says how many layers call them per step.
     """
 
     phase: str
@@ -171,6 +175,9 @@ class DecodeResult:
             out[key] = self.cost.get(key, math.nan)
         out["energy_parts_j"] = dict(self.cost.get("energy_parts_j", {}))
         out["cost_parts_usd"] = dict(self.cost.get("cost_parts_usd", {}))
+        for name in ("moe_dispatch", "moe_combine"):  # one MoE layer's call, slowest stage
+            times = [s.time_s for s in self.sites if s.name == name]
+            out[f"{name}_s"] = max(times) if times else None
         if len(self.token_latencies_s) > 1:
             out["token_latency_samples_s"] = list(self.token_latencies_s)
         if self.phase == "prefill":

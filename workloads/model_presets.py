@@ -3,7 +3,9 @@
 :mod:`workloads.models` builds a :class:`~workloads.models.TransformerModel` from each entry
 of :data:`MODEL_DATA`. Shape values are copied from each model's Hugging Face
 ``config.json`` (URL in ``sources["config"]``); data-type sizes are the released checkpoint
-formats. Published parameter totals live in ``published`` (used by the tests).
+formats. Published parameter totals live in ``published`` (used by the tests). MoE models
+may set ``dispatch_dtype`` and ``combine_dtype`` (wire formats of the expert-parallel
+all-to-alls, :mod:`workloads.moe_bytes`); without them both move the activation dtype.
 """
 
 from __future__ import annotations
@@ -138,6 +140,8 @@ MODEL_DATA: dict[str, dict[str, Any]] = {
         "kv_dtype_bytes": 2,
         "act_dtype_bytes": 2,
         "compute_dtype": "fp8",
+        "dispatch_dtype": "fp8/128",
+        "combine_dtype": "bf16",
         "published": {"total": 671e9, "active": 37e9},
         "sources": {
             "config": (
@@ -148,6 +152,14 @@ MODEL_DATA: dict[str, dict[str, Any]] = {
             "dtype": (
                 "weights released in FP8 e4m3 with 128x128 block scales (config.json "
                 "quantization_config; scales not counted); KV cache and activations bf16."
+            ),
+            "moe_wire": (
+                "dispatch in FP8 with one FP32 scale per 128 channels (7168 + 56 x 4 = 7392 B per "
+                "token), combine in BF16 (14336 B): DeepSeek-V3 Technical Report "
+                "(arXiv:2412.19437) Sec. 3.3.2 (1x128 tile-wise activation scales) and 3.3.3 "
+                "('we quantize the activation before MoE up-projections into FP8 and then apply "
+                "dispatch components'; combine retained in BF16); DeepEP README 'FP8 dispatching "
+                "and BF16 combining' (github.com/deepseek-ai/DeepEP, docs/legacy.md)."
             ),
             "kv_cache": (
                 "MLA caches the compressed latent (kv_lora_rank 512) plus the decoupled RoPE key "

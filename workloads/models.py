@@ -43,6 +43,7 @@ from netsim.chips import DTYPES
 from netsim.errors import ConfigError
 from netsim.validate import require_int
 from workloads.model_presets import MODEL_DATA
+from workloads.moe_bytes import parse_wire_dtype
 
 __all__ = ["MODELS", "TransformerModel", "model", "model_names"]
 
@@ -64,6 +65,10 @@ class TransformerModel:
         Bytes per weight, per KV-cache element and per activation element.
     compute_dtype : str
         Data type the matrix units run in (selects the chip's peak, e.g. ``"bf16"``).
+    dispatch_dtype, combine_dtype : str
+        Wire formats of MoE dispatch and combine (:func:`workloads.moe_bytes.parse_wire_dtype`,
+        e.g. ``"fp8/128"``: FP8 with an FP32 scale per 128 channels); ``""`` means the
+        activation dtype (``act_dtype_bytes`` per channel).
     tied_embeddings, gated_mlp : bool
         Output head shares the embedding; MLP has a gate matrix (SwiGLU).
     experts, experts_per_token, shared_experts, expert_ffn, first_dense_layers : int
@@ -92,6 +97,8 @@ class TransformerModel:
     kv_dtype_bytes: float = 2
     act_dtype_bytes: float = 2
     compute_dtype: str = "bf16"
+    dispatch_dtype: str = ""
+    combine_dtype: str = ""
     tied_embeddings: bool = False
     gated_mlp: bool = True
     experts: int = 0
@@ -133,6 +140,10 @@ class TransformerModel:
             raise ConfigError(
                 f"compute_dtype: must be one of {', '.join(DTYPES)}, got {self.compute_dtype!r}"
             )
+        for name in ("dispatch_dtype", "combine_dtype"):
+            value = getattr(self, name)
+            if value != "":
+                object.__setattr__(self, name, str(parse_wire_dtype(value, name=name)))
         if self.attention not in _ATTENTION:
             raise ConfigError(f"attention: must be one of gqa, mla, got {self.attention!r}")
         if self.attention == "gqa" and self.heads % self.kv_heads:
@@ -301,6 +312,23 @@ class TransformerModel:
         """KV-cache bytes per token over all layers."""
         return self.kv_elements_per_token_layer() * self.layers * self.kv_dtype_bytes
 
+    # ------------------------------------------------------------------ MoE wire bytes
+    def dispatch_bytes_per_token(self) -> float:
+        """Bytes one token's hidden state takes in the MoE dispatch (per destination).
+
+        ``dispatch_dtype`` if set, else ``hidden * act_dtype_bytes``.
+        """
+        return self._wire_bytes(self.dispatch_dtype)
+
+    def combine_bytes_per_token(self) -> float:
+        """Bytes one expert output (or partial sum) takes in the MoE combine."""
+        return self._wire_bytes(self.combine_dtype)
+
+    def _wire_bytes(self, spec: str) -> float:
+        if not spec:
+            return self.hidden * self.act_dtype_bytes
+        return parse_wire_dtype(spec).token_bytes(self.hidden)
+
     # ------------------------------------------------------------------ FLOPs
     def attention_flops_per_token_layer(self, context: int) -> float:
         """Score and value FLOPs of one query token attending to ``context`` keys in one layer.
@@ -352,6 +380,8 @@ def _build(name: str, data: Mapping[str, Any]) -> TransformerModel:
         kv_dtype_bytes=data["kv_dtype_bytes"],
         act_dtype_bytes=data["act_dtype_bytes"],
         compute_dtype=data["compute_dtype"],
+        dispatch_dtype=data.get("dispatch_dtype", ""),
+        combine_dtype=data.get("combine_dtype", ""),
         sources=data["sources"],
         published=data["published"],
         description=data["description"],

@@ -1,9 +1,12 @@
 """MoE dispatch and combine as collectives on the fabric.
 
-Dispatch runs as an all-to-all (``direct``, ``hierarchical``) or as switch multicast
+Dispatch runs as an all-to-all (``direct`` = DeepEP's ``low-latency``, ``hierarchical``), as
+DeepEP's ``normal`` two-hop forwarding (:mod:`workloads.moe_normal`) or as switch multicast
 (``multicast``: ``_multicast_schedule``, one copy per token and destination set); the combine
-as an all-to-all or reduced in the switches (``innetwork``: ``_innetwork_combine_schedule``
-on the aggregation trees of :mod:`collectives.innetwork`). ``_moe_runs`` routes one layer's
+as an all-to-all, DeepEP ``normal``, or reduced in the switches (``innetwork``:
+``_innetwork_combine_schedule`` on the aggregation trees of :mod:`collectives.innetwork`).
+Dispatch and combine carry the model's wire formats (``dispatch_dtype``, ``combine_dtype``;
+:mod:`workloads.moe_bytes`). ``_moe_runs`` routes one layer's
 tokens (expected counts or sampled routes, :mod:`workloads.moe`) and times dispatch and
 combine for every EP group of the system at once; ``_check_moe_options`` resolves the
 ``combine=`` and ``moe_mode=`` defaults of :func:`workloads.decode.decode`.
@@ -24,16 +27,23 @@ from netsim.validate import require_choice
 from workloads import moe
 from workloads.fabric import CollectiveRun, Fabric, _elements, _retag
 from workloads.models import TransformerModel
+from workloads.moe_bytes import parse_wire_dtype
+from workloads.moe_normal import normal_combine_schedule, normal_dispatch_schedule, token_targets
 from workloads.sharding import Parallelism
 
 __all__ = ["COMBINE_ALGOS", "DISPATCH_ALGOS"]
 
 
-#: MoE dispatch algorithms (``multicast``: switch multicast, one copy per token).
-DISPATCH_ALGOS = ("direct", "hierarchical", "multicast")
+#: MoE dispatch algorithms: ``direct`` and its DeepEP name ``low-latency`` (one copy per
+#: token and expert, straight to the expert's GPU), ``normal`` (DeepEP: RDMA once per node
+#: to the rail peer, then NVLink; :mod:`workloads.moe_normal`), ``hierarchical`` (NCCL PXN:
+#: NVLink to the rail GPU of the own node, then RDMA), ``multicast`` (switch multicast).
+DISPATCH_ALGOS = ("direct", "low-latency", "normal", "hierarchical", "multicast")
 #: MoE combine algorithms (default: the dispatch algorithm, ``direct`` after ``multicast``;
 #: ``innetwork``: the switches add up the expert outputs of a token on the way back).
-COMBINE_ALGOS = ("direct", "hierarchical", "innetwork")
+COMBINE_ALGOS = ("direct", "low-latency", "normal", "hierarchical", "innetwork")
+#: Schedule builders of the all-to-all modes (``low-latency`` is DeepEP's name for direct).
+_BUILD = {"low-latency": "direct"}
 
 
 def _require_capable(fabric: Fabric, what: str, src: int, dsts: Sequence[int]) -> None:
@@ -158,6 +168,35 @@ def _innetwork_combine_schedule(
     return s
 
 
+def _wire(m: TransformerModel, which: str) -> tuple[int, int]:
+    """``(elements per token, itemsize)`` of the dispatch or combine wire format."""
+    spec = m.dispatch_dtype if which == "dispatch" else m.combine_dtype
+    if not spec:
+        return _elements(m.hidden * m.act_dtype_bytes, m.act_dtype_bytes)
+    w = parse_wire_dtype(spec, name=f"{which}_dtype")
+    size = 1 if w.group else w.itemsize
+    return w.token_bytes(m.hidden) // size, size
+
+
+def _domain_size(fabric: Fabric, groups: Sequence[Sequence[int]], what: str) -> int:
+    """EP ranks per node: consecutive ranks of a group sharing the chips' ``node`` attribute."""
+    for g in groups:
+        nodes = [fabric.graph.nodes[c].get("node") for c in g]
+        if None in nodes:
+            raise ConfigError(
+                f"{what}: normal forwards through the GPUs of each node and needs chips with a "
+                "node attribute (a hierarchical topology)"
+            )
+        size = nodes.count(nodes[0])
+        blocks = [nodes[i : i + size] for i in range(0, len(nodes), size)]
+        if any(b != [b[0]] * size for b in blocks) or len({b[0] for b in blocks}) != len(blocks):
+            raise ConfigError(
+                f"{what}: normal needs every EP group to hold the same number of consecutive "
+                f"ranks on each node, got nodes {nodes}"
+            )
+    return size
+
+
 def _moe_runs(
     m: TransformerModel,
     par: Parallelism,
@@ -173,14 +212,15 @@ def _moe_runs(
     ep = par.ep
     groups = [[chips[r] for r in grp] for grp in par.ep_groups()]
     placement = moe.place_experts(m.experts, ep, "contiguous")
-    hidden_el, size = _elements(m.hidden * m.act_dtype_bytes, m.act_dtype_bytes)
+    (d_el, d_size), (c_el, c_size) = _wire(m, "dispatch"), _wire(m, "combine")
     if mode == "expected":
         counts = moe.routing_counts(
             routing_spec, tokens_per_rank, m.experts, m.experts_per_token, ranks=ep, mode=mode
         )
-        d = moe.dispatch_matrix(counts, placement, hidden_el, ranks=ep)
-        disp = _alltoall_run(fabric, "moe_dispatch", dispatch, groups, [d] * len(groups), size)
-        comb = _alltoall_run(fabric, "moe_combine", combine, groups, [d.T] * len(groups), size)
+        d = moe.dispatch_matrix(counts, placement, d_el, ranks=ep)
+        c = moe.dispatch_matrix(counts, placement, c_el, ranks=ep).T
+        disp = _alltoall_run(fabric, "moe_dispatch", dispatch, groups, [d] * len(groups), d_size)
+        comb = _alltoall_run(fabric, "moe_combine", combine, groups, [c] * len(groups), c_size)
         return disp, comb
     # Sampled routes, one draw per EP group (every group routes its own tokens).
     rng = np.random.default_rng(seed)
@@ -190,29 +230,68 @@ def _moe_runs(
         )
         for _ in groups
     ]
-    sets = [moe.contributor_sets(a, placement, ranks=ep) for a in assigns]
+    return (
+        _sampled_dispatch(fabric, groups, assigns, placement, dispatch, m, (d_el, d_size)),
+        _sampled_combine(fabric, groups, assigns, placement, dispatch, combine, m, (c_el, c_size)),
+    )
+
+
+def _sampled_dispatch(
+    fabric: Fabric,
+    groups: list[list[int]],
+    assigns: list[list[np.ndarray]],
+    placement: np.ndarray,
+    dispatch: str,
+    m: TransformerModel,
+    wire: tuple[int, int],
+) -> CollectiveRun:
+    ep = len(groups[0])
+    el, size = wire
     if dispatch == "multicast":
-        disp = fabric.run(
-            "moe_dispatch", _multicast_schedule(fabric, groups, sets, hidden_el, size)
-        )
+        sets = [moe.contributor_sets(a, placement, ranks=ep) for a in assigns]
+        return fabric.run("moe_dispatch", _multicast_schedule(fabric, groups, sets, el, size))
+    if dispatch == "normal":
+        dom = _domain_size(fabric, groups, "dispatch")
+        targets = [token_targets(a, placement, dom) for a in assigns]
+        return fabric.run("moe_dispatch", normal_dispatch_schedule(groups, targets, dom, el * size))
+    mats = [
+        moe.dispatch_matrix(moe.counts_from_assignments(a, m.experts), placement, el, ranks=ep)
+        for a in assigns
+    ]
+    return _alltoall_run(fabric, "moe_dispatch", dispatch, groups, mats, size)
+
+
+def _sampled_combine(
+    fabric: Fabric,
+    groups: list[list[int]],
+    assigns: list[list[np.ndarray]],
+    placement: np.ndarray,
+    dispatch: str,
+    combine: str,
+    m: TransformerModel,
+    wire: tuple[int, int],
+) -> CollectiveRun:
+    ep = len(groups[0])
+    el, size = wire
+    if combine == "innetwork":
+        sets = [moe.contributor_sets(a, placement, ranks=ep) for a in assigns]
+        sched = _innetwork_combine_schedule(fabric.graph, groups, sets, el, size)
+        return fabric.run("moe_combine", sched)
+    if combine == "normal":
+        dom = _domain_size(fabric, groups, "combine")
+        targets = [token_targets(a, placement, dom) for a in assigns]
+        return fabric.run("moe_combine", normal_combine_schedule(groups, targets, dom, el * size))
+    if dispatch in ("multicast", "normal"):
+        # One partial sum per (token, remote rank), returned point to point.
+        mats = [moe.dedup_dispatch_matrix(a, placement, el, ranks=ep).T for a in assigns]
     else:
         mats = [
             moe.dispatch_matrix(
-                moe.counts_from_assignments(a, m.experts), placement, hidden_el, ranks=ep
-            )
+                moe.counts_from_assignments(a, m.experts), placement, el, ranks=ep
+            ).T
             for a in assigns
         ]
-        disp = _alltoall_run(fabric, "moe_dispatch", dispatch, groups, mats, size)
-    if combine == "innetwork":
-        sched = _innetwork_combine_schedule(fabric.graph, groups, sets, hidden_el, size)
-        comb = fabric.run("moe_combine", sched)
-    elif dispatch == "multicast":
-        # One partial sum per (token, remote rank), returned point to point.
-        mats = [moe.dedup_dispatch_matrix(a, placement, hidden_el, ranks=ep).T for a in assigns]
-        comb = _alltoall_run(fabric, "moe_combine", combine, groups, mats, size)
-    else:
-        comb = _alltoall_run(fabric, "moe_combine", combine, groups, [x.T for x in mats], size)
-    return disp, comb
+    return _alltoall_run(fabric, "moe_combine", combine, groups, mats, size)
 
 
 def _check_moe_options(dispatch: str, combine: str | None, mode: str | None) -> tuple[str, str]:
@@ -220,14 +299,14 @@ def _check_moe_options(dispatch: str, combine: str | None, mode: str | None) -> 
     if combine is None:
         combine = "direct" if dispatch == "multicast" else dispatch
     require_choice("combine", combine, COMBINE_ALGOS)
-    sampled = dispatch == "multicast" or combine == "innetwork"
+    sampled = dispatch in ("multicast", "normal") or combine in ("innetwork", "normal")
     if mode is None:
         mode = "sample" if sampled else "expected"
     require_choice("moe_mode", mode, moe.MODES)
     if sampled and mode != "sample":
         raise ConfigError(
-            "moe_mode: multicast dispatch and innetwork combine follow individual tokens and "
-            f"need sampled routes (moe_mode=sample), got {mode!r}"
+            "moe_mode: multicast and normal dispatch, innetwork and normal combine follow "
+            f"individual tokens and need sampled routes (moe_mode=sample), got {mode!r}"
         )
     return combine, mode
 
@@ -248,7 +327,7 @@ def _alltoall_run(
         try:
             sched = build(
                 "alltoall",
-                algo,
+                _BUILD.get(algo, algo),
                 list(g),
                 max(count, 1),
                 itemsize=itemsize,

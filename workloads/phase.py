@@ -37,6 +37,7 @@ from workloads.fabric import (
 )
 from workloads.landing import _check_landing
 from workloads.models import TransformerModel
+from workloads.moe_bytes import moe_wire_record, with_wire_dtypes
 from workloads.moe_collectives import DISPATCH_ALGOS, _check_moe_options, _moe_runs
 from workloads.roofline import decode_collectives, decode_compute, prefill_compute
 from workloads.sharding import Parallelism
@@ -64,6 +65,8 @@ def _phase(
     combine: str | None,
     moe_routing: str,
     moe_mode: str | None,
+    dispatch_dtype: str | None,
+    combine_dtype: str | None,
     backend: str,
     forwarding: str,
     routing: str,
@@ -94,6 +97,7 @@ def _phase(
     spec = strag.parse_stragglers(stragglers)
     policy = strag.parse_policy(straggler_policy)
     moe.parse_routing(moe_routing)
+    m = with_wire_dtypes(m, dispatch_dtype, combine_dtype)
     zone, landing_latency = _check_landing(landing, c)
     if not (m.is_moe and ep > 1):
         given = {
@@ -101,6 +105,8 @@ def _phase(
             "combine": (params_combine, None),
             "moe_routing": (moe_routing, "uniform"),
             "moe_mode": (params_mode, None),
+            "dispatch_dtype": (dispatch_dtype, None),
+            "combine_dtype": (combine_dtype, None),
         }
         for key, (value, default) in given.items():
             if value != default:
@@ -128,6 +134,7 @@ def _phase(
         "combine": combine if m.is_moe and ep > 1 else None,
         "moe_routing": moe_routing if m.is_moe and ep > 1 else None,
         "moe_mode": moe_mode if m.is_moe and ep > 1 else None,
+        **moe_wire_record(m, m.is_moe and ep > 1),
         "backend": backend,
         "forwarding": forwarding,
         "routing": routing,

@@ -99,7 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dispatch",
         default="direct",
         choices=DISPATCH_ALGOS,
-        help="MoE dispatch: all-to-all algorithm, or switch multicast",
+        help="MoE dispatch: direct = low-latency (DeepEP LL: one copy per token and expert, "
+        "straight to its GPU), normal (DeepEP: RDMA to the rail peer once per node, then "
+        "NVLink), hierarchical (NCCL PXN: NVLink first, then RDMA), or switch multicast",
     )
     p.add_argument(
         "--combine",
@@ -113,6 +115,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         choices=("expected", "sample"),
         help="expected counts or sampled routes (default: sample for multicast/innetwork)",
+    )
+    p.add_argument(
+        "--dispatch-dtype",
+        default=None,
+        help="MoE dispatch wire format: bf16, fp8, fp8/128 (FP8 + an FP32 scale per 128 "
+        "channels), ... (default: the model's; DeepSeek-V3 fp8/128)",
+    )
+    p.add_argument(
+        "--combine-dtype",
+        default=None,
+        help="MoE combine wire format (default: the model's; DeepSeek-V3 bf16)",
     )
     p.add_argument("--backend", default="packet", choices=BACKENDS)
     p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
@@ -167,6 +180,8 @@ def _run(args: argparse.Namespace) -> int:
         combine=args.combine,
         moe_routing=args.moe_routing,
         moe_mode=args.moe_mode,
+        dispatch_dtype=args.dispatch_dtype,
+        combine_dtype=args.combine_dtype,
         backend=args.backend,
         forwarding=args.forwarding,
         routing=args.routing,
@@ -206,7 +221,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     algos = f"all-reduce {d['allreduce']}"
     if d["dispatch"] is not None:
-        algos += f", MoE dispatch {d['dispatch']}, combine {d['combine']}"
+        algos += (
+            f", MoE dispatch {d['dispatch']} ({d['dispatch_dtype']}, "
+            f"{d['dispatch_bytes_per_token']:g} B/token), combine {d['combine']} "
+            f"({d['combine_dtype']}, {d['combine_bytes_per_token']:g} B/token)"
+        )
     print(f"backend {d['model']}, {algos}, seed {d['seed']}")
     print(describe_library(d))
     label = "time to first token" if what == "prefill" else "token latency"

@@ -1,0 +1,98 @@
+"""DeepEP-style MoE modes (issue 12, item 5): ``low-latency`` (direct, one copy per token and
+expert) and ``normal`` (RDMA once per node to the rail peer, then NVLink forwarding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netsim.errors import ConfigError
+from workloads import moe
+from workloads.decode import decode
+from workloads.models import TransformerModel
+from workloads.moe_normal import token_targets
+
+TINY = TransformerModel(
+    name="tinymoe",
+    layers=2,
+    hidden=1024,
+    heads=8,
+    kv_heads=8,
+    head_dim=128,
+    ffn=2048,
+    vocab=256,
+    experts=16,
+    experts_per_token=4,
+    expert_ffn=512,
+    dispatch_dtype="fp8/128",
+    combine_dtype="bf16",
+)
+# 2 nodes x 4 GPUs, one NIC per GPU on a rail-optimised leaf-spine fabric.
+TOPO = "hierarchical:nodes=2,gpus=4,switches=2,links_per_gpu=4"
+KW = dict(ep=8, batch=512, context=16, landing="sram", backend="flow", seed=5)
+
+
+def _routes(seed: int = 5) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return moe.route_tokens("uniform", 64, 16, 4, rng, ranks=8)
+
+
+def test_token_targets_count_each_token_once_per_rank_and_per_node():
+    a = _routes()
+    place = moe.place_experts(16, 8)
+    per_rank, per_node = token_targets(a, place, 4)
+    assert np.array_equal(per_rank * 3, moe.dedup_dispatch_matrix(a, place, 3.0))
+    # A node is hit iff one of its ranks is: between max and sum of its ranks' counts.
+    by_node = per_rank.reshape(8, 2, 4)
+    assert np.all(per_node >= by_node.max(axis=2)) and np.all(per_node <= by_node.sum(axis=2))
+    assert np.all(per_node <= 64)
+    with pytest.raises(ConfigError, match="domain_size"):
+        token_targets(a, place, 3)
+
+
+def test_normal_sends_each_token_once_per_node_over_rdma():
+    """Closed form on the wire: every RDMA message goes to the rail peer (chip -> leaf ->
+    chip, 2 IB links), every forward crosses one NVSwitch (2 NVLink links)."""
+    r = decode(TINY, "h100", TOPO, dispatch="normal", **KW)
+    runs = {s.name: s.run for s in r.sites}
+    a = moe.route_tokens("uniform", 64, 16, 4, np.random.default_rng(5), ranks=8)
+    per_rank, per_node = token_targets(a, moe.place_experts(16, 8), 4)
+    node = np.arange(8) // 4
+    rdma = sum(per_node[s, 1 - node[s]] for s in range(8))
+    # Forwards: remote ranks other than the rail peer, plus intra-node ranks other than self.
+    fwd = sum(
+        per_rank[s, d]
+        for s in range(8)
+        for d in range(8)
+        if d != s and not (node[d] != node[s] and d % 4 == s % 4)
+    )
+    for name, tb in (("moe_dispatch", 1024 + 8 * 4), ("moe_combine", 2048)):
+        assert runs[name].algo == "normal"
+        assert runs[name].link_bytes["ib"] == 2 * rdma * tb
+        assert runs[name].link_bytes["nvlink"] == 2 * fwd * tb
+
+
+def test_low_latency_is_direct_and_normal_moves_fewer_rdma_bytes():
+    ll = decode(TINY, "h100", TOPO, dispatch="low-latency", **KW)
+    direct = decode(TINY, "h100", TOPO, dispatch="direct", **KW)
+    t_ll = {s.name: (s.run.algo, s.time_s) for s in ll.sites}
+    assert t_ll["moe_dispatch"] == ("low-latency", direct.to_dict()["moe_dispatch_s"])
+    assert t_ll["moe_combine"][0] == "low-latency"  # combine defaults to the dispatch mode
+    normal = decode(TINY, "h100", TOPO, dispatch="normal", **KW)
+    ib = {s.name: s.run.link_bytes["ib"] for s in normal.sites}
+    ib_ll = {s.name: s.run.link_bytes["ib"] for s in ll.sites}
+    assert ib["moe_dispatch"] < ib_ll["moe_dispatch"]
+
+
+def test_normal_needs_sampled_routes_and_nodes():
+    with pytest.raises(ConfigError, match="moe_mode"):
+        decode(
+            TINY,
+            "h100",
+            TOPO,
+            dispatch="normal",
+            moe_mode="expected",
+            **{k: v for k, v in KW.items() if k != "seed"},
+        )
+    with pytest.raises(ConfigError, match="node attribute"):
+        decode(TINY, "h100", "tree:depth=1,radix=8", dispatch="normal", **KW)
