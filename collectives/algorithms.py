@@ -29,6 +29,7 @@ ALGORITHMS: dict[tuple[str, str], str] = {
     ("allreduce", "twoshot"): "collectives.direct:allreduce_twoshot",
     ("allreduce", "hierarchical"): "collectives.hierarchical:allreduce_hierarchical",
     ("allreduce", "innetwork"): "collectives.innetwork:allreduce_innetwork",
+    ("allreduce", "torus"): "collectives.multidim:allreduce_torus",
     ("reduce_scatter", "ring"): "collectives.ring:reduce_scatter_ring",
     ("reduce_scatter", "direct"): "collectives.direct:reduce_scatter_direct",
     ("reduce_scatter", "recursive-halving"): (
