@@ -6,12 +6,17 @@ A message of ``n`` payload bytes from ``s`` to ``d`` follows the route the packe
 would take (the same router, :mod:`netsim.engine.routing`, so both backends use the same
 paths) and arrives after::
 
-    T = sum_i l_i + sum_j d_j + (n + ceil(n / mtu) * header) / min(B_inj(s), min_i B_i)
+    T = sum_i l_i + sum_j d_j + max(W_1 / B_inj(s), max_i W_i / B_i)
+    W_i = n + max(1, ceil(n / mtu)) * header_i
 
 ``l_i`` are the link latencies along the route, ``d_j`` the traversal latencies of the
 nodes entered on the way (switches, or routing chips of a direct network; not a chip
-destination, but a switch destination, as in in-network reduction, is charged), ``B_i`` the link bandwidths and ``B_inj(s)`` the source's injection
-bandwidth; a zero-byte message still carries one header. Messages never wait for each other
+destination, but a switch destination, as in in-network reduction, is charged), ``B_i``
+the link bandwidths and ``B_inj(s)`` the source's injection bandwidth. ``W_i`` are the
+bytes on link ``i``: the message is cut at the route's path MTU and every link charges its
+own header, exactly as in the packet engine (:mod:`netsim.engine.packetise`); a zero-byte
+message still carries one header. On a route of one link type every ``W_i`` is the same
+``W`` and ``T = latency + W / min(B_inj, min_i B_i)``. Messages never wait for each other
 (no contention, no queues): every estimate is a lower bound of the packet engine's time on
 the same routes. For one message alone on a path of equal bandwidths the packet engine with
 cut-through (or a single packet with store-and-forward) gives exactly ``T``.
@@ -30,10 +35,10 @@ import simpy
 
 from netsim.backend import check_multicast, check_send
 from netsim.engine.interface import default_injection
+from netsim.engine.packetise import Packetiser, wire_bytes
 from netsim.engine.packets import next_eid
 from netsim.engine.routing import PortTable, make_router
 from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES
 from netsim.validate import require_int
 
 __all__ = ["AnalyticalNetwork"]
@@ -47,8 +52,8 @@ class AnalyticalNetwork:
     graph : networkx.Graph
         A topology following the attribute contract of :mod:`topologies`.
     mtu, header : int, optional
-        Payload and header bytes per packet (default: as :class:`netsim.engine.PacketNetwork`,
-        the smallest MTU and largest header among the graph's link types).
+        Payload and header bytes per packet of every link (default: as
+        :class:`netsim.engine.PacketNetwork`, each link's own from its link type).
     routing : str
         Routing algorithm of :mod:`netsim.engine.routing` (the route gives latencies and the
         bottleneck bandwidth).
@@ -79,16 +84,12 @@ class AnalyticalNetwork:
     ) -> None:
         if graph.number_of_nodes() == 0:
             raise ConfigError("graph: must have at least one node, got an empty graph")
-        types = {lt for _, _, lt in graph.edges(data="link") if lt in LINK_TYPES}
-        lts = [LINK_TYPES[t] for t in types] or [LINK_TYPES["ib"]]
-        self.mtu = require_int("mtu", min(lt.mtu for lt in lts) if mtu is None else mtu, min=1)
-        self.header = require_int(
-            "header", max(lt.header for lt in lts) if header is None else header, min=0
-        )
         self.seed = require_int("seed", seed, min=0)
         self.graph = graph
         self.env = env if env is not None else simpy.Environment()
         self.ports = ports = PortTable(graph)
+        self._pk = Packetiser(ports, mtu, header)
+        self.mtu, self.header = self._pk.uniform or (None, None)
         self.router = make_router(graph, ports, routing, seed=self.seed)
         self.routing = self.router.name
         self.model = "analytical/alpha-beta"
@@ -108,9 +109,26 @@ class AnalyticalNetwork:
         self._eid0 = next_eid(self.env)
 
     # ------------------------------------------------------------------ model
-    def wire_bytes(self, nbytes: int) -> int:
-        """Bytes on the wire for a message of ``nbytes`` payload (headers included)."""
-        return nbytes + max(1, -(-nbytes // self.mtu)) * self.header
+    def wire_bytes(self, nbytes: int, ports: tuple[int, ...]) -> list[int]:
+        """Bytes on each of ``ports`` (a route, or a multicast tree with its first port
+        first) for a message of ``nbytes`` payload: cut at their path MTU, each port with its
+        own header (:mod:`netsim.engine.packetise`)."""
+        u = self._pk.uniform
+        if u is not None:
+            return [wire_bytes(nbytes, *u)] * len(ports)
+        mtu = self._pk.route(ports, ports[0])[0]
+        hdr = self._pk.headers
+        return [wire_bytes(nbytes, mtu, hdr[p]) for p in ports]
+
+    def _transmit(self, src: int, bw: float, ports: tuple[int, ...], wires: list[int]) -> float:
+        """Seconds the bottleneck of a route needs for the message: ``max(W_1 / B_inj,
+        max_i W_i / B_i)`` (``W / bw`` when every link carries the same ``W``)."""
+        if self._pk.uniform is not None:
+            return wires[0] / bw
+        b = self.ports.bandwidth
+        return max(
+            wires[0] / self._inj[src], *(w / b[p] for p, w in zip(ports, wires, strict=True))
+        )
 
     def _path(self, src: int, dst: int, flow: int) -> tuple[float, float, tuple[int, ...]]:
         """``(latency, bottleneck bandwidth, ports)`` of the route ``src -> dst``."""
@@ -131,8 +149,8 @@ class AnalyticalNetwork:
         """Seconds for ``nbytes`` from ``src`` to ``dst`` alone on the network (``T`` above)."""
         if src == dst:
             return 0.0
-        lat, bw, _ = self._path(src, dst, flow)
-        return lat + self.wire_bytes(nbytes) / bw
+        lat, bw, ports = self._path(src, dst, flow)
+        return lat + self._transmit(src, bw, ports, self.wire_bytes(nbytes, ports))
 
     # ------------------------------------------------------------------ public seam
     def send(
@@ -153,10 +171,10 @@ class AnalyticalNetwork:
         t = 0.0
         if src != dst:
             lat, bw, ports = self._path(src, dst, flow)
-            wire = self.wire_bytes(nbytes)
-            t = lat + wire / bw
-            for q in ports:
-                self._busy_time[q] += wire / self.ports.bandwidth[q]
+            wires = self.wire_bytes(nbytes, ports)
+            t = lat + self._transmit(src, bw, ports, wires)
+            for q, w in zip(ports, wires, strict=True):
+                self._busy_time[q] += w / self.ports.bandwidth[q]
             self.packet_hops += len(ports)
         return self._deliver(t, nbytes, 1, callback)
 
@@ -166,15 +184,14 @@ class AnalyticalNetwork:
         Every link of the union of the unicast routes carries the bytes once.
         """
         dsts, nbytes = check_multicast(self._inj, src, dsts, nbytes)
-        wire = self.wire_bytes(nbytes)
+        routes = [self._path(src, d, 0) for d in dsts]
+        used = tuple(dict.fromkeys(q for _, _, ports in routes for q in ports))
+        wire = dict(zip(used, self.wire_bytes(nbytes, used), strict=True)) if used else {}
         t = 0.0
-        used: set[int] = set()
-        for d in dsts:
-            lat, bw, ports = self._path(src, d, 0)
-            t = max(t, lat + wire / bw)
-            used.update(ports)
+        for lat, bw, ports in routes:
+            t = max(t, lat + self._transmit(src, bw, ports, [wire[q] for q in ports]))
         for q in used:
-            self._busy_time[q] += wire / self.ports.bandwidth[q]
+            self._busy_time[q] += wire[q] / self.ports.bandwidth[q]
         self.packet_hops += len(used)
         return self._deliver(t, nbytes, len(dsts), None)
 
@@ -220,8 +237,8 @@ class AnalyticalNetwork:
             "model": self.model,
             "forwarding": "none",
             "routing": self.routing,
-            "mtu": self.mtu,
-            "header": self.header,
+            "mtu": self.mtu if self.mtu is not None else self._pk.per_link_type(),
+            "header": self.header if self.header is not None else self._pk.per_link_header(),
             "buffer": None,
             "messages": self.messages,
             "packets": self.messages,

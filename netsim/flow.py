@@ -4,7 +4,9 @@ Model
 -----
 Every message is one fluid flow along the route the packet engine would take (the same
 router, :mod:`netsim.engine.routing`). It transmits its wire bytes (payload plus one header
-per MTU) at a rate that changes only when a flow starts or ends: the rates are the max-min
+per packet, cut at the route's path MTU with each link's own header as in the packet
+engine, :mod:`netsim.engine.packetise`; a route whose links have different headers carries
+its heaviest link's bytes everywhere, and each link is busy for its own) at a rate that changes only when a flow starts or ends: the rates are the max-min
 fair allocation, by progressive filling (Bertsekas & Gallager, *Data Networks*, 2nd ed.,
 sec. 6.5.2), of the capacities of the directed links on the routes and of every source's
 injection interface. Once its last byte is transmitted the message arrives after its
@@ -143,9 +145,13 @@ class FlowNetwork(AnalyticalNetwork):
 
     # ------------------------------------------------------------------ internals
     def _start(self, src, ports, lat, nbytes, copies, callback, fifo=False) -> simpy.Event:
-        wire = self.wire_bytes(nbytes)
-        for q in ports:
-            self._busy_time[q] += wire / self.ports.bandwidth[q]
+        # Each link is busy for its own wire bytes; the flow's size (what every resource on
+        # its route carries at the flow's rate) is its largest (routes of one link type:
+        # they are all equal; mixed-header routes are charged their heaviest link's bytes).
+        wires = self.wire_bytes(nbytes, ports)
+        for q, w in zip(ports, wires, strict=True):
+            self._busy_time[q] += w / self.ports.bandwidth[q]
+        wire = max(wires)
         self.messages += 1
         self.bytes_injected += nbytes * copies
         r = self._inj_res.get(src)

@@ -267,7 +267,7 @@ def run_traffic(
         G, forwarding=forwarding, routing=routing, buffer=buffer, mtu=mtu, header=header, seed=seed
     )
     chips = [v for v, k in G.nodes(data="kind") if k == "chip"]
-    _, _, wire = net._segments(nbytes)
+    wire = net.wire_bytes(nbytes)
     # Mean time between packets of one source at this load (payload + headers on the wire).
     gap = {c: wire / (load * float(G.nodes[c]["injection_bandwidth"])) for c in chips}
     slot = {c: wire / float(G.nodes[c]["injection_bandwidth"]) for c in chips}

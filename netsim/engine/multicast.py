@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from heapq import heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from netsim.engine.packets import NORMAL, Packet
 
@@ -49,13 +49,16 @@ def multicast_tree(
     return {k: tuple(v) for k, v in children.items()}, frozenset(ends), len(dsts)
 
 
-def make_hop_mc(net: PacketNetwork) -> Callable[[Packet], None]:
+def make_hop_mc(net: PacketNetwork, inv_bw: Any = None) -> Callable[[Packet], None]:
     """Build the multicast hop handler of ``net``: copy a packet onto its tree's children.
 
     Both buffer modes use the infinite-buffer port model for copies (FIFO ports with a known
     next free time); every copy that enters a destination is delivered at its arrival.
+    ``inv_bw`` (port -> seconds per wire byte of the tree's first link) replaces the ports'
+    own for a tree whose links have different headers (:mod:`netsim.engine.packetise`).
     """
-    busy, busy_time, inv_bw = net._busy, net._busy_time, net._inv_bw
+    busy, busy_time = net._busy, net._busy_time
+    inv_bw = net._inv_bw if inv_bw is None else inv_bw
     delay, lat, queue, eid = net._delay, net._lat, net._queue, net._eid
     env, deliver, cut_through = net.env, net._deliver, net.cut_through
 
@@ -79,7 +82,7 @@ def make_hop_mc(net: PacketNetwork) -> Callable[[Packet], None]:
             busy[child] = end
             busy_time[child] += end - start
             net.packet_hops += 1
-            cp = Packet(pkt.msg, pkt.size, pkt.payload, None, None, net._cb_mc)
+            cp = Packet(pkt.msg, pkt.size, pkt.payload, None, None, pkt.cbl)
             cp.tree = pkt.tree
             cp.prev = child
             d = delay[child] if tree.get(child) else lat[child]

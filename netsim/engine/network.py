@@ -2,8 +2,10 @@
 
 Model
 -----
-Every message is cut into packets (segments) at the MTU, each carrying ``header`` extra
-bytes on the wire. A packet follows a source route of directed links (ports). Each port
+Every message is cut into packets (segments) at its route's path MTU, and every link
+carries each packet with its own link type's header (:mod:`netsim.engine.packetise`:
+InfiniBand routes use 4096 B packets with 26 B headers, NVLink routes 256 B with 16 B, in
+one system). A packet follows a source route of directed links (ports). Each port
 serialises packets FIFO at its ``bandwidth`` and delivers them after its ``latency``; a
 switch adds its traversal ``latency`` (node attribute) to every packet passing through it
 or ending in it (in-network reduction), and the router of a chip in a direct network (chip
@@ -58,10 +60,10 @@ Buffers and flow control
 
 Large messages
     A message of ``n`` bytes is simulated as ``ceil(n / segment)`` packets with
-    ``segment = max(mtu, ceil(n / max_segments))`` (``max_segments=256`` by default,
-    ``None`` for always the real MTU). The wire bytes stay exact: the header overhead is that
-    of ``ceil(n / mtu)`` real packets, spread over the segments. Messages up to
-    ``max_segments * mtu`` bytes always use the real MTU.
+    ``segment = max(mtu, ceil(n / max_segments))`` (``mtu`` the route's path MTU;
+    ``max_segments=256`` by default, ``None`` for always the real MTU). The wire bytes stay
+    exact: the header overhead is that of ``ceil(n / mtu)`` real packets, spread over the
+    segments. Messages up to ``max_segments * mtu`` bytes always use the real MTU.
 
 Conservation
     At the end of every :meth:`PacketNetwork.run` with nothing left in flight, payload bytes
@@ -81,10 +83,10 @@ from netsim.backend import check_multicast, check_send
 from netsim.engine.flowcontrol import CreditFlowControl
 from netsim.engine.interface import default_injection, make_emit
 from netsim.engine.multicast import make_hop_mc, multicast_tree
+from netsim.engine.packetise import Packetiser
 from netsim.engine.packets import NOPATH, NORMAL, Call, Injector, Message, Nic, Packet, next_eid
 from netsim.engine.routing import PortTable, make_router
 from netsim.errors import ConfigError, DeadlockError, SimulationError
-from netsim.linktypes import LINK_TYPES
 from netsim.validate import require_choice, require_int
 
 __all__ = ["FORWARDING", "PacketNetwork", "default_injection"]
@@ -102,11 +104,12 @@ class PacketNetwork:
     forwarding : {"cut-through", "store-and-forward"}
         How nodes forward packets (see the module docstring).
     mtu, header : int, optional
-        Payload bytes per packet and header bytes per packet. Default: the smallest MTU and
-        largest header among the link types of the graph (:mod:`netsim.linktypes`).
+        Payload bytes per packet and header bytes per packet of every link. Default: each
+        link's own, from its link type (:mod:`netsim.engine.packetise`). ``self.mtu`` and
+        ``self.header`` are the single values when all links share them, else None.
     buffer : int, optional
         Input buffer bytes per port and virtual channel; ``None`` for infinite buffers.
-        Must hold at least one full packet.
+        Must hold at least one full packet of the largest link type.
     routing : str
         See :mod:`netsim.engine.routing`.
     max_segments : int or None
@@ -142,12 +145,6 @@ class PacketNetwork:
         require_choice("forwarding", forwarding, FORWARDING)
         if graph.number_of_nodes() == 0:
             raise ConfigError("graph: must have at least one node, got an empty graph")
-        types = {lt for _, _, lt in graph.edges(data="link") if lt in LINK_TYPES}
-        lts = [LINK_TYPES[t] for t in types] or [LINK_TYPES["ib"]]
-        self.mtu = require_int("mtu", min(lt.mtu for lt in lts) if mtu is None else mtu, min=1)
-        self.header = require_int(
-            "header", max(lt.header for lt in lts) if header is None else header, min=0
-        )
         if max_segments is not None:
             max_segments = require_int("max_segments", max_segments, min=1)
         self.max_segments = max_segments
@@ -157,12 +154,14 @@ class PacketNetwork:
         self.graph = graph
         self.env = env if env is not None else simpy.Environment()
         self.ports = ports = PortTable(graph)
+        self._pk = pk = Packetiser(ports, mtu, header)
+        self.mtu, self.header = pk.uniform or (None, None)
         self.router = make_router(graph, ports, routing, seed=self.seed, backlog=self.backlog)
         self.routing = self.router.name
         self._route = self.router.route
         self.nvcs = self.router.nvcs
         if buffer is not None:
-            buffer = require_int("buffer", buffer, min=self.mtu + self.header)
+            buffer = require_int("buffer", buffer, min=pk.max_packet)
         self.buffer = buffer
         self.model = f"packet/{forwarding}" + ("" if buffer is None else f"/credit-{buffer}B")
 
@@ -197,6 +196,7 @@ class PacketNetwork:
         self._hop_mc = make_hop_mc(self)
         self._cb_hop = [self._hop]
         self._cb_mc = [self._hop_mc]
+        self._uniform = None if pk.uniform is None else (*pk.uniform, self._cb_hop)
         self._cb_emit = [make_emit(self)]
         self.packets = 0
         self.packet_hops = 0
@@ -244,7 +244,15 @@ class PacketNetwork:
             event.succeed()
             return event
         tree = multicast_tree(self.router, self.ports, src, dsts)
-        self._inject(src, nbytes, None, None, event, tree=tree)
+        first = tree[0][-1][0]
+        tports = tuple(p for kids in tree[0].values() for p in kids)
+        mtu, header, mixed = self._pk.route(tports, first)
+        cbl = self._cb_mc
+        if mixed:
+            cbl = self._pk.scaled_handler(
+                tports, tports, nbytes, mtu, first, self._inv_bw, lambda inv: make_hop_mc(self, inv)
+            )
+        self._inject(src, nbytes, None, None, event, None, None, tree, mtu, header, cbl)
         return event
 
     def run(self, until: float | simpy.Event | None = None) -> None:
@@ -295,8 +303,8 @@ class PacketNetwork:
             "model": self.model,
             "forwarding": self.forwarding,
             "routing": self.routing,
-            "mtu": self.mtu,
-            "header": self.header,
+            "mtu": self.mtu if self.mtu is not None else self._pk.per_link_type(),
+            "header": self.header if self.header is not None else self._pk.per_link_header(),
             "buffer": self.buffer,
             "messages": self.messages,
             "packets": self.packets,
@@ -317,6 +325,12 @@ class PacketNetwork:
             (self.ports.src[p], self.ports.dst[p]): min(1.0, self._busy_time[p] / now)
             for p in range(len(self.ports))
         }
+
+    def wire_bytes(self, nbytes: int, ports: Sequence[int] | None = None) -> int:
+        """Wire bytes of a message of ``nbytes`` payload on the first link of ``ports`` (a
+        route), cut at the route's path MTU; without ``ports`` the most any link type of
+        the graph puts on the wire (:mod:`netsim.engine.packetise`)."""
+        return self._pk.wire(nbytes, ports)
 
     def backlog(self, port: int) -> float:
         """Seconds of work queued at ``port`` (its next free time minus now)."""
@@ -361,18 +375,19 @@ class PacketNetwork:
             self._complete(Message(0, now, event, callback, observe, *NOPATH), now)
             return
         path, vcs = self._route(src, dst, flow)
-        if nbytes <= self.mtu:
+        mtu, header, cbl = self._uniform or self._unicast(path, nbytes)
+        if nbytes <= mtu:
             port = path[0]
             inj = self._injectors[port]
             if inj is None:
                 inj = self._new_injector(src, port)
             now = self.env._now
-            wire = nbytes + self.header
+            wire = nbytes + header
             tail = inj.start_idle(now, wire)
             if tail is not None:
                 # Fast path, one packet on an idle interface: it goes onto its first link
                 # now (no event of its own) and is its own message.
-                pkt = Packet(None, wire, nbytes, path, vcs, self._cb_hop)
+                pkt = Packet(None, wire, nbytes, path, vcs, cbl)
                 pkt.left = 1
                 pkt.t0 = now
                 pkt.event = event
@@ -385,35 +400,42 @@ class PacketNetwork:
                 self.bytes_injected += nbytes
                 if self.buffer is None:
                     self.packet_hops += len(path)
-                self._hop(pkt)
+                cbl[0](pkt)
                 return
-        self._inject(src, nbytes, path, vcs, event, callback, observe)
+        self._inject(src, nbytes, path, vcs, event, callback, observe, None, mtu, header, cbl)
 
-    def _segments(self, nbytes: int) -> tuple[int, int, int]:
+    def _unicast(self, path: tuple[int, ...], nbytes: int) -> tuple[int, int, list]:
+        """``(path MTU, first link's header, hop callback list)`` of a message on ``path``."""
+        mtu, header, mixed = self._pk.route(path, path[0])
+        if not mixed or self._fc is not None:
+            return mtu, header, self._cb_hop
+        cbl = self._pk.scaled_handler(
+            path, path, nbytes, mtu, path[0], self._inv_bw, self._make_hop
+        )  # fmt: skip
+        return mtu, header, cbl
+
+    def _segments(self, nbytes: int, mtu: int, header: int) -> tuple[int, int, int]:
         """Return (segments, payload per segment, wire bytes in all) for a message."""
-        mtu = self.mtu
         real = max(1, -(-nbytes // mtu))
         seg = mtu
         if self.max_segments is not None and real > self.max_segments:
             seg = -(-nbytes // self.max_segments)
         count = max(1, -(-nbytes // seg))
-        return count, seg, nbytes + real * self.header
+        return count, seg, nbytes + real * header
 
-    def _inject(self, src, nbytes, path, vcs, event, callback=None, observe=None, tree=None):
+    def _inject(self, src, nbytes, path, vcs, event, callback, observe, tree, mtu, header, cbl):
         """Queue a message at the injection queue of its first port."""
-        if nbytes <= self.mtu:  # one packet (the common small-message case, inlined)
-            count, seg, wire = 1, self.mtu, nbytes + self.header
+        if nbytes <= mtu:  # one packet (the common small-message case, inlined)
+            count, seg, wire = 1, mtu, nbytes + header
         else:
-            count, seg, wire = self._segments(nbytes)
+            count, seg, wire = self._segments(nbytes, mtu, header)
         copies = 1
         if tree is None:
             port = path[0]
-            cbl = self._cb_hop
             if self.buffer is None:
                 self.packet_hops += count * len(path)  # counted up front on this fast path
         else:
             port = tree[0][-1][0]
-            cbl = self._cb_mc
             copies = tree[2]
         msg = Message(
             count * copies, self.env._now, event, callback, observe, path, vcs, tree, cbl, count,
@@ -434,7 +456,7 @@ class PacketNetwork:
             pkt = Packet(msg, wire, nbytes, path, vcs, cbl)
             pkt.tail = tail
             pkt.tree = tree
-            self._hop_mc(pkt)
+            cbl[0](pkt)
             return
         inj.queue.append(msg)
         inj.pending += wire
@@ -490,16 +512,19 @@ class PacketNetwork:
         elif callback is not None:
             heappush(self._queue, (t, NORMAL, next(self._eid), Call(callback, t - t0)))
 
-    def _make_hop(self) -> Callable[[Packet], None]:
+    def _make_hop(self, inv_bw: Any = None) -> Callable[[Packet], None]:
         """Build the infinite-buffer hop handler: one event per packet-hop.
 
         Each output port is a FIFO server whose next free time is known, so a packet's
         departure is fixed the moment it reaches the port. So is its arrival once it starts
         its last link: the packet is then settled (booked as delivered, its message completed
         for the arrival time) without an event of its own. A closure over local lists keeps
-        attribute look-ups off the hot path.
+        attribute look-ups off the hot path. ``inv_bw`` (port -> seconds per wire byte of
+        the packet's first link) replaces the ports' own for a route whose links have
+        different headers (:mod:`netsim.engine.packetise`).
         """
-        busy, busy_time, inv_bw = self._busy, self._busy_time, self._inv_bw
+        busy, busy_time = self._busy, self._busy_time
+        inv_bw = self._inv_bw if inv_bw is None else inv_bw
         delay, lat, queue, eid = self._delay, self._lat, self._queue, self._eid
         env, complete, cut_through = self.env, self._complete, self.cut_through
 
