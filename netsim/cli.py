@@ -13,17 +13,30 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from netsim._version import __version__
 from netsim.errors import NetsimError
 
 __all__ = ["build_parser", "main"]
 
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line and exit code 2."""
+    """An ArgumentParser whose errors are one line and exit code 2.
+
+    A value that starts with a minus sign and a digit (``--size -1B``, ``--load -0.5``) is
+    taken as a value, not as an option, so that the option's own check refuses it with its
+    real rule (no netsim option name starts with a digit).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_VALUE
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"error: {self.prog}: {message}\n")

@@ -6,8 +6,15 @@ flat dict of JSON-able metrics. :data:`KINDS` maps each kind name to the import 
 function; paths are resolved lazily, so a kind whose module is missing only fails when a
 sweep uses it, with a one-line :class:`~netsim.errors.ConfigError`.
 
-A kind may also be given directly as an import path ``"package.module:function"`` (a
-user-defined experiment; it must be importable on every worker).
+A user-defined experiment is a *plugin*: a package declares it in the entry-point group
+:data:`PLUGIN_GROUP` (``netsim.experiments``), e.g. in its ``pyproject.toml``::
+
+    [project.entry-points."netsim.experiments"]
+    my-study = "my_package.study:experiment"
+
+and a spec then uses ``kind: my-study`` (the package must be installed on every worker).
+Only these names run: a spec cannot import an arbitrary ``module:function``. From Python, a
+kind can also be added to :data:`KINDS` before the sweep (local pool workers inherit it).
 
 Examples
 --------
@@ -18,10 +25,10 @@ Examples
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import math
 import os
 import random
-import re
 import socket
 import sys
 import time
@@ -35,6 +42,7 @@ from netsim.units import parse_time
 
 __all__ = [
     "KINDS",
+    "PLUGIN_GROUP",
     "check_kind",
     "flatten_metrics",
     "probe_experiment",
@@ -52,29 +60,41 @@ KINDS: dict[str, str] = {
     "probe": "netsim.experiments:probe_experiment",
 }
 
-_PATH_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+#: Entry-point group where installed packages declare experiment kinds (plugins).
+PLUGIN_GROUP = "netsim.experiments"
+
+
+def _plugins() -> dict[str, str]:
+    """Kinds declared by installed packages: name -> ``"module:function"``."""
+    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP)}
 
 
 def check_kind(kind: Any) -> str:
-    """Return ``kind`` if it names a kind of :data:`KINDS` or has the form ``module:function``
-    (without importing it), else raise :class:`~netsim.errors.ConfigError`."""
-    if not isinstance(kind, str) or not (kind in KINDS or _PATH_RE.match(kind)):
+    """Return ``kind`` if it names a kind of :data:`KINDS` or an installed plugin (entry
+    point group :data:`PLUGIN_GROUP`), without importing it, else raise
+    :class:`~netsim.errors.ConfigError`."""
+    if isinstance(kind, str) and kind in KINDS:
+        return kind
+    plugins = _plugins()
+    if not isinstance(kind, str) or kind not in plugins:
+        names = ", ".join(sorted({*KINDS, *plugins}))
         raise ConfigError(
-            f"kind: must be one of {', '.join(sorted(KINDS))} or 'module:function', got {kind!r}"
+            f"kind: must be one of {names} (or a plugin declared in the entry-point group "
+            f"{PLUGIN_GROUP!r}), got {kind!r}"
         )
     return kind
 
 
 def resolve_kind(kind: str) -> Callable[..., Mapping[str, Any]]:
-    """Return the experiment function of ``kind`` (a name of :data:`KINDS` or ``mod:func``).
+    """Return the experiment function of ``kind`` (a name of :data:`KINDS` or a plugin).
 
     Raises
     ------
     ConfigError
         If the kind is unknown, or its module or function cannot be imported.
     """
-    path = KINDS.get(check_kind(kind), kind)
-    modname, funcname = path.split(":")
+    path = KINDS.get(check_kind(kind)) or _plugins()[kind]
+    modname, _, funcname = path.partition(":")
     try:
         module = importlib.import_module(modname)
     except ImportError as exc:

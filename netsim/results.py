@@ -3,7 +3,8 @@
 Layout of a results file (``FORMAT = "netsim-results/1"``)::
 
     /                 attrs: format, netsim_version, spec (YAML text), started (ISO 8601,
-                      first run), updated, points
+                      first run), updated, points; previous_specs (JSON list of the
+                      specs of earlier runs, when a different spec was appended)
     /records          one JSON text per point (the source of truth, see below)
     /table/<column>   one dataset per column, all of the same length: float64, int64, bool,
                       or variable-length UTF-8 strings; attrs ``columns`` (JSON list, in
@@ -125,7 +126,13 @@ def _open_checked(path: Path):
     fmt = f.attrs.get("format")
     if isinstance(fmt, bytes):
         fmt = fmt.decode()
-    if fmt != FORMAT or "records" not in f:
+    if fmt == FORMAT and "records" not in f:
+        f.close()
+        raise ResultsError(
+            f"results: {str(path)!r} has the netsim format attribute but no records "
+            f"(truncated or not written by netsim)"
+        )
+    if fmt != FORMAT:
         f.close()
         raise ResultsError(
             f"results: {str(path)!r} was not written by netsim (format attribute {fmt!r}, "
@@ -134,10 +141,18 @@ def _open_checked(path: Path):
     return f
 
 
-def check_results_file(path: str | os.PathLike[str]) -> None:
+def check_results_file(path: str | os.PathLike[str]) -> str:
     """Raise :class:`~netsim.errors.ResultsError` unless ``path`` is a readable netsim
-    results file (checks the format attribute only; the records are not read)."""
-    _open_checked(Path(path)).close()
+    results file (checks the format attribute only; the records are not read).
+
+    Returns
+    -------
+    str
+        The spec (YAML text) the file records, ``""`` if none.
+    """
+    with _open_checked(Path(path)) as f:
+        spec = f.attrs.get("spec", "")
+    return spec.decode() if isinstance(spec, bytes) else str(spec)
 
 
 def _read_file(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -392,12 +407,18 @@ class ResultsWriter:
                 f"(its journal is locked)"
             ) from None
         self._records = _merge(old, _read_journal(self._journal_path))
+        old_spec = str(attrs.get("spec", ""))
+        history = json.loads(str(attrs.get("previous_specs") or "[]"))
+        if spec_text and old_spec and old_spec != spec_text:
+            history.append(old_spec)  # an appended study: keep the spec of every run
         self.attrs = {
             "format": FORMAT,
             "netsim_version": __version__,
-            "spec": spec_text or str(attrs.get("spec", "")),
+            "spec": spec_text or old_spec,
             "started": str(attrs.get("started") or _now()),
         }
+        if history:
+            self.attrs["previous_specs"] = json.dumps(history)
         self._last = 0.0
         self._gap = self.flush_interval
         self.flush()

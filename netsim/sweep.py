@@ -26,257 +26,44 @@ resumes a sweep. See ``docs/sweeps.md``.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import itertools
-import json
 import os
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from netsim._version import __version__
 from netsim.errors import ConfigError, NetsimError
-from netsim.experiments import check_kind, run_point
+from netsim.experiments import run_point
 from netsim.results import ResultsWriter, check_results_file
-from netsim.units import parse_float_range, parse_size_range
-from netsim.validate import require_choice, require_int
+from netsim.sweep_spec import (
+    MAX_POINTS,
+    Point,
+    SweepSpec,
+    expand_values,
+    load_spec,
+    load_yaml,
+    point_id,
+)
+from netsim.validate import require_choice, require_int, require_writable
 
 __all__ = [
+    "CONNECT_TIMEOUT",
+    "MAX_POINTS",
+    "WORKERS_PER_CPU",
     "Point",
     "SweepSpec",
     "SweepSummary",
     "execute_point",
     "expand_values",
     "load_spec",
+    "max_workers",
     "point_id",
     "run_sweep",
 ]
-
-_TOP_KEYS = ("name", "description", "kind", "fixed", "mode", "sweep", "seeds", "repetitions")
-_CASE_KEYS = ("kind", "fixed", "mode", "sweep")
-_MODES = ("product", "zip")
-_RANGES = ("sizes", "floats", "ints")
-
-
-@dataclass(frozen=True)
-class Point:
-    """One point of a sweep: the experiment ``kind`` on ``params`` (``seed`` included)."""
-
-    kind: str
-    params: Mapping[str, Any]
-    repetition: int
-    point_id: str
-
-
-def point_id(kind: str, params: Mapping[str, Any], repetition: int = 0) -> str:
-    """Stable identity of a point: SHA-256 (first 16 hex digits) of its canonical JSON.
-
-    Examples
-    --------
-    >>> point_id("topo", {"topo": "ring:n=4", "seed": 0}) == point_id(
-    ...     "topo", {"seed": 0, "topo": "ring:n=4"})
-    True
-    """
-    text = json.dumps(
-        {"kind": kind, "params": dict(params), "repetition": int(repetition)},
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _ints(text: Any, name: str) -> list[int]:
-    if isinstance(text, list | tuple):
-        return [require_int(name, v) for v in text]
-    parts = str(text).split(":")
-    if len(parts) == 1:
-        return [require_int(name, v.strip()) for v in str(text).split(",") if v.strip()]
-    if len(parts) != 3:
-        raise ConfigError(f"{name}: expected START:STOP:STEP or START:STOP:xFACTOR, got {text!r}")
-    lo, hi = require_int(name, parts[0].strip()), require_int(name, parts[1].strip())
-    step = parts[2].strip()
-    if step.startswith("x"):
-        factor = require_int(name, step[1:], min=2)
-        if lo < 1 or hi < lo:
-            raise ConfigError(f"{name}: geometric range needs 1 <= START <= STOP, got {text!r}")
-        out, x = [], lo
-        while x <= hi:
-            out.append(x)
-            x *= factor
-        return out
-    inc = require_int(name, step.lstrip("+"), min=1)
-    if hi < lo:
-        raise ConfigError(f"{name}: STOP must be >= START, got {text!r}")
-    return list(range(lo, hi + 1, inc))
-
-
-def expand_values(name: str, value: Any) -> list[Any]:
-    """The values of one swept parameter.
-
-    A list gives its items; ``{sizes: "8B:1GiB:x4"}`` sizes in bytes
-    (:func:`netsim.units.parse_size_range`); ``{floats: "0.1:0.9:0.2"}`` floats (inclusive);
-    ``{ints: "1:64:x2"}`` integers; any other scalar a single value.
-
-    Examples
-    --------
-    >>> expand_values("size", {"sizes": "1KiB:4KiB:x2"})
-    [1024, 2048, 4096]
-    >>> expand_values("ranks", {"ints": "2:16:x2"})
-    [2, 4, 8, 16]
-    """
-    if isinstance(value, list | tuple):
-        if not value:
-            raise ConfigError(f"{name}: swept values must not be empty, got {value!r}")
-        return list(value)
-    if isinstance(value, Mapping):
-        if len(value) != 1 or next(iter(value)) not in _RANGES:
-            raise ConfigError(
-                f"{name}: a range must be one of {{sizes: ...}}, {{floats: ...}}, {{ints: ...}}, "
-                f"got {dict(value)!r}"
-            )
-        rkind, text = next(iter(value.items()))
-        if rkind == "sizes":
-            out: list[Any] = parse_size_range(text, name)
-        elif rkind == "floats":
-            out = parse_float_range(text, name)
-        else:
-            out = _ints(text, name)
-        if not out:
-            raise ConfigError(f"{name}: range gives no values, got {dict(value)!r}")
-        return out
-    return [value]
-
-
-def _mapping(where: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-    return {str(k): v for k, v in value.items()}
-
-
-@dataclass
-class SweepSpec:
-    """A parsed sweep spec (see the module docstring); :meth:`points` expands it."""
-
-    cases: list[dict[str, Any]]
-    seeds: list[int]
-    repetitions: int = 1
-    name: str = ""
-    text: str = ""
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    def points(self) -> list[Point]:
-        """Every point in order (cases, then product/zip order, then seed, repetition);
-        duplicates (same point_id) appear once."""
-        seen: set[str] = set()
-        out: list[Point] = []
-        for case in self.cases:
-            for params in _combinations(case):
-                for seed in self.seeds:
-                    for rep in range(self.repetitions):
-                        p = {**case["fixed"], **params, "seed": seed}
-                        pid = point_id(case["kind"], p, rep)
-                        if pid not in seen:
-                            seen.add(pid)
-                            out.append(Point(case["kind"], p, rep, pid))
-        return out
-
-
-def _combinations(case: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    names = list(case["sweep"])
-    lists = [case["sweep"][n] for n in names]
-    combos: Iterable[tuple[Any, ...]]
-    if case["mode"] == "zip":
-        lengths = {n: len(v) for n, v in zip(names, lists, strict=True)}
-        if len(set(lengths.values())) > 1:
-            raise ConfigError(f"sweep: zip mode needs lists of equal length, got {lengths}")
-        combos = zip(*lists, strict=True)
-    else:
-        combos = itertools.product(*lists)
-    for combo in combos:
-        yield dict(zip(names, combo, strict=True))
-
-
-def _case(raw: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> dict[str, Any]:
-    unknown = sorted(set(raw) - set(_CASE_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; a case has keys {', '.join(_CASE_KEYS)}"
-        )
-    kind = raw.get("kind", defaults.get("kind"))
-    if kind is None:
-        raise ConfigError(f"kind: required (an experiment kind) in {where}, got None")
-    check_kind(kind)
-    mode = require_choice(f"{where}.mode", raw.get("mode", defaults.get("mode", "product")), _MODES)
-    fixed = {
-        **_mapping("fixed", defaults.get("fixed")),
-        **_mapping(f"{where}.fixed", raw.get("fixed")),
-    }
-    swept = {
-        k: expand_values(k, v) for k, v in _mapping(f"{where}.sweep", raw.get("sweep")).items()
-    }
-    for name in (*fixed, *swept):
-        if name == "seed":
-            raise ConfigError("seed: set seeds with the top-level 'seeds' key, not as a parameter")
-    both = sorted(set(fixed) & set(swept))
-    if both:
-        raise ConfigError(f"{both[0]}: is both fixed and swept in {where}")
-    return {"kind": kind, "mode": mode, "fixed": fixed, "sweep": swept}
-
-
-def load_spec(spec: Mapping[str, Any] | str | os.PathLike[str]) -> SweepSpec:
-    """Parse a sweep spec from a dict, a YAML file path, or YAML text (with a newline).
-
-    Raises
-    ------
-    ConfigError
-        With one line naming the bad key and value.
-    """
-    text = ""
-    if isinstance(spec, Mapping):
-        raw = dict(spec)
-    else:
-        text = str(spec)
-        if "\n" not in text:
-            path = Path(text)
-            if not path.is_file():
-                raise ConfigError(f"spec: no such file, got {text!r}")
-            text = path.read_text(encoding="utf-8")
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-            raise ConfigError(f"spec: invalid YAML ({first})") from None
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"spec: expected a YAML mapping at the top, got {raw!r}")
-        raw = dict(raw)
-    unknown = sorted(set(raw) - set(_TOP_KEYS))
-    if unknown:
-        raise ConfigError(f"spec: unknown key {unknown[0]!r}; keys are {', '.join(_TOP_KEYS)}")
-    seeds_raw = raw.get("seeds", [0])
-    if isinstance(seeds_raw, int) and not isinstance(seeds_raw, bool):
-        seeds = list(range(require_int("seeds", seeds_raw, min=1)))
-    elif isinstance(seeds_raw, list | tuple) and seeds_raw:
-        seeds = [require_int("seeds", s, min=0) for s in seeds_raw]
-    else:
-        raise ConfigError(f"seeds: expected a count >= 1 or a non-empty list, got {seeds_raw!r}")
-    reps = require_int("repetitions", raw.get("repetitions", 1), min=1)
-    sweep = raw.get("sweep", {})
-    if isinstance(sweep, list):
-        if not sweep:
-            raise ConfigError("sweep: a list of cases must not be empty, got []")
-        cases = [_case(_mapping(f"sweep[{i}]", c), raw, f"sweep[{i}]") for i, c in enumerate(sweep)]
-    else:
-        cases = [_case({"sweep": sweep}, raw, "spec")]
-    text = text or yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
-    return SweepSpec(cases, seeds, reps, str(raw.get("name", "")), text, raw)
 
 
 def execute_point(point: Point) -> dict[str, Any]:
@@ -363,8 +150,11 @@ def _run_pool(pending: list[Point], workers: int, on_done) -> None:
             raise
 
 
-#: Seconds to wait for a Dask scheduler (``--scheduler``) to answer.
+#: Seconds to wait for a Dask scheduler (``--scheduler``) to answer, handshake included.
 CONNECT_TIMEOUT = 10.0
+#: Local workers (pool processes or LocalCluster workers) per CPU at most: more only add
+#: memory and start-up time on a CPU-bound simulation.
+WORKERS_PER_CPU = 4
 
 
 def _dask_client(scheduler: str | None, cluster: str | None, workers: int | None):
@@ -381,6 +171,7 @@ def _dask_client(scheduler: str | None, cluster: str | None, workers: int | None
             f"{opt}: needs Dask, which is not installed; pip install 'netsim[cluster]'"
         ) from None
     if scheduler is not None:
+        _probe_scheduler(scheduler)
         try:
             return Client(scheduler, timeout=CONNECT_TIMEOUT), None
         except (OSError, ValueError, TypeError) as exc:  # refused, timed out, bad address
@@ -393,6 +184,30 @@ def _dask_client(scheduler: str | None, cluster: str | None, workers: int | None
     except BaseException:
         lc.close()
         raise
+
+
+def _probe_scheduler(address: str) -> None:
+    """Connect to ``address`` and complete Dask's handshake within CONNECT_TIMEOUT (the
+    Client's own timeout does not cover the handshake, so a listener that is not a Dask
+    scheduler could hang it or send garbage)."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        comm = await connect(address, timeout=CONNECT_TIMEOUT)
+        await comm.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(handshake(), CONNECT_TIMEOUT + 1.0))
+    except TimeoutError:
+        raise ConfigError(
+            f"scheduler: cannot connect to {address!r} (no Dask handshake within "
+            f"{CONNECT_TIMEOUT:g} s, netsim.sweep.CONNECT_TIMEOUT: is it a Dask scheduler?)"
+        ) from None
+    except Exception as exc:  # refused, bad address, or an answer that is not Dask's
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"scheduler: cannot connect to {address!r} ({first})") from None
 
 
 def _run_dask(client, pending: list[Point], on_done) -> None:
@@ -425,17 +240,35 @@ def _run_dask(client, pending: list[Point], on_done) -> None:
         raise
 
 
-def _check_out(out: Any) -> Path:
-    """The results path, its directory created; a directory is refused."""
-    if not isinstance(out, str | os.PathLike) or not str(out):
-        raise ConfigError(f"out: expected a results file path (.h5), got {out!r}")
-    path = Path(out)
-    if path.is_dir():
-        raise ConfigError(f"out: must be a file (.h5), got the directory {str(out)!r}")
+def _check_out(out: Any, sp: SweepSpec, append: bool) -> Path:
+    """The results path, its directory created. A directory, an unwritable path, a foreign
+    file, or a results file of a different spec (unless ``append``) is refused."""
+    path = require_writable("out", out)
     if path.exists():
-        check_results_file(path)  # a foreign file is refused before any cluster starts
+        old = check_results_file(path)  # a foreign file is refused before any cluster starts
+        if old and not append and not _same_spec(old, sp.text):
+            raise ConfigError(
+                f"out: {str(out)!r} holds the results of a different spec; resume it with the "
+                f"same spec, add these points to it with --append (append=True), or choose "
+                f"another file"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _same_spec(old_text: str, new_text: str) -> bool:
+    """Whether two spec texts parse to the same spec (comments and layout aside)."""
+    if old_text == new_text:
+        return True
+    try:
+        return load_yaml(old_text) == load_yaml(new_text)
+    except ConfigError:
+        return False
+
+
+def max_workers() -> int:
+    """Most local worker processes a sweep may start: :data:`WORKERS_PER_CPU` per CPU."""
+    return WORKERS_PER_CPU * (os.cpu_count() or 1)
 
 
 def run_sweep(
@@ -448,6 +281,7 @@ def run_sweep(
     progress: bool = True,
     retry_failed: bool = True,
     flush_interval: float = 2.0,
+    append: bool = False,
 ) -> SweepSummary:
     """Run every point of ``spec`` not yet in ``out`` and write the results (HDF5).
 
@@ -457,10 +291,11 @@ def run_sweep(
         The sweep (see the module docstring).
     out : path
         The HDF5 results file; created (with its directory), or resumed if it exists
-        (finished points are skipped).
+        (finished points are skipped). An existing file made from a different spec is
+        refused unless ``append``.
     workers : int, optional
-        Worker processes (default: the CPU count). ``1`` runs in this process (debugging).
-        With ``cluster="local"``, the number of Dask workers.
+        Worker processes (default: the CPU count; at most :func:`max_workers`). ``1`` runs
+        in this process (debugging). With ``cluster="local"``, the number of Dask workers.
     scheduler : str, optional
         Address of a running Dask scheduler, e.g. ``"tcp://10.0.0.1:8786"``.
     cluster : {"local"}, optional
@@ -471,6 +306,9 @@ def run_sweep(
         Run again the points whose stored record is an error (default) or skip them.
     flush_interval : float
         Seconds between atomic rewrites of the HDF5 file (every point is journaled at once).
+    append : bool
+        Add the points of ``spec`` to a results file made from another spec (the file keeps
+        every spec: ``spec`` is the latest, ``previous_specs`` the others).
 
     Returns
     -------
@@ -484,11 +322,12 @@ def run_sweep(
     """
     sp = spec if isinstance(spec, SweepSpec) else load_spec(spec)
     if workers is not None:
-        workers = require_int("workers", workers, min=1)
+        limit = f"{WORKERS_PER_CPU} per CPU, netsim.sweep.WORKERS_PER_CPU"
+        workers = require_int("workers", workers, min=1, max=max_workers(), hint=limit)
     if scheduler is not None and cluster is not None:
         raise ConfigError(f"cluster: give --scheduler or --cluster, not both, got {cluster!r}")
+    out = _check_out(out, sp, append)
     points = sp.points()
-    out = _check_out(out)
     t0 = time.perf_counter()
     errors: dict[str, int] = {}
     # Connect first: a scheduler that cannot be reached leaves no results file behind.

@@ -53,6 +53,7 @@ from netsim.validate import require_choice, require_float, require_int
 
 __all__ = [
     "INJECTIONS",
+    "MAX_PACKETS",
     "PATTERNS",
     "TrafficResult",
     "destination_fn",
@@ -73,6 +74,8 @@ PATTERNS = (
     "group-shift",
 )
 INJECTIONS = ("bernoulli", "poisson")
+#: Most packets ``packets`` (and ``warmup``) may ask for: a run that long takes minutes.
+MAX_PACKETS = 10_000_000
 
 
 @dataclass
@@ -252,8 +255,9 @@ def run_traffic(
     require_choice("injection", injection, INJECTIONS)
     load = require_float("load", load, min=0.0, max=1.0, min_open=True)
     nbytes = parse_size(size, "size", allow_zero=False)
-    packets = require_int("packets", packets, min=1)
-    warmup = packets if warmup is None else require_int("warmup", warmup, min=0)
+    limit = "the limit is netsim.traffic.MAX_PACKETS; raise it for a longer run"
+    packets = require_int("packets", packets, min=1, max=MAX_PACKETS, hint=limit)
+    warmup = packets if warmup is None else require_int("warmup", warmup, min=0, max=MAX_PACKETS)
     seed = require_int("seed", seed, min=0)
     if isinstance(topo, str):
         from topologies.registry import build

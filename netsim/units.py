@@ -32,6 +32,8 @@ from decimal import Decimal
 from netsim.errors import ConfigError
 
 __all__ = [
+    "MAX_RANGE_VALUES",
+    "check_range_count",
     "format_bandwidth",
     "format_size",
     "format_time",
@@ -42,6 +44,10 @@ __all__ = [
     "parse_size_range",
     "parse_time",
 ]
+
+#: Most values a range (``"1KiB:1GiB:+1KiB"``, ``"0.1:0.9:0.01"``) may expand to: a larger
+#: range is refused before it is built (raise it here for a study that really needs more).
+MAX_RANGE_VALUES = 100_000
 
 _DEC = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
 _BIN = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
@@ -86,7 +92,11 @@ def _match(value: object, name: str, regex: re.Pattern[str], example: str) -> re
 
 
 def _check(x: float, name: str, value: object, allow_zero: bool) -> float:
-    if not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero):
+    if math.isnan(x):
+        raise ConfigError(f"{name}: must be a number, got {value!r}")
+    if math.isinf(x) and x > 0:
+        raise ConfigError(f"{name}: too large (overflows a 64-bit float), got {value!r}")
+    if x < 0 or (x == 0 and not allow_zero):
         rule = "must be >= 0" if allow_zero else "must be > 0"
         raise ConfigError(f"{name}: {rule}, got {value!r}")
     return x
@@ -195,34 +205,56 @@ def parse_size_range(value: object, name: str = "sizes") -> list[int]:
             x *= factor
     else:
         inc = parse_size(step.lstrip("+"), name, allow_zero=False)
+        check_range_count(name, (hi - lo) // inc + 1, value)
         out = list(range(lo, hi + 1, inc))
     return out
 
 
+def check_range_count(name: str, count: int, value: object) -> None:
+    """Raise ConfigError if a range of ``count`` values is over :data:`MAX_RANGE_VALUES`."""
+    if count > MAX_RANGE_VALUES:
+        raise ConfigError(
+            f"{name}: the range has {count} values, more than the limit of {MAX_RANGE_VALUES} "
+            f"(netsim.units.MAX_RANGE_VALUES; use a larger step), got {value!r}"
+        )
+
+
 def parse_float_range(value: object, name: str = "range") -> list[float]:
-    """Parse ``"0.1:0.9:0.1"`` (inclusive) or ``"0.1,0.5"`` into a list of floats.
+    """Parse ``"0.1:0.9:0.1"`` (inclusive) or ``"0.1,0.5"`` into a list of finite floats.
+
+    Raises
+    ------
+    ConfigError
+        If the text is empty or malformed, a value is not finite, or the range has more than
+        :data:`MAX_RANGE_VALUES` values.
 
     Examples
     --------
     >>> parse_float_range("0.1:0.5:0.2")
     [0.1, 0.3, 0.5]
     """
-    if isinstance(value, int | float):
-        return [float(value)]
-    if isinstance(value, list | tuple):
-        return [float(v) for v in value]
-    text = str(value).strip()
+    bad = f"{name}: expected START:STOP:STEP or a comma list of numbers, got {value!r}"
+    if isinstance(value, bool):
+        raise ConfigError(bad)
+    items = value if isinstance(value, list | tuple) else [value]
+    if isinstance(value, str):
+        text = value.strip()
+        items = text.split(":") if ":" in text else [v for v in text.split(",") if v.strip()]
     try:
-        if ":" not in text:
-            return [float(v) for v in text.split(",") if v.strip()]
-        lo, hi, step = (float(p) for p in text.split(":"))
-    except ValueError:
-        raise ConfigError(
-            f"{name}: expected START:STOP:STEP or a comma list, got {value!r}"
-        ) from None
+        nums = [float(v) for v in items if not isinstance(v, bool)]
+    except (TypeError, ValueError):
+        raise ConfigError(bad) from None
+    if not nums or len(nums) != len(items) or not all(map(math.isfinite, nums)):
+        raise ConfigError(bad)
+    if not (isinstance(value, str) and ":" in value):
+        return nums
+    if len(nums) != 3:
+        raise ConfigError(bad)
+    lo, hi, step = nums
     if step <= 0 or hi < lo:
         raise ConfigError(f"{name}: need STEP > 0 and STOP >= START, got {value!r}")
     n = math.floor((hi - lo) / step + 1e-9) + 1
+    check_range_count(name, n, value)
     return [round(lo + i * step, 12) for i in range(n)]
 
 

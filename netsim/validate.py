@@ -8,23 +8,36 @@ skip them and call the unchecked private twins of public functions.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from netsim.errors import ConfigError
 
-__all__ = ["require_choice", "require_float", "require_int"]
+__all__ = ["require_choice", "require_float", "require_int", "require_writable"]
 
 
 def require_int(
-    name: str, value: Any, *, min: int | None = None, max: int | None = None, even: bool = False
+    name: str,
+    value: Any,
+    *,
+    min: int | None = None,
+    max: int | None = None,
+    even: bool = False,
+    hint: str = "",
 ) -> int:
-    """Return ``value`` as an int, or raise ConfigError naming ``name`` and the rule."""
+    """Return ``value`` as an int, or raise ConfigError naming ``name`` and the rule.
+
+    ``hint`` is added to the message in parentheses (e.g. how to raise a limit).
+    """
     ok = isinstance(value, int | float | str) and not isinstance(value, bool)
     try:
         ivalue = int(value) if ok else None
         if ivalue is not None and isinstance(value, float | str) and float(value) != ivalue:
             ivalue = None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: inf, "1e400"
         ivalue = None
     rule = "must be an " + ("even " if even else "") + "integer"
     if min is not None and max is not None:
@@ -39,7 +52,7 @@ def require_int(
         or (max is not None and ivalue > max)
         or (even and ivalue % 2)
     ):
-        raise ConfigError(f"{name}: {rule}, got {value!r}")
+        raise ConfigError(f"{name}: {rule}{f' ({hint})' if hint else ''}, got {value!r}")
     return ivalue
 
 
@@ -79,3 +92,67 @@ def require_choice(name: str, value: Any, choices: Any) -> Any:
         listed = ", ".join(str(c) for c in choices)
         raise ConfigError(f"{name}: must be one of {listed}, got {value!r}")
     return value
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest ancestor of ``path`` (itself excluded) that exists."""
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def require_writable(
+    name: str,
+    path: Any,
+    *,
+    suffixes: Sequence[str] | None = None,
+    directory: bool = False,
+) -> Path:
+    """Return ``path`` as a Path if it can be written, or raise ConfigError before any work.
+
+    The check is done by the filesystem itself: a probe file is created (and removed) in
+    the nearest existing ancestor directory, so read-only directories and file systems are
+    refused for every user, root included. Missing parent directories are not created.
+
+    Parameters
+    ----------
+    name : str
+        The parameter, for the message (e.g. ``"plot"``).
+    path : path-like
+        The output file (or directory, with ``directory=True``).
+    suffixes : sequence of str, optional
+        Allowed file suffixes, lower case with the dot (e.g. ``(".png", ".pdf", ".svg")``).
+    directory : bool
+        ``path`` is an output directory (it may exist, as a directory).
+
+    Raises
+    ------
+    ConfigError
+        If the suffix is not allowed, ``path`` is (or is not) a directory, an ancestor is
+        a file, or the directory cannot be written.
+    """
+    if not isinstance(path, str | os.PathLike) or not str(path).strip():
+        raise ConfigError(f"{name}: expected a file path, got {path!r}")
+    target = Path(path)
+    if suffixes is not None and target.suffix.lower() not in suffixes:
+        raise ConfigError(
+            f"{name}: file extension must be one of {', '.join(suffixes)}, got {str(path)!r}"
+        )
+    if target.exists() and target.is_dir() != directory:
+        what = "a file, got the directory" if not directory else "a directory, got the file"
+        raise ConfigError(f"{name}: must be {what} {str(path)!r}")
+    where = target if directory and target.is_dir() else _existing_ancestor(target)
+    if not where.is_dir():
+        raise ConfigError(f"{name}: {str(where)!r} is a file, not a directory, in {str(path)!r}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".netsim-write-probe.", dir=where)
+    except OSError as exc:
+        raise ConfigError(
+            f"{name}: cannot write in {str(where)!r} ({exc.strerror or exc}), got {str(path)!r}"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    if target.is_file() and not os.access(target, os.W_OK):
+        raise ConfigError(f"{name}: the file is not writable, got {str(path)!r}")
+    return target

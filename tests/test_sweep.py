@@ -20,7 +20,7 @@ from netsim.cli import main
 from netsim.errors import ConfigError, ResultsError
 from netsim.experiments import KINDS, flatten_metrics, resolve_kind, run_point
 from netsim.quickstart import QUICKSTART_FIGURES, QUICKSTART_SPEC, draw_figures, quickstart
-from netsim.results import ResultsWriter, load_records, load_results
+from netsim.results import ResultsWriter, load_records, load_results, results_info
 from netsim.sweep import expand_values, load_spec, point_id, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,9 +48,8 @@ def test_product_count_and_order():
 def test_zip_pairs_values_and_rejects_unequal_lengths():
     pts = load_spec({"kind": "probe", "mode": "zip", "sweep": {"a": [1, 2, 3], "b": [4, 5, 6]}})
     assert [(p.params["a"], p.params["b"]) for p in pts.points()] == [(1, 4), (2, 5), (3, 6)]
-    bad = load_spec({"kind": "probe", "mode": "zip", "sweep": {"a": [1, 2], "b": [4]}})
-    with pytest.raises(ConfigError, match="zip"):
-        bad.points()
+    with pytest.raises(ConfigError, match="zip"):  # refused when the spec is loaded
+        load_spec({"kind": "probe", "mode": "zip", "sweep": {"a": [1, 2], "b": [4]}})
 
 
 def test_ranges_with_units():
@@ -138,10 +137,19 @@ def test_point_id_is_hash_of_canonical_json():
 def test_kinds_resolve_lazily_with_clear_errors():
     assert set(KINDS) >= {"topo", "traffic", "collective", "decode", "train"}
     assert callable(resolve_kind("probe"))
+    with pytest.raises(ConfigError, match="must be one of"):  # no arbitrary imports
+        resolve_kind("this:x")
+    with pytest.raises(ConfigError, match="must be one of"):
+        load_spec({"kind": "os:system", "sweep": {"x": [1]}})
+
+
+def test_registered_kinds_that_cannot_import_fail_clearly(monkeypatch):
+    monkeypatch.setitem(KINDS, "missing", "no_such_module_xyz:f")
+    monkeypatch.setitem(KINDS, "nofunc", "netsim.units:nothing_here")
     with pytest.raises(ConfigError, match="unavailable"):
-        resolve_kind("no_such_module_xyz:f")
+        resolve_kind("missing")
     with pytest.raises(ConfigError, match="no function"):
-        resolve_kind("netsim.units:nothing_here")
+        resolve_kind("nofunc")
 
 
 def test_run_point_flattens_metrics():
@@ -177,9 +185,14 @@ def test_serial_sweep_records_closed_form_and_resumes(tmp_path):
     again = run_sweep(PROBE, out, workers=1, progress=False)
     assert (again.ran, again.skipped) == (0, 16)
     bigger = {**PROBE, "sweep": {"x": {"ints": "1:5:1"}, "y": [0.5, 2.0]}}
-    more = run_sweep(bigger, out, workers=1, progress=False)
+    with pytest.raises(ConfigError, match=r"different spec.*--append"):  # two studies, one file
+        run_sweep(bigger, out, workers=1, progress=False)
+    more = run_sweep(bigger, out, workers=1, progress=False, append=True)
     assert (more.ran, more.skipped, more.total) == (4, 16, 20)
     assert len(load_results(out)) == 20
+    info = results_info(out)
+    assert yaml.safe_load(info["spec"]) == bigger  # the latest spec, and the earlier one kept
+    assert [yaml.safe_load(t) for t in json.loads(info["previous_specs"])] == [PROBE]
     assert not Path(str(out) + ".journal").exists()
 
 
@@ -379,7 +392,7 @@ def test_cli_reports_failed_points_and_checks_out(tmp_path, capsys):
     assert len(load_results(out)) == 6
     assert main(["sweep", str(spec_path), "--out", str(tmp_path), "--workers", "1"]) == 2
     err = capsys.readouterr().err
-    assert err == f"error: out: must be a file (.h5), got the directory {str(tmp_path)!r}\n"
+    assert err == f"error: out: must be a file, got the directory {str(tmp_path)!r}\n"
 
 
 def test_cli_sweep_dry_run_and_json(tmp_path, capsys):

@@ -14,8 +14,12 @@ from netsim.engine import FORWARDING, ROUTINGS
 from netsim.errors import ConfigError
 from netsim.nccltests import format_nccl_tests
 from netsim.units import format_bandwidth, format_size, format_time, parse_size_range
+from netsim.validate import require_writable
 
-__all__ = ["register"]
+__all__ = ["PLOT_FORMATS", "register"]
+
+#: File types of ``--plot`` (a raster figure also gets a PDF twin).
+PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,7 +111,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--itemsize", type=int, default=4, help="bytes per element (default 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true", help="verify the result on random data")
-    p.add_argument("--plot", default=None, help="with --sizes: write latency/busbw figure")
+    p.add_argument(
+        "--plot", default=None, help="with --sizes: write latency/busbw figure (.png, .pdf or .svg)"
+    )
     p.add_argument(
         "--format",
         default="text",
@@ -139,6 +145,8 @@ def _run(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     if fmt == "nccl-tests" and len(algos) > 1:
         raise ConfigError(f"format: an nccl-tests table has one algorithm, got {algo!r}")
+    if args.plot:  # before the simulation, not after it
+        require_writable("plot", args.plot, suffixes=PLOT_FORMATS)
     kw = dict(
         ranks=args.ranks,
         groups=args.groups,

@@ -6,6 +6,7 @@ import argparse
 
 from netsim.commands._common import print_json
 from netsim.quickstart import quickstart
+from netsim.validate import require_writable
 
 __all__ = ["register"]
 
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    require_writable("out", args.out, directory=True)
     res = quickstart(args.out, workers=args.workers, progress=not args.no_progress)
     s = res["summary"]
     if args.json:

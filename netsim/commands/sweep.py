@@ -23,12 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec (YAML)")
     p.add_argument("--out", required=True, help="HDF5 results file (created or resumed)")
     p.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: CPU count; 1: serial)"
+        "--workers",
+        default=None,
+        help="worker processes (default: CPU count; 1: serial; at most 4 per CPU)",
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://host:port")
     where.add_argument(
         "--cluster", choices=("local",), help="start a Dask LocalCluster with --workers workers"
+    )
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="add the points to an --out file made from a different spec",
     )
     p.add_argument("--no-retry", action="store_true", help="do not re-run points that failed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -55,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         progress=not args.no_progress,
         retry_failed=not args.no_retry,
+        append=args.append,
     )
     if args.json:
         print_json(summary.to_dict())

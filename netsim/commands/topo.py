@@ -11,6 +11,7 @@ from netsim._version import __version__
 from netsim.commands._common import print_json
 from netsim.errors import ConfigError
 from netsim.units import format_bandwidth
+from netsim.validate import require_writable
 
 __all__ = ["register"]
 
@@ -91,9 +92,14 @@ def _run(args: argparse.Namespace) -> int:
         return _list(args.json)
     if not args.spec:
         raise ConfigError("topo: give a topology SPEC (e.g. torus:dims=4x4) or --list")
+    from topologies.draw import FORMATS
     from topologies.metrics import summary
     from topologies.registry import build
 
+    if args.plot:  # before the work: a bad path fails in a second, not after the build
+        require_writable("plot", args.plot, suffixes=FORMATS).parent.mkdir(
+            parents=True, exist_ok=True
+        )
     G = build(args.spec)
     if args.plot:
         from topologies.draw import draw

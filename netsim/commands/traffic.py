@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    loads = parse_float_range(args.loads, "loads") if args.loads else [args.load]
+    sweep = args.loads is not None  # an empty --loads '' is refused, not the default load
+    loads = parse_float_range(args.loads, "loads") if sweep else [args.load]
     results = [
         run_traffic(
             args.topo,
@@ -63,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         for load in loads
     ]
     if args.json:
-        print_json(results if args.loads else results[0])
+        print_json(results if sweep else results[0])
         return 0
     r0 = results[0]
     print(
