@@ -161,3 +161,19 @@ def test_needs_a_grid():
 def test_one_rank_is_empty():
     s = build("allreduce", "torus", [3], 16, dims="1")
     assert s.transfers == []
+
+
+def test_decode_auto_picks_torus_on_a_torus():
+    """A TP16 decode on a 4x4 torus (flow model, so link sharing counts): at batch 256 the
+    all-reduce is bandwidth-bound and ``allreduce="auto"`` picks ``torus``, the candidate
+    that uses all four links of every chip."""
+    from workloads.decode import decode
+    from workloads.models import TransformerModel
+
+    m = TransformerModel(
+        name="tp16", layers=2, hidden=1024, heads=16, kv_heads=16, head_dim=64, ffn=1024, vocab=256
+    )
+    r = decode(m, "tpu-v4", "torus:dims=4x4", tp=16, batch=256, context=16, allreduce="auto",
+               landing="sram", backend="flow")  # fmt: skip
+    times = {k: v for k, v in r.sites[0].run.candidates.items() if v is not None}
+    assert r.allreduce == "torus" and times["torus"] == min(times.values())

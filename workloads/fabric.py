@@ -52,10 +52,19 @@ ALLREDUCE_ALGOS = (
     "oneshot",
     "twoshot",
     "hierarchical",
+    "torus",
     "innetwork",
 )
 #: Algorithms ``allreduce="auto"`` simulates; the fastest applicable one is used.
-AUTO_CANDIDATES = ("ring", "tree", "recursive-doubling", "oneshot", "twoshot", "innetwork")
+AUTO_CANDIDATES = (
+    "ring",
+    "tree",
+    "recursive-doubling",
+    "oneshot",
+    "twoshot",
+    "torus",
+    "innetwork",
+)
 #: Network models (:func:`collectives.make_backend`): packet, analytical or flow.
 BACKENDS = COLLECTIVE_BACKENDS
 
