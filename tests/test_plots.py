@@ -152,15 +152,17 @@ def test_bad_requests_are_config_errors(results, tmp_path):
     with pytest.raises(ConfigError, match="no successful points"):
         plot_results(results, "size", "time_s", where={"topo": "absent"})
     with pytest.raises(ConfigError, match="neither numbers nor lists"):
-        plot_results(results, None, "topo", kind="cdf")
+        plot_results(results, None, "topo", kind="cdf", aggregate="mean")
     with pytest.raises(ConfigError, match=r"a heatmap needs a column of \[\[u, v"):
-        plot_results(results, None, "time_s", kind="heatmap", where={"topo": "fat-tree-k4"})
+        plot_results(
+            results, None, "time_s", kind="heatmap", where={"topo": "fat-tree-k4"}, aggregate="mean"
+        )
     with pytest.raises(ConfigError, match="components: the results have none of"):
-        plot_results(results, "topo", "time_s", kind="breakdown")
+        plot_results(results, "topo", "time_s", kind="breakdown", aggregate="mean")
 
 
 def test_auto_kind_and_line_categorical(results):
-    fig = plot_results(results, "size", "time_s", hue="algo")
+    fig = plot_results(results, "size", "time_s", hue="algo", where={"topo": "fat-tree-k4"})
     assert len(fig.axes) == 2  # latency-size chosen: busbw panel below
     fig = plot_results(results, "topo", "busbw", hue="algo", where={"size": 8})
     ax = fig.axes[0]
@@ -214,7 +216,7 @@ def test_cdf_pools_samples(tmp_path):
     np.testing.assert_allclose(x, pooled)
     np.testing.assert_allclose(y, np.arange(1, 11) / 10)
     assert ax.get_xlabel() == "samples (µs)" and "CDF" in ax.get_ylabel()
-    fig = plot_results(recs, None, "samples_s")  # auto: a list column gives a CDF
+    fig = plot_results(recs, None, "samples_s", hue="topo")  # auto: a list column: a CDF
     assert "CDF" in fig.axes[0].get_ylabel()
 
 
@@ -262,7 +264,7 @@ def test_whole_floats_are_labelled_as_ints():
     ]
     fig = plot_results(recs, "x", "y", hue="batch", col="batch", kind="line")
     assert [ax.get_title() for ax in fig.axes] == ["batch=8", "batch=16"]  # no "nan" panel
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["8"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["8", "16"]  # one legend
 
 
 # --------------------------------------------------------------------------- CLI, real data
@@ -368,7 +370,7 @@ def test_cli_breakdown_stacks_to_the_token_latency(real, tmp_path, monkeypatch):
             total = ax.collections[0].get_segments()[j][0][1] * scale
             np.testing.assert_allclose(heights[:, j].sum(), total, rtol=1e-9)
             np.testing.assert_allclose(total, rows["token_latency_s"].mean(), rtol=1e-9)
-    legend = fig.axes[-1].get_legend()
+    (legend,) = fig.legends  # one legend for the figure
     assert [x.get_text() for x in legend.get_texts()] == [
         "token latency (total)",
         "compute",
@@ -386,7 +388,8 @@ def test_cli_load_latency_from_a_real_traffic_sweep(real, tmp_path, monkeypatch)
     assert ax.get_xscale() == "linear" and ax.get_xlabel().startswith("load (fraction")
     t = select(load_results(real), {"kind": "traffic"})
     for topo in ("mesh:dims=4x4", "torus:dims=4x4"):
-        xy = {ln.get_label(): ln.get_xydata() for ln in ax.get_lines()}[topo]
+        # legend names leave out what every topology shares (dims=4x4)
+        xy = {ln.get_label(): ln.get_xydata() for ln in ax.get_lines()}[topo.split(":")[0]]
         rows = t[t["topo"] == topo]
         assert xy[:, 0].tolist() == [0.2, 0.6]
         want = [rows["latency_mean_s"][rows["load"] == v].mean() for v in (0.2, 0.6)]
@@ -443,6 +446,17 @@ def test_cli_heatmap_refuses_mixed_topologies(real, tmp_path, capsys):
         [
             *("plot", str(real), "--kind", "heatmap", "--y", "link_utilisation"),
             *("--where", "kind=traffic", "--out", str(tmp_path / "h.pdf")),
+        ]
+    )
+    assert code == 2 and not (tmp_path / "h.pdf").exists()
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: aggregate: the points differ in topo, load") and err.count("\n") == 1
+    )
+    code = main(
+        [
+            *("plot", str(real), "--kind", "heatmap", "--y", "link_utilisation"),
+            *("--where", "kind=traffic", "--aggregate", "mean", "--out", str(tmp_path / "h.pdf")),
         ]
     )
     assert code == 2 and not (tmp_path / "h.pdf").exists()

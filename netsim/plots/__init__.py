@@ -51,18 +51,26 @@ from netsim.plots._axes import _size_axis as _size_axis
 from netsim.plots._axes import _spans_decades as _spans_decades
 from netsim.plots._axes import _text as _text
 from netsim.plots._axes import _time_unit as _time_unit
-from netsim.plots._axes import axis_label
+from netsim.plots._axes import axis_label, short_names
+from netsim.plots._data import (
+    AGGREGATES,
+    _is_size,
+    _need,
+    _parameters,
+    _table,
+    averaged_parameters,
+    select,
+)
 from netsim.plots._data import _aggregate as _aggregate
 from netsim.plots._data import _groups as _groups
-from netsim.plots._data import _is_size, _need, _table, select
 from netsim.plots._data import _missing as _missing
 from netsim.plots._data import _numeric as _numeric
 from netsim.plots._data import _rank as _rank
 from netsim.plots._data import _same as _same
 from netsim.plots._figure import _FORMATS as _FORMATS
+from netsim.plots._figure import Layout, check_figure_path, save_figure
 from netsim.plots._figure import _facets as _facets
 from netsim.plots._figure import _finish as _finish
-from netsim.plots._figure import check_figure_path, save_figure
 from netsim.plots._theme import _MARKERS as _MARKERS
 from netsim.plots._theme import _STYLE as _STYLE
 from netsim.plots._theme import OKABE_ITO, PALETTE_SOURCE
@@ -78,10 +86,13 @@ from netsim.plots.lines import _line_panel as _line_panel
 from netsim.plots.lines import plot_latency_vs_size, plot_line, plot_load_latency
 
 __all__ = [
+    "AGGREGATES",
     "BREAKDOWN_COMPONENTS",
     "FIGURE_KINDS",
     "OKABE_ITO",
     "PALETTE_SOURCE",
+    "Layout",
+    "averaged_parameters",
     "axis_label",
     "check_figure_path",
     "plot_breakdown",
@@ -94,6 +105,7 @@ __all__ = [
     "plot_results",
     "save_figure",
     "select",
+    "short_names",
 ]
 
 FIGURE_KINDS = ("auto", "line", "latency-size", "breakdown", "load-latency", "cdf", "heatmap")
@@ -119,10 +131,16 @@ def plot_results(
     *,
     hue: str | None = None,
     col: str | None = None,
+    row: str | None = None,
     kind: str = "auto",
     where: Mapping[str, Any] | None = None,
     out: str | os.PathLike[str] | None = None,
     title: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    sharex: bool = False,
+    sharey: bool = False,
+    aggregate: str | None = None,
 ) -> Figure:
     """The general figure of ``netsim plot``: pick a kind (or ``kind=...``) and draw it.
 
@@ -135,43 +153,95 @@ def plot_results(
         ``memory_s``, ``launch_s``, ``fabric_s`` (those present); ``"cdf"`` uses ``y``
         only; ``"heatmap"`` draws ``y`` (``[[u, v, value], ...]``), averaged over the rows
         of a panel, on the topology of their ``topo`` column (one per panel).
-    hue, col : str, optional
-        Column giving one line per value / one panel per value.
+    hue, col, row : str, optional
+        Column giving one line per value / one panel column per value / one panel row per
+        value (``row``: not for heatmaps).
     kind : str
         One of :data:`FIGURE_KINDS`; ``"auto"`` chooses from the column names.
     where : mapping, optional
         Keep rows whose columns equal these values (:func:`select`).
     out : path, optional
-        Save to this ``.pdf``/``.svg``/``.png``.
+        Save to this ``.pdf``/``.svg``/``.png`` (checked before anything is drawn).
+    title, xlabel, ylabel : str, optional
+        Figure title; axis labels replacing the automatic ones.
+    sharex, sharey : bool
+        One x (y) scale for all panels.
+    aggregate : {"mean", "min", "max"}, optional
+        Reduce points that differ in a swept parameter not on an axis, ``hue``, ``col`` or
+        ``row``. Without it such a figure is refused (no silent averaging); repeated
+        seeds and repetitions are averaged in any case (min-max error bars).
+
+    Raises
+    ------
+    ConfigError
+        Unknown kind or column, no points with a value of ``y`` after filtering, a
+        column of records (JSON objects) as ``y``, parameters averaged silently, or a
+        bad ``out``.
     """
     if kind not in FIGURE_KINDS:
         raise ConfigError(f"kind: must be one of {', '.join(FIGURE_KINDS)}, got {kind!r}")
+    if aggregate is not None and aggregate not in AGGREGATES:
+        raise ConfigError(f"aggregate: must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+    if out is not None:
+        check_figure_path(out)
+    layout = Layout(row, sharex, sharey, xlabel, ylabel, aggregate or "mean")
     before = set(plt.get_fignums())
     try:
-        return _plot_kind(data, x, y, hue, col, kind, where, out, title)
+        return _plot_kind(data, x, y, hue, col, kind, where, out, title, layout, aggregate)
     except BaseException:
         for num in set(plt.get_fignums()) - before:  # no half-drawn figure left open
             plt.close(num)
         raise
 
 
-def _plot_kind(data, x, y, hue, col, kind, where, out, title) -> Figure:
+def _checked_selection(data, x, y, hue, col, where, layout, aggregate) -> np.ndarray:
+    """The selected rows; refuses a ``y`` without values, records as ``y``, and silent
+    averaging over swept parameters."""
     table = select(_table(data), where)
     if y is None:
         raise ConfigError("y: required, got None")
     _need(table, y, "y")
+    if not len(table):
+        raise ConfigError("data: no successful points to plot (after filtering)")
+    have = [v for v in table[y] if not _missing(v)]
+    if not have:
+        raise ConfigError(
+            f"y: column {y!r} is empty in the {len(table)} selected points (add --where "
+            "kind=... or choose another column)"
+        )
+    first = str(have[0]).lstrip()
+    if first.startswith("{") or first.startswith("[{"):
+        raise ConfigError(
+            f"y: column {y!r} holds records (JSON objects), not numbers or samples; plot "
+            "a numeric column or a list of numbers"
+        )
+    params = _parameters(data) if aggregate is None else None
+    hidden = averaged_parameters(table, y, [x, hue, col, layout.row], params or [])
+    if hidden:
+        raise ConfigError(
+            f"aggregate: the points differ in {', '.join(hidden)}, which is on no axis, hue, "
+            "col or row; put it there, fix it with --where, or give --aggregate mean|min|max"
+        )
+    return table
+
+
+def _plot_kind(data, x, y, hue, col, kind, where, out, title, layout, aggregate) -> Figure:
+    table = _checked_selection(data, x, y, hue, col, where, layout, aggregate)
     if kind == "auto":
         kind = _auto_kind(table, x or "", y)
     if kind == "cdf":
-        return plot_cdf(table, y=y, hue=hue, col=col, out=out, title=title)
+        return plot_cdf(table, y=y, hue=hue, col=col, out=out, title=title, layout=layout)
     if kind == "heatmap":
+        if layout.row is not None:
+            raise ConfigError(f"row: a heatmap has one row of panels, got row={layout.row!r}")
         return _heatmap_panels(table, y, col, out, title)
     if x is None:
         raise ConfigError(f"x: required for kind {kind!r}, got None")
+    kw = dict(col=col, out=out, title=title, layout=layout)
     if kind == "breakdown":
-        return plot_breakdown(table, x=x, total=y, col=col, out=out, title=title)
+        return plot_breakdown(table, x=x, total=y, **kw)
     if kind == "latency-size":
-        return plot_latency_vs_size(table, x=x, y=y, hue=hue, col=col, out=out, title=title)
+        return plot_latency_vs_size(table, x=x, y=y, hue=hue, **kw)
     if kind == "load-latency":
-        return plot_load_latency(table, x=x, y=y, hue=hue, col=col, out=out, title=title)
-    return plot_line(table, x, y, hue=hue, col=col, out=out, title=title)
+        return plot_load_latency(table, x=x, y=y, hue=hue, **kw)
+    return plot_line(table, x, y, hue=hue, **kw)

@@ -91,12 +91,19 @@ _SIZE_STEPS = (1, 2, 5, 10, 20, 30)
 _MAX_SIZE_LABELS = 6
 
 
+def _category_ticks(ax, labels: list[str]) -> None:
+    """Category labels on the x axis: level when short, vertical when long (rotated text
+    at other angles needs more room than its width)."""
+    long = max((len(t) for t in labels), default=0) * len(labels) > 40
+    ax.set_xticks(range(len(labels)), labels, rotation=90 if long else 0, ha="center")
+
+
 class SizeLocator(Locator):
     """Ticks at powers of two, every ``2**k``-th one so that at most six are labelled.
 
-    The step is the first of 1, 2, 5, 10, 20, 30 octaves that keeps at most
-    :data:`_MAX_SIZE_LABELS` ticks in view, so ticks land on 1KiB, 1MiB, 1GiB whenever
-    the step divides 10.
+    The step is the first of 1, 2, 5, 10, 20, 30 octaves that keeps at most six ticks in
+    view; a view of 20 octaves or more takes 10, 20 or 30, so the labels are 1KiB, 1MiB,
+    1GiB (powers of 2^10).
     """
 
     def __call__(self) -> list[float]:
@@ -106,7 +113,8 @@ class SizeLocator(Locator):
     def tick_values(self, vmin: float, vmax: float) -> list[float]:
         lo, hi = sorted((max(vmin, 1e-300), max(vmax, 1e-300)))
         e0, e1 = int(np.ceil(np.log2(lo) - 1e-9)), int(np.floor(np.log2(hi) + 1e-9))
-        step = next((k for k in _SIZE_STEPS if (e1 // k - -(-e0 // k) + 1) <= _MAX_SIZE_LABELS), 40)
+        steps = _SIZE_STEPS if e1 - e0 < 20 else _SIZE_STEPS[3:]  # wide: 1KiB, 1MiB, ...
+        step = next((k for k in steps if (e1 // k - -(-e0 // k) + 1) <= _MAX_SIZE_LABELS), 40)
         first = -(-e0 // step) * step
         return [2.0**e for e in range(first, e1 + 1, step)]
 
@@ -161,7 +169,7 @@ def _log_axis(ax, which: str = "y") -> None:
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
     axis.set_major_locator(DecadeLocator())
     axis.set_major_formatter(FuncFormatter(_number))
-    axis.set_minor_locator(LogLocator(base=10.0, subs=tuple(range(2, 10)), numticks=100))
+    axis.set_minor_locator(LogLocator(base=10.0, subs=tuple(range(1, 10)), numticks=100))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -172,8 +180,44 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _label(key: str | None, value: Any) -> str:
+def _label(key: str | None, value: Any, names: dict[str, str] | None = None) -> str:
     if key is None:
         return ""
     v = _text(value)
-    return v if key in ("topo", "algo", "model", "pattern") else f"{key}={v}"
+    v = (names or {}).get(v, v)
+    return v if key in ("topo", "algo", "model", "pattern", "label") else f"{key}={v}"
+
+
+def _spec_parts(text: str) -> tuple[str, list[str]] | None:
+    if ":" not in text or " " in text:
+        return None
+    head, _, rest = text.partition(":")
+    return head, [p for p in rest.split(",") if p]
+
+
+def short_names(values: list[str]) -> dict[str, str]:
+    """Short panel and legend names for spec strings: the parameters every value shares
+    (with the same setting) are left out, a preset name stays as it is.
+
+    Names that would become equal keep their full spec.
+
+    Examples
+    --------
+    >>> short_names(["fat_tree:k=4,bandwidth=400Gbps", "torus:dims=4x4,bandwidth=400Gbps"])
+    {'fat_tree:k=4,bandwidth=400Gbps': 'fat_tree:k=4', 'torus:dims=4x4,bandwidth=400Gbps': 'torus:dims=4x4'}
+    >>> short_names(["dgx-h100", "torus:dims=4x4"])
+    {'dgx-h100': 'dgx-h100', 'torus:dims=4x4': 'torus:dims=4x4'}
+    """
+    parts = {v: _spec_parts(v) for v in values}
+    specs = [p for p in parts.values() if p is not None]
+    common = set.intersection(*(set(p[1]) for p in specs)) if len(specs) > 1 else set()
+    out = {}
+    for v, p in parts.items():
+        if p is None or not common:
+            out[v] = v
+            continue
+        kept = [x for x in p[1] if x not in common]
+        out[v] = f"{p[0]}:{','.join(kept)}" if kept else p[0]
+    if len(set(out.values())) < len(out):
+        return {v: v for v in values}
+    return out

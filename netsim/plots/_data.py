@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 
 from netsim.errors import ConfigError
-from netsim.results import build_table, load_results
+from netsim.results import META_COLUMNS, build_table, load_records, load_results
 from netsim.units import parse_size
 
-__all__ = ["select"]
+__all__ = ["AGGREGATES", "averaged_parameters", "select"]
+
+#: Reductions of repeated points ``--aggregate`` accepts.
+AGGREGATES = ("mean", "min", "max")
 
 
 def _table(data: Any) -> np.ndarray:
@@ -34,6 +37,56 @@ def _table(data: Any) -> np.ndarray:
     if table.dtype.names and "error" in table.dtype.names and len(table):
         table = table[table["error"] == ""]
     return table
+
+
+def _parameters(data: Any) -> list[str] | None:
+    """The parameter columns (role ``param``) of a results path or records; ``None`` for
+    a bare table, whose roles are unknown."""
+    if isinstance(data, str | os.PathLike):
+        records = load_records(data)
+    elif isinstance(data, Sequence) and not isinstance(data, str | np.ndarray):
+        records = list(data)
+    else:
+        return None
+    _, info = build_table(records)
+    return [c for c, role in info["roles"].items() if role == "param" and c not in META_COLUMNS]
+
+
+def averaged_parameters(
+    table: np.ndarray, y: str, by: Sequence[str | None], params: Sequence[str]
+) -> list[str]:
+    """Parameters in ``params`` that take several values among rows drawn as one point.
+
+    Rows are one point when they agree on every column of ``by`` (x, hue, col, row); rows
+    without a value of ``y`` are left out. A parameter listed here would be averaged over
+    silently. Seeds and repetitions are not parameters (they are meant to be averaged).
+
+    Examples
+    --------
+    >>> t = np.array([(1, "a", 8, 1.0), (1, "b", 8, 2.0)],
+    ...              dtype=[("size", int), ("topo", object), ("batch", int), ("y", float)])
+    >>> averaged_parameters(t, "y", ["size"], ["topo", "batch"])
+    ['topo']
+    >>> averaged_parameters(t, "y", ["size", "topo"], ["topo", "batch"])
+    []
+    """
+    keys = [k for k in by if k is not None]
+    names = table.dtype.names or ()
+    rows = table[[not _missing(v) for v in table[y]]] if y in names else table
+    out = []
+    for p in params:
+        if p in keys or p not in names:
+            continue
+        seen: dict[tuple, str] = {}
+        for r in rows:
+            v = r[p]
+            if _missing(v):
+                continue
+            cell = tuple(str(r[k]) for k in keys)
+            if seen.setdefault(cell, str(v)) != str(v):
+                out.append(p)
+                break
+    return out
 
 
 def _need(table: np.ndarray, name: str | None, role: str) -> None:
@@ -111,12 +164,14 @@ def _rank(order: list[Any], v: Any) -> int:
     return next(i for i, o in enumerate(order) if _same(v, o))
 
 
-def _aggregate(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Mean, min and max of ``y`` for each distinct ``x`` (sorted), NaNs left out."""
+def _aggregate(x: np.ndarray, y: np.ndarray, how: str = "mean") -> tuple[np.ndarray, ...]:
+    """``how`` (mean, min or max), min and max of ``y`` for each distinct ``x`` (sorted),
+    NaNs left out."""
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     xs = np.unique(x)
-    mean = np.array([y[x == v].mean() for v in xs])
+    fn = {"mean": np.mean, "min": np.min, "max": np.max}[how]
+    mean = np.array([fn(y[x == v]) for v in xs])
     lo = np.array([y[x == v].min() for v in xs])
     hi = np.array([y[x == v].max() for v in xs])
     return xs, mean, lo, hi

@@ -8,6 +8,7 @@ the suffix of the path, under the rc settings of :mod:`netsim.plots._theme`.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,29 +16,75 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from netsim.errors import ConfigError
-from netsim.plots._axes import _label
-from netsim.plots._data import _groups
+from netsim.plots._axes import _label, _text, short_names
+from netsim.plots._data import _groups, _same
 from netsim.plots._theme import _STYLE
 
-__all__ = ["check_figure_path", "save_figure"]
+__all__ = ["Layout", "check_figure_path", "save_figure"]
 
 _FORMATS = ("pdf", "svg", "png")
 
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How a faceted figure is laid out and labelled (``netsim plot`` options).
+
+    Attributes
+    ----------
+    row : str, optional
+        One row of panels per value of this column (``col`` gives the columns).
+    sharex, sharey : bool
+        One x (y) scale for all panels (y: per quantity row); inner tick labels hidden.
+    xlabel, ylabel : str, optional
+        Replace the automatic axis labels (``ylabel``: of the ``y`` quantity only).
+    aggregate : str
+        How points drawn as one are reduced: ``"mean"`` (default, with a min-max error
+        bar), ``"min"`` or ``"max"``.
+    """
+
+    row: str | None = None
+    sharex: bool = False
+    sharey: bool = False
+    xlabel: str | None = None
+    ylabel: str | None = None
+    aggregate: str = "mean"
+
+
 def _facets(
-    table: np.ndarray, col: str | None, rows: int = 1, height: float = 2.6, width: float = 3.2
+    table: np.ndarray,
+    col: str | None,
+    rows: int = 1,
+    height: float = 2.6,
+    width: float = 3.2,
+    layout: Layout | None = None,
 ):
-    groups = _groups(table, col)
-    if not groups or not len(table):
+    """A grid of panels: a column per ``col`` value, ``rows`` subplot rows per
+    ``layout.row`` value. Returns ``fig, axes, panels`` with ``panels`` a list of
+    ``(i, j, rows_of_the_panel)``; panel ``(i, j)`` draws in ``axes[i * rows + k][j]``."""
+    layout = layout or Layout()
+    cols = _groups(table, col)
+    prow = _groups(table, layout.row)
+    if not cols or not prow or not len(table):
         raise ConfigError("data: no successful points to plot (after filtering)")
-    n = len(groups)
+    n, m = len(cols), len(prow)
     fig, axes = plt.subplots(
-        rows, n, figsize=(0.4 + width * n, 0.4 + height * rows), squeeze=False, sharex="col"
+        rows * m,
+        n,
+        figsize=(0.4 + width * n, 0.4 + height * rows * m),
+        squeeze=False,
+        sharex="all" if layout.sharex else "col",
+        sharey="row" if layout.sharey else False,
     )
-    for j, (value, _) in enumerate(groups):
-        if col is not None:
-            axes[0][j].set_title(_label(col, value))
-    return fig, axes, groups
+    cnames = short_names([_text(v) for v, _ in cols])
+    rnames = short_names([_text(v) for v, _ in prow])
+    panels = []
+    for i, (rv, rsub) in enumerate(prow):
+        for j, (cv, _) in enumerate(cols):
+            sub = rsub if col is None else rsub[np.array([_same(x, cv) for x in rsub[col]], bool)]
+            parts = [_label(layout.row, rv, rnames), _label(col, cv, cnames)]
+            axes[i * rows][j].set_title(", ".join(p for p in parts if p))
+            panels.append((i, j, sub))
+    return fig, axes, panels
 
 
 def check_figure_path(out: str | os.PathLike[str]) -> Path:
@@ -86,7 +133,25 @@ def save_figure(fig: Figure, out: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _finish(fig: Figure, out: str | os.PathLike[str] | None, title: str | None) -> Figure:
+def _finish(
+    fig: Figure,
+    out: str | os.PathLike[str] | None,
+    title: str | None,
+    layout: Layout | None = None,
+    legend: str | None = None,
+) -> Figure:
+    """One figure legend (titled ``legend``), shared-axis labels on the outer panels only,
+    the title, tight layout; saved to ``out`` if given."""
+    layout = layout or Layout()
+    _figure_legend(fig, legend)
+    for ax in fig.axes:
+        spec = ax.get_subplotspec()
+        if spec is None:
+            continue
+        if layout.sharey and not spec.is_first_col():
+            ax.set_ylabel("")
+        if layout.sharex and not spec.is_last_row():
+            ax.set_xlabel("")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

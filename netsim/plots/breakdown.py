@@ -15,9 +15,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from netsim.errors import ConfigError
-from netsim.plots._axes import _pretty, _text, axis_label
+from netsim.plots._axes import _category_ticks, _pretty, _text, axis_label, short_names
 from netsim.plots._data import _groups, _need, _numeric, _rank, _table
-from netsim.plots._figure import _facets, _finish
+from netsim.plots._figure import Layout, _facets, _finish
 from netsim.plots._theme import _STYLE, OKABE_ITO
 
 __all__ = ["BREAKDOWN_COMPONENTS", "plot_breakdown"]
@@ -35,6 +35,7 @@ def plot_breakdown(
     col: str | None = None,
     out: str | os.PathLike[str] | None = None,
     title: str | None = None,
+    layout: Layout | None = None,
 ) -> Figure:
     """Stacked bars of the time components of a token for each ``x`` value (means over
     seeds); ``total`` (if present) is marked with a black bar-wide line.
@@ -43,6 +44,8 @@ def plot_breakdown(
     have (``compute_s``, ``memory_s``, ``launch_s``, ``fabric_s``: for the decode kind
     they add up to ``token_latency_s``).
     """
+    layout = layout or Layout()
+    reduce = {"mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[layout.aggregate]
     table = _table(data)
     if components is None:
         names = table.dtype.names or ()
@@ -52,7 +55,8 @@ def plot_breakdown(
                 f"components: the results have none of {', '.join(BREAKDOWN_COMPONENTS)}; "
                 f"columns: {', '.join(names)}"
             )
-    for name, role in ((x, "x"), (col, "col"), *((c, "components") for c in components)):
+    pairs = ((x, "x"), (col, "col"), (layout.row, "row"), *((c, "components") for c in components))
+    for name, role in pairs:
         _need(table, name, role)
     if total is not None and total not in (table.dtype.names or ()):
         total = None
@@ -62,19 +66,22 @@ def plot_breakdown(
     with plt.rc_context(_STYLE):
         ncat = max(len(_groups(sub, x)) for _, sub in _groups(table, col))
         order = [v for v, _ in _groups(table, x)]
-        fig, axes, groups = _facets(table, col, height=2.8, width=max(3.2, 0.9 + 0.42 * ncat))
-        for j, (_, sub) in enumerate(groups):
-            ax = axes[0][j]
+        xn = short_names([_text(v) for v in order])
+        fig, axes, panels = _facets(
+            table, col, height=2.8, width=max(3.2, 0.9 + 0.42 * ncat), layout=layout
+        )
+        for i, j, sub in panels:
+            ax = axes[i][j]
             # the same category order in every panel: first appearance in the whole table
             cats = sorted(_groups(sub, x), key=lambda c: _rank(order, c[0]))
             pos = np.arange(len(cats))
             bottom = np.zeros(len(cats))
-            for i, comp in enumerate(components):
-                h = np.array([np.nanmean(_numeric(g, comp)) for _, g in cats]) / scale
-                ax.bar(pos, h, 0.7, bottom=bottom, color=OKABE_ITO[i], label=_pretty(comp))
+            for k, comp in enumerate(components):
+                h = np.array([reduce(_numeric(g, comp)) for _, g in cats]) / scale
+                ax.bar(pos, h, 0.7, bottom=bottom, color=OKABE_ITO[k], label=_pretty(comp))
                 bottom += np.nan_to_num(h)
             if total is not None:
-                t = np.array([np.nanmean(_numeric(g, total)) for _, g in cats]) / scale
+                t = np.array([reduce(_numeric(g, total)) for _, g in cats]) / scale
                 ax.hlines(
                     t,
                     pos - 0.4,
@@ -83,9 +90,8 @@ def plot_breakdown(
                     linewidths=1.5,
                     label=f"{_pretty(total)} (total)",
                 )
-            ax.set_xticks(pos, [_text(v) for v, _ in cats], rotation=30, ha="right")
-            ax.set_xlabel(_pretty(x))
-            ax.set_ylabel(f"time per token {unit}")
+            _category_ticks(ax, [xn[_text(v)] for v, _ in cats])
+            ax.set_xlabel(layout.xlabel or _pretty(x))
+            ax.set_ylabel(layout.ylabel or f"time per token {unit}")
             ax.grid(axis="x", visible=False)
-        axes[0][-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-        return _finish(fig, out, title)
+        return _finish(fig, out, title, layout)

@@ -70,5 +70,8 @@ def plot_comparison(
         ax_b.set_ylabel("bus bandwidth (GB/s)")
         ax_b.set_ylim(bottom=0)
         _figure_legend(fig)
-        default = f"{m['topo']}, {m['nranks']} ranks: {m['model']}, library {m['library']}"
+        default = (
+            f"{', '.join(m['ops'])} on {m['topo']}, {m['nranks']} ranks: {m['model']}, "
+            f"library {m['library']}"
+        )
         return _finish(fig, out, title if title is not None else default)

@@ -18,7 +18,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from netsim.errors import ConfigError
-from netsim.plots._axes import _label
+from netsim.plots._axes import _label, _text, short_names
 from netsim.plots._data import _groups, _need
 from netsim.plots._figure import _finish, save_figure
 from netsim.plots._theme import _STYLE
@@ -148,6 +148,7 @@ def _heatmap_panels(
             f"y: a heatmap needs a column of [[u, v, utilisation], ...] lists, got {y!r}"
         )
     groups = _groups(table, col)
+    names = short_names([_text(v) for v, _ in groups])
     if not groups or not len(table):
         raise ConfigError("data: no successful points to plot (after filtering)")
     with plt.rc_context(_STYLE):
@@ -164,7 +165,7 @@ def _heatmap_panels(
             if not cells:
                 raise ConfigError(f"y: column {y!r} is empty in the rows to plot")
             plot_link_heatmap(topos[0], _mean_utilisation(cells), ax=ax)
-            ax.set_title(_label(col, value) if col is not None else topos[0])
+            ax.set_title(_label(col, value, names) if col is not None else topos[0])
         sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0.0, 1.0))
         cb = fig.colorbar(sm, ax=list(axes[0]), fraction=0.046, pad=0.04)
         cb.set_label("link utilisation (fraction of bandwidth)")

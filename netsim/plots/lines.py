@@ -18,21 +18,32 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from netsim.errors import ConfigError
-from netsim.plots._axes import _pretty, _size_axis, _spans_decades, _text, axis_label
+from netsim.plots._axes import (
+    _category_ticks,
+    _log_axis,
+    _pretty,
+    _size_axis,
+    _spans_decades,
+    _text,
+    axis_label,
+    short_names,
+)
 from netsim.plots._data import _aggregate, _groups, _is_size, _need, _numeric, _same, _table
-from netsim.plots._figure import _facets, _finish
+from netsim.plots._figure import Layout, _facets, _finish
 from netsim.plots._theme import _STYLE, _style
 
 __all__ = ["plot_latency_vs_size", "plot_line", "plot_load_latency"]
 
 
-def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, yscale=None) -> None:
+def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, layout=None, names=None):
+    """Draw ``y`` against ``x`` in ``ax``, one line per ``hue`` value (``names``: their
+    legend text), repeated points reduced by ``layout.aggregate``."""
+    layout = layout or Layout()
     xv_all = _numeric(table, x)
     yv_all = _numeric(table, y)
     if yv_all is None:
         raise ConfigError(f"y: column {y!r} is not numeric")
-    ylabel, yscale_ = axis_label(y, yv_all)
-    yscale = yscale or yscale_
+    ylabel, yscale = axis_label(y, yv_all)
     categorical = xv_all is None
     cats = [v for v, _ in _groups(table, x)] if categorical else []
     for i, (hv, sub) in enumerate(_groups(table, hue)):
@@ -41,34 +52,45 @@ def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, yscale=None) -> N
             xv = xv.astype(float)
         else:
             xv = _numeric(sub, x)
-        xs, mean, lo, hi = _aggregate(xv, _numeric(sub, y))
+        xs, mid, lo, hi = _aggregate(xv, _numeric(sub, y), layout.aggregate)
         st = _style(i)
-        ax.plot(xs, mean / yscale, label=None if hue is None else _text(hv), **st)
-        if np.any(hi > lo):
+        label = None if hue is None else (names or {}).get(_text(hv), _text(hv))
+        ax.plot(xs, mid / yscale, label=label, **st)
+        if layout.aggregate == "mean" and np.any(hi > lo):
             ax.errorbar(
                 xs,
-                mean / yscale,
-                yerr=np.maximum([(mean - lo) / yscale, (hi - mean) / yscale], 0.0),
+                mid / yscale,
+                yerr=np.maximum([(mid - lo) / yscale, (hi - mid) / yscale], 0.0),
                 fmt="none",
                 ecolor=st["color"],
                 elinewidth=0.8,
                 capsize=2,
             )
     if categorical:
-        ax.set_xticks(range(len(cats)), [_text(c) for c in cats], rotation=30, ha="right")
-        ax.set_xlabel(_pretty(x))
+        xn = short_names([_text(c) for c in cats])
+        _category_ticks(ax, [xn[_text(c)] for c in cats])
+        ax.set_xlabel(layout.xlabel or _pretty(x))
     else:
         xlabel, _ = axis_label(x, xv_all)
         if _is_size(x) and (logx or (logx is None and _spans_decades(xv_all))):
             _size_axis(ax, "x")
         elif logx or (logx is None and _spans_decades(xv_all)):
-            ax.set_xscale("log")
-        ax.set_xlabel(xlabel)
+            _log_axis(ax, "x")
+        ax.set_xlabel(layout.xlabel or xlabel)
     if logy or (logy is None and _spans_decades(yv_all)):
-        ax.set_yscale("log")
+        _log_axis(ax, "y")
     ax.set_ylabel(ylabel)
-    if hue is not None:
-        ax.legend(title=_pretty(hue), frameon=False)
+
+
+def _hue_names(table: np.ndarray, hue: str | None) -> dict[str, str]:
+    return {} if hue is None else short_names([_text(v) for v, _ in _groups(table, hue)])
+
+
+def _checked(data: Any, *names: tuple[str | None, str]) -> np.ndarray:
+    table = _table(data)
+    for name, role in names:
+        _need(table, name, role)
+    return table
 
 
 def plot_line(
@@ -80,16 +102,28 @@ def plot_line(
     col: str | None = None,
     out: str | os.PathLike[str] | None = None,
     title: str | None = None,
+    layout: Layout | None = None,
 ) -> Figure:
-    """``y`` against ``x``, one line per ``hue`` value, one panel per ``col`` value."""
-    table = _table(data)
-    for name, role in ((x, "x"), (y, "y"), (hue, "hue"), (col, "col")):
-        _need(table, name, role)
+    """``y`` against ``x``, one line per ``hue`` value, one panel per ``col`` value (and
+    per ``layout.row`` value), one legend."""
+    layout = layout or Layout()
+    table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
+    names = _hue_names(table, hue)
     with plt.rc_context(_STYLE):
-        fig, axes, groups = _facets(table, col)
-        for j, (_, sub) in enumerate(groups):
-            _line_panel(axes[0][j], sub, x, y, hue)
-        return _finish(fig, out, title)
+        fig, axes, panels = _facets(table, col, layout=layout)
+        for i, j, sub in panels:
+            _line_panel(axes[i][j], sub, x, y, hue, layout=layout, names=names)
+            _set_ylabel(axes[i][j], layout)
+        return _finish(fig, out, title, layout, _legend_title(hue))
+
+
+def _set_ylabel(ax, layout: Layout) -> None:
+    if layout.ylabel:
+        ax.set_ylabel(layout.ylabel)
+
+
+def _legend_title(hue: str | None) -> str | None:
+    return None if hue is None else _pretty(hue)
 
 
 def plot_latency_vs_size(
@@ -102,27 +136,29 @@ def plot_latency_vs_size(
     col: str | None = None,
     out: str | os.PathLike[str] | None = None,
     title: str | None = None,
+    layout: Layout | None = None,
 ) -> Figure:
     """Collective latency vs message size (log-log) and, below, bus bandwidth vs size.
 
     ``bw=None`` (or a table without it) draws the latency panel only.
     """
-    table = _table(data)
-    for name, role in ((x, "x"), (y, "y"), (hue, "hue"), (col, "col")):
-        _need(table, name, role)
+    layout = layout or Layout()
+    table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
     if bw is not None and bw not in (table.dtype.names or ()):
         bw = None
+    names = _hue_names(table, hue)
+    k = 2 if bw else 1
     with plt.rc_context(_STYLE):
-        fig, axes, groups = _facets(table, col, rows=2 if bw else 1)
-        for j, (_, sub) in enumerate(groups):
-            _line_panel(axes[0][j], sub, x, y, hue, logx=True, logy=True)
+        fig, axes, panels = _facets(table, col, rows=k, layout=layout)
+        for i, j, sub in panels:
+            top = axes[i * k][j]
+            _line_panel(top, sub, x, y, hue, logx=True, logy=True, layout=layout, names=names)
+            _set_ylabel(top, layout)
             if bw:
-                _line_panel(axes[1][j], sub, x, bw, hue, logx=True, logy=False)
-                legend = axes[1][j].get_legend()
-                if legend is not None:
-                    legend.remove()
-                axes[0][j].set_xlabel("")
-        return _finish(fig, out, title)
+                _line_panel(axes[i * k + 1][j], sub, x, bw, hue, logx=True, logy=False,
+                            layout=layout, names=names)  # fmt: skip
+                top.set_xlabel("")
+        return _finish(fig, out, title, layout, _legend_title(hue))
 
 
 def plot_load_latency(
@@ -134,13 +170,15 @@ def plot_load_latency(
     col: str | None = None,
     out: str | os.PathLike[str] | None = None,
     title: str | None = None,
+    layout: Layout | None = None,
 ) -> Figure:
     """Latency vs offered load (linear load axis; log latency if it spans decades)."""
-    table = _table(data)
-    for name, role in ((x, "x"), (y, "y"), (hue, "hue"), (col, "col")):
-        _need(table, name, role)
+    layout = layout or Layout()
+    table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
+    names = _hue_names(table, hue)
     with plt.rc_context(_STYLE):
-        fig, axes, groups = _facets(table, col)
-        for j, (_, sub) in enumerate(groups):
-            _line_panel(axes[0][j], sub, x, y, hue, logx=False)
-        return _finish(fig, out, title)
+        fig, axes, panels = _facets(table, col, layout=layout)
+        for i, j, sub in panels:
+            _line_panel(axes[i][j], sub, x, y, hue, logx=False, layout=layout, names=names)
+            _set_ylabel(axes[i][j], layout)
+        return _finish(fig, out, title, layout, _legend_title(hue))
