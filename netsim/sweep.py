@@ -28,6 +28,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import os
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -130,10 +131,28 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="pt", desc="sweep", disable=not enabled, dynamic_ncols=True)
 
 
+#: Seconds between a pool worker's checks that the sweep driver is still alive.
+PARENT_POLL_S = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool-worker initializer: a daemon thread ends the worker soon after the driver
+    ``parent`` is gone (``kill -9`` of the driver leaves no orphan simulating on)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="netsim-parent-watchdog", daemon=True).start()
+
+
 def _run_pool(pending: list[Point], workers: int, on_done) -> None:
     window = 4 * workers
     todo = iter(pending)
-    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         running: set[cf.Future] = set()
         try:
             for p in itertools.islice(todo, window):

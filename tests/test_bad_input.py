@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import h5py
@@ -365,3 +366,54 @@ def test_generated_topology_specs_build_or_refuse(family, params):
         except NetsimError:
             return
     assert G.number_of_nodes() > 0
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _alive_children(pid: int) -> set[int]:
+    """Live (not zombie) processes whose parent is ``pid``, from /proc."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_pool_workers_exit_when_the_driver_is_killed(tmp_path):
+    spec = tmp_path / "slow.yaml"
+    slow = {"kind": "probe", "fixed": {"delay": "50ms"}, "sweep": {"x": {"ints": "1:400:+1"}}}
+    spec.write_text(yaml.safe_dump(slow))
+    argv = ["sweep", str(spec), "--out", str(tmp_path / "r.h5"), "--workers", "2", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "netsim", *argv], env=env, cwd=tmp_path)
+    workers: set[int] = set()
+    try:
+        with _time_bound(TIME_BOUND):
+            while len(workers) < 2 or not (tmp_path / "r.h5").exists():
+                workers |= _alive_children(proc.pid)
+                time.sleep(0.05)
+            proc.kill()  # kill -9 of the driver only: its workers are not signalled
+            proc.wait()
+            # PARENT_POLL_S is 0.5 s: the watchdogs end the workers in about that time
+            while any(_alive(w) for w in workers):
+                time.sleep(0.05)
+    finally:
+        for w in workers:  # only if the test failed: leave nothing behind
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert not any(_alive(w) for w in workers)
