@@ -22,7 +22,7 @@ import numpy as np
 from collectives import calibration
 from collectives.algorithms import busbw_factor, resolve
 from collectives.channels import resolve_channels
-from collectives.runner import RunResult, run
+from collectives.runner import RunResult, contention_free, run
 from collectives.schedule import OPS, Schedule, expected, merge
 from netsim._version import __version__
 from netsim.backend import Backend
@@ -327,6 +327,7 @@ def run_collective(
     max_segments: int | str | None = 256,
     detail: bool = False,
     library: str = "nccl",
+    estimate: bool = True,
     **opts: Any,
 ) -> dict[str, Any]:
     """Build, run and measure one collective on a topology.
@@ -378,6 +379,10 @@ def run_collective(
         Seeds routing choices and the check data.
     check : bool
         Run with random data and verify the result (raises :class:`SimulationError`).
+    estimate : bool
+        Also compute ``analytical_time_s``, the contention-free alpha-beta time of the same
+        schedule (:func:`collectives.runner.contention_free`, one pass over the schedule);
+        ``False`` leaves it ``None``. With ``backend="analytical"`` it is ``time_s``.
 
     Returns
     -------
@@ -479,11 +484,12 @@ def run_collective(
     if check:
         assert inputs is not None and res.buffers is not None
         check_result(sched, inputs, res.buffers)
+    ana: float | None = None
     if backend == "analytical":
         ana = res.time_s
-    else:
+    elif estimate:
         ana_be = make_backend(G, "analytical", routing=routing, seed=seed, mtu=mtu, header=header)
-        ana = run(ana_be, sched, **kw).time_s
+        ana = max(contention_free(ana_be, sched, **kw), default=0.0)
     util = be.link_utilisation() if hasattr(be, "link_utilisation") else {}
     busiest = max(util, key=util.get) if util else None
     size_b = count * itemsize

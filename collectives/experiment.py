@@ -23,7 +23,9 @@ def collective_experiment(**params: Any) -> dict[str, Any]:
     """Sweep entry point (kind ``collective``): keyword parameters of :func:`run_collective`.
 
     ``topo``, ``op`` (default ``"allreduce"``), ``algo`` (default ``"ring"``) and ``size``
-    are read by name; quantities may be unit strings; ``seed`` defaults to 0.
+    are read by name; quantities may be unit strings; ``seed`` defaults to 0. A sweep does
+    not compute the analytical estimate unless a point asks for it (``estimate: true``;
+    ``analytical_time_s`` is None otherwise).
 
     Examples
     --------
@@ -39,6 +41,7 @@ def collective_experiment(**params: Any) -> dict[str, Any]:
     op = p.pop("op", "allreduce")
     algo = p.pop("algo", "ring")
     size = p.pop("size", None)
+    p.setdefault("estimate", False)
     return run_collective(topo, op, algo, size, **p)
 
 

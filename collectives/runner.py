@@ -32,19 +32,19 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from collectives.calibration import CostModel
-from collectives.schedule import Schedule, _initial, _write
+from collectives.schedule import Schedule, Transfer, _initial, _write
 from netsim.backend import Backend
 from netsim.errors import ConfigError, SimulationError
 from netsim.validate import require_float
 
-__all__ = ["RunResult", "run"]
+__all__ = ["RunResult", "contention_free", "run"]
 
 _SPRAY_ROUTINGS = ("shortest", "ecmp", "updown")
 _PROBE_FLOWS = 64
@@ -156,6 +156,81 @@ def route_links(backend: Any, schedule: Schedule) -> list[frozenset[str]]:
     return out
 
 
+def _resolve_costs(
+    backend: Any,
+    schedule: Schedule,
+    step_overhead: float,
+    launch_overhead: float,
+    efficiency: float,
+    multipath: bool,
+    costs: CostModel | None,
+) -> tuple[list[float], list[float], list[bool], tuple[str, ...], float]:
+    """Per transfer: efficiency, step cost, striping; the link types crossed; the launch.
+
+    Single values apply to every transfer; ``costs`` gives those of the link types each
+    transfer's route crosses (see the module docstring). Raises ConfigError on bad values.
+    """
+    step = require_float("step_overhead", step_overhead, min=0.0)
+    launch = require_float("launch_overhead", launch_overhead, min=0.0)
+    eff = require_float("efficiency", efficiency, min=0.0, max=1.0, min_open=True)
+    if costs is not None and (step or launch or eff != 1.0 or multipath):
+        raise ConfigError(
+            "costs: give the library costs either per link type (costs) or as single values "
+            "(step_overhead, launch_overhead, efficiency, multipath), not both"
+        )
+    n = len(schedule.transfers)
+    if costs is None:
+        return [eff] * n, [step] * n, [bool(multipath)] * n, (), launch
+    links = route_links(backend, schedule)
+    per = {k: costs.for_links(k) for k in set(links)}
+    for c in per.values():
+        require_float("step_overhead", c.step, min=0.0)
+        require_float("launch_overhead", c.launch, min=0.0)
+        require_float("efficiency", c.efficiency, min=0.0, max=1.0, min_open=True)
+    return (
+        [per[k].efficiency for k in links],
+        [per[k].step for k in links],
+        [per[k].multipath for k in links],
+        tuple(sorted(set().union(*links))),
+        max((per[k].launch for k in links if k), default=0.0),
+    )
+
+
+def _successors(ts: Sequence[Transfer]) -> list[Any]:
+    """For every transfer, the list of transfers that depend on it (``()`` if none)."""
+    succ: list[Any] = [()] * len(ts)
+    for i, t in enumerate(ts):
+        for d in t.deps:
+            nxt = succ[d]
+            if nxt:
+                nxt.append(i)
+            else:
+                succ[d] = [i]
+    return succ
+
+
+def _striped(
+    backend: Any,
+    parts: list[tuple[int, int]],
+    src: int,
+    dst: int,
+    use_flow: bool,
+    done: Callable[[int], None],
+    i: int,
+) -> None:
+    """Send the stripes ``parts`` (``[(flow, bytes), ...]``); ``done(i)`` after the last."""
+    left = [len(parts)]
+
+    def part_done(_: Any) -> None:
+        left[0] -= 1
+        if left[0] == 0:
+            done(i)
+
+    for flow, b in parts:
+        ev = backend.send(src, dst, b, flow=flow) if use_flow else backend.send(src, dst, b)
+        ev.callbacks.append(part_done)
+
+
 def run(
     backend: Backend,
     schedule: Schedule,
@@ -208,53 +283,31 @@ def run(
         Some transfer never arrived (e.g. the backend deadlocked without saying so).
     """
     schedule.validate()
-    step = require_float("step_overhead", step_overhead, min=0.0)
-    launch = require_float("launch_overhead", launch_overhead, min=0.0)
-    eff = require_float("efficiency", efficiency, min=0.0, max=1.0, min_open=True)
-    if costs is not None and (step or launch or eff != 1.0 or multipath):
-        raise ConfigError(
-            "costs: give the library costs either per link type (costs) or as single values "
-            "(step_overhead, launch_overhead, efficiency, multipath), not both"
-        )
     rbw = None
     if reduce_bandwidth is not None:
         rbw = require_float("reduce_bandwidth", reduce_bandwidth, min=0.0, min_open=True)
     delays = {
         int(k): require_float("start_delay", v, min=0.0) for k, v in (start_delay or {}).items()
     }
+    effs, steps, sprays, crossed, launch = _resolve_costs(
+        backend, schedule, step_overhead, launch_overhead, efficiency, multipath, costs
+    )
     env = backend.env
     t0 = env.now
     ts = schedule.transfers
     n = len(ts)
     itemsize = schedule.itemsize
-    graph = backend.graph
-    chips = {v for v, k in graph.nodes(data="kind") if k == "chip"}
+    chips = {v for v, k in backend.graph.nodes(data="kind") if k == "chip"}
     bufs = _initial(schedule, data) if data is not None else None
-    effs, steps, sprays, crossed = [eff] * n, [step] * n, [multipath] * n, ()
-    if costs is not None:
-        links = route_links(backend, schedule)
-        per = {k: costs.for_links(k) for k in set(links)}
-        for c in per.values():
-            require_float("step_overhead", c.step, min=0.0)
-            require_float("launch_overhead", c.launch, min=0.0)
-            require_float("efficiency", c.efficiency, min=0.0, max=1.0, min_open=True)
-        effs = [per[k].efficiency for k in links]
-        steps = [per[k].step for k in links]
-        sprays = [per[k].multipath for k in links]
-        crossed = tuple(sorted(set().union(*links)))
-        launch = max((per[k].launch for k in links if k), default=0.0)
     stripes = _Stripes(backend) if any(sprays) else None
     use_flow = _accepts_flow(backend.send)
     call_at = getattr(backend, "call_at", None)
 
     waiting = [len(t.deps) for t in ts]
-    succ: list[list[int]] = [[] for _ in range(n)]
-    for i, t in enumerate(ts):
-        for d in t.deps:
-            succ[d].append(i)
+    succ = _successors(ts)
     arrivals = [math.nan] * n
-    finish: dict[int, float] = {}
     payloads: dict[int, np.ndarray] = {}
+    send = backend.send
 
     def later(t: float, fn: Any, arg: Any) -> None:
         if call_at is not None:
@@ -264,16 +317,13 @@ def run(
 
     def arrived(i: int) -> None:
         now = env.now
-        t = ts[i]
         arrivals[i] = now - t0
-        for d in t.dsts:
-            if finish.get(d, -1.0) < now - t0:
-                finish[d] = now - t0
         if bufs is not None:
-            _write(bufs, t, payloads.pop(i))
+            _write(bufs, ts[i], payloads.pop(i))
         for j in succ[i]:
-            waiting[j] -= 1
-            if waiting[j] == 0:
+            w = waiting[j] - 1
+            waiting[j] = w
+            if w == 0:
                 if steps[j] > 0 and not ts[j].local:
                     later(now + steps[j], start, j)
                 else:
@@ -281,36 +331,29 @@ def run(
 
     def landed(i: int) -> None:
         t = ts[i]
-        if rbw is not None and t.op == "sum" and any(d in chips for d in t.dsts):
+        if t.op == "sum" and any(d in chips for d in t.dsts):
             later(env.now + 3.0 * t.count * itemsize / rbw, arrived, i)
         else:
             arrived(i)
+
+    done = arrived if rbw is None else landed
 
     def start(i: int) -> None:
         t = ts[i]
         if bufs is not None:
             payloads[i] = bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()
-        nbytes = t.count * itemsize
+        src, dsts = t.src, t.dsts
+        nbytes = (t.hi - t.lo) * itemsize
         e = effs[i]
         wire = nbytes if e == 1.0 else math.ceil(nbytes / e)
-        if t.local:
-            landed(i)
-            return
-        if len(t.dsts) > 1:
-            backend.multicast(t.src, t.dsts, wire).callbacks.append(lambda _: landed(i))
-            return
-        dst = t.dsts[0]
-        parts = stripes.split(t.src, dst, wire) if sprays[i] else [(0, wire)]
-        left = [len(parts)]
-
-        def part_done(_: Any) -> None:
-            left[0] -= 1
-            if left[0] == 0:
-                landed(i)
-
-        for flow, b in parts:
-            ev = backend.send(t.src, dst, b, flow=flow) if use_flow else backend.send(t.src, dst, b)
-            ev.callbacks.append(part_done)
+        if len(dsts) > 1:
+            backend.multicast(src, dsts, wire).callbacks.append(lambda _: done(i))
+        elif dsts[0] == src:  # local: no link crossed
+            done(i)
+        elif not sprays[i]:
+            send(src, dsts[0], wire).callbacks.append(lambda _: done(i))
+        else:
+            _striped(backend, stripes.split(src, dsts[0], wire), src, dsts[0], use_flow, done, i)
 
     for i, t in enumerate(ts):
         if not t.deps:
@@ -323,14 +366,81 @@ def run(
     missing = sum(1 for a in arrivals if math.isnan(a))
     if missing:
         raise SimulationError(f"run: {missing} of {n} transfers never arrived")
+    finish: dict[int, float] = {}
+    for t, a in zip(ts, arrivals, strict=True):
+        for d in t.dsts:
+            if finish.get(d, -1.0) < a:
+                finish[d] = a
     return RunResult(
         time_s=max(arrivals) if n else 0.0,
         arrivals=arrivals,
         finish=finish,
         transfers=n,
-        bytes=sum(t.count for t in ts) * itemsize,
+        bytes=sum(t.hi - t.lo for t in ts) * itemsize,
         buffers=bufs,
         model=str(backend.model),
         stats=dict(backend.stats()),
         link_types=crossed,
     )
+
+
+def contention_free(
+    network: Any,
+    schedule: Schedule,
+    *,
+    step_overhead: float = 0.0,
+    reduce_bandwidth: float | None = None,
+    launch_overhead: float = 0.0,
+    efficiency: float = 1.0,
+    multipath: bool = False,
+    costs: CostModel | None = None,
+) -> list[float]:
+    """Arrival times of :func:`run` on an analytical network, without an event queue.
+
+    On :class:`netsim.analytical.AnalyticalNetwork` no message waits for another, so the
+    arrival of transfer ``i`` is a closed form of its dependencies': ``a_i = s_i + T_i`` with
+    ``T_i`` the alpha-beta time of its message (:meth:`message_time`; the slowest
+    destination of a multicast, the slowest stripe with ``multipath``) and ``s_i`` the last
+    arrival among its deps plus its step cost (the launch cost without deps). One pass in
+    list order (a topological order) gives every arrival. The floating-point operations are
+    those of the event-driven run (a timer set for time ``t`` at ``now`` fires at
+    ``now + (t - now)``), so the result equals ``run(network, schedule, ...).arrivals``
+    exactly; the tests check it on every algorithm.
+
+    Parameters are those of :func:`run` (a fresh network, clock at 0).
+    """
+    schedule.validate()
+    rbw = None
+    if reduce_bandwidth is not None:
+        rbw = require_float("reduce_bandwidth", reduce_bandwidth, min=0.0, min_open=True)
+    effs, steps, sprays, _, launch = _resolve_costs(
+        network, schedule, step_overhead, launch_overhead, efficiency, multipath, costs
+    )
+    chips = {v for v, k in network.graph.nodes(data="kind") if k == "chip"}
+    stripes = _Stripes(network) if any(sprays) else None
+    itemsize = schedule.itemsize
+    message_time = network.message_time
+    arrivals: list[float] = []
+    for i, t in enumerate(schedule.transfers):
+        src, dsts = t.src, t.dsts
+        local = dsts == (src,)
+        if not t.deps:
+            s = launch if launch > 0 else 0.0
+        else:
+            a = max([arrivals[d] for d in t.deps])
+            s = a + ((a + steps[i]) - a) if steps[i] > 0 and not local else a
+        nbytes = (t.hi - t.lo) * itemsize
+        wire = nbytes if effs[i] == 1.0 else math.ceil(nbytes / effs[i])
+        if local:
+            end = s
+        elif len(dsts) > 1:
+            end = s + max(message_time(src, d, wire) for d in dict.fromkeys(dsts))
+        elif sprays[i]:
+            parts = stripes.split(src, dsts[0], wire)
+            end = max(s + message_time(src, dsts[0], b, f) for f, b in parts)
+        else:
+            end = s + message_time(src, dsts[0], wire)
+        if rbw is not None and t.op == "sum" and any(d in chips for d in dsts):
+            end = end + ((end + 3.0 * t.count * itemsize / rbw) - end)
+        arrivals.append(end)
+    return arrivals

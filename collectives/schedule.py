@@ -42,6 +42,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,9 +62,8 @@ __all__ = [
 OPS = ("allreduce", "reduce_scatter", "allgather", "broadcast", "reduce", "alltoall", "sendrecv")
 
 
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    """One message of a schedule.
+class Transfer(NamedTuple):
+    """One message of a schedule (an immutable named tuple: cheap to make by the million).
 
     Attributes
     ----------
@@ -162,25 +162,35 @@ class Schedule:
         ``deps`` are dropped (handy for "the previous step, if any"). Destination buffers
         are declared with the length needed.
         """
-        dsts = (dsts,) if isinstance(dsts, int | np.integer) else tuple(dsts)
-        dst_buf = src_buf if dst_buf is None else dst_buf
-        dst_lo = lo if dst_lo is None else dst_lo
-        t = Transfer(
-            int(src),
-            tuple(int(d) for d in dsts),
-            src_buf,
-            int(lo),
-            int(hi),
-            dst_buf,
-            int(dst_lo),
-            op,
-            tuple(sorted({int(d) for d in deps if d is not None})),
-        )
-        self.transfers.append(t)
+        if type(dsts) is int:
+            dsts = (dsts,)
+        elif isinstance(dsts, np.integer):
+            dsts = (int(dsts),)
+        else:
+            dsts = tuple([int(d) for d in dsts])
+        if dst_buf is None:
+            dst_buf = src_buf
+        if dst_lo is None:
+            dst_lo = lo
+        src, lo, hi, dst_lo = int(src), int(lo), int(hi), int(dst_lo)
+        if not deps:
+            dep: tuple[int, ...] = ()
+        elif len(deps) == 1:
+            dep = () if deps[0] is None else (int(deps[0]),)
+        else:
+            dep = tuple(sorted({int(d) for d in deps if d is not None}))
+        self.transfers.append(Transfer(src, dsts, src_buf, lo, hi, dst_buf, dst_lo, op, dep))
         b = self.buffers
-        b[(t.src, src_buf)] = max(b.get((t.src, src_buf), 0), t.hi)
-        for d in t.dsts:
-            b[(d, dst_buf)] = max(b.get((d, dst_buf), 0), t.dst_lo + t.count)
+        key = (src, src_buf)
+        n = b.get(key)
+        if n is None or n < hi:
+            b[key] = hi
+        end = dst_lo + hi - lo
+        for d in dsts:
+            key = (d, dst_buf)
+            n = b.get(key)
+            if n is None or n < end:
+                b[key] = end
         return len(self.transfers) - 1
 
     @property
@@ -241,31 +251,16 @@ def merge(schedules: Sequence[Schedule], *, algo: str | None = None) -> Schedule
     )
     out.buffers.clear()
     # Round-robin interleave so no group is favoured by list order (dependencies are remapped).
-    index: list[dict[int, int]] = [{} for _ in schedules]
-    pos = [0] * len(schedules)
-    left = sum(len(s.transfers) for s in schedules)
-    while left:
-        for g, s in enumerate(schedules):
-            i = pos[g]
-            if i >= len(s.transfers):
-                continue
-            t = s.transfers[i]
-            index[g][i] = len(out.transfers)
-            out.transfers.append(
-                Transfer(
-                    t.src,
-                    t.dsts,
-                    t.src_buf,
-                    t.lo,
-                    t.hi,
-                    t.dst_buf,
-                    t.dst_lo,
-                    t.op,
-                    tuple(index[g][d] for d in t.deps),
-                )
-            )
-            pos[g] += 1
-            left -= 1
+    out_ts = out.transfers
+    rows = [(s.transfers, []) for s in schedules]  # (transfers, new index of each)
+    for i in range(max(len(s.transfers) for s in schedules)):
+        for ts, index in rows:
+            if i < len(ts):
+                t = ts[i]
+                index.append(len(out_ts))
+                if t.deps:
+                    t = Transfer(*t[:8], tuple([index[d] for d in t.deps]))
+                out_ts.append(t)
     for s in schedules:
         if s.itemsize != out.itemsize:
             raise ConfigError("schedules: all merged schedules need the same itemsize")

@@ -112,6 +112,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true", help="verify the result on random data")
     p.add_argument(
+        "--estimate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also print the contention-free analytical estimate (default on; --no-estimate "
+        "skips it)",
+    )
+    p.add_argument(
         "--plot", default=None, help="with --sizes: write latency/busbw figure (.png, .pdf or .svg)"
     )
     p.add_argument(
@@ -161,6 +168,7 @@ def _run(args: argparse.Namespace) -> int:
         itemsize=args.itemsize,
         seed=args.seed,
         check=args.check,
+        estimate=args.estimate,
         efficiency=args.efficiency,
         multipath=args.multipath,
         max_segments=args.max_segments,
@@ -207,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"time        {format_time(r['time_s'])}")
         print(f"algbw       {format_bandwidth(r['algbw'])}")
         print(f"busbw       {format_bandwidth(r['busbw'])}")
-        print(f"analytical  {format_time(r['analytical_time_s'])}")
+        print(f"analytical  {_estimate(r)}")
         if r["busiest_link"] is None:
             print("busiest     none (no link carried data)")
         else:
@@ -223,6 +231,12 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"{r['algo']:<20} {format_size(r['size']):>9} {format_time(r['time_s']):>10} "
             f"{format_bandwidth(r['algbw']):>11} {format_bandwidth(r['busbw']):>11} "
-            f"{format_time(r['analytical_time_s']):>11} {100 * r['max_link_utilisation']:7.1f}%"
+            f"{_estimate(r):>11} {100 * r['max_link_utilisation']:7.1f}%"
         )
     return 0
+
+
+def _estimate(r: dict) -> str:
+    """The analytical estimate of a result row, or ``skipped`` (``--no-estimate``)."""
+    ana = r["analytical_time_s"]
+    return "skipped" if ana is None else format_time(ana)

@@ -1,0 +1,65 @@
+"""The closed-form contention-free estimate equals the event-driven analytical run exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from collectives import build, make_backend, run, run_collective
+from collectives.algorithms import ALGORITHMS
+from collectives.runner import contention_free
+from topologies.registry import build as build_topology
+from topologies.torus import torus
+
+FAT = build_topology("fat-tree-k4:reduction=true")
+RANKS = list(range(8))
+
+
+def _schedule(op: str, algo: str, count: int):
+    kw = {}
+    if algo == "hierarchical":
+        kw["dims"] = "2x4"
+    if op == "alltoall":
+        m = np.full((8, 8), count // 8, dtype=np.int64)
+        np.fill_diagonal(m, 0)
+        kw["matrix"] = m
+    if op == "sendrecv":
+        return build(op, algo, [0, 7], count, itemsize=4, graph=FAT)
+    return build(op, algo, RANKS, count, itemsize=4, graph=FAT, **kw)
+
+
+@pytest.mark.parametrize(("op", "algo"), sorted(ALGORITHMS))
+@pytest.mark.parametrize(
+    "costs",
+    [
+        {},
+        {"step_overhead": 1.3e-6, "launch_overhead": 2.1e-6},
+        {"efficiency": 0.8, "multipath": True, "reduce_bandwidth": 3.35e12},
+    ],
+)
+def test_estimate_equals_the_event_driven_run_exactly(op, algo, costs):
+    s = _schedule(op, algo, 3000)
+    ran = run(make_backend(FAT, "analytical"), s, **costs)
+    est = contention_free(make_backend(FAT, "analytical"), s, **costs)
+    assert est == ran.arrivals  # bit for bit, every transfer
+
+
+def test_ring_estimate_is_the_alpha_beta_closed_form():
+    """Ring all-reduce on a ring of p chips: T = 2 (p - 1) (a + (m + ceil(m/M) h) / B)
+    (collectives.ring docstring), with the ici link type's MTU M = 512 B and h = 32 B."""
+    p, n = 8, 8 * 1000
+    G = torus((p,), bandwidth=50e9, latency=1e-6)
+    s = build("allreduce", "ring", list(range(p)), n, itemsize=1, graph=G)
+    t = max(contention_free(make_backend(G, "analytical"), s))
+    m = n // p
+    assert t == pytest.approx(2 * (p - 1) * (1e-6 + (m + 2 * 32) / 50e9), rel=1e-12)
+
+
+def test_run_collective_skips_the_estimate_when_not_asked():
+    kw = {"backend": "packet", "seed": 1}
+    with_est = run_collective("torus:dims=4x4", "allreduce", "ring", "64KiB", **kw)
+    without = run_collective("torus:dims=4x4", "allreduce", "ring", "64KiB", estimate=False, **kw)
+    assert without["analytical_time_s"] is None
+    assert without["time_s"] == with_est["time_s"]
+    ana = run_collective("torus:dims=4x4", "allreduce", "ring", "64KiB", backend="analytical")
+    assert with_est["analytical_time_s"] == ana["time_s"]
