@@ -7,6 +7,7 @@ import pytest
 
 from collectives import build, make_backend, run, run_collective
 from collectives.algorithms import ALGORITHMS
+from collectives.calibration import cost_model, link_types
 from collectives.runner import contention_free
 from topologies.registry import build as build_topology
 from topologies.torus import torus
@@ -35,7 +36,9 @@ def _schedule(op: str, algo: str, count: int):
         {},
         {"step_overhead": 1.3e-6, "launch_overhead": 2.1e-6},
         {"efficiency": 0.8, "multipath": True, "reduce_bandwidth": 3.35e12},
+        {"costs": cost_model("nccl", link_types(FAT), step=0.7e-6)},
     ],
+    ids=["hardware", "step-launch", "eff-multipath-reduce", "nccl-per-link"],
 )
 def test_estimate_equals_the_event_driven_run_exactly(op, algo, costs):
     s = _schedule(op, algo, 3000)
