@@ -18,7 +18,7 @@ RANKS = list(range(8))
 
 def _schedule(op: str, algo: str, count: int):
     kw = {}
-    if algo == "hierarchical":
+    if algo in ("hierarchical", "torus"):  # rank grids: the fat-tree's chips have no coord
         kw["dims"] = "2x4"
     if op == "alltoall":
         m = np.full((8, 8), count // 8, dtype=np.int64)
