@@ -59,9 +59,10 @@ import networkx as nx
 from collectives._common import check_ranks, no_chunks, no_opts
 from collectives.hierarchical import rank_grid
 from collectives.schedule import Schedule, chunk_bounds
+from netsim.errors import ConfigError
 from netsim.validate import require_int
 
-__all__ = ["allreduce_torus", "grid_lines"]
+__all__ = ["allreduce_torus", "grid_lines", "suits"]
 
 #: Per-chip state of a stream: element range held, and the transfers that must have
 #: arrived before the chip reads it.
@@ -84,6 +85,28 @@ def grid_lines(
     for chip, c in zip(chips, coords, strict=True):
         groups[c[:axis] + c[axis + 1 :]].append((c[axis], chip))
     return [[chip for _, chip in sorted(g)] for _, g in sorted(groups.items())]
+
+
+def suits(ranks: Sequence[int], graph: nx.Graph | None) -> bool:
+    """True where ``torus`` is the all-reduce to pick (for an ``auto`` tuner): a direct
+    network (no switches) whose chips have ``coord``, and two or more ranks that fill a
+    grid of them (on one line, ``torus`` is the bidirectional ring).
+
+    Examples
+    --------
+    >>> from topologies.torus import torus
+    >>> suits(range(16), torus("4x4")), suits([0, 5], torus("4x4"))
+    (True, False)
+    """
+    if graph is None or any(k == "switch" for _, k in graph.nodes(data="kind")):
+        return False
+    if not all(r in graph and "coord" in graph.nodes[r] for r in ranks):
+        return False
+    try:
+        shape, _ = rank_grid(ranks, graph)
+    except ConfigError:
+        return False
+    return any(k > 1 for k in shape)
 
 
 def _bounds(lo: int, hi: int, k: int) -> list[int]:

@@ -10,6 +10,7 @@ import pytest
 from collectives import build, make_backend, run, run_collective
 from collectives.algorithms import algorithms_for
 from collectives.api import check_result, random_inputs
+from collectives.multidim import suits
 from collectives.schedule import execute
 from netsim.errors import ConfigError
 from topologies.registry import build as build_topo
@@ -177,3 +178,13 @@ def test_decode_auto_picks_torus_on_a_torus():
                landing="sram", backend="flow")  # fmt: skip
     times = {k: v for k, v in r.sites[0].run.candidates.items() if v is not None}
     assert r.allreduce == "torus" and times["torus"] == min(times.values())
+
+
+def test_suits_grids_of_direct_networks_only():
+    G = torus("4x4")
+    assert suits(range(16), G) and suits([0, 1, 4, 5], G) and suits([0, 4, 8, 12], G)
+    assert not suits([0, 5], G)  # (0, 0) and (1, 1): not a grid
+    assert not suits([3], G)  # one rank: nothing to reduce
+    assert suits(range(6), mesh("2x3")) and suits(range(4), wafer("2x2"))
+    assert not suits(range(8), build_topo("dgx-h100"))  # switched: the NCCL algorithms
+    assert not suits(range(4), None)
