@@ -24,16 +24,22 @@ destinations share the links and the node's injection bandwidth. A multicast is 
 What it leaves out: queueing delay and packet interleaving (a flow's bytes are a fluid, so
 a short message behind a long one is not delayed by a whole packet), head-of-line effects
 and flow control. It sits between the contention-free alpha-beta model (a lower bound) and
-the packet engine, at a cost of one event per flow completion (rates are recomputed at
-every start and end, ``O(flows x route length)`` per bottleneck level). A multicast is one
+the packet engine, at a cost of one event per flow completion. Rates are recomputed at
+every start and end only for the flows connected to it through shared links or interfaces
+(the max-min allocation splits over connected components, so the others keep theirs):
+``O(component flows x route length)`` per bottleneck level, where a collective step's
+neighbour sends form small components. Flows that start or end at one instant cost one
+reallocation, and completions come off a heap. A multicast is one
 flow over the union of its unicast routes, arriving after the longest route latency.
 ``model`` is ``"flow/max-min"``.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import networkx as nx
@@ -42,11 +48,80 @@ import simpy
 from netsim.analytical import AnalyticalNetwork
 from netsim.backend import check_multicast, check_send
 
-__all__ = ["FlowNetwork"]
+__all__ = ["FlowNetwork", "component", "fill_rates"]
 
 # A flow whose bytes left are below this fraction of its size has finished: rates times
 # durations leave rounding residues of about 1e-16 relative.
 _DONE = 1e-9
+
+
+def component(users: dict[int, dict[Any, None]], r: int, seen: set[int]) -> list[Any]:
+    """The flows connected to resource ``r`` through shared resources.
+
+    Parameters
+    ----------
+    users : dict
+        Each resource's flows (objects with a ``res`` tuple of resources), as dict keys.
+    r : int
+        The resource to start from.
+    seen : set of int
+        Every resource reached is added to it.
+
+    Returns
+    -------
+    list
+        The component's flows, in the order they were reached.
+    """
+    seen.add(r)
+    todo = [r]
+    flows: dict[Any, None] = {}
+    while todo:
+        for f in users[todo.pop()]:
+            if f not in flows:
+                flows[f] = None
+                for q in f.res:
+                    if q not in seen:
+                        seen.add(q)
+                        todo.append(q)
+    return list(flows)
+
+
+def fill_rates(flows: Sequence[Any], cap: Sequence[float]) -> None:
+    """Set ``f.rate`` of every flow to its max-min fair share by progressive filling.
+
+    Parameters
+    ----------
+    flows : sequence
+        Objects with ``res`` (the resource indices they use) and a writable ``rate``.
+    cap : sequence of float
+        Capacity of every resource.
+
+    Notes
+    -----
+    All unfrozen flows grow at one rate until a resource is full; the flows on it freeze
+    at that share (resources within 1e-12 relative of the tightest freeze together), and
+    so on (Bertsekas & Gallager, *Data Networks*, sec. 6.5.2).
+    """
+    users: dict[int, int] = {}
+    for f in flows:
+        for r in f.res:
+            users[r] = users.get(r, 0) + 1
+    rem = {r: cap[r] for r in users}
+    todo = list(flows)
+    while todo:
+        share = min(rem[r] / n for r, n in users.items() if n)
+        tight = {r for r, n in users.items() if n and rem[r] / n <= share * (1 + 1e-12)}
+        rest = []
+        for f in todo:
+            if tight.isdisjoint(f.res):
+                rest.append(f)
+                continue
+            f.rate = share
+            for r in f.res:
+                rem[r] -= share
+                users[r] -= 1
+        todo = rest
+        users = {r: n for r, n in users.items() if n}
 
 
 class _Flow:
@@ -60,6 +135,8 @@ class _Flow:
         "queue",
         "rate",
         "res",
+        "seq",
+        "t",
         "t0",
         "wire",
     )
@@ -68,8 +145,10 @@ class _Flow:
         self.queue: deque[_Flow] | None = None  # its route's FIFO (None: not queued)
         self.res = res  # the resources (link ports, injection interface) it uses
         self.wire = wire
-        self.left = float(wire)  # bytes not yet transmitted
-        self.rate = 0.0
+        self.left = float(wire)  # bytes not yet transmitted at time t
+        self.rate = 0.0  # since time t
+        self.t = t0
+        self.seq = -1  # its current completion-heap entry (-1: none)
         self.lat = lat
         self.nbytes = nbytes
         self.copies = copies
@@ -100,9 +179,17 @@ class FlowNetwork(AnalyticalNetwork):
         # Resources: every port (its bandwidth), then injection interfaces as first used.
         self._cap = [float(b) for b in self.ports.bandwidth]
         self._inj_res: dict[int, int] = {}
-        self._flows: list[_Flow] = []
-        self._last = self.env.now  # when the flows' bytes left were last brought up to date
-        self._version = 0  # the completion timer of an older allocation is ignored
+        self._users: dict[int, dict[_Flow, None]] = {}  # resource -> its active flows
+        self._dirty: dict[int, None] = {}  # resources whose flows changed since the last fill
+        # Completion heaps of (time, seq, flow); an entry is current while flow.seq == seq.
+        # _ends by the time the last byte goes (the timer), _dones by when the bytes left
+        # fall below _DONE of the size (which flows a timer finishes).
+        self._ends: list[tuple[float, int, _Flow]] = []
+        self._dones: list[tuple[float, int, _Flow]] = []
+        self._seq = 0
+        self._active = 0  # flows transmitting
+        self._timer_at = math.inf  # when the pending completion timer fires
+        self._version = 0  # the completion timer of an older schedule is ignored
         self._pending = False  # a reallocation is scheduled for now
         self._fifo: dict[tuple[int, ...], deque[_Flow]] = {}  # route -> messages in order
 
@@ -172,8 +259,15 @@ class FlowNetwork(AnalyticalNetwork):
 
     def _activate(self, f: _Flow) -> None:
         """``f`` starts transmitting now."""
-        self._advance()
-        self._flows.append(f)
+        f.t = self.env.now
+        self._active += 1
+        users = self._users
+        for r in f.res:
+            u = users.get(r)
+            if u is None:
+                u = users[r] = {}
+            u[f] = None
+        self._dirty.update(dict.fromkeys(f.res))
         self._reshare_soon()
 
     def _reshare_soon(self) -> None:
@@ -187,53 +281,72 @@ class FlowNetwork(AnalyticalNetwork):
             self.env.timeout(0.0).callbacks.append(self._reshare_now)
 
     def _reshare_now(self, _: Any) -> None:
+        """Reallocate every connected component that holds a resource touched since the
+        last allocation; the others keep their rates (they are max-min fair already)."""
         self._pending = False
-        self._advance()
-        if self._flows:
-            self._reshare()
+        dirty, self._dirty = self._dirty, {}
+        seen: set[int] = set()
+        for r in dirty:
+            if r not in seen and self._users.get(r):
+                self._fill(component(self._users, r, seen))
+        self._schedule_timer()
 
-    def _advance(self) -> None:
-        """Bring every flow's bytes left up to now at its current rate."""
+    def _fill(self, flows: list[_Flow]) -> None:
+        """Max-min fair rates of one component's ``flows`` by progressive filling; their
+        completion times go on the heaps."""
         now = self.env.now
-        dt = now - self._last
-        if dt > 0:
-            for f in self._flows:
-                f.left -= f.rate * dt
-        self._last = now
-
-    def _reshare(self) -> None:
-        """Max-min fair rates by progressive filling; schedule the next completion."""
-        flows = self._flows
-        users: dict[int, int] = {}
         for f in flows:
-            for r in f.res:
-                users[r] = users.get(r, 0) + 1
-        rem = {r: self._cap[r] for r in users}
-        todo = list(flows)
-        while todo:
-            share = min(rem[r] / n for r, n in users.items() if n)
-            tight = {r for r, n in users.items() if n and rem[r] / n <= share * (1 + 1e-12)}
-            rest = []
-            for f in todo:
-                if tight.isdisjoint(f.res):
-                    rest.append(f)
-                    continue
-                f.rate = share
-                for r in f.res:
-                    rem[r] -= share
-                    users[r] -= 1
-            todo = rest
+            f.left -= f.rate * (now - f.t)  # bytes left at the old rate, up to now
+            f.t = now
+        fill_rates(flows, self._cap)
+        ends, dones = self._ends, self._dones
+        for f in flows:
+            self._seq += 1
+            f.seq = seq = self._seq
+            heappush(ends, (now + f.left / f.rate, seq, f))
+            heappush(dones, (now + (f.left - _DONE * f.wire) / f.rate, seq, f))
+        if len(ends) > 4 * self._active + 256:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop the heap entries of older allocations (they are skipped anyway)."""
+        self._ends = [e for e in self._ends if e[2].seq == e[1]]
+        self._dones = [e for e in self._dones if e[2].seq == e[1]]
+        heapify(self._ends)
+        heapify(self._dones)
+
+    def _schedule_timer(self) -> None:
+        """Make sure a timer fires at the earliest completion time."""
+        ends = self._ends
+        while ends and ends[0][2].seq != ends[0][1]:
+            heappop(ends)  # an older allocation's entry
+        if not ends or ends[0][0] >= self._timer_at:
+            return
+        self._timer_at = t = ends[0][0]
         self._version += 1
         version = self._version
-        wait = min(f.left / f.rate for f in flows)
-        self.env.timeout(max(0.0, wait)).callbacks.append(lambda _: self._on_timer(version))
+        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(
+            lambda _: self._on_timer(version)
+        )
 
     def _on_timer(self, version: int) -> None:
         if version != self._version:
-            return  # the allocation changed since this completion was scheduled
-        self._advance()
-        done = [f for f in self._flows if f.left <= _DONE * f.wire]
-        self._flows = [f for f in self._flows if f.left > _DONE * f.wire]
+            return  # an earlier completion was scheduled since
+        self._timer_at = math.inf
+        now = self.env.now
+        dones, users, dirty = self._dones, self._users, self._dirty
+        done = []
+        # A flow is done when its bytes left at this instant are below _DONE of its size.
+        while dones and dones[0][0] <= now:
+            _, seq, f = heappop(dones)
+            if f.seq == seq:
+                f.seq = -1
+                done.append(f)
+        self._active -= len(done)
+        for f in done:
+            for r in f.res:
+                del users[r][f]
+            dirty.update(dict.fromkeys(f.res))
         for f in done:
             self._arrive(f)
             q = f.queue
@@ -241,8 +354,12 @@ class FlowNetwork(AnalyticalNetwork):
                 q.popleft()
                 if q:
                     self._activate(q[0])  # the next message on this route starts
-        if self._flows:
+        if any(users.get(r) for r in dirty):
             self._reshare_soon()
+        else:
+            dirty.clear()
+        if not self._pending:
+            self._schedule_timer()
 
     def _arrive(self, f: _Flow) -> None:
         """The flow's last byte is transmitted: it arrives after its route latency."""
