@@ -206,7 +206,7 @@ def reference_arrivals(net, sends):
         nodes = net.route(s, d)
         links = list(itertools.pairwise(nodes))
         bw = min(G.nodes[s]["injection_bandwidth"], *(G.edges[e]["bandwidth"] for e in links))
-        wire = net.wire_bytes(n)
+        wire = max(net.wire_bytes(n, tuple(net.ports.port[e] for e in links)))
         lat = net.message_time(s, d, n) - wire / bw
         msgs.append(
             dict(
