@@ -18,6 +18,14 @@ Root and planes
     fat-tree the equal-height core switches share the load likewise. Inside a plane a node's
     parent is its neighbour closest to the root (ties: the smallest node id).
 
+Reduction throughput
+    A reducing switch has a reduction engine of ``reduction_bandwidth`` operand bytes/s and
+    ``reduction_latency`` per reduction (node attributes, defaults per switch generation in
+    :data:`netsim.linktypes.REDUCTION_ENGINES`), applied by :func:`collectives.runner.run`:
+    a plane's root reducing ``p`` chunks of ``c`` bytes needs at least ``p c /
+    reduction_bandwidth``, so on GB200 NVL72 (18 switch chips, 72 GPUs) an all-reduce of
+    ``S`` per GPU takes at least ``4 S / reduction_bandwidth``.
+
 Every switch of every tree must have ``reduction=True`` (the topology attribute stands for
 SHARP capability, in-switch reduction and multicast); otherwise :class:`ConfigError` names the
 switch. Successive chunks on the same tree edge (and successive multicasts of a plane)

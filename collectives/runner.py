@@ -7,7 +7,14 @@ transfers without dependencies start after ``launch_overhead`` plus their source
 :meth:`Backend.multicast` (several) and counts as arrived when the backend's event fires plus,
 for op ``"sum"`` into a chip, the local reduction time ``3 * nbytes / reduce_bandwidth``
 (read two operands, write one). Reductions at different chips, and different reductions at
-one chip, proceed in parallel; switches reduce at line rate (no extra time). Local
+one chip, proceed in parallel. A switch with a ``reduction_bandwidth`` (reducing switches
+of the built-in topologies, :data:`netsim.linktypes.REDUCTION_ENGINES`) reduces through one
+engine, a FIFO server of operand bytes that streams with the arrivals: an op ``"sum"``
+transfer of ``n`` bytes into it, sent at ``t_s`` and arrived at ``t_a``, is reduced at
+``max(t_a, max(free, t_s) + n / reduction_bandwidth) + reduction_latency``, ``free`` being
+when the engine finished the work before it. So ``k`` ranks' chunks of ``c`` bytes take at
+least ``k c / reduction_bandwidth`` at a switch, on every backend; a switch without the
+attribute reduces at line rate. Local
 transfers (``dsts == (src,)``) cross no link and cost only that reduction time; they are the
 receiving end of the step that fed them, so they start without ``step_overhead``.
 
@@ -132,6 +139,32 @@ class _Stripes:
         for k in order[: nbytes - sum(parts)]:
             parts[k] += 1
         return [(f, b) for f, b in zip(flows, parts, strict=True) if b > 0]
+
+
+class _SwitchReducers:
+    """The reduction engines of a graph's reducing switches (see the module docstring)."""
+
+    def __init__(self, graph: Any) -> None:
+        self.rate: dict[int, tuple[float, float]] = {}
+        for v, d in graph.nodes(data=True):
+            if d.get("kind") == "switch" and d.get("reduction") and d.get("reduction_bandwidth"):
+                bw = require_float(
+                    "reduction_bandwidth", d["reduction_bandwidth"], min=0.0, min_open=True
+                )
+                lat = require_float("reduction_latency", d.get("reduction_latency", 0.0), min=0.0)
+                self.rate[v] = (bw, lat)
+        self.free: dict[int, float] = {}
+
+    def done(self, switch: int, nbytes: int, sent: float, now: float) -> float | None:
+        """When ``nbytes`` summed into ``switch`` (sent at ``sent``, arrived ``now``) are
+        reduced; None if the node has no reduction engine."""
+        got = self.rate.get(switch)
+        if got is None:
+            return None
+        bw, lat = got
+        free = max(self.free.get(switch, 0.0), sent) + nbytes / bw
+        self.free[switch] = free
+        return max(now, free) + lat
 
 
 def route_links(backend: Any, schedule: Schedule) -> list[frozenset[str]]:
@@ -298,6 +331,8 @@ def run(
     n = len(ts)
     itemsize = schedule.itemsize
     chips = {v for v, k in backend.graph.nodes(data="kind") if k == "chip"}
+    reducers = _SwitchReducers(backend.graph)
+    sent = [0.0] * n
     bufs = _initial(schedule, data) if data is not None else None
     stripes = _Stripes(backend) if any(sprays) else None
     use_flow = _accepts_flow(backend.send)
@@ -331,15 +366,21 @@ def run(
 
     def landed(i: int) -> None:
         t = ts[i]
-        if t.op == "sum" and any(d in chips for d in t.dsts):
+        if t.op == "sum" and reducers.rate and len(t.dsts) == 1:
+            at = reducers.done(t.dsts[0], t.count * itemsize, sent[i], env.now)
+            if at is not None:
+                later(at, arrived, i) if at > env.now else arrived(i)
+                return
+        if rbw is not None and t.op == "sum" and any(d in chips for d in t.dsts):
             later(env.now + 3.0 * t.count * itemsize / rbw, arrived, i)
         else:
             arrived(i)
 
-    done = arrived if rbw is None else landed
+    done = arrived if rbw is None and not reducers.rate else landed
 
     def start(i: int) -> None:
         t = ts[i]
+        sent[i] = env.now
         if bufs is not None:
             payloads[i] = bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()
         src, dsts = t.src, t.dsts

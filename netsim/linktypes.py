@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from netsim.errors import ConfigError
 
-__all__ = ["LINK_TYPES", "LinkType", "link_type"]
+__all__ = ["LINK_TYPES", "REDUCTION_ENGINES", "LinkType", "ReductionEngine", "link_type"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,3 +169,75 @@ def link_type(name: str) -> LinkType:
     except KeyError:
         known = ", ".join(sorted(LINK_TYPES))
         raise ConfigError(f"link: must be one of {known}, got {name!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ReductionEngine:
+    """The in-network reduction engine of one switch generation (a switch with
+    ``reduction=True``; its node attributes ``reduction_bandwidth`` and
+    ``reduction_latency`` default to these).
+
+    Attributes
+    ----------
+    name : str
+        The switch generation.
+    bandwidth : float
+        Operand bytes/s one switch chip reduces: the incoming data of ``sum`` transfers
+        that its reduction engines consume (a reduction of ``k`` inputs of ``c`` bytes
+        costs ``k c / bandwidth``).
+    latency : float
+        Seconds added to every reduction operation (pipeline latency, not throughput).
+    source : str
+        Where the numbers come from; ``calibration`` says which were fitted.
+    """
+
+    name: str
+    bandwidth: float
+    latency: float
+    source: str
+
+
+# NVLink Switch (gen4, GB200 NVL72): CALIBRATION. Fitted to the plateau of CoreWeave's GB200
+# NVL72 nccl-tests all-reduce (72 GPUs, NVLS): 423-429 GB/s algbw at 4-8 GiB
+# (coreweave/nccl-tests PR 43, 2025). In netsim's in-network all-reduce on nvl72 each of the 18
+# switch chips reduces 72 x S/18 = 4 S operand bytes, so algbw -> bandwidth / 4 at large S:
+# 4 x 425 GB/s = 1.70 TB/s. Held out: the 1 GiB point of the same table and the H100 NVLS
+# measurement (see gen3).
+_NVL72_REDUCTION = 1.70e12
+
+REDUCTION_ENGINES: dict[str, ReductionEngine] = {
+    "nvlink5": ReductionEngine(
+        "NVLink Switch (gen4, NVLink SHARP, GB200 NVL72)",
+        bandwidth=_NVL72_REDUCTION,
+        latency=0.0,
+        source=(
+            "bandwidth: CALIBRATION on the GB200 NVL72 all-reduce plateau of "
+            "coreweave/nccl-tests PR 43 (423-429 GB/s algbw at 4-8 GiB, 72 GPUs): 1.70 TB/s of "
+            "operands per switch chip, 0.47 of the chip's 72 x 50 GB/s port bandwidth; NVIDIA "
+            "publishes no reduction throughput. latency: no published per-operation figure; "
+            "0 beyond the switch traversal latency charged to every packet."
+        ),
+    ),
+    "nvlink": ReductionEngine(
+        "NVSwitch gen3 (NVLink SHARP, DGX/HGX H100)",
+        bandwidth=_NVL72_REDUCTION * (64 * 25e9) / (72 * 50e9),
+        latency=0.0,
+        source=(
+            "bandwidth: assumed the same fraction (0.47) of the chip's port bandwidth as the "
+            "calibrated NVLink Switch gen4: 64 NVLink4 ports x 25 GB/s (Hot Chips 34, Ishii & "
+            "Wells 2022) -> 0.76 TB/s; not fitted to any H100 measurement (DGX H100 NVLS stays "
+            "link-bound, checked against the ~480 GB/s busbw of NVIDIA/nccl-tests issue 212). "
+            "latency: as gen4."
+        ),
+    ),
+    "ib": ReductionEngine(
+        "Quantum-2 NDR with SHARPv3",
+        bandwidth=64 * 50e9,
+        latency=0.0,
+        source=(
+            "assumed line rate: 64 ports x 50 GB/s (QM9700); NVIDIA describes SHARPv3 streaming "
+            "aggregation as reducing large messages at line rate but publishes no throughput "
+            "figure; latency: no published per-operation figure, 0 beyond the switch latency."
+        ),
+    ),
+}

@@ -11,7 +11,10 @@ Node attributes
     network interface: the sum of its links in a direct network (torus, mesh, wafer: the
     DMA engines of a TPU drive all its ICI links at once), its link to the first switch
     otherwise); ``coord`` (tuple) where the family has coordinates.
-    Switches: ``latency`` (traversal seconds), ``reduction`` (bool: can reduce in-network).
+    Switches: ``latency`` (traversal seconds), ``reduction`` (bool: can reduce in-network);
+    a reducing switch also ``reduction_bandwidth`` (operand bytes/s its reduction engines
+    consume) and ``reduction_latency`` (seconds per reduction), defaulting to its
+    generation's (:data:`netsim.linktypes.REDUCTION_ENGINES`; none: no limit).
 Edge attributes
     ``bandwidth`` (bytes/s per direction of the full-duplex edge), ``latency`` (propagation,
     seconds), ``link`` (a :mod:`netsim.linktypes` name such as ``nvlink``, ``ib``, ``ici``,

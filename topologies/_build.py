@@ -7,7 +7,9 @@ contract documented in :mod:`topologies`:
   follow as ``N..N+S-1``;
 * node ``kind`` is ``"chip"`` or ``"switch"``, ``pos`` an ``(x, y)`` tuple for drawing;
   chips carry ``injection_bandwidth`` (bytes/s); switches carry ``latency`` (traversal
-  seconds) and ``reduction`` (bool, in-network reduction capable);
+  seconds) and ``reduction`` (bool, in-network reduction capable), reducing switches also
+  ``reduction_bandwidth`` and ``reduction_latency`` (defaults of their link type's switch
+  generation, :data:`netsim.linktypes.REDUCTION_ENGINES`);
 * edge ``bandwidth`` (bytes/s per direction), ``latency`` (s), ``link`` (a
   :mod:`netsim.linktypes` name) and ``count`` (physical links aggregated into the edge);
 * graph attributes ``family``, ``params`` (the parameters used, SI) and ``name``.
@@ -19,7 +21,7 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.linktypes import link_type
+from netsim.linktypes import REDUCTION_ENGINES, link_type
 
 __all__ = ["add_chip", "add_link", "add_switch", "finish", "set_injection"]
 
@@ -85,6 +87,18 @@ def set_injection(G: nx.Graph, value: float | None = None) -> None:
             data["injection_bandwidth"] = float(bw)
 
 
+def _reduction_defaults(G: nx.Graph, n: int, data: dict[str, Any]) -> None:
+    """Give a reducing switch the reduction bandwidth and latency of its generation (the
+    link type of most of its links), unless set; no known engine: no limit (no attribute)."""
+    links = [str(G.edges[n, m].get("link")) for m in G.adj[n]]
+    if not links:
+        return
+    engine = REDUCTION_ENGINES.get(max(sorted(set(links)), key=links.count))
+    if engine is not None:
+        data.setdefault("reduction_bandwidth", engine.bandwidth)
+        data.setdefault("reduction_latency", engine.latency)
+
+
 def finish(G: nx.Graph, family: str, params: dict[str, Any], name: str | None = None) -> nx.Graph:
     """Fill defaults and graph attributes; return ``G``.
 
@@ -96,6 +110,8 @@ def finish(G: nx.Graph, family: str, params: dict[str, Any], name: str | None = 
         if data["kind"] == "chip" and "injection_bandwidth" not in data:
             bws = [G.edges[n, m]["bandwidth"] for m in G.adj[n]]
             data["injection_bandwidth"] = float(max(bws)) if bws else 0.0
+        if data["kind"] == "switch" and data.get("reduction"):
+            _reduction_defaults(G, n, data)
     G.graph["family"] = family
     G.graph["params"] = dict(params)
     G.graph["name"] = name or family
