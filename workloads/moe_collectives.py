@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 
 from collectives import build
-from collectives.schedule import merge
+from collectives.schedule import Schedule, chunk_bounds, merge
 from netsim.errors import ConfigError
 from netsim.validate import require_choice
 from workloads import moe
@@ -71,8 +71,6 @@ def _multicast_schedule(
     ``sets[g][s]`` maps the remote ranks a token of source rank ``s`` of group ``g`` needs to
     the number of such tokens (:func:`workloads.moe.contributor_sets`).
     """
-    from collectives.schedule import Schedule
-
     if not any(k == "switch" for _, k in fabric.graph.nodes(data="kind")):
         raise ConfigError("dispatch: multicast needs a switched topology, got a direct network")
     ranks = tuple(c for g in groups for c in g)
@@ -118,7 +116,6 @@ def _innetwork_combine_schedule(
         Naming ``combine`` if a switch of an aggregation tree cannot reduce.
     """
     from collectives.innetwork import CHUNKS_PER_PLANE, aggregation_planes
-    from collectives.schedule import Schedule, chunk_bounds
 
     ranks = tuple(c for g in groups for c in g)
     s = Schedule(op="alltoall", algo="innetwork", ranks=ranks, count=hidden, itemsize=itemsize)
@@ -178,23 +175,29 @@ def _wire(m: TransformerModel, which: str) -> tuple[int, int]:
     return w.token_bytes(m.hidden) // size, size
 
 
-def _domain_size(fabric: Fabric, groups: Sequence[Sequence[int]], what: str) -> int:
-    """EP ranks per node: consecutive ranks of a group sharing the chips' ``node`` attribute."""
-    for g in groups:
-        nodes = [fabric.graph.nodes[c].get("node") for c in g]
-        if None in nodes:
-            raise ConfigError(
-                f"{what}: normal forwards through the GPUs of each node and needs chips with a "
-                "node attribute (a hierarchical topology)"
-            )
-        size = nodes.count(nodes[0])
-        blocks = [nodes[i : i + size] for i in range(0, len(nodes), size)]
-        if any(b != [b[0]] * size for b in blocks) or len({b[0] for b in blocks}) != len(blocks):
-            raise ConfigError(
-                f"{what}: normal needs every EP group to hold the same number of consecutive "
-                f"ranks on each node, got nodes {nodes}"
-            )
+def _ranks_per_node(fabric: Fabric, group: Sequence[int]) -> int | None:
+    """EP ranks per node of ``group`` (consecutive ranks sharing the chips' ``node``
+    attribute, the same number on every node), or None if the group is not such a grid."""
+    nodes = [fabric.graph.nodes[c].get("node") for c in group]
+    if None in nodes:
+        return None
+    size = nodes.count(nodes[0])
+    blocks = [nodes[i : i + size] for i in range(0, len(nodes), size)]
+    if any(b != [b[0]] * size for b in blocks) or len({b[0] for b in blocks}) != len(blocks):
+        return None
     return size
+
+
+def _domain_size(fabric: Fabric, groups: Sequence[Sequence[int]], what: str) -> int:
+    """EP ranks per node for ``normal`` (:func:`_ranks_per_node`, required)."""
+    sizes = {_ranks_per_node(fabric, g) for g in groups}
+    if None in sizes or len(sizes) != 1:
+        raise ConfigError(
+            f"{what}: normal forwards through the GPUs of each node and needs chips with a "
+            "node attribute (a hierarchical topology), every EP group holding the same number "
+            "of consecutive ranks on each node"
+        )
+    return sizes.pop()
 
 
 def _moe_runs(
@@ -337,5 +340,43 @@ def _alltoall_run(
         except ConfigError as exc:
             option = name.removeprefix("moe_")  # dispatch / combine
             raise ConfigError(f"{option}: {algo} cannot run here; {exc}") from None
+        if algo == "low-latency":
+            sched = _permutation_order(sched, g, _ranks_per_node(fabric, g) or len(g))
         scheds.append(_retag(sched, str(i)))
     return fabric.run(name, merge(scheds, algo=algo))
+
+
+def _permutation_order(sched: Schedule, group: Sequence[int], per_node: int) -> Schedule:
+    """Emit a direct all-to-all in permutation steps (the low-latency issue order).
+
+    A node's interface sends the messages that leave by one port one after the other, in
+    emission order. DeepEP's low-latency kernels issue every (token, expert) copy as its own
+    RDMA write from many warps at once, so each NIC streams to all its peers together; the
+    pairwise order ``j = i + k`` of ``direct`` instead starts every GPU of a node on the same
+    remote GPU (incast) once the intra-node peers, which leave by NVLink, are skipped. Here
+    ranks form a grid ``nodes x per_node`` and step ``(m, b)`` sends ``(n, a) -> (n + m,
+    a + b)`` (mod the grid): every step is a permutation, so at each step every receiver has
+    one sender, on every port. The transfers are those of ``direct``; only the order differs
+    (a direct all-to-all has no dependencies).
+    """
+    out = Schedule(
+        op=sched.op,
+        algo="low-latency",
+        ranks=tuple(sched.ranks),
+        count=sched.count,
+        itemsize=sched.itemsize,
+        matrix=sched.matrix,
+    )
+    by_pair = {(t.src, t.dsts[0]): t for t in sched.transfers}
+    p = len(group)
+    nodes = p // per_node
+    for m in range(nodes):
+        for b in range(per_node):
+            for i in range(p):
+                n, a = divmod(i, per_node)
+                j = ((n + m) % nodes) * per_node + (a + b) % per_node
+                t = by_pair.get((group[i], group[j]))
+                if t is not None:
+                    out.transfers.append(t)
+    out.buffers.update(sched.buffers)
+    return out

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from collectives.schedule import Schedule, chunk_bounds
+from collectives.schedule import Schedule
 from netsim.errors import ConfigError
 from netsim.validate import require_int
 
@@ -86,9 +86,48 @@ def token_targets(
     return per_rank, per_node
 
 
-def _pieces(nbytes: int) -> list[tuple[int, int]]:
-    b = chunk_bounds(nbytes, CHUNKS)
-    return [(b[c], b[c + 1]) for c in range(CHUNKS)]
+def _piece(n: int, c: int) -> tuple[int, int]:
+    """Bounds of piece ``c`` of :data:`CHUNKS` near-equal pieces of ``n`` bytes."""
+    q, r = divmod(n, CHUNKS)
+    lo = c * q + min(c, r)
+    return lo, lo + q + (1 if c < r else 0)
+
+
+class _Offsets:
+    """Next free offset of every chip's receive buffer."""
+
+    def __init__(self) -> None:
+        self.at: dict[int, int] = {}
+
+    def take(self, chip: int, n: int) -> int:
+        lo = self.at.get(chip, 0)
+        self.at[chip] = lo + n
+        return lo
+
+
+def _plan(
+    groups: Sequence[Sequence[int]],
+    targets: Sequence[tuple[np.ndarray, np.ndarray]],
+    domain_size: int,
+    token_bytes: int,
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int, list[tuple[int, int]]]]]:
+    """Direct NVLink pairs ``(src, dst, bytes)`` and relays ``(src, hop, rdma bytes,
+    [(dst, bytes), ...])`` of every group, in chips (``src`` is the token's home)."""
+    direct: list[tuple[int, int, int]] = []
+    relays: list[tuple[int, int, int, list[tuple[int, int]]]] = []
+    for g, (per_rank, per_node) in zip(groups, targets, strict=True):
+        for src in range(len(g)):
+            node, loc = divmod(src, domain_size)
+            for m in range(per_node.shape[1]):
+                members = range(m * domain_size, (m + 1) * domain_size)
+                sizes = {d: int(per_rank[src, d]) * token_bytes for d in members}
+                if m == node:
+                    direct += [(g[src], g[d], n) for d, n in sizes.items() if d != src and n]
+                    continue
+                hop = m * domain_size + loc  # the rail peer; its own tokens need no forward
+                fwd = [(g[d], n) for d, n in sizes.items() if d != hop and n]
+                relays.append((g[src], g[hop], int(per_node[src, m]) * token_bytes, fwd))
+    return direct, relays
 
 
 def normal_dispatch_schedule(
@@ -99,45 +138,32 @@ def normal_dispatch_schedule(
 ) -> Schedule:
     """Dispatch of every EP group at once (bytes, ``itemsize`` 1).
 
-    ``groups[g][r]`` is the chip of EP rank ``r``; ``targets[g]`` is
-    :func:`token_targets` of that group's routes.
+    ``groups[g][r]`` is the chip of EP rank ``r``; ``targets[g]`` is :func:`token_targets`
+    of that group's routes. Piece ``c`` of every message is emitted before piece ``c + 1``
+    of any, as DeepEP's senders stream all their peers' chunks concurrently.
     """
     ranks = tuple(c for g in groups for c in g)
     s = Schedule(op="alltoall", algo="normal", ranks=ranks, count=token_bytes, itemsize=1)
-    recv_at: dict[int, int] = {}
-
-    def deliver(src: int, dst: int, buf: str, lo: int, n: int, deps: list[int]) -> None:
-        at = recv_at.get(dst, 0)
-        s.add(src, dst, buf, lo, lo + n, "recv", at, deps=deps)
-        recv_at[dst] = at + n
-
-    for g, (per_rank, per_node) in zip(groups, targets, strict=True):
-        for src in range(len(g)):
-            node, loc = divmod(src, domain_size)
-            sent = 0  # offset in the source's send buffer
-            for m in range(per_node.shape[1]):
-                members = range(m * domain_size, (m + 1) * domain_size)
-                if m == node:
-                    for d in members:
-                        n = int(per_rank[src, d]) * token_bytes
-                        if d != src and n:
-                            deliver(g[src], g[d], "send", sent, n, [])
-                            sent += n
-                    continue
-                hop = m * domain_size + loc
-                total = int(per_node[src, m]) * token_bytes
-                fwd = f"fwd{g[src]}"
-                arrived = []
-                for lo, hi in _pieces(total):
-                    arrived.append(s.add(g[src], g[hop], "send", sent + lo, sent + hi, fwd, lo))
-                sent += total
-                for d in members:
-                    n = int(per_rank[src, d]) * token_bytes
-                    if d == hop or not n:
-                        continue  # the forwarder's own tokens are already in place
-                    for (lo, hi), i in zip(_pieces(n), arrived, strict=True):
-                        if hi > lo:
-                            deliver(g[hop], g[d], fwd, lo, hi - lo, [i])
+    direct, relays = _plan(groups, targets, domain_size, token_bytes)
+    recv, sent = _Offsets(), _Offsets()
+    direct_at = [(sent.take(a, n), recv.take(b, n)) for a, b, n in direct]
+    relay_at = [
+        (sent.take(a, total), [recv.take(d, n) for d, n in fwd]) for a, _, total, fwd in relays
+    ]
+    for c in range(CHUNKS):
+        for (a, b, n), (lo, at) in zip(direct, direct_at, strict=True):
+            p0, p1 = _piece(n, c)
+            if p1 > p0:
+                s.add(a, b, "send", lo + p0, lo + p1, "recv", at + p0)
+        for (a, hop, total, fwd), (lo, ats) in zip(relays, relay_at, strict=True):
+            p0, p1 = _piece(total, c)
+            if p1 == p0:
+                continue  # forwards are no longer than the RDMA message: empty too
+            i = s.add(a, hop, "send", lo + p0, lo + p1, f"fwd{a}", p0)
+            for (d, n), at in zip(fwd, ats, strict=True):
+                q0, q1 = _piece(n, c)
+                if q1 > q0:
+                    s.add(hop, d, f"fwd{a}", q0, q1, "recv", at + q0, deps=[i])
     return s
 
 
@@ -147,39 +173,27 @@ def normal_combine_schedule(
     domain_size: int,
     token_bytes: int,
 ) -> Schedule:
-    """Combine of every EP group at once: NVLink to the forwarder, sum, one RDMA message back."""
+    """Combine of every EP group at once: NVLink to the forwarder, sum, one RDMA message back
+    (piece-major order as in :func:`normal_dispatch_schedule`)."""
     ranks = tuple(c for g in groups for c in g)
     s = Schedule(op="alltoall", algo="normal", ranks=ranks, count=token_bytes, itemsize=1)
-    recv_at: dict[int, int] = {}
-    for g, (per_rank, per_node) in zip(groups, targets, strict=True):
-        for src in range(len(g)):  # the rank the tokens return to
-            node, loc = divmod(src, domain_size)
-            for m in range(per_node.shape[1]):
-                members = range(m * domain_size, (m + 1) * domain_size)
-                if m == node:
-                    for d in members:
-                        n = int(per_rank[src, d]) * token_bytes
-                        if d != src and n:
-                            at = recv_at.get(g[src], 0)
-                            s.add(g[d], g[src], f"out{g[d]}", 0, n, "recv", at)
-                            recv_at[g[src]] = at + n
-                    continue
-                hop = m * domain_size + loc
-                acc = f"acc{g[src]}"
-                into: list[list[int]] = [[] for _ in range(CHUNKS)]
-                for d in members:
-                    n = int(per_rank[src, d]) * token_bytes
-                    if d == hop or not n:
-                        continue
-                    for c, (lo, hi) in enumerate(_pieces(n)):
-                        if hi > lo:
-                            into[c].append(
-                                s.add(g[d], g[hop], f"out{g[d]}", lo, hi, acc, lo, op="sum")
-                            )
-                total = int(per_node[src, m]) * token_bytes
-                at = recv_at.get(g[src], 0)
-                for c, (lo, hi) in enumerate(_pieces(total)):
-                    if hi > lo:
-                        s.add(g[hop], g[src], acc, lo, hi, "recv", at + lo, deps=into[c])
-                recv_at[g[src]] = at + total
+    direct, relays = _plan(groups, targets, domain_size, token_bytes)
+    recv = _Offsets()
+    direct_at = [recv.take(a, n) for a, _, n in direct]
+    relay_at = [recv.take(a, total) for a, _, total, _ in relays]
+    for c in range(CHUNKS):
+        for (home, d, n), at in zip(direct, direct_at, strict=True):
+            p0, p1 = _piece(n, c)
+            if p1 > p0:
+                s.add(d, home, f"out{d}", p0, p1, "recv", at + p0)
+        for (home, hop, total, fwd), at in zip(relays, relay_at, strict=True):
+            p0, p1 = _piece(total, c)
+            if p1 == p0:
+                continue
+            into = []
+            for d, n in fwd:
+                q0, q1 = _piece(n, c)
+                if q1 > q0:
+                    into.append(s.add(d, hop, f"out{d}", q0, q1, f"acc{home}", q0, op="sum"))
+            s.add(hop, home, f"acc{home}", p0, p1, "recv", at + p0, deps=into)
     return s
