@@ -265,16 +265,19 @@ def _fmt(x: float) -> str:
 def format_size(nbytes: float) -> str:
     """Format bytes so that :func:`parse_size` gives the same number back.
 
-    A whole number of bytes takes the largest binary, then decimal, prefix that writes it
-    exactly with at most three decimals (``1536 -> '1.5KiB'``, ``10**6 -> '1MB'``,
-    ``1025 -> '1.025kB'``); a fractional one (a mean) is rounded to four digits.
+    A whole number of bytes is written exactly with at most three decimals, by the prefix
+    that gives the shortest text (binary first on a tie: ``1536 -> '1.5KiB'``,
+    ``10**6 -> '1MB'``, ``10**12 -> '1TB'``, not ``'976562500KiB'``; ``1025 -> '1.025kB'``);
+    a fractional one (a mean) is rounded to four digits.
     """
     if float(nbytes).is_integer():
         n = int(nbytes)
-        for prefix, scale in (*_SIZE_BIN, *_SIZE_DEC):
-            if abs(n) >= scale and (n * 1000) % scale == 0:
-                return f"{n / scale:.3f}".rstrip("0").rstrip(".") + f"{prefix}B"
-        return f"{n}B"
+        exact = [
+            f"{n / scale:.3f}".rstrip("0").rstrip(".") + f"{prefix}B"
+            for prefix, scale in (*_SIZE_BIN, *_SIZE_DEC)
+            if abs(n) >= scale and (n * 1000) % scale == 0
+        ]
+        return min(exact, key=len) if exact else f"{n}B"
     for prefix, scale in _SIZE_BIN:
         if abs(nbytes) >= scale:
             return f"{_fmt(nbytes / scale)}{prefix}B"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from netsim.chips import Chip
+from netsim.units import format_time
 from netsim.validate import require_choice, require_float
 
 __all__ = ["LANDINGS", "LandingBackend"]
@@ -36,7 +37,7 @@ class LandingBackend:
         self.graph = inner.graph
         self.latency = require_float("landing_latency", latency, min=0.0)
         self._chips = frozenset(chips)
-        self.model = f"{inner.model}+landing-{self.latency:g}s"
+        self.model = f"{inner.model}+landing-{format_time(self.latency)}"
 
     def _delayed(self, inner_event: Any, delay: float, callback: Any, t0: float) -> Any:
         out = self.env.event()

@@ -45,7 +45,7 @@ from netsim.validate import require_int
 from workloads.model_presets import MODEL_DATA
 from workloads.moe_bytes import parse_wire_dtype
 
-__all__ = ["MODELS", "TransformerModel", "model", "model_names"]
+__all__ = ["MODELS", "WEIGHT_DTYPES", "TransformerModel", "model", "model_names", "with_dtype"]
 
 _ATTENTION = ("gqa", "mla")
 
@@ -415,3 +415,31 @@ def model(name: str | TransformerModel) -> TransformerModel:
         raise ConfigError(
             f"model: must be one of {', '.join(model_names())}, got {name!r}"
         ) from None
+
+
+#: ``--dtype`` choices: (weight bytes, activation bytes, compute dtype). FP4 is 4-bit
+#: weights with FP8 activations and compute (no chip preset lists an FP4 peak).
+WEIGHT_DTYPES: Mapping[str, tuple[float, float, str]] = MappingProxyType(
+    {
+        "fp8": (1.0, 1.0, "fp8"),
+        "bf16": (2.0, 2.0, "bf16"),
+        "fp16": (2.0, 2.0, "fp16"),
+        "fp4": (0.5, 1.0, "fp8"),
+    }
+)
+
+
+def with_dtype(m: TransformerModel, dtype: str) -> TransformerModel:
+    """``m`` with weights (and activations, and the compute) in ``dtype``
+    (:data:`WEIGHT_DTYPES`); the KV cache and MoE wire formats stay the model's.
+
+    Examples
+    --------
+    >>> m = with_dtype(model("llama3-8b"), "fp8")
+    >>> (m.weight_dtype_bytes, m.act_dtype_bytes, m.compute_dtype)
+    (1.0, 1.0, 'fp8')
+    """
+    if dtype not in WEIGHT_DTYPES:
+        raise ConfigError(f"dtype: must be one of {', '.join(WEIGHT_DTYPES)}, got {dtype!r}")
+    weight, act, compute = WEIGHT_DTYPES[dtype]
+    return m.replace(weight_dtype_bytes=weight, act_dtype_bytes=act, compute_dtype=compute)

@@ -56,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ring: rail-matched inter-node sends through a proxy GPU on the receiver's rail",
     )
     p.add_argument("--root", type=int, default=0, help="root rank (broadcast, reduce)")
-    p.add_argument("--dims", default=None, help="rank grid of --algo hierarchical or torus, e.g. 8x4")
+    p.add_argument(
+        "--dims", default=None, help="rank grid of --algo hierarchical or torus, e.g. 8x4"
+    )
     p.add_argument(
         "--matrix",
         default=None,

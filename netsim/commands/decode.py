@@ -8,13 +8,14 @@ A configuration that does not fit in memory is a valid answer: it prints the cap
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from netsim.chips import CHIPS, chip_names
 from netsim.commands._common import arg_time, print_json
 from netsim.engine import FORWARDING, ROUTINGS
 from netsim.units import format_time
 
-__all__ = ["add_library_arguments", "describe_library", "register"]
+__all__ = ["add_library_arguments", "describe_library", "model_and_chip", "register"]
 
 
 def add_library_arguments(p: argparse.ArgumentParser, libraries: tuple[str, ...]) -> None:
@@ -66,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         LANDINGS,
         LIBRARIES,
     )
+    from workloads.models import WEIGHT_DTYPES
 
     p = sub.add_parser(
         "decode",
@@ -84,8 +86,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--pp", type=int, default=1)
     p.add_argument("--ep", type=int, default=1)
-    p.add_argument("--dp", type=int, default=None, help="replicas (default: fill the topology)")
-    p.add_argument("--batch", type=int, default=1, help="sequences per model instance")
+    p.add_argument(
+        "--dp",
+        type=int,
+        default=None,
+        help="data-parallel ranks (default: one model instance, dp = ep; more replicas share "
+        "the fabric)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="sequences per model instance (default: the smallest the sharding allows: 1, or "
+        "--ep with expert parallelism)",
+    )
+    p.add_argument(
+        "--dtype",
+        default=None,
+        choices=tuple(WEIGHT_DTYPES),
+        help="weight, activation and compute data type (default: the model's, e.g. bf16; "
+        "DeepSeek-V3 fp8); fp4 = 4-bit weights with fp8 activations and compute",
+    )
     p.add_argument("--context", type=int, default=4096, help="KV-cache tokens per sequence")
     p.add_argument(
         "--prefill",
@@ -147,6 +168,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+def model_and_chip(model: str, chip: str, dtype: str | None = None) -> tuple[Any, Any]:
+    """The model (in ``dtype`` if given, :func:`workloads.models.with_dtype`) and chip of
+    a decode or prefill run.
+
+    Raises
+    ------
+    ConfigError
+        Unknown model or chip, or a chip without a peak rate for the model's compute data
+        type (the message suggests ``--dtype`` with one the chip has).
+    """
+    from netsim.chips import chip as get_chip
+    from netsim.errors import ConfigError
+    from workloads.models import WEIGHT_DTYPES, with_dtype
+    from workloads.models import model as get_model
+
+    m, c = get_model(model), get_chip(chip)
+    if dtype is not None:
+        m = with_dtype(m, dtype)
+    try:
+        c.peak(m.compute_dtype)
+    except ConfigError:
+        has = [t for t in WEIGHT_DTYPES if t != "fp4" and _has_peak(c, t)]
+        hint = f"; give --dtype {has[0]}" if has else ""
+        raise ConfigError(
+            f"dtype: {m.name} computes in {m.compute_dtype} and chip {c.name!r} has no "
+            f"{m.compute_dtype} rate (it lists {', '.join(c.peak_flops)}){hint}"
+        ) from None
+    return m, c
+
+
+def _has_peak(c: Any, dtype: str) -> bool:
+    from netsim.errors import ConfigError
+
+    try:
+        c.peak(dtype)
+    except ConfigError:
+        return False
+    return True
+
+
 def _list() -> int:
     from workloads.models import MODELS, model_names
 
@@ -169,12 +230,14 @@ def _run(args: argparse.Namespace) -> int:
     for flag in ("model", "chip", "topo"):
         if not getattr(args, flag):
             raise ConfigError(f"--{flag}: required (or use --list)")
+    llm, chip = model_and_chip(args.model, args.chip, args.dtype)
+    batch = args.batch if args.batch is not None else max(1, args.ep)
     common = dict(
         tp=args.tp,
         pp=args.pp,
         ep=args.ep,
-        dp=args.dp,
-        batch=args.batch,
+        dp=args.dp if args.dp is not None else args.ep,
+        batch=batch,
         allreduce=args.allreduce,
         dispatch=args.dispatch,
         combine=args.combine,
@@ -194,11 +257,11 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     if args.prefill is not None:
-        r = prefill(args.model, args.chip, args.topo, prompt=args.prefill, **common)
+        r = prefill(llm, chip, args.topo, prompt=args.prefill, **common)
     else:
         r = decode(
-            args.model,
-            args.chip,
+            llm,
+            chip,
             args.topo,
             context=args.context,
             stragglers=args.stragglers,
@@ -211,15 +274,17 @@ def _run(args: argparse.Namespace) -> int:
         print_json(d)
         return 0
     what = "prefill" if args.prefill is not None else "decode"
+    why = "" if args.batch is not None else " (default: the smallest the sharding allows)"
+    dtype = f", {args.dtype} weights" if args.dtype else ""
     print(
         f"{what}: {d['llm']} on {d['chip']} x{args.tp * args.pp * args.ep} per instance "
         f"(tp={args.tp}, pp={args.pp}, ep={args.ep}, dp={d['dp']}), topology {d['topo']}, "
-        f"batch {args.batch}"
+        f"batch {batch}{why}{dtype}"
     )
     if not r.fits:
         print(f"does not fit: {d['capacity']['summary']}")
         return 0
-    algos = f"all-reduce {d['allreduce']}"
+    algos = f"all-reduce {d['allreduce'] or 'none (tp=1)'}"
     if d["dispatch"] is not None:
         algos += (
             f", MoE dispatch {d['dispatch']} ({d['dispatch_dtype']}, "
