@@ -234,7 +234,16 @@ def allreduce_torus(
     ranks = check_ranks(ranks)
     count = require_int("count", count, min=0)
     itemsize = require_int("itemsize", itemsize, min=1)
-    shape, coords = rank_grid(ranks, graph, dims)
+    try:
+        shape, coords = rank_grid(ranks, graph, dims)
+    except ConfigError as exc:
+        if dims is not None:
+            raise
+        name = graph.graph.get("name", "custom") if isinstance(graph, nx.Graph) else "none"
+        raise ConfigError(
+            f"dims: torus needs a rank grid: give dims like '4x4x4', or a topology whose "
+            f"chips have 'coord' that the ranks fill (got topology {name})"
+        ) from exc
     s = Schedule("allreduce", "torus", ranks, count, itemsize)
     axes = [a for a, k in enumerate(shape) if k > 1]
     n = len(axes)

@@ -155,8 +155,10 @@ def test_refusals(kw, match):
 def test_needs_a_grid():
     import networkx as nx
 
-    with pytest.raises(ConfigError, match="dims"):
+    with pytest.raises(ConfigError, match="dims: torus needs a rank grid"):
         build("allreduce", "torus", range(4), 16, graph=nx.path_graph(4))
+    with pytest.raises(ConfigError, match=r"dims: torus needs .* \(got topology torus\)"):
+        build("allreduce", "torus", [0, 5], 16, graph=torus("4x4"))
 
 
 def test_one_rank_is_empty():
