@@ -30,6 +30,9 @@ ALGORITHMS: dict[tuple[str, str], str] = {
     ("allreduce", "hierarchical"): "collectives.hierarchical:allreduce_hierarchical",
     ("allreduce", "innetwork"): "collectives.innetwork:allreduce_innetwork",
     ("allreduce", "torus"): "collectives.multidim:allreduce_torus",
+    ("allreduce", "nvls"): "collectives.nvls:allreduce_nvls",
+    ("allreduce", "nvls-tree"): "collectives.nvls:allreduce_nvls_tree",
+    ("allreduce", "collnet"): "collectives.nvls:allreduce_collnet",
     ("reduce_scatter", "ring"): "collectives.ring:reduce_scatter_ring",
     ("reduce_scatter", "direct"): "collectives.direct:reduce_scatter_direct",
     ("reduce_scatter", "recursive-halving"): (
@@ -81,7 +84,7 @@ def resolve(op: str, algo: str) -> Callable[..., Any]:
     """
     valid = algorithms_for(op)
     if algo not in valid:
-        raise ConfigError(f"algo: for {op} must be one of {', '.join(valid)}, got {algo!r}")
+        raise ConfigError(f"algo: for {op} must be one of auto, {', '.join(valid)}, got {algo!r}")
     path = ALGORITHMS[(op, algo)]
     modname, funcname = path.split(":")
     try:

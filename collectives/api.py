@@ -20,10 +20,11 @@ import networkx as nx
 import numpy as np
 
 from collectives import calibration
-from collectives.algorithms import busbw_factor, resolve
+from collectives.algorithms import algorithms_for, busbw_factor, resolve
 from collectives.channels import resolve_channels
 from collectives.runner import RunResult, contention_free, run
 from collectives.schedule import OPS, Schedule, expected, merge
+from collectives.tuner import Choice, choose
 from netsim._version import __version__
 from netsim.backend import Backend
 from netsim.errors import ConfigError, SimulationError
@@ -32,6 +33,7 @@ from netsim.validate import require_choice, require_int
 
 __all__ = [
     "BACKENDS",
+    "auto_algorithm",
     "build",
     "check_result",
     "make_backend",
@@ -67,7 +69,8 @@ def build(
     op : str
         One of :data:`collectives.schedule.OPS`.
     algo : str
-        An algorithm of ``op`` (:func:`collectives.algorithms.algorithms_for`).
+        An algorithm of ``op`` (:func:`collectives.algorithms.algorithms_for`), or
+        ``"auto"``: the one NCCL's tuner picks (:func:`auto_algorithm`).
     ranks : sequence of int
         Chips taking part, in rank order.
     count : int
@@ -103,8 +106,10 @@ def build(
     >>> len(s.transfers)
     24
     """
-    fn = resolve(op, algo)
     itemsize = require_int("itemsize", itemsize, min=1)
+    if algo == "auto":
+        algo = auto_algorithm(op, graph, list(ranks), count * itemsize).algo
+    fn = resolve(op, algo)
     if op not in _ROOTED and root not in (0, None):
         raise ConfigError(
             f"root: only broadcast and reduce have a root, got root={root!r} for {op}"
@@ -125,6 +130,17 @@ def build(
     )
     s.validate()
     return s
+
+
+def auto_algorithm(op: str, graph: Any, ranks: Sequence[int], nbytes: int) -> Choice:
+    """The algorithm ``"auto"`` runs: NCCL's tuner rule (:func:`collectives.tuner.choose`).
+
+    Raises
+    ------
+    ConfigError
+        Unknown op.
+    """
+    return choose(op, graph, ranks, nbytes, algorithms_for(op)[0])
 
 
 def make_backend(
@@ -293,6 +309,17 @@ def _reduce_bw(value: Any) -> float | None:
         ) from None
 
 
+def _tuner_json(pick: Choice | None) -> dict[str, Any] | None:
+    if pick is None:
+        return None
+    return {
+        "rule": pick.rule,
+        "nccl_algo": pick.nccl_algo,
+        "protocol": pick.protocol,
+        "predicted_time_s": pick.predicted_s,
+    }
+
+
 def _default_matrix(count: int, p: int) -> np.ndarray:
     m = np.full((p, p), count // p, dtype=np.int64)
     np.fill_diagonal(m, 0)
@@ -337,7 +364,8 @@ def run_collective(
     topo : str or networkx.Graph
         Spec string or preset (:func:`topologies.registry.build`), or a graph.
     op, algo : str
-        The collective and its algorithm (:data:`collectives.algorithms.ALGORITHMS`).
+        The collective and its algorithm (:data:`collectives.algorithms.ALGORITHMS`), or
+        ``"auto"`` (:func:`auto_algorithm`, NCCL's tuner rule).
     size : int or str
         Bytes per rank as nccl-tests counts them (e.g. ``"1MiB"``); for alltoall with a
         ``matrix`` it may be ``None`` (the largest row sum is used).
@@ -391,7 +419,11 @@ def run_collective(
         ``analytical_time_s``, ``max_link_utilisation``, ``busiest_link``, ``ranks``,
         ``groups``, ``size``, ``count``, ``op``, ``algo``, ``topo``, ``model``, ``packets``,
         ``packet_hops``, ``events``, ``transfers``, ``wall_s``, ``seed``, ``netsim_version``,
-        the library costs used and ``check`` (True, or None when not checked). Library costs
+        the library costs used and ``check`` (True, or None when not checked); ``algo`` is
+        the algorithm that ran, ``algo_requested`` what was asked (e.g. ``"auto"``),
+        ``tuner`` NCCL's pick with ``auto`` (``rule``, ``nccl_algo``, ``protocol``,
+        ``predicted_time_s``; None otherwise) and ``channels`` the ring/tree channel
+        count (None for algorithms without channels). Library costs
         are charged per route (:func:`collectives.calibration.cost_model`): ``link_costs``
         gives them per link type the collective crossed; ``step_overhead``,
         ``launch_overhead``, ``efficiency`` and ``multipath`` are those of a route crossing
@@ -460,6 +492,8 @@ def run_collective(
         multipath=multipath,
     )
     rbw = _reduce_bw(reduce_bandwidth)
+    pick = auto_algorithm(op, G, group_lists[0], count * itemsize) if algo == "auto" else None
+    requested, algo = algo, pick.algo if pick else algo
     scheds = [
         build(
             op, algo, g, count, itemsize=itemsize, graph=G, chunks=chunks, root=root,
@@ -504,6 +538,8 @@ def run_collective(
         "chips": nchips,
         "op": op,
         "algo": algo,
+        "algo_requested": requested,
+        "tuner": _tuner_json(pick),
         "size": size_b,
         "count": count,
         "itemsize": itemsize,

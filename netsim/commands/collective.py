@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from collectives.algorithms import algorithms_for
 from collectives.api import BACKENDS, run_collective
 from collectives.calibration import LIBRARIES
 from collectives.experiment import plot_sizes
@@ -35,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--algo",
         default=None,
-        help="algorithm, or a comma list with --sizes (default: the op's first, e.g. ring)",
+        help="algorithm, or a comma list with --sizes (default: auto, the one NCCL's tuner "
+        "picks for the size and system)",
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=arg_size, default=None, help="bytes per rank (e.g. 1MiB)")
@@ -135,7 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    algo = args.algo if args.algo is not None else algorithms_for(args.op)[0]
+    algo = args.algo if args.algo is not None else "auto"
     algos = [a.strip() for a in algo.split(",") if a.strip()]
     if not algos:
         raise ConfigError(f"algo: expected a name or a comma list of names, got {algo!r}")
@@ -210,7 +210,11 @@ def _run(args: argparse.Namespace) -> int:
         )
     if not args.sizes:
         r = r0
-        print(f"algorithm   {r['algo']}")
+        t = r["tuner"]
+        tuned = "" if t is None else " (auto)"
+        if t and t["nccl_algo"]:
+            tuned = f" (auto: NCCL's tuner picks {t['nccl_algo']}/{t['protocol']})"
+        print(f"algorithm   {r['algo']}{tuned}")
         if r["channels"] is not None:
             print(f"channels    {r['channels']}")
         print(f"size        {format_size(r['size'])} per rank")

@@ -1,0 +1,340 @@
+"""NCCL's switch-reduction all-reduces on multi-node systems: NVLS, NVLS+tree and CollNet.
+
+All three cut the vector into ``L`` slices, one per local rank (the slice's *head*), and
+run three stages per slice, pipelined in ``chunks`` pieces per slice [1]_ [2]_:
+
+1. **Intra-node reduce.** Every GPU of a node sends the piece (op ``"sum"``) into the
+   accumulator ``"nv<first rank>"`` of its node's NVSwitches, striped over them in
+   proportion to a GPU's NVLinks to each (NVLink SHARP spreads a GPU's traffic over all
+   its links); the switches return the sum to the head (NCCL's ``multimem.ld_reduce``). Without a reducing
+   NVSwitch (``collnet`` only) every GPU sends the piece straight to the head.
+2. **Inter-node all-reduce of the slice among the heads** (all on the same rail, so every
+   NIC of a node carries ``1/L`` of the data):
+
+   ``nvls-tree``
+       NCCL's double binary tree over the nodes (:func:`collectives.tree.dtree_parents`);
+       piece ``m`` of a slice takes tree ``m mod 2``: reduced up (``"sum"``), then sent
+       down (``"copy"``).
+   ``collnet``
+       InfiniBand SHARP: the heads reduce into the fabric switches and the top switch
+       multicasts the result back (the aggregation tree of
+       :func:`collectives.innetwork.aggregation_planes` over the heads of the rail;
+       buffer ``"cn<first rank>"``). Needs ``fabric_reduction`` on the leaves and spines.
+3. **Intra-node broadcast.** The head sends the result to an NVSwitch (buffer
+   ``"nm<first rank>"``), which multicasts it to the other GPUs of the node (NCCL's
+   ``multimem.st``); without a reducing NVSwitch the head copies it to each GPU.
+
+``nvls`` is NVLink SHARP inside one node (stage 2 empty): the reduction and multicast of
+:func:`collectives.innetwork.allreduce_innetwork` on the node's NVSwitches. NCCL runs NVLS
+across nodes only together with CollNet; here that is ``collnet``.
+
+References
+----------
+.. [1] NVIDIA NCCL 2.17/2.18 release notes (NVLS and NVLS+Tree algorithms for NVLink
+   SHARP on H100 NVSwitch systems) and ``src/device/all_reduce.h``
+   (``runRing``/``runTreeSplit``/``runNvls``/``runNvlsTree``/``runCollNetDirect``).
+.. [2] R. L. Graham et al., "Scalable Hierarchical Aggregation Protocol (SHArP)",
+   COMHPC 2016 (in-network reduction on InfiniBand switches; NCCL's CollNet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import networkx as nx
+
+from collectives.channels import Layout, layout
+from collectives.innetwork import aggregation_planes, allreduce_innetwork
+from collectives.schedule import Schedule, chunk_bounds
+from collectives.tree import dtree_parents
+from netsim.errors import ConfigError
+from netsim.validate import require_int
+
+__all__ = [
+    "DEFAULT_NVLS_CHUNKS",
+    "MAX_NVLS_CHUNKS",
+    "NVLS_PIECE_BYTES",
+    "allreduce_collnet",
+    "allreduce_nvls",
+    "allreduce_nvls_tree",
+    "node_switches",
+]
+
+#: Default pipeline pieces per slice: at least this many (a modelling choice: enough to
+#: overlap the three stages; NCCL pipelines in fixed-size chunks) ...
+DEFAULT_NVLS_CHUNKS = 4
+#: ... and more for large slices, so that no piece exceeds this many bytes (up to
+#: :data:`MAX_NVLS_CHUNKS` pieces per slice).
+NVLS_PIECE_BYTES = 8 << 20
+#: Cap on the default pieces per slice (bounds the schedule's size).
+MAX_NVLS_CHUNKS = 32
+
+
+def node_switches(graph: nx.Graph, node: Sequence[int]) -> list[int]:
+    """The reducing NVSwitches every chip of ``node`` links to (sorted; may be empty)."""
+    common = None
+    for chip in node:
+        near = {
+            v
+            for v in graph.adj[chip]
+            if graph.nodes[v].get("kind") == "switch" and graph.nodes[v].get("role") == "nvswitch"
+        }
+        common = near if common is None else common & near
+    return sorted(s for s in common or () if graph.nodes[s].get("reduction"))
+
+
+class _Stages:
+    """Emit the three stages of one piece. A piece is striped over the node's NVSwitches
+    in proportion to a GPU's NVLinks to each (NVLink SHARP spreads every GPU's traffic
+    over all its links)."""
+
+    def __init__(self, s: Schedule, graph: nx.Graph, lay: Layout, need_switch: bool) -> None:
+        self.s, self.lay = s, lay
+        self.last: dict[Any, int] = {}
+        self.sw = [node_switches(graph, node) for node in lay.nodes]
+        if need_switch and not all(self.sw):
+            raise ConfigError(
+                "graph: nvls needs NVSwitches with reduction (NVLink SHARP) in every node"
+            )
+        self.weight = [
+            [int(graph.edges[node[0], w].get("count", 1)) for w in sws]
+            for node, sws in zip(lay.nodes, self.sw, strict=True)
+        ]
+        first = s.ranks[0]
+        self.acc, self.mc, self.cn = f"nv{first}", f"nm{first}", f"cn{first}"
+
+    def add(self, src: int, dsts: Any, sbuf: str, lo: int, hi: int, dbuf: str, op: str,
+            deps: list[int | None], stage: str = "") -> int:  # fmt: skip
+        # FIFO per (sender, receivers, stage): a stage's pieces follow one another.
+        key = (src, dsts if isinstance(dsts, int) else tuple(dsts), dbuf, stage)
+        i = self.s.add(src, dsts, sbuf, lo, hi, dbuf, lo, op=op, deps=[*deps, self.last.get(key)])
+        self.last[key] = i
+        return i
+
+    def stripes(self, n: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
+        """``(switch, lo, hi)``: ``[lo, hi)`` cut over node ``n``'s NVSwitches by weight."""
+        w = self.weight[n]
+        total, acc, out = sum(w), 0, []
+        for sw, x in zip(self.sw[n], w, strict=True):
+            a = lo + (hi - lo) * acc // total
+            acc += x
+            b = lo + (hi - lo) * acc // total
+            if b > a:
+                out.append((sw, a, b))
+        return out
+
+    def reduce_to_head(self, n: int, j: int, lo: int, hi: int) -> list[int]:
+        """Stage 1: the node's sum lands in the head's ``x`` once the returned transfers
+        have arrived."""
+        node, head = self.lay.nodes[n], self.lay.nodes[n][j]
+        if not self.sw[n]:  # direct: every GPU adds its piece into the head
+            return [self.add(g, head, "x", lo, hi, "x", "sum", []) for g in node if g != head]
+        out = []
+        for sw, a, b in self.stripes(n, lo, hi):
+            ups = [self.add(g, sw, "x", a, b, self.acc, "sum", []) for g in node]
+            out.append(self.add(sw, head, self.acc, a, b, "x", "copy", ups))
+        return out
+
+    def broadcast_from_head(self, n: int, j: int, lo: int, hi: int, deps: list[int]) -> None:
+        """Stage 3: the head's result reaches every GPU of its node."""
+        node, head = self.lay.nodes[n], self.lay.nodes[n][j]
+        others = [g for g in node if g != head]
+        if not others:
+            return
+        if not self.sw[n]:
+            for g in others:
+                self.add(head, g, "x", lo, hi, "x", "copy", deps)
+            return
+        for sw, a, b in self.stripes(n, lo, hi):
+            up = self.add(head, sw, "x", a, b, self.mc, "copy", deps)
+            self.add(sw, others, self.mc, a, b, "x", "copy", [up])
+
+
+def _setup(
+    algo: str, ranks: Sequence[int], count: Any, itemsize: Any, graph: Any, chunks: Any
+) -> tuple[Schedule, Layout, int]:
+    if len(ranks) < 1 or len(set(ranks)) != len(ranks):
+        raise ConfigError(f"ranks: must be one or more distinct chips, got {list(ranks)}")
+    count = require_int("count", count, min=0)
+    itemsize = require_int("itemsize", itemsize, min=1)
+    lay = layout(ranks, graph)
+    if lay is None or len(lay.nodes) < 2:
+        raise ConfigError(
+            f"ranks: {algo} runs across two or more nodes (chips with 'node'); inside one "
+            f"NVLink domain use nvls"
+        )
+    if chunks is None:
+        by_size = -(-count * itemsize // (lay.local * NVLS_PIECE_BYTES))
+        k = max(DEFAULT_NVLS_CHUNKS, min(MAX_NVLS_CHUNKS, by_size))
+    else:
+        k = require_int("chunks", chunks, min=1)
+    return Schedule("allreduce", algo, tuple(int(r) for r in ranks), count, itemsize), lay, k
+
+
+def _pieces(count: int, L: int, k: int) -> list[tuple[int, int, int, int]]:
+    """``(slice j, piece m, lo, hi)`` of every non-empty piece, piece-major (pipelined)."""
+    b = chunk_bounds(count, L)
+    out = []
+    for m in range(k):
+        for j in range(L):
+            sub = chunk_bounds(b[j + 1] - b[j], k)
+            lo, hi = b[j] + sub[m], b[j] + sub[m + 1]
+            if hi > lo:
+                out.append((j, m, lo, hi))
+    return out
+
+
+def _no_opts(opts: dict[str, Any]) -> None:
+    if opts:
+        name = sorted(opts)[0]
+        raise ConfigError(f"{name}: not an option of the nvls algorithms, got {opts[name]!r}")
+
+
+def allreduce_nvls_tree(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: nx.Graph | None = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """NVLS+tree all-reduce: NVLink SHARP inside nodes, double binary trees across them.
+
+    Parameters
+    ----------
+    ranks : sequence of int
+        Chips on two or more nodes (chips with ``node`` and ``local_rank``).
+    count : int
+        Elements per rank.
+    itemsize : int
+        Bytes per element.
+    graph : networkx.Graph
+        The topology: every node needs NVSwitches with ``reduction``.
+    chunks : int, optional
+        Pipeline pieces per slice (default :data:`DEFAULT_NVLS_CHUNKS`, more for large
+        messages: pieces of at most :data:`NVLS_PIECE_BYTES`, up to
+        :data:`MAX_NVLS_CHUNKS`).
+    root, matrix
+        Not used by all-reduce.
+
+    Returns
+    -------
+    Schedule
+
+    Raises
+    ------
+    ConfigError
+        Ranks on one node, no reducing NVSwitch, bad ``count``/``chunks``, unknown option.
+    """
+    _no_opts(opts)
+    s, lay, k = _setup("nvls-tree", ranks, count, itemsize, graph, chunks)
+    st = _Stages(s, graph, lay, need_switch=True)
+    trees = dtree_parents(len(lay.nodes))
+    for j, m, lo, hi in _pieces(s.count, lay.local, k):
+        parents = trees[m % 2]
+        heads = [node[j] for node in lay.nodes]
+        have = {n: st.reduce_to_head(n, j, lo, hi) for n in range(len(heads))}
+        got = {n: list(have[n]) for n in have}
+        order = _leaves_first(parents)
+        for n in order:
+            u = parents[n]
+            if u >= 0:  # after the parent's own node sum has landed (it overwrites x)
+                got[u].append(
+                    st.add(heads[n], heads[u], "x", lo, hi, "x", "sum", got[n] + have[u], "up")
+                )
+        final: dict[int, list[int]] = {}
+        for n in order[::-1]:
+            u = parents[n]
+            down = [] if u < 0 else [st.add(heads[u], heads[n], "x", lo, hi, "x", "copy",
+                                            final[u], "down")]  # fmt: skip
+            final[n] = down or got[n]
+        for n in range(len(heads)):
+            st.broadcast_from_head(n, j, lo, hi, final[n])
+    return s
+
+
+def _leaves_first(parents: Sequence[int]) -> list[int]:
+    depth = []
+    for r in range(len(parents)):
+        d, v = 0, r
+        while parents[v] >= 0:
+            v, d = parents[v], d + 1
+        depth.append(d)
+    return sorted(range(len(parents)), key=lambda r: (-depth[r], r))
+
+
+def allreduce_collnet(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: nx.Graph | None = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """CollNet all-reduce: intra-node reduce to the heads, InfiniBand SHARP across nodes.
+
+    Parameters as :func:`allreduce_nvls_tree`; the fabric switches joining the heads of a
+    rail need ``reduction`` (``fabric_reduction=true``); NVSwitches without reduction are
+    replaced by direct sends to the heads.
+    """
+    _no_opts(opts)
+    s, lay, k = _setup("collnet", ranks, count, itemsize, graph, chunks)
+    st = _Stages(s, graph, lay, need_switch=False)
+    rails = [aggregation_planes(graph, [node[j] for node in lay.nodes]) for j in range(lay.local)]
+    for j, m, lo, hi in _pieces(s.count, lay.local, k):
+        heads = [node[j] for node in lay.nodes]
+        plane = rails[j][m % len(rails[j])]
+        into: dict[int, list[int]] = {}
+        for n, h in enumerate(heads):
+            ready = st.reduce_to_head(n, j, lo, hi)
+            into.setdefault(plane.parent[h], []).append(
+                st.add(h, plane.parent[h], "x", lo, hi, st.cn, "sum", ready)
+            )
+        for sw in plane.order[:-1]:
+            up = plane.parent[sw]
+            into.setdefault(up, []).append(st.add(sw, up, st.cn, lo, hi, st.cn, "sum", into[sw]))
+        down = st.add(plane.root, heads, st.cn, lo, hi, "x", "copy", into[plane.root])
+        for n in range(len(heads)):
+            st.broadcast_from_head(n, j, lo, hi, [down])
+    return s
+
+
+def allreduce_nvls(
+    ranks: Sequence[int],
+    count: int,
+    *,
+    itemsize: int = 1,
+    graph: nx.Graph | None = None,
+    chunks: int | None = None,
+    root: int = 0,
+    matrix: Any = None,
+    **opts: Any,
+) -> Schedule:
+    """NVLS all-reduce inside one NVLink domain: reduction and multicast in its NVSwitches
+    (:func:`collectives.innetwork.allreduce_innetwork`), refused across nodes.
+
+    Parameters as :func:`allreduce_nvls_tree`.
+    """
+    lay = layout(ranks, graph)
+    if lay is not None and len(lay.nodes) > 1:
+        raise ConfigError(
+            "ranks: nvls runs inside one NVLink domain, got ranks on "
+            f"{len(lay.nodes)} nodes; across nodes use nvls-tree or collnet"
+        )
+    if isinstance(graph, nx.Graph) and not any(
+        d.get("role") == "nvswitch" and d.get("reduction") for _, d in graph.nodes(data=True)
+    ):
+        raise ConfigError("graph: nvls needs NVSwitches with reduction (NVLink SHARP)")
+    s = allreduce_innetwork(
+        ranks, count, itemsize=itemsize, graph=graph, chunks=chunks, root=root,
+        matrix=matrix, **opts,
+    )  # fmt: skip
+    s.algo = "nvls"
+    return s
