@@ -14,9 +14,18 @@ from topologies.torus import torus
 
 FAT = build_topology("fat-tree-k4:reduction=true")
 RANKS = list(range(8))
+# NCCL's multi-node algorithms need nodes with NVSwitches (and SHARP for collnet).
+HIER = build_topology("hierarchical:nodes=2,gpus=4,fabric_reduction=true")
+ON_NODES = {"nvls": [0, 1, 2, 3], "nvls-tree": RANKS, "collnet": RANKS}
 
 
 def _schedule(op: str, algo: str, count: int):
+    if algo in ON_NODES:
+        return HIER, build(op, algo, ON_NODES[algo], count, itemsize=4, graph=HIER)
+    return FAT, _fat_schedule(op, algo, count)
+
+
+def _fat_schedule(op: str, algo: str, count: int):
     kw = {}
     if algo in ("hierarchical", "torus"):  # rank grids: the fat-tree's chips have no coord
         kw["dims"] = "2x4"
@@ -41,9 +50,9 @@ def _schedule(op: str, algo: str, count: int):
     ids=["hardware", "step-launch", "eff-multipath-reduce", "nccl-per-link"],
 )
 def test_estimate_equals_the_event_driven_run_exactly(op, algo, costs):
-    s = _schedule(op, algo, 3000)
-    ran = run(make_backend(FAT, "analytical"), s, **costs)
-    est = contention_free(make_backend(FAT, "analytical"), s, **costs)
+    G, s = _schedule(op, algo, 3000)
+    ran = run(make_backend(G, "analytical"), s, **costs)
+    est = contention_free(make_backend(G, "analytical"), s, **costs)
     assert est == ran.arrivals  # bit for bit, every transfer
 
 
