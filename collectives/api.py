@@ -221,7 +221,7 @@ def parse_matrix(value: Any) -> np.ndarray:
     and the diagonal against the ranks.
     """
     if not isinstance(value, str | Path):
-        return np.asarray(value)
+        return _finite_matrix(np.asarray(value), value)
     text = str(value).strip()
     path = Path(text)
     is_file = path.suffix.lower() in (".npy", ".json", ".csv", ".txt") or path.is_file()
@@ -246,6 +246,17 @@ def parse_matrix(value: Any) -> np.ndarray:
         ) from None
     if m.ndim != 2:
         raise ConfigError(f"matrix: must be 2-D (one row per sending rank), got {text!r}")
+    return _finite_matrix(m, text)
+
+
+def _finite_matrix(m: np.ndarray, text: Any) -> np.ndarray:
+    """``m`` if every entry is a finite number, else ConfigError (a NaN is not a count)."""
+    try:
+        finite = bool(np.all(np.isfinite(m.astype(float))))
+    except (TypeError, ValueError):
+        finite = False
+    if not finite:
+        raise ConfigError(f"matrix: every entry must be a finite number, got {text!r}")
     return m
 
 

@@ -66,6 +66,7 @@ def _files(tmp: Path) -> None:
 
 
 T2 = "torus:dims=2x2"
+NAN_MATRIX = "0,nan,1,1;3,0,1,1;1,1,0,1;1,1,1,0"
 A = ("--backend", "analytical")
 
 #: (id, argv, needle): exit 2 and one error line that contains ``needle``.
@@ -97,6 +98,20 @@ CASES = [
     ("loads-tiny-step", ["traffic", "--topo", T2, "--loads", "0.1:0.9:1e-9"], "MAX_RANGE_VALUES"),
     ("loads-nan", ["traffic", "--topo", T2, "--loads", "nan"], "loads"),
     ("packets-huge", ["traffic", "--topo", T2, "--packets", "1000000000000"], "MAX_PACKETS"),
+    (
+        "matrix-nan",
+        ["collective", "--topo", T2, "--op", "alltoall", "--matrix", NAN_MATRIX, *A],
+        "finite",
+    ),
+    # work beyond stated limits: refused with the limit's name
+    ("topo-2^20-chips", ["topo", "torus:dims=1024x1024"], "MAX_CHIPS"),
+    ("topo-fat-tree-k128", ["topo", "fat_tree:k=128"], "MAX_CHIPS"),
+    ("topo-nvswitch-huge", ["topo", "nvswitch:gpus=1000000"], "MAX_CHIPS"),
+    (
+        "size-1TiB-every-packet",
+        ["collective", "--topo", T2, "--size", "1TiB", "--max-segments", "none"],
+        "MAX_MESSAGE_PACKETS",
+    ),
     # sweep specs
     ("spec-binary", ["sweep", "{tmp}/binary.yaml", "--out", "{tmp}/r.h5"], "not a text file"),
     ("spec-alias-bomb", ["sweep", "{tmp}/bomb.yaml", "--out", "{tmp}/r.h5"], "alias"),
@@ -237,7 +252,18 @@ def test_scheduler_that_is_not_dask_is_refused_in_bounded_time(
 # --------------------------------------------------------------------------- memory
 
 #: (id, argv, needle): as CASES, run in a subprocess under MEMORY_BOUND.
+LLAMA8 = ["decode", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100", "--tp", "8", *A]
 MEMORY_CASES = [
+    (
+        "decode-tokens",
+        [*LLAMA8, "--stragglers", "exp:1us", "--tokens", "1000000000"],
+        "MAX_DRAWS",
+    ),
+    (
+        "train-bucket",
+        ["train", *LLAMA8[1:], "--bucket", "1B"],
+        "MAX_BUCKETS",
+    ),
     (
         "sweep-big-axis",
         ["sweep", "{tmp}/bigaxis.yaml", "--out", "{tmp}/r.h5", "--dry-run"],
@@ -417,3 +443,13 @@ def test_pool_workers_exit_when_the_driver_is_killed(tmp_path):
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
     assert not any(_alive(w) for w in workers)
+
+
+def test_moe_load_weights_near_overflow_are_normalised():
+    from workloads.moe import parse_routing
+
+    # the sum of two 1e308 weights overflows a float: normalising by the largest first
+    # gives the exact halves (and no RuntimeWarning, which pytest would turn into an error
+    # under -W error)
+    assert parse_routing("load:1e308,1e308").load == (0.5, 0.5)
+    assert parse_routing("load:1e308,0").load == (1.0, 0.0)

@@ -265,7 +265,8 @@ def test_tree_conservation(depth, radix, taper):
         (tree, (2, 1), {}, r"^radix: must be an integer >= 2, got 1$"),
         (tree, (2, 2), {"taper": 0.5}, r"^taper: must be a finite number >= 1, got 0.5$"),
         (tree, (2, 2), {"latency": -1}, r"^latency: must be a finite number >= 0, got -1$"),
-        (tree, (21, 2), {}, rf"^depth, radix: radix\*\*depth chips must be <= {MAX_TREE_CHIPS}"),
+        (tree, (17, 2), {}, rf"^depth, radix: radix\*\*depth chips must be <= {MAX_TREE_CHIPS}"),
+        (fat_tree, (66,), {}, rf"^k: at most {MAX_TREE_CHIPS} chips .*k=66"),
     ],
 )
 def test_errors_name_the_parameter(func, args, kwargs, pattern):
@@ -275,6 +276,6 @@ def test_errors_name_the_parameter(func, args, kwargs, pattern):
 
 
 def test_tree_size_guard():
-    assert math.log2(MAX_TREE_CHIPS) == 20
-    with pytest.raises(ConfigError, match="radix=4, depth=11"):
-        tree(11, 4)  # 4^11 = 2^22 chips
+    assert math.log2(MAX_TREE_CHIPS) == 16  # topologies.limits.MAX_CHIPS
+    with pytest.raises(ConfigError, match="radix=4, depth=9"):
+        tree(9, 4)  # 4^9 = 2^18 chips

@@ -63,13 +63,12 @@ from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES, link_type
 from netsim.validate import require_choice, require_float, require_int
 from topologies._build import add_chip, add_link, add_switch, finish
+from topologies.limits import MAX_CHIPS, check_chips
 
 __all__ = ["ARRANGEMENTS", "MAX_CHIPS", "PRESETS", "dragonfly", "global_links"]
 
 ARRANGEMENTS = ("consecutive", "palm-tree")
 
-#: Largest number of chips :func:`dragonfly` builds.
-MAX_CHIPS = 1 << 20
 
 #: Extra latency of a global link over the link type's default when ``global_latency`` is
 #: not given: ~20 m of optical cable between cabinets at 5 ns/m (assumed; Kim et al. [1]_
@@ -268,8 +267,7 @@ def dragonfly(
         raise ConfigError(
             f"g: a*h*g must be even so that every global port is paired, got a={a}, h={h}, g={g}"
         )
-    if a * p * g > MAX_CHIPS:
-        raise ConfigError(f"a, p, g: at most {MAX_CHIPS} chips, got a*p*g = {a * p * g}")
+    check_chips("a, p, g", a * p * g, f"a*p*g = {a * p * g}")
     link = require_choice("link", link, sorted(LINK_TYPES))
     bws = {
         name: _opt_bandwidth(name, value)

@@ -43,6 +43,7 @@ from netsim.errors import ConfigError
 from netsim.linktypes import link_type
 from netsim.validate import require_int
 from topologies._build import add_link, add_switch, finish
+from topologies.limits import check_chips
 from topologies.nvswitch import (
     _add_domain,
     _link_split,
@@ -228,6 +229,7 @@ def hierarchical(
     """
     nodes = require_int("nodes", nodes, min=1)
     gpus = require_int("gpus", gpus, min=1)
+    check_chips("nodes, gpus", nodes * gpus, f"nodes*gpus = {nodes * gpus}")
     switches = require_int("switches", switches, min=1)
     links_per_gpu = require_int("links_per_gpu", links_per_gpu, min=switches)
     scale_up_link = _require_link("scale_up_link", scale_up_link)

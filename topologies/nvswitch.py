@@ -34,6 +34,7 @@ from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES, link_type
 from netsim.validate import require_choice, require_float, require_int
 from topologies._build import add_chip, add_link, add_switch, finish
+from topologies.limits import check_chips
 
 __all__ = ["PRESETS", "link_split", "nvswitch"]
 
@@ -277,7 +278,7 @@ def nvswitch(
     ----------
     See the module docstring.
     """
-    gpus = require_int("gpus", gpus, min=1)
+    gpus = check_chips("gpus", require_int("gpus", gpus, min=1), str(gpus))
     switches = require_int("switches", switches, min=1)
     links_per_gpu = require_int("links_per_gpu", links_per_gpu, min=switches)
     link = _require_link("link", link)

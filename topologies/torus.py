@@ -70,11 +70,10 @@ from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES, link_type
 from netsim.validate import require_choice, require_float
 from topologies._build import add_chip, add_link, finish, set_injection
+from topologies.limits import MAX_CHIPS, check_chips
 
 __all__ = ["MAX_CHIPS", "PRESETS", "grid_pos", "mesh", "parse_dims", "torus"]
 
-#: Largest number of chips :func:`torus` and :func:`mesh` build (guards against typos).
-MAX_CHIPS = 1 << 20
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tpu-v4-cube": {
@@ -248,10 +247,7 @@ def _require_bool(name: str, value: Any) -> bool:
 
 def _check_size(dims: tuple[int, ...]) -> int:
     n = math.prod(dims)
-    if n > MAX_CHIPS:
-        shape = "x".join(map(str, dims))
-        raise ConfigError(f"dims: at most {MAX_CHIPS} chips, got {shape} = {n}")
-    return n
+    return check_chips("dims", n, f"{'x'.join(map(str, dims))} = {n}")
 
 
 # --------------------------------------------------------------------------- structure

@@ -28,11 +28,12 @@ from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES, link_type
 from netsim.validate import require_choice, require_float, require_int
 from topologies._build import add_chip, add_link, add_switch, finish
+from topologies.limits import MAX_CHIPS, check_chips
 
 __all__ = ["PRESETS", "fat_tree", "tree"]
 
-#: Largest number of chips :func:`tree` builds (guards against ``radix**depth`` typos).
-MAX_TREE_CHIPS = 1 << 20
+#: Largest number of chips :func:`tree` and :func:`fat_tree` build (the common limit).
+MAX_TREE_CHIPS = MAX_CHIPS
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fat-tree-k4": {
@@ -143,6 +144,7 @@ def fat_tree(
     See the module docstring.
     """
     k = require_int("k", k, min=2, even=True)
+    check_chips("k", k**3 // 4, f"k={k}: k**3/4 = {k**3 // 4} hosts")
     link, bandwidth, latency, switch_latency, reduction = _common(
         link, bandwidth, latency, switch_latency, reduction
     )

@@ -167,10 +167,11 @@ def parse_routing(text: str | RoutingSpec) -> RoutingSpec:
             raise ConfigError(
                 f"moe-routing: load must be comma-separated numbers, got {text!r}"
             ) from None
-        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.size or w.max() <= 0:
             raise ConfigError(
                 f"moe-routing: load weights must be finite, >= 0 and not all 0, got {text!r}"
             )
+        w = w / w.max()  # first, so that the sum of huge weights (1e308) cannot overflow
         return RoutingSpec("load", load=tuple(float(x) for x in w / w.sum()))
     raise ConfigError(
         f"moe-routing: expected uniform, zipf:S[:SEED] or load:W1,W2,..., got {text!r}"

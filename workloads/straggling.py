@@ -15,10 +15,15 @@ from collections.abc import Sequence
 import networkx as nx
 import numpy as np
 
+from netsim.errors import ConfigError
 from workloads import stragglers as strag
 from workloads.decode_result import FabricSite
 
-__all__: list[str] = []
+__all__ = ["MAX_DRAWS"]
+
+#: Most numbers the straggler model may draw for one run (tokens x collective calls per
+#: token x chips of an instance; 8 bytes each): more is refused before any is drawn.
+MAX_DRAWS = 20_000_000
 
 
 def _with_link_delays(g: nx.Graph, spec: strag.StragglerSpec, seed: int) -> nx.Graph:
@@ -46,6 +51,12 @@ def _straggle(
     nominal = sum(s.time_s * s.count for s in sites)
     calls = sum(s.count for s in sites)
     chip_spec = any(c.target == "chip" for c in spec.components)
+    draws = tokens * (max(1, calls * len(inst)) if chip_spec else 1)
+    if draws > MAX_DRAWS:
+        raise ConfigError(
+            f"tokens: {tokens} tokens need {draws} straggler draws, more than the limit of "
+            f"{MAX_DRAWS} (workloads.straggling.MAX_DRAWS); use fewer tokens, got {tokens}"
+        )
     if not chip_spec or calls == 0:
         return np.full(tokens, nominal), np.zeros(0, dtype=bool)
     inst_chips = [chips[r] for r in inst]

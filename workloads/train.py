@@ -64,6 +64,7 @@ from workloads.train_flops import train_compute
 
 __all__ = [
     "ADAM_BYTES_PER_PARAM",
+    "MAX_BUCKETS",
     "TrainResult",
     "bucket_timeline",
     "train_experiment",
@@ -72,6 +73,8 @@ __all__ = [
 
 #: Bytes of training state per parameter with mixed-precision Adam (ZeRO paper, §3.1).
 ADAM_BYTES_PER_PARAM = 16
+#: Most gradient buckets a step may have (each is one entry of the bucket timeline).
+MAX_BUCKETS = 1_000_000
 
 
 def bucket_timeline(
@@ -368,6 +371,11 @@ def train_step(
     compute_end = compute + bubble + tp_comm + pp_comm
     grad_total = n_params * gbytes
     nb = max(1, math.ceil(grad_total / bucket_b))
+    if nb > MAX_BUCKETS:
+        raise ConfigError(
+            f"bucket: {nb} gradient buckets, more than the limit of {MAX_BUCKETS} "
+            f"(workloads.train.MAX_BUCKETS; use a larger bucket), got {bucket!r}"
+        )
     grad_comm = exposed = 0.0
     ar_algo = None
     if par.dp > 1:

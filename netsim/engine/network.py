@@ -89,9 +89,12 @@ from netsim.engine.routing import PortTable, make_router
 from netsim.errors import ConfigError, DeadlockError, SimulationError
 from netsim.validate import require_choice, require_int
 
-__all__ = ["FORWARDING", "PacketNetwork", "default_injection"]
+__all__ = ["FORWARDING", "MAX_MESSAGE_PACKETS", "PacketNetwork", "default_injection"]
 
 FORWARDING = ("cut-through", "store-and-forward")
+#: Most packets one message may be cut into (with ``max_segments=None``, every real MTU
+#: packet): a larger message is refused when it is sent rather than simulated for hours.
+MAX_MESSAGE_PACKETS = 1 << 20
 
 
 class PacketNetwork:
@@ -421,6 +424,12 @@ class PacketNetwork:
         if self.max_segments is not None and real > self.max_segments:
             seg = -(-nbytes // self.max_segments)
         count = max(1, -(-nbytes // seg))
+        if count > MAX_MESSAGE_PACKETS:
+            raise ConfigError(
+                f"max_segments: a message of {nbytes} bytes is {count} packets, more than the "
+                f"limit of {MAX_MESSAGE_PACKETS} (netsim.engine.network.MAX_MESSAGE_PACKETS); "
+                f"give max_segments (e.g. 256), got {self.max_segments!r}"
+            )
         return count, seg, nbytes + real * header
 
     def _inject(self, src, nbytes, path, vcs, event, callback, observe, tree, mtu, header, cbl):
