@@ -59,3 +59,19 @@ def test_a_ring_across_nodes_charges_each_hop_its_own_step_cost():
 def test_bad_explicit_costs_are_refused_per_route():
     with pytest.raises(ConfigError, match="efficiency"):
         run_collective("hierarchical:nodes=2", "sendrecv", "direct", "1KiB", efficiency=1.5)
+
+
+def test_decode_on_a_superpod_charges_the_tensor_parallel_allreduce_nvlink_costs():
+    """TP8 inside one node of a 2-node SuperPOD: the same all-reduce time as on a lone
+    DGX H100 (NVLink striping and step cost), not the InfiniBand costs of the fabric."""
+    from workloads.decode import decode
+    from workloads.models import TransformerModel
+
+    tiny = TransformerModel(
+        name="tiny", layers=2, hidden=4096, heads=8, kv_heads=8, head_dim=512, ffn=128, vocab=256
+    )
+    kw = dict(tp=8, batch=64, context=16, allreduce="ring", landing="sram", library="nccl")
+    dgx = decode(tiny, "h100", "dgx-h100", **kw)
+    pod = decode(tiny, "h100", "hierarchical:nodes=2", dp=2, **kw)
+    assert pod.sites[0].run.time_s == pytest.approx(dgx.sites[0].run.time_s, rel=1e-12)
+    assert any("charged the costs of its own route" in n for n in pod.notes)

@@ -24,7 +24,7 @@ import numpy as np
 
 from collectives import build, make_backend, run
 from collectives.api import BACKENDS as COLLECTIVE_BACKENDS
-from collectives.calibration import LibraryCosts
+from collectives.calibration import CostModel, LibraryCosts
 from collectives.schedule import merge
 from netsim.errors import ConfigError
 from workloads.landing import LandingBackend
@@ -212,7 +212,11 @@ class Fabric:
 
     ``instance`` is the set of chips whose traffic counts in :meth:`link_bytes` (energy).
     ``step_overhead``, ``launch_overhead``, ``efficiency`` and ``multipath`` are the
-    collective library's costs (:func:`collectives.runner.run`; see :meth:`with_costs`).
+    collective library's costs (:func:`collectives.runner.run`; see :meth:`with_costs`);
+    with ``costs`` (a :class:`collectives.calibration.CostModel`) schedules are charged
+    per route instead (an intra-node transfer of a SuperPOD NVLink's costs, an inter-node
+    one InfiniBand's), the single values serving the critical-path analysis and
+    :meth:`link_bytes`.
     """
 
     graph: nx.Graph
@@ -227,12 +231,15 @@ class Fabric:
     launch_overhead: float = 0.0
     efficiency: float = 1.0
     multipath: bool = False
+    costs: CostModel | None = None
     _router: Any = None
     _paths: dict[tuple[int, int], list[tuple[int, int, str]]] = field(default_factory=dict)
 
-    def with_costs(self, costs: LibraryCosts) -> Fabric:
+    def with_costs(self, costs: LibraryCosts, model: CostModel | None = None) -> Fabric:
         """Take the step, launch, efficiency and multipath of ``costs``
-        (:func:`collectives.calibration.library_costs`); returns ``self``."""
+        (:func:`collectives.calibration.library_costs`) and the per-route ``model``
+        (:func:`collectives.calibration.cost_model`) if given; returns ``self``."""
+        self.costs = model
         self.step_overhead = costs.step
         self.launch_overhead = costs.launch
         self.efficiency = costs.efficiency
@@ -298,14 +305,17 @@ class Fabric:
     ) -> CollectiveRun:
         """Time ``schedule`` on a fresh backend and analyse it (:func:`chip_tails`)."""
         be = self.make()
-        res = run(
-            be,
-            schedule,
-            step_overhead=self.step_overhead,
-            launch_overhead=self.launch_overhead,
-            efficiency=self.efficiency,
-            multipath=self.multipath,
-        )
+        if self.costs is not None:
+            res = run(be, schedule, costs=self.costs)
+        else:
+            res = run(
+                be,
+                schedule,
+                step_overhead=self.step_overhead,
+                launch_overhead=self.launch_overhead,
+                efficiency=self.efficiency,
+                multipath=self.multipath,
+            )
         tails, crit = chip_tails(schedule, res.arrivals, step_overhead=self.step_overhead)
         return CollectiveRun(
             name=name,
@@ -397,7 +407,14 @@ def library_record(library: str, costs: LibraryCosts) -> dict[str, Any]:
 
 
 def _library_notes(library: str, costs: LibraryCosts) -> list[str]:
-    """A caveat when ``library`` adds nothing on this fabric (its links have no costs)."""
+    """A caveat when ``library`` adds nothing on this fabric (its links have no costs), or
+    when the fabric mixes link types (its costs are charged per route)."""
+    if "+" in costs.link:
+        return [
+            f"library: link types {costs.link}: every collective transfer is charged the costs "
+            "of its own route's link types (collectives.calibration.cost_model); the values "
+            "recorded are those of a route crossing all of them"
+        ]
     zero = costs.launch == costs.step == 0.0 and costs.efficiency == 1.0 and not costs.multipath
     if library != "none" and zero:
         links = "no known link types" if costs.link == "none" else f"link types {costs.link}"

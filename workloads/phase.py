@@ -16,7 +16,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from collectives.calibration import LIBRARIES, library_costs, link_types
+from collectives.calibration import LIBRARIES, cost_model, library_costs, link_types
 from netsim.chips import Chip
 from netsim.errors import ConfigError
 from netsim.units import parse_time
@@ -189,7 +189,7 @@ def _phase(
         costs.step,
         landing_latency,
         frozenset(chips[r] for r in inst),
-    ).with_costs(costs)
+    ).with_costs(costs, cost_model(library, link_types(g0), step=step, launch=launch))
     step_tokens = batch if phase == "decode" else batch * seq
     sites, notes = _sites(
         m,

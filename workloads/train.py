@@ -40,7 +40,7 @@ from typing import Any
 
 import networkx as nx
 
-from collectives.calibration import LIBRARIES, library_costs, link_types
+from collectives.calibration import LIBRARIES, cost_model, library_costs, link_types
 from netsim._version import __version__
 from netsim.chips import Chip
 from netsim.chips import chip as _chip
@@ -344,7 +344,7 @@ def train_step(
     bubble = compute * (pp - 1) / micro
     fabric = Fabric(
         g, chips, backend, forwarding, routing, seed, costs.step, 0.0, frozenset(chips)
-    ).with_costs(costs)
+    ).with_costs(costs, cost_model(library, link_types(g), step=step, launch=launch))
     runs: dict[str, Any] = {}
     itemsize = int(m.act_dtype_bytes) if float(m.act_dtype_bytes).is_integer() else 1
     layers = math.ceil(m.layers / pp)
