@@ -27,7 +27,7 @@ System: ``hierarchical:nodes=EP/8,switches=1,links_per_gpu=8``: 8 NVLink4 links 
 NVLink traffic spread over all its links as the hardware does (decode's fabric does not
 stripe a message over the four NVSwitch planes of the default yet); NDR 400 Gb/s NICs on a
 rail-optimised fabric. The flow backend keeps the tests fast; the packet engine gives times
-within 4% (docs/decode.md).
+within 6% (docs/decode.md).
 """
 
 from __future__ import annotations

@@ -307,6 +307,12 @@ def _run(args: argparse.Namespace) -> int:
             f"    {s['name']:14s} stage {s['stage']} {s['algo']:>12s} x{s['count']:<4d} "
             f"{format_time(s['time_s']):>10} each"
         )
+    if d.get("moe_dispatch_s") is not None:
+        disp, comb = d["moe_dispatch_s"], d["moe_combine_s"]
+        print(
+            f"  MoE per layer: dispatch {format_time(disp)}, combine {format_time(comb)} "
+            f"(combine/dispatch {comb / disp:.2f})"
+        )
     print(f"tokens/s per user {d['tokens_per_s']:.4g}, per chip {d['tokens_per_s_per_chip']:.4g}")
     if d["stragglers"] != "none":
         print(
