@@ -35,7 +35,9 @@ streams get equal bytes and the slowest sets ``T``.
 
 On an open dimension (a mesh line) the ring's closing step runs back along the line, so
 each direction of a link carries both streams' traffic and that dimension takes twice the
-torus time (correct, not optimal: a line all-reduce can do better).
+torus time. No reduce-scatter along an open line can be faster: its end chip has one link
+along it and must send ``(k-1)/k`` of the segment over it. (An all-reduce not built from
+reduce-scatters and all-gathers, e.g. pipelined chains, could be up to 2x faster there.)
 
 References
 ----------

@@ -93,6 +93,21 @@ def test_closed_form_on_a_torus(dims, backends):
         assert run(make_backend(G, backend), s).time_s == pytest.approx(T, rel=1e-9)
 
 
+def test_mesh_lines_carry_both_streams_on_every_link():
+    """On a mesh the ring of a line closes back along it, so every directed link carries the
+    + and the - stream at once: with zero latency the flow and packet models give twice the
+    torus bandwidth term, exactly; the contention-free analytical model misses the sharing
+    and gives the torus time."""
+    B, k, n = 50e9, 4, 2
+    stream = 1000 * k**n
+    G = mesh("4x4", latency=0.0)
+    s = build("allreduce", "torus", range(16), 2 * n * stream, graph=G)
+    torus_time = _closed_form(n, k, stream, 0.0, B)
+    for backend in ("flow", "packet"):
+        assert run(make_backend(G, backend), s).time_s == pytest.approx(2 * torus_time, rel=1e-9)
+    assert run(make_backend(G, "analytical"), s).time_s == pytest.approx(torus_time, rel=1e-9)
+
+
 def test_bandwidth_term_without_headers():
     """Without headers the bandwidth term sums to (N / n)(1 - 1/p) / B, so busbw -> 2nB."""
     n, k, B = 3, 4, 50e9
