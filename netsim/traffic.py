@@ -2,17 +2,15 @@
 
 Every chip is a source that injects packets (messages of ``size`` bytes) at an offered load
 given as a fraction of its ``injection_bandwidth``, to destinations drawn from a pattern.
-A run has three phases, as in BookSim (Dally & Towles 2004, ch. 23; Jiang et al.,
-ISPASS 2013): **warm-up** (the first ``warmup`` packets, not measured), **measurement**
-(the next ``packets`` packets generated are labelled and their latencies recorded) and
-**drain** (sources keep injecting background traffic until every labelled packet has
-arrived, so labelled packets see a loaded network). Latency is from generation to the last
-byte's arrival, so it includes waiting at the source. Accepted load is the wire bytes of all
-packets delivered between the first and the last arrival of a labelled packet, per chip and
-second of that window, as a fraction of injection bandwidth. That window spans the labelled
-packets' own delivery: below saturation it delivers what is offered, beyond it what the
-network sustains, even when the labelled packets were generated in less time than one
-packet's latency. Beyond saturation latency grows with the run (queues never drain).
+By default a run is measured in sample periods as BookSim does (:mod:`netsim.sampling`):
+warm-up until consecutive periods agree, then measurement until the mean latency's 95%
+confidence interval is within ``tolerance`` (5%), or a stop with ``saturated: true`` as
+soon as the backlog of undelivered packets grows without bound, reporting the accepted
+throughput the network sustained; time and memory are bounded in every case. With
+``packets=N`` it has BookSim's three fixed phases instead: ``warmup`` packets, ``N``
+labelled packets, drain (bounded too) (:mod:`netsim.openloop`). Latency is from generation
+to the last byte's arrival, so it includes waiting at the source; loads are fractions of
+each chip's injection bandwidth, counting wire bytes.
 
 Patterns (``pattern=``)
 -----------------------
@@ -37,7 +35,6 @@ from __future__ import annotations
 import math
 import random
 import time
-from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -48,6 +45,7 @@ import numpy as np
 from netsim._version import __version__
 from netsim.engine import PacketNetwork
 from netsim.errors import ConfigError
+from netsim.openloop import TOLERANCE, OpenLoop
 from netsim.units import parse_size
 from netsim.validate import require_choice, require_float, require_int
 
@@ -103,6 +101,9 @@ class TrafficResult:
     chips: int
     injection_bandwidth: float
     seed: int
+    saturated: bool = False
+    converged: bool | None = None
+    measurement: str = ""
     netsim_version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -216,12 +217,13 @@ def run_traffic(
     size: int | str = 256,
     routing: str = "auto",
     forwarding: str = "cut-through",
-    packets: int = 2000,
+    packets: int | None = None,
     warmup: int | None = None,
     buffer: int | None = None,
     mtu: int | None = None,
     header: int | None = None,
     hotspot_fraction: float = 0.1,
+    tolerance: float = TOLERANCE,
     detail: bool = False,
     seed: int = 0,
 ) -> TrafficResult:
@@ -237,8 +239,12 @@ def run_traffic(
         Offered load per chip, a fraction of its ``injection_bandwidth`` in (0, 1].
     size : int or str
         Message (packet) payload bytes, e.g. ``"256B"``.
-    packets : int
-        Packets measured; ``warmup`` packets (default the same number) precede them.
+    packets : int, optional
+        Measure this many labelled packets after ``warmup`` (default the same number), then
+        drain them. Default: sample periods until the latency estimate converges
+        (:mod:`netsim.sampling`).
+    tolerance : float
+        Relative tolerance of the sample-period tests (warm-up, convergence, backlog growth).
     detail : bool
         Also return, in ``extra``, ``latency_samples_s`` (the latency of every measured
         packet, for CDFs) and ``link_utilisation`` (``[[u, v, busy fraction], ...]`` of
@@ -251,13 +257,20 @@ def run_traffic(
     Returns
     -------
     TrafficResult
+        ``saturated`` is true when the run stopped because queues grew without bound; its
+        accepted load is then what the network delivered in the last periods and its
+        latencies those of the packets delivered by then (lower bounds).
     """
     require_choice("injection", injection, INJECTIONS)
     load = require_float("load", load, min=0.0, max=1.0, min_open=True)
     nbytes = parse_size(size, "size", allow_zero=False)
     limit = "the limit is netsim.traffic.MAX_PACKETS; raise it for a longer run"
-    packets = require_int("packets", packets, min=1, max=MAX_PACKETS, hint=limit)
-    warmup = packets if warmup is None else require_int("warmup", warmup, min=0, max=MAX_PACKETS)
+    if packets is not None:
+        packets = require_int("packets", packets, min=1, max=MAX_PACKETS, hint=limit)
+        warmup = (
+            packets if warmup is None else require_int("warmup", warmup, min=0, max=MAX_PACKETS)
+        )
+    tolerance = require_float("tolerance", tolerance, min=0.0, max=1.0, min_open=True)
     seed = require_int("seed", seed, min=0)
     if isinstance(topo, str):
         from topologies.registry import build
@@ -270,111 +283,30 @@ def run_traffic(
     net = PacketNetwork(
         G, forwarding=forwarding, routing=routing, buffer=buffer, mtu=mtu, header=header, seed=seed
     )
-    chips = [v for v, k in G.nodes(data="kind") if k == "chip"]
-    wire = net.wire_bytes(nbytes)
-    # Mean time between packets of one source at this load (payload + headers on the wire).
-    gap = {c: wire / (load * float(G.nodes[c]["injection_bandwidth"])) for c in chips}
-    slot = {c: wire / float(G.nodes[c]["injection_bandwidth"]) for c in chips}
-    latencies: list[float] = []
-    first_measured = warmup
-    last_measured = warmup + packets
-    # Run state, in closure cells (cheaper than a dict on this per-packet path).
-    generated = 0
-    stop_at = math.inf  # sources stop injecting after this time
-
-    if injection == "poisson":
-
-        def next_gap(c: int) -> float:
-            return rng.expovariate(1.0 / gap[c])
-
-    else:
-        # Slots until the next packet: geometric on {1, 2, ...} with success probability
-        # `load`, drawn by inversion (P(K > m) = (1 - load)**m) with one uniform.
-        log_miss = math.log1p(-load) if load < 1.0 else -math.inf
-        log = math.log
-
-        def next_gap(c: int) -> float:
-            return (1 + int(log(1.0 - rng.random()) / log_miss)) * slot[c]
-
-    env = net.env
-
-    # Deliveries are observed, not waited for (open loop: nothing reacts to them), so the
-    # engine reports each arrival time as soon as it is final, at no event.
-    # Accepted load is measured over the arrivals of the measured packets, [a0, a1]: the
-    # window is known only once every measured packet is settled, so arrival times are
-    # kept and counted afterwards, and sources keep injecting until a1.
-    arrivals = array("d")
-    keep = arrivals.append
-    a0, a1 = math.inf, -math.inf
-
-    def delivered(t_sent: float, t_arrived: float) -> None:
-        keep(t_arrived)
-
-    def delivered_measured(t_sent: float, t_arrived: float) -> None:
-        nonlocal a0, a1, stop_at
-        keep(t_arrived)
-        latencies.append(t_arrived - t_sent)
-        a0 = min(a0, t_arrived)
-        a1 = max(a1, t_arrived)
-        if len(latencies) == packets:
-            stop_at = a1
-
-    send = net._send
-
-    # Packets are numbered as they are sent (a draw that maps a source to itself sends
-    # nothing); a pattern that sends (almost) nothing is stopped after this many draws.
-    max_draws = 100 * (warmup + packets) + 1000
-    draws = 0
-
-    def generate(c: int) -> None:
-        nonlocal generated, draws, stop_at
-        if env._now > stop_at:
-            return
-        draws += 1
-        d = dest(c)
-        if d != c:
-            k = generated
-            generated = k + 1
-            measured = first_measured <= k < last_measured
-            send(c, d, nbytes, c, None, None, delivered_measured if measured else delivered)
-        elif draws > max_draws:
-            stop_at = -math.inf
-            return
-        timers[c](env._now + next_gap(c))
-
-    timers = {c: net.timer(generate, c) for c in chips}
-    for c in chips:
-        timers[c](next_gap(c) * rng.random())
+    run = OpenLoop(net, dest, rng, load, nbytes, injection, tolerance)
     t0 = time.perf_counter()
-    net.run()
+    if packets is None:
+        fig = run.until_converged()
+    else:
+        assert warmup is not None
+        fig = run.fixed_count(warmup, packets)
     wall = time.perf_counter() - t0
-    if len(latencies) < packets:
-        raise ConfigError(
-            f"pattern: '{pattern}' generated too few packets to measure ({len(latencies)} of "
-            f"{packets}); every source maps to itself?"
-        )
-    window = a1 - a0
-    capacity = sum(float(G.nodes[c]["injection_bandwidth"]) for c in chips) * window
-    arrived = np.frombuffer(arrivals, dtype=float)
-    measured_bytes = nbytes * int(np.count_nonzero((arrived >= a0) & (arrived <= a1)))
-    accepted = measured_bytes * (wire / nbytes) / capacity if capacity > 0 else math.nan
-    lat = np.asarray(latencies)
     st = net.stats()
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {
+        "sample_period_s": run.period,
+        "periods": run.periods,
+        "backlog_packets": run.backlog,
+    }
     if detail:
-        extra["latency_samples_s"] = lat.tolist()
+        extra["latency_samples_s"] = fig.pop("samples").tolist()
         extra["link_utilisation"] = [[u, v, x] for (u, v), x in net.link_utilisation().items()]
+    fig.pop("samples", None)
+    chips = run.chips
     return TrafficResult(
         topo=name,
         pattern=pattern,
         injection=injection,
         offered_load=load,
-        accepted_load=float(accepted),
-        latency_mean_s=float(lat.mean()),
-        latency_p50_s=float(np.percentile(lat, 50)),
-        latency_p99_s=float(np.percentile(lat, 99)),
-        latency_max_s=float(lat.max()),
-        packets=packets,
         packet_hops=st["packet_hops"],
         events=st["events"],
         wall_s=wall,
@@ -386,6 +318,7 @@ def run_traffic(
         injection_bandwidth=float(np.mean([G.nodes[c]["injection_bandwidth"] for c in chips])),
         seed=seed,
         extra=extra,
+        **fig,
     )
 
 

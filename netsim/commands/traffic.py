@@ -6,6 +6,7 @@ import argparse
 
 from netsim.commands._common import arg_size, print_json
 from netsim.engine import FORWARDING, ROUTINGS
+from netsim.openloop import TOLERANCE
 from netsim.traffic import INJECTIONS, PATTERNS, run_traffic
 from netsim.units import format_bandwidth, format_size, format_time, parse_float_range
 
@@ -16,8 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "traffic",
         help="synthetic traffic: latency vs offered load",
-        description="Run a synthetic traffic pattern on the packet engine: warm-up, "
-        "measurement (--packets measured) and drain.",
+        description="Run a synthetic traffic pattern on the packet engine: warm-up and "
+        "measurement in sample periods until the mean latency converges, or a stop reported "
+        "as saturated when queues grow without bound (--packets N: N labelled packets, "
+        "drained).",
     )
     p.add_argument("--topo", required=True, help="topology spec or preset, e.g. torus:dims=8x8")
     p.add_argument("--pattern", default="uniform", choices=PATTERNS)
@@ -39,7 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="input buffer per port and VC (default: infinite)",
     )
-    p.add_argument("--packets", type=int, default=2000, help="packets measured")
+    p.add_argument(
+        "--packets",
+        type=int,
+        default=None,
+        help="measure this many labelled packets (after as many warm-up ones); default: "
+        "sample periods until the mean latency converges or the run saturates",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=TOLERANCE,
+        help=f"relative tolerance of warm-up, convergence and saturation tests "
+        f"(default {TOLERANCE})",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON (a list with --loads)")
     p.set_defaults(func=_run)
@@ -59,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
             forwarding=args.forwarding,
             buffer=args.buffer,
             packets=args.packets,
+            tolerance=args.tolerance,
             seed=args.seed,
         ).to_dict()
         for load in loads
@@ -72,16 +89,30 @@ def _run(args: argparse.Namespace) -> int:
         f"{r0['injection']} injection of {format_size(r0['size'])} packets"
     )
     print(f"model {r0['model']}, routing {r0['routing']}, seed {r0['seed']}")
-    print(f"{'offered':>8} {'accepted':>9} {'mean':>10} {'p50':>10} {'p99':>10} {'hops/s':>10}")
+    print(
+        f"{'offered':>8} {'accepted':>9} {'mean':>10} {'p50':>10} {'p99':>10} {'hops/s':>10}  state"
+    )
     for r in results:
         rate = r["packet_hops"] / r["wall_s"] if r["wall_s"] > 0 else float("nan")
         print(
             f"{r['offered_load']:8.3f} {r['accepted_load']:9.3f} "
             f"{format_time(r['latency_mean_s']):>10} {format_time(r['latency_p50_s']):>10} "
-            f"{format_time(r['latency_p99_s']):>10} {rate:10.3g}"
+            f"{format_time(r['latency_p99_s']):>10} {rate:10.3g}  {_state(r)}"
         )
+    for r in results:
+        print(f"load {r['offered_load']:.3f}: {r['measurement']}")
     print(
         f"(loads are fractions of the injection bandwidth, "
         f"{format_bandwidth(r0['injection_bandwidth'])} per chip)"
     )
     return 0
+
+
+def _state(r: dict) -> str:
+    """``saturated`` (latencies are lower bounds), ``converged``, ``not converged`` (the
+    period cap was reached) or ``drained`` (a fixed-count run)."""
+    if r["saturated"]:
+        return "saturated"
+    if r["converged"] is None:
+        return "drained"
+    return "converged" if r["converged"] else "not converged"
