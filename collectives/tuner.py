@@ -43,7 +43,9 @@ Channel graphs (what NCCL's topology search would find; netsim does not run that
     H100, for a modelled NVLS busbw of ``8 * 40 * 0.85 * 7/8 * 2 = 476`` GB/s against the
     480 GB/s NCCL's maintainers quote for H100 [2]_. The network's own latency
     (``graph->latencyInter``) is taken as 0. Systems without NVLink GPUs are outside NCCL's
-    model: there ``auto`` takes the op's first algorithm (e.g. ``ring``).
+    model: there ``auto`` all-reduce takes ``torus`` on a grid of a direct network (torus,
+    mesh, wafer: :func:`collectives.multidim.suits`, all links at once as TPUs do) and
+    otherwise the op's first algorithm (e.g. ``ring``).
 
 References
 ----------
@@ -65,6 +67,7 @@ from typing import Any
 import networkx as nx
 
 from collectives.channels import layout
+from collectives.multidim import suits
 
 __all__ = ["NCCL_TO_NETSIM", "Choice", "System", "choose", "nccl_times", "system"]
 
@@ -335,6 +338,8 @@ def choose(op: str, graph: Any, ranks: Sequence[int], nbytes: int, first: str) -
     if op != "allreduce":
         return Choice(first, rule="the op's only NCCL algorithm in netsim")
     sy = system(graph, ranks)
+    if sy is None and suits(ranks, graph):
+        return Choice("torus", rule="grid of a direct network: every link at once (TPU style)")
     if sy is None or sy.ranks < 2:
         return Choice(first, rule="outside NCCL's model (no NVLink GPUs): the op's first")
     times = nccl_times(sy, nbytes)

@@ -61,7 +61,10 @@ def test_auto_picks_like_ncclTuner_by_size_and_system():
 
 def test_auto_outside_ncclTuner_keeps_the_ops_first_algorithm():
     torus = topology("torus:dims=4x4")
-    assert auto_algorithm("allreduce", torus, list(range(16)), GiB).algo == "ring"
+    assert auto_algorithm("allreduce", torus, list(range(16)), GiB).algo == "torus"
+    assert auto_algorithm("allreduce", topology("fat_tree:k=4"), list(range(16)), GiB).algo == (
+        "ring"
+    )
     assert auto_algorithm("allgather", TWO, list(range(16)), GiB).algo == "ring"
     assert auto_algorithm("alltoall", TWO, list(range(16)), GiB).algo == "direct"
     assert build("allreduce", "auto", range(8), 1 << 28, itemsize=4, graph=DGX).algo == "nvls"
