@@ -57,6 +57,7 @@ def test_reducing_switches_get_their_generation_defaults():
     assert engine("dgx-h100") == {REDUCTION_ENGINES["nvlink"].bandwidth}
     assert engine("fat-tree:k=4,reduction=true") == {REDUCTION_ENGINES["ib"].bandwidth}
     assert engine("dgx-a100") == set()  # NVSwitch gen2: no in-network reduction
+    assert engine("nvl72:reduction_bandwidth=1TB/s") == {1e12}  # a study's own figure
 
 
 def test_gb200_nvl72_innetwork_allreduce_within_published_band():

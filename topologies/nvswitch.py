@@ -221,6 +221,8 @@ def nvswitch(
     latency: float | None = None,
     switch_latency: float | None = None,
     reduction: bool = True,
+    reduction_bandwidth: float | None = None,
+    reduction_latency: float | None = None,
 ) -> nx.Graph:
     """NVLink/NVSwitch scale-up domain: every GPU linked to every NVSwitch chip.
 
@@ -247,6 +249,9 @@ def nvswitch(
         NVSwitch traversal latency, seconds (default: the link type's ``switch_latency``).
     reduction : bool
         Whether the switches reduce in-network (NVLink SHARP of third-generation NVSwitch).
+    reduction_bandwidth, reduction_latency : float, optional
+        Operand bytes/s each switch's reduction engine consumes and seconds per reduction
+        (default: the switch generation's, :data:`netsim.linktypes.REDUCTION_ENGINES`).
 
     Returns
     -------
@@ -286,6 +291,13 @@ def nvswitch(
     latency = _opt_time("latency", latency)
     switch_latency = _opt_time("switch_latency", switch_latency)
     reduction = _require_bool("reduction", reduction)
+    engine = {}
+    if reduction_bandwidth is not None:
+        engine["reduction_bandwidth"] = require_float(
+            "reduction_bandwidth", reduction_bandwidth, min=0.0, min_open=True
+        )
+    if reduction_latency is not None:
+        engine["reduction_latency"] = require_float("reduction_latency", reduction_latency, min=0)
     params = {
         "gpus": gpus,
         "switches": switches,
@@ -295,6 +307,8 @@ def nvswitch(
         "latency": latency,
         "switch_latency": switch_latency,
         "reduction": reduction,
+        "reduction_bandwidth": reduction_bandwidth,
+        "reduction_latency": reduction_latency,
     }
     G = nx.Graph()
     _add_domain(
@@ -307,6 +321,7 @@ def nvswitch(
         latency=latency,
         switch_latency=switch_latency,
         reduction=reduction,
+        switch_attrs=engine if reduction else None,
     )
     bw = link_type(link).bandwidth if link_bandwidth is None else link_bandwidth
     half = math.floor(gpus / 2)
