@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
-import numpy as np
 
-from collectives import build, make_backend, run
+from collectives import RunResult, build, make_backend, run
 from collectives.api import BACKENDS as COLLECTIVE_BACKENDS
 from collectives.calibration import CostModel, LibraryCosts
 from collectives.schedule import merge
 from netsim.errors import ConfigError
+from workloads import once
 from workloads.landing import LandingBackend
 
 __all__ = [
@@ -94,19 +94,21 @@ def chip_tails(
         Transfers on the chain that attains the largest tail.
     """
     ts = schedule.transfers
-    arr = np.asarray(arrivals, dtype=float)
+    arr = [float(a) for a in arrivals]
     n = len(ts)
     if n == 0:
         return {}, 0
-    start = np.zeros(n)
-    succ: list[list[int]] = [[] for _ in range(n)]
+    dur = arr[:]
+    succ: list[Any] = [()] * n  # transfers that depend on each (a list once there is one)
     for i, t in enumerate(ts):
         if t.deps:
-            start[i] = max(arr[d] for d in t.deps) + step_overhead
+            dur[i] = arr[i] - (max([arr[d] for d in t.deps]) + step_overhead)
             for d in t.deps:
-                succ[d].append(i)
-    dur = arr - start
-    tail = np.zeros(n)
+                if succ[d]:
+                    succ[d].append(i)
+                else:
+                    succ[d] = [i]
+    tail = [0.0] * n
     nxt = [-1] * n
     for i in range(n - 1, -1, -1):
         best, arg = 0.0, -1
@@ -216,7 +218,9 @@ class Fabric:
     with ``costs`` (a :class:`collectives.calibration.CostModel`) schedules are charged
     per route instead (an intra-node transfer of a SuperPOD NVLink's costs, an inter-node
     one InfiniBand's), the single values serving the critical-path analysis and
-    :meth:`link_bytes`.
+    :meth:`link_bytes`. ``simulate_once`` (default) lets :meth:`run` take timings from the
+    memo and time replicas once (:mod:`workloads.once`; the same numbers); ``False`` (or
+    the :func:`workloads.once.whole` block) simulates every schedule whole.
     """
 
     graph: nx.Graph
@@ -232,8 +236,11 @@ class Fabric:
     efficiency: float = 1.0
     multipath: bool = False
     costs: CostModel | None = None
-    _router: Any = None
+    simulate_once: bool = True
+    _net: Any = None
     _paths: dict[tuple[int, int], list[tuple[int, int, str]]] = field(default_factory=dict)
+    _keys: dict[Any, Any] = field(default_factory=dict)
+    _routes: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     def with_costs(self, costs: LibraryCosts, model: CostModel | None = None) -> Fabric:
         """Take the step, launch, efficiency and multipath of ``costs``
@@ -259,15 +266,56 @@ class Fabric:
             be = LandingBackend(be, self.landing_latency, self.chips)
         return be
 
+    def router(self) -> Any:
+        """The router of :attr:`graph` (that of the packet engine and the analytical model)."""
+        if self._net is None:
+            from netsim.engine import PacketNetwork
+
+            self._net = PacketNetwork(self.graph, routing=self.routing, seed=self.seed)
+        return self._net.router
+
+    def route_ports(self, src: int, dst: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Ports (directed links of :attr:`router`'s table) and virtual channels of a route."""
+        key = (src, dst)
+        got = self._routes.get(key)
+        if got is None:
+            got = self._routes[key] = self.router().route(src, dst, 0)
+        return got
+
+    def graph_key(self) -> Any:
+        """The topology and link state: every node and edge with all its attributes."""
+        if "graph" not in self._keys:
+            self._keys["graph"] = once.graph_key(self.graph)
+        return self._keys["graph"]
+
+    def port_key(self, port: int) -> str:
+        """All attributes of the edge of ``port`` (what the backends read of a link)."""
+        key = ("port", port)
+        if key not in self._keys:
+            table = self.router().ports
+            data = self.graph.edges[table.src[port], table.dst[port]]
+            self._keys[key] = repr(sorted(data.items()))
+        return self._keys[key]
+
+    def node_key(self, node: int) -> tuple[Any, ...]:
+        """A node's attributes but its place (:data:`workloads.once.LABEL_KEYS`) and the
+        bandwidths of its ports (they set the default injection bandwidth)."""
+        key = ("node", node)
+        if key not in self._keys:
+            table = self.router().ports
+            data = sorted(
+                (k, v) for k, v in self.graph.nodes[node].items() if k not in once.LABEL_KEYS
+            )
+            bws = tuple(sorted(table.bandwidth[p] for p in table.out[node]))
+            self._keys[key] = (repr(data), bws)
+        return self._keys[key]
+
     def edges(self, src: int, dst: int) -> list[tuple[int, int, str]]:
         """Directed edges ``(a, b, link type)`` a message from ``src`` to ``dst`` crosses."""
         key = (src, dst)
         if key not in self._paths:
-            if self._router is None:
-                from netsim.engine import PacketNetwork
-
-                self._router = PacketNetwork(self.graph, routing=self.routing, seed=self.seed)
-            nodes = self._router.route(src, dst)
+            self.router()
+            nodes = self._net.route(src, dst)
             self._paths[key] = [
                 (a, b, str(self.graph.edges[a, b].get("link", "unknown")))
                 for a, b in itertools.pairwise(nodes)
@@ -300,35 +348,45 @@ class Fabric:
                 out[lt] = out.get(lt, 0.0) + nbytes
         return out
 
+    def timed(self, schedule: Any) -> RunResult:
+        """Run ``schedule`` whole on a fresh backend (:meth:`make`) with the library costs."""
+        if self.costs is not None:
+            return run(self.make(), schedule, costs=self.costs)
+        return run(
+            self.make(),
+            schedule,
+            step_overhead=self.step_overhead,
+            launch_overhead=self.launch_overhead,
+            efficiency=self.efficiency,
+            multipath=self.multipath,
+        )
+
     def run(
         self, name: str, schedule: Any, candidates: Mapping[str, float | None] | None = None
     ) -> CollectiveRun:
-        """Time ``schedule`` on a fresh backend and analyse it (:func:`chip_tails`)."""
-        be = self.make()
-        if self.costs is not None:
-            res = run(be, schedule, costs=self.costs)
+        """Time ``schedule`` and analyse it (:func:`chip_tails`).
+
+        With :attr:`simulate_once` the timing comes from :func:`workloads.once.simulate`
+        (memo, replicas timed once: the same arrival times), else from :meth:`timed`.
+        """
+        if self.simulate_once and once.enabled():
+            arrivals, model, stats = once.simulate(self, schedule)
         else:
-            res = run(
-                be,
-                schedule,
-                step_overhead=self.step_overhead,
-                launch_overhead=self.launch_overhead,
-                efficiency=self.efficiency,
-                multipath=self.multipath,
-            )
-        tails, crit = chip_tails(schedule, res.arrivals, step_overhead=self.step_overhead)
+            res = self.timed(schedule)
+            arrivals, model, stats = res.arrivals, res.model, res.stats
+        tails, crit = chip_tails(schedule, arrivals, step_overhead=self.step_overhead)
         return CollectiveRun(
             name=name,
             op=schedule.op,
             algo=schedule.algo,
-            time_s=float(res.time_s),
+            time_s=float(max(arrivals, default=0.0)),
             tails=tails,
             critical_messages=crit,
             transfers=len(schedule.transfers),
             bytes=int(sum(schedule.nbytes(t) for t in schedule.transfers)),
             link_bytes=self.link_bytes(schedule),
-            model=str(res.model),
-            stats=dict(res.stats or {}),
+            model=str(model),
+            stats=dict(stats or {}),
             candidates=dict(candidates or {}),
         )
 
