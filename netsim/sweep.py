@@ -40,6 +40,7 @@ from netsim._version import __version__
 from netsim.errors import ConfigError, NetsimError
 from netsim.experiments import run_point
 from netsim.results import ResultsWriter, check_results_file
+from netsim.sweep_cost import estimate_cost
 from netsim.sweep_spec import (
     MAX_POINTS,
     Point,
@@ -259,6 +260,14 @@ def _run_dask(client, pending: list[Point], on_done) -> None:
         raise
 
 
+def by_cost(points: list[Point]) -> list[Point]:
+    """``points`` with the most expensive first (:func:`netsim.sweep_cost.estimate_cost`;
+    points not estimated last, ties in spec order), so the progress bar's ETA is honest."""
+    costs = [estimate_cost(p.kind, p.params) for p in points]
+    order = sorted(range(len(points)), key=lambda i: (costs[i] is None, -(costs[i] or 0), i))
+    return [points[i] for i in order]
+
+
 def _check_out(out: Any, sp: SweepSpec, append: bool) -> Path:
     """The results path, its directory created. A directory, an unwritable path, a foreign
     file, or a results file of a different spec (unless ``append``) is refused."""
@@ -356,7 +365,7 @@ def run_sweep(
     try:
         with ResultsWriter(out, sp.text, flush_interval=flush_interval) as writer:
             skip = writer.done_ids() if retry_failed else writer.ids()
-            pending = [p for p in points if p.point_id not in skip]
+            pending = by_cost([p for p in points if p.point_id not in skip])
             bar = _progress(len(pending), progress and bool(pending))
 
             def on_done(record: dict[str, Any]) -> None:

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from netsim.commands._common import print_json
-from netsim.sweep import load_spec, run_sweep
+from netsim.sweep import by_cost, load_spec, run_sweep
+from netsim.sweep_cost import estimate_cost
 from netsim.units import format_time
 
 __all__ = ["register"]
@@ -39,21 +40,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-retry", action="store_true", help="do not re-run points that failed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--dry-run", action="store_true", help="only count the points of SPEC")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only count the points of SPEC and estimate their cost (packets or flows)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_run)
 
 
+def _dry_run(spec_path: str, as_json: bool, top: int = 10) -> int:
+    """Count the points, estimate each one's cost and the total, without running any."""
+    points = by_cost(load_spec(spec_path).points())
+    kinds = sorted({pt.kind for pt in points})
+    costs = [estimate_cost(pt.kind, pt.params) for pt in points]
+    known = [c for c in costs if c is not None]
+    total, unknown = sum(known), len(costs) - len(known)
+    if as_json:
+        rows = [
+            {"point_id": pt.point_id, "kind": pt.kind, "params": dict(pt.params), "cost": c}
+            for pt, c in zip(points, costs, strict=True)
+        ]
+        print_json(
+            {"points": len(points), "kinds": kinds, "cost_total": total,
+             "not_estimated": unknown, "costs": rows}
+        )  # fmt: skip
+        return 0
+    print(f"{len(points)} points ({', '.join(kinds)})")
+    print(
+        f"estimated cost {total:,} packets or flows simulated"
+        + (f"; {unknown} points not estimated" if unknown else "")
+        + " (netsim.sweep_cost); the most expensive run first:"
+    )
+    for pt, c in list(zip(points, costs, strict=True))[:top]:
+        if c is not None:
+            params = ", ".join(f"{k}={v}" for k, v in pt.params.items() if k != "seed")
+            print(f"  {c:>14,}  {pt.kind}: {params}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
-        spec = load_spec(args.spec)
-        points = spec.points()
-        kinds = sorted({pt.kind for pt in points})
-        if args.json:
-            print_json({"points": len(points), "kinds": kinds})
-        else:
-            print(f"{len(points)} points ({', '.join(kinds)})")
-        return 0
+        return _dry_run(args.spec, args.json)
     summary = run_sweep(
         args.spec,
         args.out,
