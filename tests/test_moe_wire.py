@@ -92,6 +92,11 @@ def test_cli_dtype_options_and_per_layer_times(capsys):
     sites = {s["name"]: s["time_s"] for s in d["collective_sites"]}
     assert d["moe_dispatch_s"] == sites["moe_dispatch"]
     assert d["moe_combine_s"] == pytest.approx(d["moe_dispatch_s"], rel=1e-6)
+    assert main(argv[:-1]) == 0
+    out = capsys.readouterr().out
+    assert "fp8/128" not in out and "bf16, 14336 B/token" in out
+    line = next(x for x in out.splitlines() if "MoE per layer" in x)
+    assert "combine/dispatch 1.00" in line
     assert main([*argv[:-3], "--combine-dtype", "fp7"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "combine_dtype" in err[0] and "fp7" in err[0]
