@@ -79,7 +79,7 @@ TYPE_SIZES = {
 _TYPE_OF_SIZE = {1: "int8", 2: "half", 4: "float", 8: "double"}
 _REDUCING = ("allreduce", "reduce_scatter", "reduce")
 _PER_RANK_COUNT = ("allgather", "reduce_scatter", "alltoall")
-_DEBUG_RE = re.compile(r"\bNCCL (INFO|WARN|TRACE|ABORT)\b")
+_DEBUG_RE = re.compile(r"\bNCCL (INFO|WARN|TRACE|ABORT)\b|^NCCL version\b")
 _PROGRAM_RE = re.compile(r"\b([a-z_]+)_perf(?:_mpi)?\b")
 _RANK_RE = re.compile(r"^#\s*Rank\s+(\d+)\s+Group\s+(\d+)\b")
 _DEFAULT_COLUMNS = ("size", "count", "type", "redop", "root") + ("time", "algbw", "busbw",
@@ -211,8 +211,8 @@ class _State:
 
     def comment(self, line: str) -> None:
         body = line.lstrip("#").split()
-        if body[:5] == ["size", "count", "type", "redop", "root"]:
-            self.columns = tuple(body)
+        if body[:4] == ["size", "count", "type", "redop"]:  # older versions: no root
+            self.columns = tuple("#wrong" if c == "error" else c for c in body)
             return
         m = _RANK_RE.match(line)
         if m:
@@ -244,7 +244,8 @@ class _State:
         cols = [c for c in self.columns if c != "timestamp"]
         tokens = line.split()
         try:
-            if len(tokens) < 9 or (len(tokens) < len(cols) and len(tokens) != 9):
+            first = cols.index("#wrong") + 1 if "#wrong" in cols else 9
+            if len(tokens) < first or (len(tokens) < len(cols) and len(tokens) != first):
                 raise ValueError(f"{len(tokens)} fields")
             return self._row(dict(_pairs(cols, tokens)), tokens, number)
         except ValueError as exc:
@@ -270,7 +271,7 @@ class _State:
             count=count,
             type=tokens[2],
             redop=tokens[3],
-            root=int(tokens[4]),
+            root=int(values.get("root", ["-1"])[0]),
             time_s=t,
             algbw=_number(values["algbw"][0]) * 1e9,
             busbw=_number(busbw[0]) * 1e9,

@@ -212,3 +212,41 @@ def test_collective_format_and_library(capsys):
     assert none["library"] == "none" and nccl["library"] == "nccl"
     assert none["launch_overhead"] == 0 and none["step_overhead"] == 0
     assert nccl["launch_overhead"] > 0 and nccl["time_s"] > none["time_s"]
+
+
+def test_older_layout_and_concatenated_tests():
+    # nccl-tests before the root column (2.0-era layout: "error" instead of "#wrong"), a
+    # "NCCL version" line, then a second test after a separator naming its program
+    text = (
+        "# Collective test starting: all_gather_perf\n"
+        "NCCL version 2.20.3+cuda12.3\n"
+        "#       size         count      type   redop     time   algbw   busbw  error"
+        "     time   algbw   busbw  error\n"
+        "     1048576         32768     float    none    30.00   34.95   30.58  0e+00"
+        "    29.00   36.16   31.64  0e+00\n"
+        "======== reduce_scatter_perf ========\n"
+        "#       size         count      type   redop    root     time   algbw   busbw #wrong\n"
+        "     1048576         32768     float     sum      -1    25.00   41.94   36.70      0\n"
+    )
+    log = parse_nccl_tests(text)
+    assert [(r.op, r.root, r.wrong) for r in log.rows] == [
+        ("allgather", -1, 0),
+        ("reduce_scatter", -1, 0),
+    ]
+    assert log.rows[0].busbw == pytest.approx(30.58e9) and log.ops() == [
+        "allgather",
+        "reduce_scatter",
+    ]
+
+
+def test_example_log_is_a_consistent_nccl_tests_table():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples/nccl-tests/dgx_h100_all_reduce_ring.log"
+    log = read_nccl_tests(path)
+    assert log.nranks == 8 and log.ops() == ["allreduce"] and len(log.rows) == 10
+    for r in log.rows:  # nccl-tests' definitions within the table's two decimals
+        assert r.algbw == pytest.approx(r.size / r.time_s, abs=0.006e9)
+        assert r.busbw == pytest.approx(r.algbw * 2 * 7 / 8, abs=0.011e9)
+    mean = sum(r.busbw + r.inplace_busbw for r in log.rows) / (2 * len(log.rows))
+    assert log.avg_busbw == pytest.approx(mean, abs=0.01e9)
