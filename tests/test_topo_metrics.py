@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from netsim.errors import ConfigError
 from topologies._build import add_chip, add_link, add_switch, finish
-from topologies.metrics import bisection, hop_stats, summary, topo_experiment
+from topologies.metrics import bisection, closed_form_hops, hop_stats, summary, topo_experiment
 from topologies.registry import build
 
 BW = 50e9  # the ici link type's default bandwidth (netsim.linktypes)
@@ -251,3 +251,26 @@ def test_topo_experiment_is_flat():
     assert "netsim_version" in r
     assert all(not isinstance(v, dict | list) for v in r.values())
     assert r["links_ici"] == r["physical_links"] == 32
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["torus:dims=4x3", "torus:dims=5", "torus:dims=2x3x4", "torus:dims=4x5x3,open_dims=1",
+     "mesh:dims=4x3", "mesh:dims=2x2x3", "mesh:dims=7", "fat-tree:k=2", "fat-tree:k=4",
+     "fat-tree:k=6"],
+)  # fmt: skip
+def test_closed_form_hops_equal_the_exact_search(spec):
+    G = build(spec)
+    closed, exact = closed_form_hops(G), hop_stats(G)
+    assert exact["hops_method"] == "exact" and closed["hops_method"] == "closed-form"
+    assert closed["diameter"] == exact["diameter"]
+    assert closed["avg_hops"] == pytest.approx(exact["avg_hops"], rel=1e-12)
+    # Above the exact limit the closed form replaces the search.
+    assert hop_stats(G, max_exact_chips=1) == closed
+
+
+def test_no_closed_form_for_other_families_or_edited_grids():
+    assert closed_form_hops(build("dragonfly:a=2,p=1,h=1")) is None
+    G = build("torus:dims=4x4")
+    G.add_node(99, kind="chip")  # no longer the generated torus
+    assert closed_form_hops(G) is None

@@ -10,8 +10,9 @@ Definitions (all bandwidths bytes/s in one direction)
     of distinct chips. Computed exactly by a bit-parallel breadth-first search from every
     chip (64 sources per machine word; ``O(levels * E * N / 64)`` word operations). Above
     ``max_exact_chips`` chips only ``samples`` seeded random source chips are searched:
-    ``hops_method`` is then ``"sampled"``, ``avg_hops`` an unbiased estimate and
-    ``diameter`` a lower bound (the largest eccentricity seen).
+    ``hops_method`` is then ``"closed-form"`` for a generated torus, mesh or k-ary fat-tree
+    (:func:`closed_form_hops`, exact, no search), else ``"sampled"``: ``avg_hops`` an
+    unbiased estimate and ``diameter`` a lower bound (the largest eccentricity seen).
 ``bisection_bandwidth``
     The bandwidth across the minimum cut that splits the chips into halves of
     ``floor(N/2)`` and ``ceil(N/2)`` (switches may go either side). ``bisection_method``:
@@ -52,7 +53,7 @@ from netsim._version import __version__
 from netsim.errors import ConfigError
 from netsim.validate import require_int
 
-__all__ = ["bisection", "hop_stats", "summary", "topo_experiment"]
+__all__ = ["bisection", "closed_form_hops", "hop_stats", "summary", "topo_experiment"]
 
 
 def _chips(G: nx.Graph) -> list[Any]:
@@ -84,6 +85,10 @@ def hop_stats(
             "hops_method": "exact",
             "hops_sources": n,
         }
+    if n > max_exact_chips:
+        closed = closed_form_hops(G)
+        if closed is not None:
+            return closed
     nodes = list(G.nodes)
     index = {v: i for i, v in enumerate(nodes)}
     chip_rows = np.fromiter((index[c] for c in chips), dtype=np.int64, count=n)
@@ -139,6 +144,74 @@ def hop_stats(
         "connected": connected,
         "hops_method": method,
         "hops_sources": len(sources),
+    }
+
+
+def _grid_wrapped(G: nx.Graph) -> list[bool] | None:
+    """Per dimension of a torus or mesh, whether it wraps (from the ``dim``/``wrap`` edge
+    attributes); ``None`` if ``G`` is not one of them as generated."""
+    family, params = G.graph.get("family"), G.graph.get("params", {})
+    dims = params.get("dims")
+    if family not in ("torus", "mesh") or dims is None or G.graph.get("chips") != math.prod(dims):
+        return None
+    if G.number_of_nodes() != math.prod(dims):
+        return None  # not only the generator's chips (edited after generation)
+    wrapped = [False] * len(dims)
+    for _, _, d in G.edges(data=True):
+        if d.get("wrap"):
+            wrapped[d["dim"]] = True
+    return wrapped
+
+
+def closed_form_hops(G: nx.Graph) -> dict[str, Any] | None:
+    """Diameter and mean hops of a generated torus, mesh or k-ary fat-tree in closed form.
+
+    A torus or mesh is the Cartesian product of rings (wrapped dimensions) and paths (open
+    ones): the hop count is the sum over dimensions of the coordinate distance, so the
+    diameter is ``sum(k // 2 or k - 1)`` and the mean over all ordered pairs (a chip with
+    itself included) is ``sum(m_k)`` with ``m_k = sum_j min(j, k - j) / k`` on a ring and
+    ``(k^2 - 1) / (3 k)`` on a path; over distinct pairs it is ``N / (N - 1)`` times that.
+    A k-ary fat-tree (Al-Fares et al., SIGCOMM 2008) has hosts 2 hops apart under one edge
+    switch (``k/2 - 1`` others), 4 within a pod (``(k/2 - 1) k/2``) and 6 across pods.
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        A topology.
+
+    Returns
+    -------
+    dict or None
+        As :func:`hop_stats` with ``hops_method="closed-form"``; ``None`` for other families.
+    """
+    n = G.graph.get("chips")
+    if G.graph.get("family") == "fat_tree" and n == G.graph["params"]["k"] ** 3 // 4:
+        h = G.graph["params"]["k"] // 2
+        near, pod = h - 1, (h - 1) * h
+        far = n - 1 - near - pod
+        total = 2 * near + 4 * pod + 6 * far
+        diameter = 6 if far else 4 if pod else 2
+        return _closed(diameter, total / (n - 1))
+    wrapped = _grid_wrapped(G)
+    if wrapped is None:
+        return None
+    dims = G.graph["params"]["dims"]
+    n = math.prod(dims)
+    diameter = sum(k // 2 if w else k - 1 for k, w in zip(dims, wrapped, strict=True))
+    mean = sum(
+        sum(min(j, k - j) for j in range(k)) / k if w else (k * k - 1) / (3 * k)
+        for k, w in zip(dims, wrapped, strict=True)
+    )
+    return _closed(diameter, mean * n / (n - 1))
+
+
+def _closed(diameter: int, avg: float) -> dict[str, Any]:
+    return {
+        "diameter": diameter,
+        "avg_hops": avg,
+        "connected": True,
+        "hops_method": "closed-form",
+        "hops_sources": 0,
     }
 
 

@@ -61,7 +61,9 @@ def _text(s: dict[str, Any]) -> None:
     print(f"topology {s['name']} (family {s['family']})")
     print(f"  chips {s['chips']}, switches {s['switches']}")
     print(f"  links {s['links']} edges, {s['physical_links']} physical ({links})")
-    hops = "" if s["hops_method"] == "exact" else f" (sampled from {s['hops_sources']} chips)"
+    hops = {"exact": "", "closed-form": " (closed form)"}.get(
+        s["hops_method"], f" (sampled from {s['hops_sources']} chips)"
+    )
     if s["connected"]:
         print(f"  diameter {s['diameter']} links, mean {s['avg_hops']:.3f} links{hops}")
     else:
