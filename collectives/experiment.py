@@ -73,7 +73,9 @@ def plot_sizes(rows: Sequence[dict[str, Any]], path: str | Path) -> list[Path]:
     fig, (ax_t, ax_b) = plt.subplots(1, 2, figsize=(10, 4))
     by_algo: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        by_algo.setdefault(str(r["algo"]), []).append(r)
+        # One line for auto, whichever algorithm it picked at each size.
+        auto = r.get("algo_requested") == "auto"
+        by_algo.setdefault("auto" if auto else str(r["algo"]), []).append(r)
     for algo, rs in by_algo.items():
         rs = sorted(rs, key=lambda r: r["size"])
         x = [r["size"] for r in rs]

@@ -234,8 +234,9 @@ def _run(args: argparse.Namespace) -> int:
         f"{'analytical':>11} {'max util':>8}"
     )
     for r in rows:
+        name = f"auto: {r['algo']}" if r["algo_requested"] == "auto" else r["algo"]
         print(
-            f"{r['algo']:<20} {format_size(r['size']):>9} {format_time(r['time_s']):>10} "
+            f"{name:<20} {format_size(r['size']):>9} {format_time(r['time_s']):>10} "
             f"{format_bandwidth(r['algbw']):>11} {format_bandwidth(r['busbw']):>11} "
             f"{_estimate(r):>11} {100 * r['max_link_utilisation']:7.1f}%"
         )
