@@ -103,8 +103,8 @@ def finish(G: nx.Graph, family: str, params: dict[str, Any], name: str | None = 
     """Fill defaults and graph attributes; return ``G``.
 
     Chips without ``injection_bandwidth`` get the largest bandwidth among their attached
-    edges (the network interface of a chip is one link of a direct network, or its link to
-    the first switch).
+    edges (a chip's link to its first switch; the direct-network generators set the sum of
+    a chip's links with :func:`set_injection` instead).
     """
     for n, data in G.nodes(data=True):
         if data["kind"] == "chip" and "injection_bandwidth" not in data:
