@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from netsim.cli import main
 from netsim.errors import NetsimError
+from netsim.results import ResultsWriter
 from netsim.sweep import load_spec
 from netsim.units import parse_bandwidth, parse_size, parse_time
 
@@ -63,6 +64,15 @@ def _files(tmp: Path) -> None:
     (tmp / "other.yaml").write_text("kind: probe\nsweep:\n  x: [3, 4]\n")
     with h5py.File(tmp / "norecords.h5", "w") as f:
         f.attrs["format"] = "netsim-results/1"
+    recs = [  # "rec": a column of records (JSON objects); "gone": no value in any point
+        {"point_id": f"p{i}", "kind": "probe", "params": {"x": i}, "seed": 0, "repetition": 0,
+         "metrics": {"u": 0.5 * i, "rec": [{"name": "tp", "a": i}], "gone": None}, "wall_s": 0.0,
+         "error": None}
+        for i in range(3)
+    ]  # fmt: skip
+    with ResultsWriter(tmp / "probe.h5", "kind: probe\n") as w:
+        for r in recs:
+            w.add(r)
 
 
 T2 = "torus:dims=2x2"
@@ -132,6 +142,23 @@ CASES = [
         "sweep-workers",
         ["sweep", "{tmp}/probe.yaml", "--out", "{tmp}/r.h5", "--workers", "100000"],
         "per CPU",
+    ),
+    (
+        "plot-hue-unknown",
+        ["plot", "{tmp}/probe.h5", "--y", "u", "--hue", "nope", "--out", "{tmp}/p.png"],
+        "no column 'nope'",
+    ),
+    (
+        "plot-col-unknown",
+        ["plot", "{tmp}/probe.h5", "--y", "u", "--col", "nope", "--out", "{tmp}/p.png"],
+        "no column 'nope'",
+    ),
+    ("plot-y-records", ["plot", "{tmp}/probe.h5", "--y", "rec", "--out", "{tmp}/p.png"], "records"),
+    ("plot-y-empty", ["plot", "{tmp}/probe.h5", "--y", "gone", "--out", "{tmp}/p.png"], "empty"),
+    (
+        "plot-out-parent-file",
+        ["plot", "{tmp}/probe.h5", "--y", "u", "--out", "{tmp}/afile/p.png"],
+        "out",
     ),
     (
         "results-no-records",

@@ -200,7 +200,8 @@ def _checked_selection(data, x, y, hue, col, where, layout, aggregate) -> np.nda
     table = select(_table(data), where)
     if y is None:
         raise ConfigError("y: required, got None")
-    _need(table, y, "y")
+    for name, role in ((y, "y"), (x, "x"), (hue, "hue"), (col, "col"), (layout.row, "row")):
+        _need(table, name, role)
     if not len(table):
         raise ConfigError("data: no successful points to plot (after filtering)")
     have = [v for v in table[y] if not _missing(v)]
