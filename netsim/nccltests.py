@@ -335,13 +335,16 @@ def format_nccl_tests(results: Sequence[dict[str, Any]]) -> str:
     if not results:
         raise ConfigError("results: nothing to format")
     r0 = results[0]
-    for key in ("op", "algo", "topo", "ranks"):
-        if any(r[key] != r0[key] for r in results):
+    for key in ("op", "algo_requested" if "algo_requested" in r0 else "algo", "topo", "ranks"):
+        if any(r.get(key) != r0.get(key) for r in results):
             raise ConfigError(f"format: an nccl-tests table has one {key}, got several")
+    ran = ", ".join(dict.fromkeys(r["algo"] for r in results))
+    algo = r0.get("algo_requested", r0["algo"])
+    algo = ran if algo == ran else f"{algo} (ran {ran})"
     program = NCCL_TESTS_PROGRAMS[r0["op"]]
     sizes = [r["size"] for r in results]
     lines = [
-        f"# netsim {__version__}: simulated {program}, {r0['op']} by {r0['algo']} on "
+        f"# netsim {__version__}: simulated {program}, {r0['op']} by {algo} on "
         f"{r0['topo']} (model {r0['model']}, library {r0.get('library', 'nccl')}, "
         f"seed {r0['seed']})",
         f"# Collective test starting: {program}",
@@ -443,7 +446,8 @@ def compare_nccl_tests(
     op : str, optional
         netsim op of rows whose program the log does not name.
     algo : str, optional
-        Algorithm (default: the op's first, as ``netsim collective``).
+        Algorithm (default ``"auto"``: the one NCCL's tuner picks, as ``netsim collective``;
+        each row says which ran).
     ranks : str or sequence, optional
         Chips simulated. Default: the first ``nranks`` chips of the topology, ``nranks`` from
         the log's ``#  Rank`` lines, else inferred from busbw/algbw of its largest row, else
@@ -458,7 +462,6 @@ def compare_nccl_tests(
         Rows without an op, an op netsim cannot compare (``sendrecv``), more ranks in the log
         than chips in the topology, or bad simulation options.
     """
-    from collectives.algorithms import algorithms_for
     from collectives.api import run_collective
     from topologies.registry import build
 
@@ -491,7 +494,7 @@ def compare_nccl_tests(
     sims: dict[tuple, dict[str, Any]] = {}
     out = []
     for r in rows:
-        a = algo if algo is not None else algorithms_for(r.op)[0]
+        a = algo if algo is not None else "auto"
         root = r.root if r.op in ("broadcast", "reduce") and r.root >= 0 else 0
         key = (r.op, a, r.size, r.itemsize, root)
         if key not in sims:
@@ -550,6 +553,7 @@ def _ratio(a: float, b: float) -> float:
 def _compared(r: NcclTestsRow, sim: dict[str, Any]) -> dict[str, Any]:
     return {
         "op": r.op,
+        "algo": sim["algo"],
         "size": r.size,
         "count": r.count,
         "type": r.type,

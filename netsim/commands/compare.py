@@ -31,7 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--op", default=None, choices=OPS, help="op of a log that does not name its test"
     )
-    p.add_argument("--algo", default=None, help="algorithm (default: as netsim collective)")
+    p.add_argument(
+        "--algo",
+        default=None,
+        help="algorithm (default: auto, NCCL's tuner pick, as netsim collective)",
+    )
     p.add_argument(
         "--ranks", default=None, help="chips simulated (default: the log's rank count, 0-N)"
     )
@@ -87,14 +91,14 @@ def print_comparison(cmp: NcclTestsComparison) -> None:
         f"netsim: {', '.join(m['algo'])} on {m['topo']}, model {m['model']}, library "
         f"{m['library']}, seed {m['seed']}; ratio = simulated / measured"
     )
-    several = len(m["ops"]) > 1
-    head = f"{'op':<15}" if several else ""
+    several, algos = len(m["ops"]) > 1, len(m["algo"]) > 1
+    head = (f"{'op':<15}" if several else "") + (f"{'algo':<13}" if algos else "")
     print(
         f"{head}{'size':>9}  {'measured':>10} {'busbw':>10}  {'simulated':>10} {'busbw':>10}  "
         f"{'time ratio':>10} {'busbw ratio':>11}"
     )
     for r in cmp.rows:
-        lead = f"{r['op']:<15}" if several else ""
+        lead = (f"{r['op']:<15}" if several else "") + (f"{r['algo']:<13}" if algos else "")
         print(
             f"{lead}{format_size(r['size']):>9}  {format_time(r['measured_time_s']):>10} "
             f"{format_bandwidth(r['measured_busbw']):>10}  "
