@@ -10,6 +10,7 @@ from netsim.errors import ConfigError
 from workloads import moe
 from workloads.decode import decode
 from workloads.models import TransformerModel
+from workloads.moe_nodes import route_node_limited
 from workloads.moe_normal import token_targets
 
 TINY = TransformerModel(
@@ -114,3 +115,36 @@ def test_low_latency_streams_every_nic_at_line_rate_on_the_packet_engine():
     assert bound < ll["moe_dispatch_s"] < 1.10 * bound
     direct = decode(TINY, "h100", topo, dispatch="direct", **kw).to_dict()
     assert direct["moe_dispatch_s"] > 1.2 * ll["moe_dispatch_s"]
+
+
+def test_node_limited_routing_keeps_tokens_on_m_nodes_and_uniform_means():
+    """``uniform@2`` over 8 nodes of 4 experts: no token reaches a third node, and each
+    expert keeps its mean load tokens*k/E (binomial-like count, 5 standard deviations)."""
+    rng = np.random.default_rng(1)
+    a = route_node_limited("uniform@2", 20000, 32, 4, rng, ranks=1, nodes=8)[0]
+    assert max(len(set(row // 4)) for row in a) == 2
+    assert all(len(set(row)) == 4 for row in a[:500])  # distinct experts
+    counts = np.bincount(a.ravel(), minlength=32)
+    mean = 20000 * 4 / 32
+    assert np.all(np.abs(counts - mean) < 5 * np.sqrt(mean))
+    assert str(moe.parse_routing("zipf:1.2@4")) == "zipf:1.2:0@4"
+    for bad in ("uniform@0", "uniform@x"):
+        with pytest.raises(ConfigError, match="node limit"):
+            moe.parse_routing(bad)
+    with pytest.raises(ConfigError, match="fewer than top_k"):
+        route_node_limited("uniform@1", 4, 32, 8, rng, ranks=1, nodes=8)
+
+
+def test_node_limit_cuts_normal_rdma_copies():
+    """On 2 nodes a limit of 1 keeps every token on one node: RDMA bytes only for tokens
+    whose node is the other one; a limit >= nodes changes nothing."""
+    r1 = decode(TINY, "h100", TOPO, dispatch="normal", moe_routing="uniform@1", **KW)
+    r2 = decode(TINY, "h100", TOPO, dispatch="normal", moe_routing="uniform@2", **KW)
+    r0 = decode(TINY, "h100", TOPO, dispatch="normal", **KW)
+    ib = [{s.name: s.run.link_bytes["ib"] for s in r.sites}["moe_dispatch"] for r in (r1, r2, r0)]
+    assert ib[1] == ib[2]
+    rng = np.random.default_rng(5)
+    routes = route_node_limited("uniform@1", 64, 16, 4, rng, ranks=8, nodes=2)
+    _, per_node = token_targets(routes, moe.place_experts(16, 8), 4)
+    remote = sum(per_node[s, 1 - s // 4] for s in range(8))
+    assert ib[0] == 2 * remote * (1024 + 8 * 4) < ib[1]

@@ -25,6 +25,9 @@ Routing distributions (``--moe-routing``)
     hottest is a permutation drawn from ``SEED`` (default 0), independent of the sampling rng.
 ``load:W1,W2,...`` (or ``loads:...``)
     an explicit per-expert load vector (one weight per expert, normalised to sum 1).
+``SPEC@M``
+    node-limited routing: each token's experts lie on at most ``M`` nodes (DeepSeek-V3,
+    arXiv:2412.19437, §2.1.2, ``M = 4``); :mod:`workloads.moe_nodes`.
 
 Routing model. Each token picks ``top_k`` *distinct* experts. Expert ``e`` is chosen with
 marginal probability ``pi_e = min(1, c * w_e)`` where ``w`` are the normalised weights and
@@ -51,6 +54,7 @@ per destination rank (hierarchical) instead of once per expert.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,6 +83,7 @@ __all__ = [
     "place_experts",
     "route_tokens",
     "routing_counts",
+    "systematic_sample",
 ]
 
 ROUTING_KINDS = ("uniform", "zipf", "load")
@@ -101,19 +106,24 @@ class RoutingSpec:
         Seed of the permutation that decides which experts are hot (``kind == "zipf"``).
     load : tuple of float
         Normalised per-expert load (``kind == "load"``); sums to 1.
+    node_limit : int
+        Most nodes a token's experts may lie on (``SPEC@M``; 0: no limit). Applied by
+        :func:`workloads.moe_nodes.route_node_limited`.
     """
 
     kind: str
     exponent: float = 0.0
     seed: int = 0
     load: tuple[float, ...] = ()
+    node_limit: int = 0
 
     def __str__(self) -> str:
+        limit = f"@{self.node_limit}" if self.node_limit else ""
         if self.kind == "zipf":
-            return f"zipf:{self.exponent:g}:{self.seed}"
+            return f"zipf:{self.exponent:g}:{self.seed}{limit}"
         if self.kind == "load":
-            return "load:" + ",".join(f"{x:g}" for x in self.load)
-        return self.kind
+            return "load:" + ",".join(f"{x:g}" for x in self.load) + limit
+        return self.kind + limit
 
 
 def parse_routing(text: str | RoutingSpec) -> RoutingSpec:
@@ -136,6 +146,13 @@ def parse_routing(text: str | RoutingSpec) -> RoutingSpec:
         return text
     if not isinstance(text, str):
         raise ConfigError(f"moe-routing: expected a string such as uniform, got {text!r}")
+    base, at, limit = text.partition("@")
+    if at:
+        if not limit.strip().isdigit() or int(limit) < 1:
+            raise ConfigError(
+                f"moe-routing: node limit after '@' must be an integer >= 1, got {text!r}"
+            )
+        return dataclasses.replace(parse_routing(base), node_limit=int(limit))
     s = text.strip()
     kind, _, rest = s.partition(":")
     kind = kind.strip().lower()
@@ -248,7 +265,7 @@ def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def _systematic(pi: np.ndarray, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+def systematic_sample(pi: np.ndarray, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """Draw ``n`` k-subsets with inclusion probabilities ``pi``: int array [n, k]."""
     e = len(pi)
     out = np.empty((n, k), dtype=np.int64)
@@ -301,7 +318,7 @@ def route_tokens(
     ranks = require_int("ranks", ranks, min=1)
     t = _token_counts(tokens, ranks)
     g = _rng(rng)
-    return [_systematic(pi, int(top_k), int(n), g) for n in t]
+    return [systematic_sample(pi, int(top_k), int(n), g) for n in t]
 
 
 def counts_from_assignments(assignments: Sequence[np.ndarray], experts: int) -> np.ndarray:

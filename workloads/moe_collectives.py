@@ -28,6 +28,7 @@ from workloads import moe
 from workloads.fabric import CollectiveRun, Fabric, _elements, _retag
 from workloads.models import TransformerModel
 from workloads.moe_bytes import parse_wire_dtype
+from workloads.moe_nodes import route_node_limited
 from workloads.moe_normal import normal_combine_schedule, normal_dispatch_schedule, token_targets
 from workloads.sharding import Parallelism
 
@@ -216,7 +217,13 @@ def _moe_runs(
     groups = [[chips[r] for r in grp] for grp in par.ep_groups()]
     placement = moe.place_experts(m.experts, ep, "contiguous")
     (d_el, d_size), (c_el, c_size) = _wire(m, "dispatch"), _wire(m, "combine")
+    spec = moe.parse_routing(routing_spec)
     if mode == "expected":
+        if spec.node_limit and spec.kind != "uniform":
+            raise ConfigError(
+                "moe_mode: node-limited routing of a non-uniform load changes the mean counts; "
+                f"use moe_mode=sample, got expected with {spec}"
+            )
         counts = moe.routing_counts(
             routing_spec, tokens_per_rank, m.experts, m.experts_per_token, ranks=ep, mode=mode
         )
@@ -227,9 +234,10 @@ def _moe_runs(
         return disp, comb
     # Sampled routes, one draw per EP group (every group routes its own tokens).
     rng = np.random.default_rng(seed)
+    nodes = ep // (_ranks_per_node(fabric, groups[0]) or ep)
     assigns = [
-        moe.route_tokens(
-            routing_spec, tokens_per_rank, m.experts, m.experts_per_token, rng, ranks=ep
+        route_node_limited(
+            spec, tokens_per_rank, m.experts, m.experts_per_token, rng, ranks=ep, nodes=nodes
         )
         for _ in groups
     ]

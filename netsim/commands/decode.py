@@ -130,7 +130,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=COMBINE_ALGOS,
         help="MoE combine (default: as --dispatch; innetwork = reduced by the switches)",
     )
-    p.add_argument("--moe-routing", default="uniform", help="uniform | zipf:S[:SEED] | load:W,...")
+    p.add_argument(
+        "--moe-routing",
+        default="uniform",
+        help="uniform | zipf:S[:SEED] | load:W,..., optionally @M: at most M nodes per token",
+    )
     p.add_argument(
         "--moe-mode",
         default=None,
