@@ -18,6 +18,7 @@ from netsim.engine import PacketNetwork
 from netsim.traffic import run_traffic
 from topologies.dragonfly import dragonfly
 from topologies.hierarchical import hierarchical
+from topologies.registry import build as build_spec
 from topologies.torus import mesh, torus
 from topologies.trees import fat_tree
 from topologies.wafer import wafer
@@ -244,3 +245,20 @@ def test_saturation_is_measured_when_the_window_is_shorter_than_a_latency():
     assert minimal.accepted_load == pytest.approx(1 / 8, rel=0.15)
     ugal = run_traffic(G, "group-shift", 0.5, routing="ugal", **kw)
     assert ugal.accepted_load > 2 * minimal.accepted_load
+
+
+def test_shortest_routes_are_computed_per_destination_within_a_memory_bound():
+    # Distances are searched lazily for the destinations used; with the bound set to one
+    # destination's array the oldest are dropped and routes come out the same.
+    from netsim.engine.routing import ShortestPathRouter
+
+    G = build_spec("fat-tree:k=4")
+    full = PacketNetwork(G, routing="shortest")
+    small = PacketNetwork(G, routing="shortest")
+    assert isinstance(small.router, ShortestPathRouter)
+    small.router.dist_cache_bytes = 1
+    chips = range(G.graph["chips"])
+    for src, dst in itertools.permutations(chips, 2):
+        assert small.route(src, dst, 3) == full.route(src, dst, 3)
+    assert len(small.router._dist) == 1
+    assert len(full.router._dist) == len(chips)

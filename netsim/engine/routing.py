@@ -163,6 +163,8 @@ class ShortestPathRouter(_Router):
     """Shortest paths with deterministic ECMP; VC = hop index (distance classes)."""
 
     name = "shortest"
+    #: Most bytes of per-destination distance arrays kept (each is 4 bytes per node).
+    dist_cache_bytes = 256 << 20
 
     def __init__(self, G: nx.Graph, ports: PortTable, seed: int) -> None:
         super().__init__(G, ports, seed)
@@ -210,7 +212,12 @@ class ShortestPathRouter(_Router):
             cand = np.unique(cand[dist[cand] < 0])
             dist[cand] = level
             frontier = cand
-        self._dist[dst] = dist
+        cache = self._dist
+        cache[dst] = dist
+        # Computed lazily per destination used; the oldest are dropped past a memory bound
+        # (routes already computed stay in the route cache).
+        while len(cache) > 1 and len(cache) * n * dist.itemsize > self.dist_cache_bytes:
+            del cache[next(iter(cache))]
         return dist
 
     def _route(self, src: int, dst: int, flow: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
