@@ -21,7 +21,7 @@ import numpy as np
 
 from collectives import calibration
 from collectives.algorithms import algorithms_for, busbw_factor, resolve
-from collectives.channels import resolve_channels
+from collectives.channels import CHANNELED, resolve_channels
 from collectives.runner import RunResult, contention_free, run
 from collectives.schedule import OPS, Schedule, expected, merge
 from collectives.tuner import Choice, choose
@@ -108,7 +108,7 @@ def build(
     """
     itemsize = require_int("itemsize", itemsize, min=1)
     if algo == "auto":
-        algo = auto_algorithm(op, graph, list(ranks), count * itemsize).algo
+        algo = auto_algorithm(op, graph, list(ranks), count * itemsize, opts).algo
     fn = resolve(op, algo)
     if op not in _ROOTED and root not in (0, None):
         raise ConfigError(
@@ -132,15 +132,23 @@ def build(
     return s
 
 
-def auto_algorithm(op: str, graph: Any, ranks: Sequence[int], nbytes: int) -> Choice:
+def auto_algorithm(
+    op: str, graph: Any, ranks: Sequence[int], nbytes: int, opts: Mapping[str, Any] | None = None
+) -> Choice:
     """The algorithm ``"auto"`` runs: NCCL's tuner rule (:func:`collectives.tuner.choose`).
+
+    With ``channels`` or ``pxn`` among the algorithm options ``opts``, the pick is among
+    the algorithms that take them (ring and tree).
 
     Raises
     ------
     ConfigError
         Unknown op.
     """
-    return choose(op, graph, ranks, nbytes, algorithms_for(op)[0])
+    only = None
+    if opts and ("channels" in opts or "pxn" in opts):
+        only = {a for o, a in CHANNELED if o == op}
+    return choose(op, graph, ranks, nbytes, algorithms_for(op)[0], only=only)
 
 
 def make_backend(
@@ -503,7 +511,7 @@ def run_collective(
         multipath=multipath,
     )
     rbw = _reduce_bw(reduce_bandwidth)
-    pick = auto_algorithm(op, G, group_lists[0], count * itemsize) if algo == "auto" else None
+    pick = auto_algorithm(op, G, group_lists[0], count * itemsize, opts) if algo == "auto" else None
     requested, algo = algo, pick.algo if pick else algo
     scheds = [
         build(

@@ -60,7 +60,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -328,21 +328,33 @@ def nccl_times(sy: System, nbytes: int) -> dict[str, float]:
     return out
 
 
-def choose(op: str, graph: Any, ranks: Sequence[int], nbytes: int, first: str) -> Choice:
+def choose(
+    op: str,
+    graph: Any,
+    ranks: Sequence[int],
+    nbytes: int,
+    first: str,
+    *,
+    only: Set[str] | None = None,
+) -> Choice:
     """The algorithm ``auto`` runs for ``op`` on ``ranks`` (see the module docstring).
 
     ``first`` is the op's first algorithm (``ring``, or ``direct`` for all-to-all and
     send/recv): NCCL's only choice in netsim for the ops other than all-reduce, and the
-    pick where NCCL's model does not apply.
+    pick where NCCL's model does not apply. ``only``: netsim algorithms to choose among
+    (e.g. those that take channels).
     """
     if op != "allreduce":
         return Choice(first, rule="the op's only NCCL algorithm in netsim")
     sy = system(graph, ranks)
-    if sy is None and suits(ranks, graph):
+    if sy is None and suits(ranks, graph) and (only is None or "torus" in only):
         return Choice("torus", rule="grid of a direct network: every link at once (TPU style)")
     if sy is None or sy.ranks < 2:
         return Choice(first, rule="outside NCCL's model (no NVLink GPUs): the op's first")
     times = nccl_times(sy, nbytes)
-    best = min(times, key=times.get)
+    pool = [k for k in times if only is None or NCCL_TO_NETSIM[k.split("/")[0]] in only]
+    if not pool:
+        return Choice(first, rule="no NCCL algorithm among those allowed: the op's first")
+    best = min(pool, key=times.get)
     a, proto = best.split("/")
     return Choice(NCCL_TO_NETSIM[a], a, proto, times[best], times)

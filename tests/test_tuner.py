@@ -83,3 +83,12 @@ def test_json_and_cli_say_what_auto_picked(capsys):
     assert json.loads(capsys.readouterr().out)["algo"] == "nvls"
     assert main(argv) == 0
     assert "nvls (auto: NCCL's tuner picks nvls/Simple)" in capsys.readouterr().out
+
+
+def test_auto_with_channels_picks_among_the_channelled_algorithms():
+    r = run_collective("hierarchical:nodes=2,gpus=2", "allreduce", "auto", "64MiB",
+                       backend="analytical", channels=2)  # fmt: skip
+    assert r["algo"] in ("ring", "tree") and r["channels"] == 2
+    free = auto_algorithm("allreduce", TWO, list(range(16)), GiB)
+    assert free.algo == "nvls-tree"
+    assert auto_algorithm("allreduce", TWO, list(range(16)), GiB, {"pxn": True}).algo == "ring"
