@@ -80,3 +80,13 @@ def test_h100_nvls_is_link_bound_not_engine_bound():
     limited = run_collective(G, "allreduce", "innetwork", "64MiB", **kw)
     unlimited = run_collective(free, "allreduce", "innetwork", "64MiB", **kw)
     assert limited["time_s"] == pytest.approx(unlimited["time_s"], rel=1e-12)
+
+
+def test_the_analytical_estimate_obeys_the_engine_limit():
+    """run_collective's analytical estimate (collectives.runner.contention_free) times a
+    schedule summing into a limited switch as the analytical run does."""
+    G = _star(4, reduction_bandwidth=20e9, reduction_latency=1e-6)
+    kw = dict(chunks=3, **FREE)
+    flow = run_collective(G, "allreduce", "innetwork", 1 << 20, backend="flow", **kw)
+    ana = run_collective(G, "allreduce", "innetwork", 1 << 20, backend="analytical", **kw)
+    assert flow["analytical_time_s"] == ana["time_s"]
