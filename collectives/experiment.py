@@ -64,38 +64,30 @@ def plot_sizes(rows: Sequence[dict[str, Any]], path: str | Path) -> list[Path]:
     """
     if not rows:
         raise ConfigError("rows: nothing to plot, got no results")
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    fig, (ax_t, ax_b) = plt.subplots(1, 2, figsize=(10, 4))
-    by_algo: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        # One line for auto, whichever algorithm it picked at each size.
-        auto = r.get("algo_requested") == "auto"
-        by_algo.setdefault("auto" if auto else str(r["algo"]), []).append(r)
-    for algo, rs in by_algo.items():
-        rs = sorted(rs, key=lambda r: r["size"])
-        x = [r["size"] for r in rs]
-        ax_t.plot(x, [r["time_s"] * 1e6 for r in rs], marker="o", ms=3, label=algo)
-        ax_b.plot(x, [r["busbw"] / 1e9 for r in rs], marker="o", ms=3, label=algo)
+    from netsim.plots import Layout, plot_latency_vs_size, save_figure
+
+    # One line for auto, whichever algorithm it picked at each size.
+    records = [
+        {
+            "point_id": str(i),
+            "params": {
+                "algo": "auto" if r.get("algo_requested") == "auto" else str(r["algo"]),
+                "size": r["size"],
+            },
+            "metrics": {"time_s": r["time_s"], "busbw": r["busbw"]},
+        }
+        for i, r in enumerate(rows)
+    ]
     r0 = rows[0]
     title = f"{r0['op']} on {r0['topo']} ({r0['group_size']} ranks, {r0['model']})"
-    ax_t.set(xscale="log", yscale="log", xlabel="size per rank (bytes)", ylabel="time (us)")
-    ax_b.set(xscale="log", xlabel="size per rank (bytes)", ylabel="bus bandwidth (GB/s)")
-    for ax in (ax_t, ax_b):
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(title="algorithm")
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = [path]
-    fig.savefig(path)
+    fig = plot_latency_vs_size(
+        records, hue="algo", title=title, layout=Layout(xlabel="size per rank (bytes)")
+    )
+    path = Path(path)
+    written = [save_figure(fig, path)]
     if path.suffix.lower() not in (".pdf", ".svg"):
-        pdf = path.with_suffix(".pdf")
-        fig.savefig(pdf)
-        written.append(pdf)
+        written.append(save_figure(fig, path.with_suffix(".pdf")))
     plt.close(fig)
     return written
