@@ -6,6 +6,8 @@ whose default ``func`` takes the parsed arguments and returns an exit code.
 
 Errors that netsim raises on purpose (:class:`netsim.errors.NetsimError`) are printed as one
 line, ``error: ...``, on stderr, and the exit code is 2; there is never a traceback for them.
+An error of the environment (``OSError``: a full disk, a permission) or running out of
+memory is one line too, with exit code 1.
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError:  # a limit netsim does not check yet: still one line, not a traceback
+        print("error: out of memory (a smaller problem, or a limit to report)", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the environment (disk full, permissions), not the input
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

@@ -229,6 +229,9 @@ def test_results_of_another_spec_are_refused_unless_appended(tmp_path, capsys):
     base = ["--out", out, "--workers", "1", "--no-progress"]
     assert run_cli(["sweep", str(tmp_path / "probe.yaml"), *base], capsys)[0] == 0
     assert run_cli(["sweep", str(tmp_path / "probe.yaml"), *base], capsys)[0] == 0  # resume
+    same = tmp_path / "same.yaml"  # the same spec with a comment and another layout
+    same.write_text("# the probe again\nsweep: {x: [1, 2]}\nkind: probe\n")
+    assert run_cli(["sweep", str(same), *base], capsys)[0] == 0
     code, _, err = run_cli(["sweep", str(tmp_path / "other.yaml"), *base], capsys)
     assert_refused(code, err, "different spec")
     code, out_text, _ = run_cli(["sweep", str(tmp_path / "other.yaml"), *base, "--append"], capsys)
@@ -480,3 +483,24 @@ def test_moe_load_weights_near_overflow_are_normalised():
     # under -W error)
     assert parse_routing("load:1e308,1e308").load == (0.5, 0.5)
     assert parse_routing("load:1e308,0").load == (1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("exc", "line"),
+    [
+        (MemoryError(), "error: out of memory"),
+        (
+            OSError(28, "No space left on device", "/x/r.h5"),
+            "error: No space left on device: /x/r.h5",
+        ),
+    ],
+)
+def test_environment_errors_are_one_line_and_exit_1(exc, line, monkeypatch, capsys):
+    import netsim.commands.topo as topo_command
+
+    def fail(args):
+        raise exc
+
+    monkeypatch.setattr(topo_command, "_run", fail)
+    code, _, err = run_cli(["topo", T2], capsys)
+    assert code == 1 and err.startswith(line) and err.count("\n") == 1
