@@ -96,10 +96,12 @@ class OpenLoop:
             PERIOD_PACKETS * wire / (load * self.capacity),
             LATENCY_PERIODS * zero_load_latency(net, self.chips, wire),
         )
-        self.generated = 0
         self.periods = 0  # sample periods simulated
         self.backlog = 0  # packets generated and not delivered when the run ended
-        self.stop_at = math.inf  # sources stop injecting after this time
+        # Set by _start: packets generated so far, stop injecting after t, nothing is sent.
+        self.count: Callable[[], int] = lambda: 0
+        self.stop: Callable[[float], None] = lambda t: None
+        self.stopped: Callable[[], bool] = lambda: False
         self.next_gap = _gaps(rng, injection, load, {c: wire / b for c, b in inj.items()})
 
     # ------------------------------------------------------------------ sources
@@ -111,23 +113,36 @@ class OpenLoop:
         lo, hi = labelled.start, labelled.stop
         # A pattern that sends (almost) nothing is stopped after this many draws.
         max_draws = 100 * max(hi, PERIOD_PACKETS) + 1000
-        draws = 0
+        # Run state in closure cells (cheaper than attributes on this per-packet path).
+        draws = generated = 0
+        stop_at = math.inf  # sources stop injecting after this time
 
         def generate(c: int) -> None:
-            nonlocal draws
-            if env._now > self.stop_at:
+            nonlocal draws, generated, stop_at
+            if env._now > stop_at:
                 return
             draws += 1
             d = dest(c)
             if d != c:
-                k = self.generated
-                self.generated = k + 1
+                k = generated
+                generated = k + 1
                 send(c, d, nbytes, c, None, None, on_labelled if lo <= k < hi else on_other)
             elif draws > max_draws:
-                self.stop_at = -math.inf
+                stop_at = -math.inf
                 return
             timers[c](env._now + next_gap(c))
 
+        def count() -> int:
+            return generated
+
+        def stop(t: float) -> None:
+            nonlocal stop_at
+            stop_at = t
+
+        def stopped() -> bool:
+            return stop_at == -math.inf
+
+        self.count, self.stop, self.stopped = count, stop, stopped
         timers = {c: net.timer(generate, c) for c in self.chips}
         for c in self.chips:
             timers[c](next_gap(c) * self.rng.random())
@@ -156,7 +171,7 @@ class OpenLoop:
 
         def boundary(k: int) -> None:
             last[0] = k
-            mon.close(k, self.generated, sum(mon.count))
+            mon.close(k, self.count(), sum(mon.count))
 
         self._every_period(boundary)
         self._run()
@@ -164,7 +179,7 @@ class OpenLoop:
         self.backlog = mon.backlog[-1] if mon.backlog else 0
         first, k = mon.span(last[0])
         lat = np.frombuffer(mon.kept(k), dtype=float)
-        if self.generated == 0:
+        if self.count() == 0:
             raise ConfigError(
                 "pattern: generated too few packets to measure (0); every source maps to itself?"
             )
@@ -190,7 +205,7 @@ class OpenLoop:
             span[0] = min(span[0], t_arrived)
             span[1] = max(span[1], t_arrived)
             if len(latencies) == packets:
-                self.stop_at = span[1]
+                self.stop(span[1])
 
         def other(t_sent: float, t_arrived: float) -> None:
             keep(t_arrived)
@@ -199,11 +214,11 @@ class OpenLoop:
         state = {"saturated": False, "generated_by": None}
 
         def boundary(k: int) -> bool | None:
-            if len(latencies) == packets or self.stop_at == -math.inf:
+            if len(latencies) == packets or self.stopped():
                 return False  # drained (or nothing is sent): the run ends by itself
-            if state["generated_by"] is None and self.generated >= warmup + packets:
+            if state["generated_by"] is None and self.count() >= warmup + packets:
                 state["generated_by"] = k
-            backlog = self.generated - len(arrivals)
+            backlog = self.count() - len(arrivals)
             late = state["generated_by"] is not None and k - state["generated_by"] > DRAIN_PERIODS
             if late or backlog > BACKLOG_PERIODS * PERIOD_PACKETS:
                 state["saturated"] = True
@@ -213,7 +228,7 @@ class OpenLoop:
         self._every_period(boundary)
         self._run()
         self.periods = math.ceil(self.net.env.now / self.period)
-        self.backlog = self.generated - len(arrivals)
+        self.backlog = self.count() - len(arrivals)
         if not latencies or (len(latencies) < packets and not state["saturated"]):
             raise ConfigError(
                 f"pattern: generated too few packets to measure ({len(latencies)} of "
