@@ -32,13 +32,14 @@ of its reduce-scatter/all-gather algorithms netsim has the ring; all-to-all and 
 are point-to-point (``direct``).
 
 Channel graphs (what NCCL's topology search would find; netsim does not run that search)
-    NCCL's per-link NVLink figure (``SM90_NVLINK_BW`` = 20.6 GB/s, ``SM100_NVLINK_BW`` =
-    40.1) times the GPU's NVLink count is a GPU's intra-node total ``T``. Multi-node ring
-    and tree: one channel per NIC of a node at the fastest ``sm90/sm100SpeedArrayInter``
+    NCCL's per-link NVLink figure (``SM80_NVLINK_BW`` = 20.0 GB/s, ``SM90_NVLINK_BW`` =
+    20.6, ``SM100_NVLINK_BW`` = 40.1) times the GPU's NVLink count is a GPU's intra-node
+    total ``T``. Multi-node ring
+    and tree: one channel per NIC of a node at the fastest ``speedArrayInter`` (``sm90``/``sm100``)
     speed not above the NIC's bandwidth (48 GB/s for an NDR NIC). One node: the fastest
-    intra speed ``s`` (``sm90/sm100SpeedArrayIntra``) with ``floor(T/s)`` channels. NVLS
-    and NVLS+tree: one channel per GPU of a node, ``bwIntra`` the fastest speed ``s`` with
-    ``ppn * s <= T`` (and ``s`` not above the NIC across nodes), ``bwInter`` raised up to
+    intra speed ``s`` (``speedArrayIntra``, ``sm90``/``sm100``) with ``floor(T/s)`` channels. NVLS
+    and NVLS+tree: one channel per GPU of a node (at most 32, ``NCCL_MAX_NVLS_ARITY``),
+    ``bwIntra`` the fastest speed ``s`` with ``channels * s <= T`` (and ``s`` not above the NIC across nodes), ``bwInter`` raised up to
     ``2 s`` within the speed array (the search's second pass): 8 x 40 GB/s on one DGX
     H100, for a modelled NVLS busbw of ``8 * 40 * 0.85 * 7/8 * 2 = 476`` GB/s against the
     480 GB/s NCCL's maintainers quote for H100 [2]_. The network's own latency
@@ -92,6 +93,18 @@ _HW_LAT = {
 }  # fmt: skip
 # Per-generation tables, indexed [1 node, 2 nodes, more] (GB/s): tuning.cc.
 _GEN = {
+    "ampere": {
+        "ll_max": (87.7, 39.0, 20.4),
+        "ring_ll128": 20.0,
+        "tree_ll128": (20.0, 20.0, 20.0),
+        "tree": (24.0, 23.6, 17.8),
+        "nvls_tree": (24.0, 23.6, 17.8),
+        "nvls_eff": 0.0,
+        "nvlink_bw": 20.0,
+        "intra": (40.0, 30.0, 20.0, 18.0, 15.0, 12.0, 10.0, 9.0, 7.0, 6.0, 5.0, 4.0, 3.0),
+        "inter": (48.0, 30.0, 28.0, 24.0, 20.0, 18.0, 15.0, 12.0, 10.0, 9.0, 7.0, 6.0, 5.0,
+                  4.0, 3.0),
+    },
     "hopper": {
         "ll_max": (141.0, 39.0, 20.4),  # one node: Hopper row; several: Intel CPU row
         "ring_ll128": 36.7,
@@ -133,8 +146,9 @@ class System:
 
     Attributes
     ----------
-    gen : {"hopper", "blackwell"}
-        GPU generation (from the NVLink type: ``nvlink`` = NVLink 4, ``nvlink5``).
+    gen : {"ampere", "hopper", "blackwell"}
+        GPU generation, from the NVLinks: ``nvlink5`` Blackwell; ``nvlink`` Hopper with 18
+        links a GPU (H100), else Ampere (A100, 12).
     nodes, ppn : int
         Nodes and ranks per node.
     nvlinks : int
@@ -197,8 +211,11 @@ def system(graph: Any, ranks: Sequence[int]) -> System | None:
     if not isinstance(graph, nx.Graph) or not ranks or any(r not in graph for r in ranks):
         return None
     links = _links(graph, ranks[0])
-    gen = "blackwell" if "nvlink5" in links else "hopper" if "nvlink" in links else None
-    if gen is None:
+    if "nvlink5" in links:
+        gen = "blackwell"
+    elif "nvlink" in links:  # NVLink 3 and 4 share a link type: H100 has 18 links, A100 12
+        gen = "hopper" if links["nvlink"] >= 18 else "ampere"
+    else:
         return None
     lay = layout(ranks, graph)
     nodes, ppn = (len(lay.nodes), lay.local) if lay else (1, len(ranks))
@@ -227,9 +244,10 @@ def _graphs(sy: System) -> dict[str, tuple[int, float, float]]:
     else:
         s = next((s for s in speeds if s <= total), speeds[-1])
         ring = (max(1, int(total // s)), s, s)
-    fits = [s for s in speeds if sy.ppn * s <= total] or [0.0]
+    nch = min(sy.ppn, 32)  # NCCL_MAX_NVLS_ARITY
+    fits = [s for s in speeds if nch * s <= total] or [0.0]
     # NVLS search, pass 2: bwInter rises up to twice bwIntra (within the speed array).
-    nvls = (min(sy.ppn, 32), fits[0], min(2 * fits[0], speeds[0]))
+    nvls = (nch, fits[0], min(2 * fits[0], speeds[0]))
     return {"ring": ring, "tree": ring, "nvls": nvls, "nvls_tree": nvls,
             "collnet_direct": ring, "collnet_chain": ring}  # fmt: skip
 

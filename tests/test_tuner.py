@@ -92,3 +92,18 @@ def test_auto_with_channels_picks_among_the_channelled_algorithms():
     free = auto_algorithm("allreduce", TWO, list(range(16)), GiB)
     assert free.algo == "nvls-tree"
     assert auto_algorithm("allreduce", TWO, list(range(16)), GiB, {"pxn": True}).algo == "ring"
+
+
+def test_generations_nvl72_takes_nvls_and_a100_the_ring():
+    nvl72 = topology("nvl72")
+    sy = system(nvl72, list(range(72)))
+    assert sy.gen == "blackwell" and sy.nodes == 1
+    assert auto_algorithm("allreduce", nvl72, list(range(72)), GiB).algo == "nvls"
+    a100 = topology("dgx-a100")
+    sy = system(a100, list(range(8)))
+    assert sy.gen == "ampere" and not sy.nvls  # A100's NVSwitch does not reduce
+    assert auto_algorithm("allreduce", a100, list(range(8)), GiB).algo == "ring"
+    # NCCL's ring model on 8 A100 (12 NVLinks x 20 GB/s: 6 rings of 40 GB/s = 240 GB/s)
+    # lands in the 230-250 GB/s busbw people measure with nccl-tests on DGX A100
+    # (docs.alayanew.com "NCCL-tests in practice", reference table).
+    assert 230e9 <= _busbw(sy, "ring/Simple", 8 * GiB) <= 250e9
