@@ -22,7 +22,7 @@ import numpy as np
 from collectives import calibration
 from collectives.algorithms import algorithms_for, busbw_factor, resolve
 from collectives.channels import CHANNELED, resolve_channels
-from collectives.runner import RunResult, contention_free, run
+from collectives.runner import RunResult, contention_free, gc_paused, run
 from collectives.schedule import OPS, Schedule, expected, merge
 from collectives.tuner import Choice, choose
 from netsim._version import __version__
@@ -118,16 +118,17 @@ def build(
         raise ConfigError(f"matrix: only alltoall takes a per-pair matrix, got one for {op}")
     if chunks is not None:
         require_int("chunks", chunks, min=1)
-    s = fn(
-        list(ranks),
-        count,
-        itemsize=itemsize,
-        graph=graph,
-        chunks=chunks,
-        root=root or 0,
-        matrix=matrix,
-        **opts,
-    )
+    with gc_paused():  # millions of transfers, no cycles
+        s = fn(
+            list(ranks),
+            count,
+            itemsize=itemsize,
+            graph=graph,
+            chunks=chunks,
+            root=root or 0,
+            matrix=matrix,
+            **opts,
+        )
     s.validate()
     return s
 

@@ -101,15 +101,16 @@ def ring_reduce_scatter(
     """
     p = len(nodes)
     proxies = proxies or {}
-    have: dict[tuple[int, int, int], int] = {}
+    subs = [_subs(*seg(o), k) for o in range(p)]
+    have: dict[tuple[int, int, int], int] = {}  # only the last step's (popped when used)
     for step in range(p - 1):
         for q in range(p):
             o = (q - step - 1) % p
             nxt = (q + 1) % p
-            for j, (a, b) in enumerate(_subs(*seg(o), k)):
+            for j, (a, b) in enumerate(subs[o]):
                 if a == b:
                     continue
-                dep = have.get((q, o, j))
+                dep = have.pop((q, o, j), None)
                 i = _hop(s, nodes[q], nodes[nxt], a, b, "sum", dep, proxies.get(q))
                 have[(nxt, o, j)] = i
     return {(q, j): i for (q, o, j), i in have.items() if o == q}
@@ -129,15 +130,16 @@ def ring_allgather(
     p = len(nodes)
     ready = ready or {}
     proxies = proxies or {}
-    have: dict[tuple[int, int, int], int] = {}
+    subs = [_subs(*seg(o), k) for o in range(p)]
+    have: dict[tuple[int, int, int], int] = {}  # only the last step's (popped when used)
     for step in range(p - 1):
         for q in range(p):
             o = (q - step) % p
             nxt = (q + 1) % p
-            for j, (a, b) in enumerate(_subs(*seg(o), k)):
+            for j, (a, b) in enumerate(subs[o]):
                 if a == b:
                     continue
-                dep = have.get((q, o, j)) if step else ready.get((q, j))
+                dep = have.pop((q, o, j), None) if step else ready.get((q, j))
                 i = _hop(s, nodes[q], nodes[nxt], a, b, "copy", dep, proxies.get(q))
                 have[(nxt, o, j)] = i
 

@@ -37,9 +37,11 @@ is timed is the one that is checked (:func:`collectives.schedule.expected`).
 
 from __future__ import annotations
 
+import gc
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +53,7 @@ from netsim.backend import Backend
 from netsim.errors import ConfigError, SimulationError
 from netsim.validate import require_float
 
-__all__ = ["RunResult", "contention_free", "run"]
+__all__ = ["RunResult", "contention_free", "gc_paused", "run"]
 
 _SPRAY_ROUTINGS = ("shortest", "ecmp", "updown")
 _PROBE_FLOWS = 64
@@ -230,16 +232,37 @@ def _resolve_costs(
 
 
 def _successors(ts: Sequence[Transfer]) -> list[Any]:
-    """For every transfer, the list of transfers that depend on it (``()`` if none)."""
+    """For every transfer, the transfers that depend on it: ``()``, a 1-tuple (most
+    transfers of a chained schedule: smaller than a list) or a list."""
     succ: list[Any] = [()] * len(ts)
     for i, t in enumerate(ts):
         for d in t.deps:
             nxt = succ[d]
-            if nxt:
-                nxt.append(i)
+            if not nxt:
+                succ[d] = (i,)
+            elif type(nxt) is tuple:
+                succ[d] = [nxt[0], i]
             else:
-                succ[d] = [i]
+                nxt.append(i)
     return succ
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for an allocation-heavy block, then restore it.
+
+    Building and running a schedule allocates millions of small objects and no reference
+    cycles (reference counting frees them all); the collector's repeated passes over them
+    cost a fifth of a 2-million-transfer ring all-reduce (measured on a 32x32 torus), for
+    nothing to collect.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _striped(
@@ -332,14 +355,16 @@ def run(
     itemsize = schedule.itemsize
     chips = {v for v, k in backend.graph.nodes(data="kind") if k == "chip"}
     reducers = _SwitchReducers(backend.graph)
-    sent = [0.0] * n
+    engines = bool(reducers.rate)
+    sent = [0.0] * n if engines else []
     bufs = _initial(schedule, data) if data is not None else None
     stripes = _Stripes(backend) if any(sprays) else None
     use_flow = _accepts_flow(backend.send)
     call_at = getattr(backend, "call_at", None)
 
     waiting = [len(t.deps) for t in ts]
-    succ = _successors(ts)
+    with gc_paused():
+        succ = _successors(ts)
     arrivals = [math.nan] * n
     payloads: dict[int, np.ndarray] = {}
     send = backend.send
@@ -380,7 +405,8 @@ def run(
 
     def start(i: int) -> None:
         t = ts[i]
-        sent[i] = env.now
+        if engines:
+            sent[i] = env.now
         if bufs is not None:
             payloads[i] = bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()
         src, dsts = t.src, t.dsts
@@ -396,14 +422,15 @@ def run(
         else:
             _striped(backend, stripes.split(src, dsts[0], wire), src, dsts[0], use_flow, done, i)
 
-    for i, t in enumerate(ts):
-        if not t.deps:
-            at = t0 + launch + delays.get(t.src, 0.0)
-            if at > env.now:
-                later(at, start, i)
-            else:
-                start(i)
-    backend.run()
+    with gc_paused():
+        for i, t in enumerate(ts):
+            if not t.deps:
+                at = t0 + launch + delays.get(t.src, 0.0)
+                if at > env.now:
+                    later(at, start, i)
+                else:
+                    start(i)
+        backend.run()
     missing = sum(1 for a in arrivals if math.isnan(a))
     if missing:
         raise SimulationError(f"run: {missing} of {n} transfers never arrived")

@@ -58,6 +58,10 @@ __all__ = [
     "merge",
 ]
 
+#: One-destination tuples shared by every transfer to a node (a schedule of millions of
+#: transfers holds one per node, not one per transfer).
+_ONE: dict[int, tuple[int]] = {}
+
 #: The collective operations a schedule can implement.
 OPS = ("allreduce", "reduce_scatter", "allgather", "broadcast", "reduce", "alltoall", "sendrecv")
 
@@ -163,7 +167,8 @@ class Schedule:
         are declared with the length needed.
         """
         if type(dsts) is int:
-            dsts = (dsts,)
+            one = _ONE.get(dsts)
+            dsts = one if one is not None else _ONE.setdefault(dsts, (dsts,))
         elif isinstance(dsts, np.integer):
             dsts = (int(dsts),)
         else:
