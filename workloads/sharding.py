@@ -76,8 +76,12 @@ _WRITABLE = ("sram", "hbm", "ddr")
 
 
 def _gb(nbytes: float) -> str:
-    """Bytes as decimal gigabytes with four significant digits (``'141.1 GB'``)."""
-    return f"{nbytes / 1e9:.4g} GB"
+    """Bytes with a decimal prefix and four significant digits (``'141.1 GB'``,
+    ``'619.5 kB'``): memory sizes as the datasheets give them."""
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(nbytes) >= scale:
+            return f"{nbytes / scale:.4g} {prefix}B"
+    return f"{nbytes:.4g} B"
 
 
 _ITEM_ORDER = ("kv_cache", "activations", "weights")
