@@ -274,3 +274,28 @@ def test_no_closed_form_for_other_families_or_edited_grids():
     G = build("torus:dims=4x4")
     G.add_node(99, kind="chip")  # no longer the generated torus
     assert closed_form_hops(G) is None
+
+
+def test_sampled_mean_hops_states_its_standard_error():
+    # Chips of a dragonfly see different mean hop counts (a chip's router has its own
+    # global links). The stated standard error matches the one of 16 sources drawn from
+    # the 72 (networkx distances from every chip: population sd / 4, finite-population
+    # corrected) to within the spread of a 16-sample sd, and the estimate lies within 4 of
+    # them of the exact mean.
+    G = build("dragonfly:a=4,p=2,h=2")
+    chips = [v for v, k in G.nodes(data="kind") if k == "chip"]
+    n = len(chips)
+    per_chip = []
+    for c in chips:
+        d = nx.single_source_shortest_path_length(G, c)
+        per_chip.append(sum(d[x] for x in chips if x != c) / (n - 1))
+    mean = sum(per_chip) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in per_chip) / (n - 1))
+    expected = sd / 4 * math.sqrt(1 - 16 / n)
+    exact = hop_stats(G)
+    assert exact["avg_hops"] == pytest.approx(mean) and exact["avg_hops_stderr"] == 0.0
+    for seed in range(3):
+        s = hop_stats(G, max_exact_chips=10, samples=16, seed=seed)
+        assert s["hops_method"] == "sampled"
+        assert expected / 1.5 <= s["avg_hops_stderr"] <= 1.5 * expected
+        assert abs(s["avg_hops"] - mean) <= 4 * s["avg_hops_stderr"]

@@ -12,7 +12,9 @@ Definitions (all bandwidths bytes/s in one direction)
     ``max_exact_chips`` chips only ``samples`` seeded random source chips are searched:
     ``hops_method`` is then ``"closed-form"`` for a generated torus, mesh or k-ary fat-tree
     (:func:`closed_form_hops`, exact, no search), else ``"sampled"``: ``avg_hops`` an
-    unbiased estimate and ``diameter`` a lower bound (the largest eccentricity seen).
+    unbiased estimate with its standard error ``avg_hops_stderr`` (spread of the sources'
+    mean hops over the square root of their number, finite-population corrected; 0 when
+    exact) and ``diameter`` a lower bound (the largest eccentricity seen).
 ``bisection_bandwidth``
     The bandwidth across the minimum cut that splits the chips into halves of
     ``floor(N/2)`` and ``ceil(N/2)`` (switches may go either side). ``bisection_method``:
@@ -81,6 +83,7 @@ def hop_stats(
         return {
             "diameter": 0,
             "avg_hops": 0.0,
+            "avg_hops_stderr": 0.0,
             "connected": True,
             "hops_method": "exact",
             "hops_sources": n,
@@ -107,6 +110,7 @@ def hop_stats(
     total = 0
     reached = 0
     diameter = 0
+    per_source = np.zeros(len(sources))  # hops summed per source (sampled runs only)
     batch = 64 * 64
     for b0 in range(0, len(sources), batch):
         srcs = sources[b0 : b0 + batch]
@@ -131,6 +135,9 @@ def hop_stats(
                 break
             visited |= nxt
             count = int(np.bitwise_count(nxt[chip_rows]).sum())
+            if count and method == "sampled":  # bit i of word w is source 64 w + i
+                bits = np.unpackbits(nxt[chip_rows].view(np.uint8), axis=1, bitorder="little")
+                per_source[b0 : b0 + len(srcs)] += level * bits[:, : len(srcs)].sum(axis=0)
             if count:
                 total += level * count
                 reached += count
@@ -141,10 +148,20 @@ def hop_stats(
     return {
         "diameter": diameter if connected else math.inf,
         "avg_hops": total / pairs if connected else math.inf,
+        "avg_hops_stderr": _stderr(per_source / (n - 1), n) if method == "sampled" else 0.0,
         "connected": connected,
         "hops_method": method,
         "hops_sources": len(sources),
     }
+
+
+def _stderr(means: np.ndarray, n: int) -> float:
+    """Standard error of the mean of ``means`` (one per sampled source, drawn without
+    replacement from ``n``: finite-population correction)."""
+    m = len(means)
+    if m < 2:
+        return math.inf
+    return float(np.std(means, ddof=1) / math.sqrt(m) * math.sqrt(max(0.0, 1 - m / n)))
 
 
 def _grid_wrapped(G: nx.Graph) -> list[bool] | None:
@@ -210,6 +227,7 @@ def _closed(diameter: int, avg: float) -> dict[str, Any]:
         "diameter": diameter,
         "avg_hops": avg,
         "connected": True,
+        "avg_hops_stderr": 0.0,
         "hops_method": "closed-form",
         "hops_sources": 0,
     }

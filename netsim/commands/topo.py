@@ -62,7 +62,9 @@ def _text(s: dict[str, Any]) -> None:
     print(f"  chips {s['chips']}, switches {s['switches']}")
     print(f"  links {s['links']} edges, {s['physical_links']} physical ({links})")
     hops = {"exact": "", "closed-form": " (closed form)"}.get(
-        s["hops_method"], f" (sampled from {s['hops_sources']} chips)"
+        s["hops_method"],
+        f" (sampled from {s['hops_sources']} chips, standard error {s['avg_hops_stderr']:.2g};"
+        f" diameter a lower bound)",
     )
     if s["connected"]:
         print(f"  diameter {s['diameter']} links, mean {s['avg_hops']:.3f} links{hops}")
