@@ -44,8 +44,9 @@ __all__ = [
 MAX_POINTS = 100_000
 #: Largest spec file read, in bytes.
 MAX_SPEC_BYTES = 10 * 2**20
-#: Most YAML nodes a document may expand to, aliases expanded (bounds an "alias bomb").
-MAX_YAML_NODES = 1_000_000
+#: Most YAML nodes (values) a document may have, aliases expanded (bounds an "alias bomb"
+#: and the memory of a huge list; about 2 s of parsing).
+MAX_YAML_NODES = 100_000
 
 _TOP_KEYS = ("name", "description", "kind", "fixed", "mode", "sweep", "seeds", "repetitions")
 _CASE_KEYS = ("kind", "fixed", "mode", "sweep")
@@ -314,18 +315,31 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents expanding to more than MAX_YAML_NODES nodes."""
+    """SafeLoader that stops at MAX_YAML_NODES nodes: while composing (a long document is
+    not read to its end) and with every alias expanded (an alias bomb)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            _too_many_nodes()
+        return super().compose_node(parent, index)
 
     def compose_document(self) -> yaml.Node | None:  # type: ignore[override]
         node = super().compose_document()
-        if node is not None:
-            n = _expanded_nodes(node)
-            if n > MAX_YAML_NODES:
-                raise ConfigError(
-                    f"spec: the YAML expands (aliases included) to more than {MAX_YAML_NODES} "
-                    f"nodes (netsim.sweep_spec.MAX_YAML_NODES); an alias bomb?"
-                )
+        if node is not None and _expanded_nodes(node) > MAX_YAML_NODES:
+            _too_many_nodes()
         return node
+
+
+def _too_many_nodes() -> None:
+    raise ConfigError(
+        f"spec: the YAML has more than {MAX_YAML_NODES} values, aliases expanded "
+        f"(netsim.sweep_spec.MAX_YAML_NODES); use ranges ({{ints: ...}}) for long axes"
+    )
 
 
 def load_yaml(text: str, name: str = "spec") -> Any:

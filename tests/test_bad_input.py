@@ -285,6 +285,11 @@ def test_scheduler_that_is_not_dask_is_refused_in_bounded_time(
 LLAMA8 = ["decode", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100", "--tp", "8", *A]
 MEMORY_CASES = [
     (
+        "spec-long-list",
+        ["sweep", "{tmp}/flat.yaml", "--out", "{tmp}/r.h5", "--dry-run"],
+        "MAX_YAML_NODES",
+    ),
+    (
         "decode-tokens",
         [*LLAMA8, "--stragglers", "exp:1us", "--tokens", "1000000000"],
         "MAX_DRAWS",
@@ -316,6 +321,8 @@ def _limit_memory() -> None:
 )
 def test_memory_blowups_are_refused_under_a_memory_limit(argv, needle, tmp_path):
     _files(tmp_path)
+    # 10 MB of one YAML list (five million values): refused after MAX_YAML_NODES of them
+    (tmp_path / "flat.yaml").write_text("kind: probe\nsweep:\n  x: [" + "1," * 5_000_000 + "1]\n")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.run(
