@@ -23,7 +23,11 @@ between layers (empty, since each collective drains before the next operator sta
 Contention between groups is real: each collective is run for **every group of the system at
 once** (all TP groups of every stage and data-parallel replica, merged with
 :func:`collectives.schedule.merge`), and the time charged to the token is that of the groups
-of model instance 0 (each data-parallel replica produces its own tokens).
+of model instance 0 (each data-parallel replica produces its own tokens). Groups that share
+no link, interface or reduction engine cannot delay each other, so they are timed apart, and
+a group that is a relabelling of one already timed (a replica on identical links) is not
+simulated again; timed schedules are also memoised per process (:mod:`workloads.once`: the
+numbers are exactly those of simulating the merged schedule whole).
 
 MoE and in-network options
 --------------------------
