@@ -33,6 +33,7 @@ from netsim.validate import require_choice, require_int
 
 __all__ = [
     "BACKENDS",
+    "MAX_CHUNKS",
     "auto_algorithm",
     "build",
     "check_result",
@@ -42,6 +43,10 @@ __all__ = [
     "random_inputs",
     "run_collective",
 ]
+
+#: Most pipeline chunks a collective may be cut into (each chunk is one message per step,
+#: so the schedule grows with it; a bound against typos, not a hardware limit).
+MAX_CHUNKS = 65_536
 
 #: Network models :func:`make_backend` can make.
 BACKENDS = ("packet", "analytical", "flow")
@@ -117,7 +122,8 @@ def build(
     if op != "alltoall" and matrix is not None:
         raise ConfigError(f"matrix: only alltoall takes a per-pair matrix, got one for {op}")
     if chunks is not None:
-        require_int("chunks", chunks, min=1)
+        limit = "the limit is collectives.api.MAX_CHUNKS"
+        require_int("chunks", chunks, min=1, max=MAX_CHUNKS, hint=limit)
     with gc_paused():  # millions of transfers, no cycles
         s = fn(
             list(ranks),

@@ -195,10 +195,11 @@ def parse_size_range(value: object, name: str = "sizes") -> list[int]:
             factor = float(step[1:])
         except ValueError:
             factor = 0.0
-        if factor <= 1 or lo == 0:
+        if not math.isfinite(factor) or factor <= 1 or lo == 0:
             raise ConfigError(
                 f"{name}: geometric range needs START > 0 and factor > 1, got {value!r}"
             )
+        check_range_count(name, math.floor(math.log(hi / lo) / math.log(factor)) + 1, value)
         x = float(lo)
         while x <= hi * (1 + 1e-9):
             out.append(round(x))

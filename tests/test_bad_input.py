@@ -122,6 +122,27 @@ CASES = [
         ["collective", "--topo", T2, "--size", "1TiB", "--max-segments", "none"],
         "MAX_MESSAGE_PACKETS",
     ),
+    (
+        "sizes-tiny-factor",
+        ["collective", "--topo", T2, "--sizes", "1B:1TiB:x1.0000001", *A],
+        "MAX_RANGE_VALUES",
+    ),
+    (
+        "chunks-huge",
+        [
+            "collective",
+            "--topo",
+            T2,
+            "--size",
+            "1MiB",
+            "--algo",
+            "ring",
+            "--chunks",
+            "1000000000",
+            *A,
+        ],
+        "MAX_CHUNKS",
+    ),
     # sweep specs
     ("spec-binary", ["sweep", "{tmp}/binary.yaml", "--out", "{tmp}/r.h5"], "not a text file"),
     ("spec-alias-bomb", ["sweep", "{tmp}/bomb.yaml", "--out", "{tmp}/r.h5"], "alias"),
