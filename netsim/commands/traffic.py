@@ -101,6 +101,11 @@ def _run(args: argparse.Namespace) -> int:
         )
     for r in results:
         print(f"load {r['offered_load']:.3f}: {r['measurement']}")
+    if any(r["saturated"] for r in results):
+        print(
+            "(saturated: queues grew without bound, so the run stopped; accepted is what the "
+            "network sustained, latencies are those delivered by then, lower bounds)"
+        )
     print(
         f"(loads are fractions of the injection bandwidth, "
         f"{format_bandwidth(r0['injection_bandwidth'])} per chip)"
