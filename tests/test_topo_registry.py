@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from netsim.errors import ConfigError
 from netsim.units import parse_time
+from topologies.options import KINDS, convert
 from topologies.registry import (
     FAMILY_MODULES,
     build,
@@ -208,3 +209,66 @@ def test_errors_are_one_line_and_name_the_parameter(spec, pattern):
 def test_bad_mappings(spec):
     with pytest.raises(ConfigError):
         build(spec)
+
+
+# --------------------------------------------------------------------------- declared kinds
+
+
+def _declared(family: str) -> dict[str, str]:
+    mod, name = FAMILY_MODULES[family]
+    return importlib.import_module(f"topologies.{mod}").PARAMETER_KINDS[name]
+
+
+@pytest.mark.parametrize("family", sorted(SMALL))
+def test_every_family_parameter_declares_a_known_kind(family):
+    sig = inspect.signature(_func(family)).parameters
+    declared = _declared(family)
+    assert set(declared) == set(sig)
+    assert set(declared.values()) <= set(KINDS)
+    assert {k: v["kind"] for k, v in families()[family]["parameters"].items()} == declared
+
+
+def test_an_undeclared_or_unknown_kind_is_refused(monkeypatch):
+    kinds = dict(_declared("torus"))
+    del kinds["latency"]
+    monkeypatch.setitem(importlib.import_module("topologies.torus").PARAMETER_KINDS, "torus", kinds)
+    with pytest.raises(ConfigError, match="'latency' has no declared kind"):
+        parse_spec("torus:dims=4x4")
+    with pytest.raises(ConfigError, match="no declared kind"):
+        families()
+    kinds["latency"] = "duration"
+    with pytest.raises(ConfigError, match=r"kind of 'latency' must be one of .*'duration'"):
+        parse_spec("torus:dims=4x4")
+
+
+def test_conversion_follows_the_declaration_not_the_name(monkeypatch):
+    # Declared as a time, a parameter called "bandwidth" takes "2us" as 2e-6 s; declared as a
+    # size, "latency" takes "4KiB" as 4096 bytes: the name plays no part.
+    kinds = {**_declared("torus"), "bandwidth": "time", "latency": "size"}
+    monkeypatch.setitem(importlib.import_module("topologies.torus").PARAMETER_KINDS, "torus", kinds)
+    _, params = parse_spec("torus:dims=4x4,bandwidth=2us,latency=4KiB")
+    assert params["bandwidth"] == pytest.approx(2e-6)
+    assert params["latency"] == 4096
+
+
+_RAW = {"bandwidth": "400Gbps", "time": "1.5us", "size": "4KiB", "int": "3", "float": "2.5"}
+_SI = {"bandwidth": 50e9, "time": 1.5e-6, "size": 4096, "int": 3, "float": 2.5}
+
+
+@pytest.mark.parametrize("family", sorted(SMALL))
+def test_every_declared_quantity_converts_by_its_kind(family):
+    # Each parameter on its own: the value the units of its declared kind give (400 Gb/s is
+    # 50 GB/s, 1.5 us, 4 KiB = 4096 B), whatever the parameter is called.
+    head, _, rest = SMALL[family].partition(":")
+    base = dict(item.split("=") for item in rest.split(","))
+    for name, kind in _declared(family).items():
+        if kind in _RAW:
+            _, params = parse_spec({"family": head, **base, name: _RAW[kind]})
+            assert params[name] == pytest.approx(_SI[kind]), (family, name)
+            assert isinstance(params[name], int) == (kind in ("int", "size")), (family, name)
+
+
+def test_convert_rejects_an_unknown_kind():
+    assert convert("bool", "x", "on") is True
+    with pytest.raises(ConfigError, match="declared kind must be one of"):
+        convert("length", "x", "1")

@@ -60,12 +60,34 @@ from typing import Any
 import networkx as nx
 
 from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES, link_type
-from netsim.validate import require_choice, require_float, require_int
+from netsim.linktypes import link_type
+from netsim.validate import require_choice, require_int
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.limits import MAX_CHIPS, check_chips
+from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
-__all__ = ["ARRANGEMENTS", "MAX_CHIPS", "PRESETS", "dragonfly", "global_links"]
+__all__ = ["ARRANGEMENTS", "MAX_CHIPS", "PARAMETER_KINDS", "PRESETS", "dragonfly", "global_links"]
+
+#: Kind of every generator parameter (:data:`topologies.options.KINDS`): how the
+#: registry converts a spec value for it.
+PARAMETER_KINDS: dict[str, dict[str, str]] = {
+    "dragonfly": {
+        "a": "int",
+        "p": "int",
+        "h": "int",
+        "g": "int",
+        "arrangement": "str",
+        "link": "str",
+        "terminal_bandwidth": "bandwidth",
+        "local_bandwidth": "bandwidth",
+        "global_bandwidth": "bandwidth",
+        "terminal_latency": "time",
+        "local_latency": "time",
+        "global_latency": "time",
+        "switch_latency": "time",
+        "reduction": "bool",
+    },
+}
 
 ARRANGEMENTS = ("consecutive", "palm-tree")
 
@@ -112,20 +134,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _opt_bandwidth(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0, min_open=True)
-
-
-def _opt_time(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0)
-
-
-def _require_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name}: must be true or false, got {value!r}")
-    return value
 
 
 # --------------------------------------------------------------------------- arrangement
@@ -268,9 +276,9 @@ def dragonfly(
             f"g: a*h*g must be even so that every global port is paired, got a={a}, h={h}, g={g}"
         )
     check_chips("a, p, g", a * p * g, f"a*p*g = {a * p * g}")
-    link = require_choice("link", link, sorted(LINK_TYPES))
+    link = require_link("link", link)
     bws = {
-        name: _opt_bandwidth(name, value)
+        name: opt_bandwidth(name, value)
         for name, value in (
             ("terminal_bandwidth", terminal_bandwidth),
             ("local_bandwidth", local_bandwidth),
@@ -278,7 +286,7 @@ def dragonfly(
         )
     }
     lats = {
-        name: _opt_time(name, value)
+        name: opt_time(name, value)
         for name, value in (
             ("terminal_latency", terminal_latency),
             ("local_latency", local_latency),
@@ -286,7 +294,7 @@ def dragonfly(
             ("switch_latency", switch_latency),
         )
     }
-    reduction = _require_bool("reduction", reduction)
+    reduction = require_bool("reduction", reduction)
     params = {"a": a, "p": p, "h": h, "g": g, "arrangement": arrangement, "link": link}
     params.update(bws)
     params.update(lats)

@@ -44,16 +44,32 @@ from netsim.linktypes import link_type
 from netsim.validate import require_int
 from topologies._build import add_link, add_switch, finish
 from topologies.limits import check_chips
-from topologies.nvswitch import (
-    _add_domain,
-    _link_split,
-    _opt_bandwidth,
-    _opt_time,
-    _require_bool,
-    _require_link,
-)
+from topologies.nvswitch import add_domain, link_split
+from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
-__all__ = ["PRESETS", "fabric_size", "hierarchical"]
+__all__ = ["PARAMETER_KINDS", "PRESETS", "fabric_size", "hierarchical"]
+
+#: Kind of every generator parameter (:data:`topologies.options.KINDS`): how the
+#: registry converts a spec value for it.
+PARAMETER_KINDS: dict[str, dict[str, str]] = {
+    "hierarchical": {
+        "nodes": "int",
+        "gpus": "int",
+        "switches": "int",
+        "links_per_gpu": "int",
+        "scale_up_link": "str",
+        "scale_up_bandwidth": "bandwidth",
+        "scale_up_latency": "time",
+        "nvswitch_latency": "time",
+        "nvswitch_reduction": "bool",
+        "nic_link": "str",
+        "nic_bandwidth": "bandwidth",
+        "nic_latency": "time",
+        "leaf_radix": "int",
+        "fabric_switch_latency": "time",
+        "fabric_reduction": "bool",
+    },
+}
 
 _SUPERPOD_SOURCE = (
     "DGX H100 nodes (8 H100, 4 NVSwitch, 18 NVLink4 links per GPU; H100 whitepaper 2022) "
@@ -232,17 +248,17 @@ def hierarchical(
     check_chips("nodes, gpus", nodes * gpus, f"nodes*gpus = {nodes * gpus}")
     switches = require_int("switches", switches, min=1)
     links_per_gpu = require_int("links_per_gpu", links_per_gpu, min=switches)
-    scale_up_link = _require_link("scale_up_link", scale_up_link)
-    scale_up_bandwidth = _opt_bandwidth("scale_up_bandwidth", scale_up_bandwidth)
-    scale_up_latency = _opt_time("scale_up_latency", scale_up_latency)
-    nvswitch_latency = _opt_time("nvswitch_latency", nvswitch_latency)
-    nvswitch_reduction = _require_bool("nvswitch_reduction", nvswitch_reduction)
-    nic_link = _require_link("nic_link", nic_link)
-    nic_bandwidth = _opt_bandwidth("nic_bandwidth", nic_bandwidth)
-    nic_latency = _opt_time("nic_latency", nic_latency)
+    scale_up_link = require_link("scale_up_link", scale_up_link)
+    scale_up_bandwidth = opt_bandwidth("scale_up_bandwidth", scale_up_bandwidth)
+    scale_up_latency = opt_time("scale_up_latency", scale_up_latency)
+    nvswitch_latency = opt_time("nvswitch_latency", nvswitch_latency)
+    nvswitch_reduction = require_bool("nvswitch_reduction", nvswitch_reduction)
+    nic_link = require_link("nic_link", nic_link)
+    nic_bandwidth = opt_bandwidth("nic_bandwidth", nic_bandwidth)
+    nic_latency = opt_time("nic_latency", nic_latency)
     leaf_radix = require_int("leaf_radix", leaf_radix, min=2, even=True)
-    fabric_switch_latency = _opt_time("fabric_switch_latency", fabric_switch_latency)
-    fabric_reduction = _require_bool("fabric_reduction", fabric_reduction)
+    fabric_switch_latency = opt_time("fabric_switch_latency", fabric_switch_latency)
+    fabric_reduction = require_bool("fabric_reduction", fabric_reduction)
     size = _fabric_size(nodes, gpus, leaf_radix)
     params = {
         "nodes": nodes,
@@ -269,11 +285,11 @@ def hierarchical(
     nvs0 = n_chips
     leaf0 = nvs0 + nodes * switches
     spine0 = leaf0 + size["leaves"]
-    split = _link_split(links_per_gpu, switches)
+    split = link_split(links_per_gpu, switches)
     G = nx.Graph()
     for node in range(nodes):
         first = node * gpus
-        _add_domain(
+        add_domain(
             G,
             list(range(first, first + gpus)),
             list(range(nvs0 + node * switches, nvs0 + (node + 1) * switches)),

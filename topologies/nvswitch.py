@@ -30,13 +30,30 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES, link_type
-from netsim.validate import require_choice, require_float, require_int
+from netsim.linktypes import link_type
+from netsim.validate import require_float, require_int
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.limits import check_chips
+from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
-__all__ = ["PRESETS", "link_split", "nvswitch"]
+__all__ = ["PARAMETER_KINDS", "PRESETS", "add_domain", "link_split", "nvswitch"]
+
+#: Kind of every generator parameter (:data:`topologies.options.KINDS`): how the
+#: registry converts a spec value for it.
+PARAMETER_KINDS: dict[str, dict[str, str]] = {
+    "nvswitch": {
+        "gpus": "int",
+        "switches": "int",
+        "links_per_gpu": "int",
+        "link": "str",
+        "link_bandwidth": "bandwidth",
+        "latency": "time",
+        "switch_latency": "time",
+        "reduction": "bool",
+        "reduction_bandwidth": "bandwidth",
+        "reduction_latency": "time",
+    },
+}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "dgx-h100": {
@@ -87,24 +104,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # --------------------------------------------------------------------------- validation
 
 
-def _opt_bandwidth(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0, min_open=True)
-
-
-def _opt_time(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0)
-
-
-def _require_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name}: must be true or false, got {value!r}")
-    return value
-
-
-def _require_link(name: str, value: Any) -> str:
-    return require_choice(name, value, sorted(LINK_TYPES))
-
-
 # --------------------------------------------------------------------------- structure
 
 
@@ -153,7 +152,7 @@ def _link_split(links: int, switches: int) -> list[int]:
     return split
 
 
-def _add_domain(
+def add_domain(
     G: nx.Graph,
     chips: list[int],
     switch_ids: list[int],
@@ -286,11 +285,11 @@ def nvswitch(
     gpus = check_chips("gpus", require_int("gpus", gpus, min=1), str(gpus))
     switches = require_int("switches", switches, min=1)
     links_per_gpu = require_int("links_per_gpu", links_per_gpu, min=switches)
-    link = _require_link("link", link)
-    link_bandwidth = _opt_bandwidth("link_bandwidth", link_bandwidth)
-    latency = _opt_time("latency", latency)
-    switch_latency = _opt_time("switch_latency", switch_latency)
-    reduction = _require_bool("reduction", reduction)
+    link = require_link("link", link)
+    link_bandwidth = opt_bandwidth("link_bandwidth", link_bandwidth)
+    latency = opt_time("latency", latency)
+    switch_latency = opt_time("switch_latency", switch_latency)
+    reduction = require_bool("reduction", reduction)
     engine = {}
     if reduction_bandwidth is not None:
         engine["reduction_bandwidth"] = require_float(
@@ -311,7 +310,7 @@ def nvswitch(
         "reduction_latency": reduction_latency,
     }
     G = nx.Graph()
-    _add_domain(
+    add_domain(
         G,
         list(range(gpus)),
         list(range(gpus, gpus + switches)),

@@ -11,12 +11,12 @@ A *spec* names a family and its parameters, ``FAMILY:NAME=VALUE,NAME=VALUE``::
 The mapping form, for YAML files, is ``{"family": "torus", "dims": "8x8", ...}`` (``family``
 may also be a preset name, or use the key ``preset``).
 
-Every value is converted according to the parameter it is given to, found by introspecting
-the generator's signature: quantities with units by name (``*bandwidth*`` with
-:func:`~netsim.units.parse_bandwidth`, ``*latency*``/``*delay*`` with
-:func:`~netsim.units.parse_time`, ``*size*``/``*buffer*``/``mtu`` with
-:func:`~netsim.units.parse_size`), then ints, floats and bools by the parameter's default or
-annotation. ``dims``-like strings (``4x4x8``) are passed through; the generator checks them.
+Every value is converted by the kind its family module declares for the parameter
+(``PARAMETER_KINDS``, see :mod:`topologies.options`): ``bandwidth`` with
+:func:`~netsim.units.parse_bandwidth`, ``time`` with :func:`~netsim.units.parse_time`,
+``size`` with :func:`~netsim.units.parse_size`, then ``int``, ``float``, ``bool`` and ``str``
+(``dims``-like strings such as ``4x4x8`` pass through; the generator checks them). A family
+parameter without a declared kind is an error, never a guess from its name.
 ``none`` gives ``None`` where the default is ``None`` (the link type's default).
 
 The families live in one module each (:data:`FAMILY_MODULES`); every module's ``PRESETS``
@@ -28,7 +28,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
@@ -36,13 +35,8 @@ from typing import Any
 import networkx as nx
 
 from netsim.errors import ConfigError
-from netsim.units import (
-    format_bandwidth,
-    format_time,
-    parse_bandwidth,
-    parse_size,
-    parse_time,
-)
+from netsim.units import format_bandwidth, format_time, parse_bandwidth, parse_time
+from topologies.options import KINDS, convert
 
 __all__ = [
     "FAMILY_MODULES",
@@ -64,9 +58,6 @@ FAMILY_MODULES: dict[str, tuple[str, str]] = {
     "hierarchical": ("hierarchical", "hierarchical"),
     "wafer": ("wafer", "wafer"),
 }
-
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 
 
 # --------------------------------------------------------------------------- discovery
@@ -105,6 +96,7 @@ def families() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for fam, (modname, funcname) in FAMILY_MODULES.items():
         func = _function(fam)
+        kinds = _kinds(fam)
         out[fam] = {
             "description": _first_line(func.__doc__),
             "module": f"topologies.{modname}",
@@ -113,7 +105,7 @@ def families() -> dict[str, dict[str, Any]]:
                 name: {
                     "default": None if p.default is inspect.Parameter.empty else p.default,
                     "required": p.default is inspect.Parameter.empty,
-                    "kind": _kind(p),
+                    "kind": kinds[name],
                 }
                 for name, p in _parameters(func).items()
             },
@@ -152,34 +144,31 @@ def presets() -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- conversion
 
 
-def _kind(p: inspect.Parameter) -> str:
-    """The conversion a parameter needs: by name for quantities, else by default/annotation."""
-    name = p.name.lower()
-    if "bandwidth" in name or name.endswith("_bw") or name == "bw":
-        return "bandwidth"
-    if "latency" in name or "delay" in name:
-        return "time"
-    if "size" in name or "buffer" in name or name == "mtu" or name.endswith("_bytes"):
-        return "size"
-    d = p.default
-    if isinstance(d, bool):
-        return "bool"
-    if isinstance(d, int):
-        return "int"
-    if isinstance(d, float):
-        return "float"
-    if isinstance(d, str):
-        return "str"
-    ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
-    ann = str(ann).replace(" ", "")
-    for token, kind in (("bool", "bool"), ("float", "float"), ("int", "int")):
-        if ann in (token, f"{token}|None", f"None|{token}"):
-            return kind
-    return "str"
+def _kinds(family: str) -> dict[str, str]:
+    """The declared kind of every parameter of ``family``'s generator.
+
+    Raises ConfigError if the module's ``PARAMETER_KINDS`` misses a parameter, names one the
+    generator does not take, or declares a kind outside :data:`topologies.options.KINDS`.
+    """
+    modname, funcname = FAMILY_MODULES[family]
+    declared = dict(_module(modname).PARAMETER_KINDS.get(funcname, {}))
+    where = f"topologies.{modname}.PARAMETER_KINDS[{funcname!r}]"
+    sig = _parameters(_function(family))
+    for name in sig:
+        if name not in declared:
+            raise ConfigError(f"{where}: parameter {name!r} has no declared kind")
+    for name, kind in declared.items():
+        if name not in sig:
+            raise ConfigError(f"{where}: {name!r} is not a parameter of {funcname}")
+        if kind not in KINDS:
+            raise ConfigError(
+                f"{where}: kind of {name!r} must be one of {', '.join(KINDS)}, got {kind!r}"
+            )
+    return {name: declared[name] for name in sig}
 
 
-def _convert(where: str, p: inspect.Parameter, value: Any) -> Any:
-    """Convert one raw value (usually a string) for parameter ``p`` of ``where``."""
+def _convert(where: str, p: inspect.Parameter, kind: str, value: Any) -> Any:
+    """Convert one raw value (usually a string) for parameter ``p`` of declared ``kind``."""
     name = f"{where}: {p.name}"
     if isinstance(value, str) and value.strip().lower() in ("none", "default"):
         if p.default is None:
@@ -187,41 +176,7 @@ def _convert(where: str, p: inspect.Parameter, value: Any) -> Any:
         raise ConfigError(
             f"{name}: 'none' is only allowed where the default is None, got {value!r}"
         )
-    kind = _kind(p)
-    if kind == "bandwidth":
-        return parse_bandwidth(value, name)
-    if kind == "time":
-        return parse_time(value, name)
-    if kind == "size":
-        return parse_size(value, name)
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ConfigError(f"{name}: must be true or false, got {value!r}")
-    if kind == "int":
-        try:
-            x = float(value) if not isinstance(value, bool) else math.nan
-            if not (math.isfinite(x) and x == int(x)):
-                raise ValueError
-            return int(x)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}: must be an integer, got {value!r}") from None
-    if kind == "float":
-        try:
-            x = float(value) if not isinstance(value, bool) else math.nan
-            if not math.isfinite(x):
-                raise ValueError
-            return x
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}: must be a finite number, got {value!r}") from None
-    if isinstance(value, str):
-        return value.strip()
-    return value
+    return convert(kind, name, value)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -302,13 +257,14 @@ def parse_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     family, params, _ = _resolve(head)
     where = head.strip()
     sig = _parameters(_function(family))
+    kinds = _kinds(family)
     for key, value in raw.items():
         key = str(key).strip()
         if key not in sig:
             close = difflib.get_close_matches(key, list(sig), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{where}: unknown parameter {key!r}{hint}; known: {', '.join(sig)}")
-        params[key] = _convert(where, sig[key], value)
+        params[key] = _convert(where, sig[key], kinds[key], value)
     missing = [
         n for n, p in sig.items() if p.default is inspect.Parameter.empty and n not in params
     ]
@@ -397,11 +353,11 @@ def spec_string(family: str, params: Mapping[str, Any]) -> str:
     'torus:dims=4x4,bandwidth=100GB/s'
     """
     fam, _, _ = _resolve(family)
-    sig = _parameters(_function(fam))
+    kinds = _kinds(fam)
     parts = []
     for key, value in params.items():
         if value is None:
             continue
-        kind = _kind(sig[key]) if key in sig else "str"
+        kind = kinds.get(key, "str")
         parts.append(f"{key}={_format_value(kind, value)}")
     return f"{family}:{','.join(parts)}" if parts else family

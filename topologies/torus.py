@@ -67,12 +67,35 @@ from typing import Any
 import networkx as nx
 
 from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES, link_type
-from netsim.validate import require_choice, require_float
+from netsim.linktypes import link_type
 from topologies._build import add_chip, add_link, finish, set_injection
 from topologies.limits import MAX_CHIPS, check_chips
+from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
-__all__ = ["MAX_CHIPS", "PRESETS", "grid_pos", "mesh", "parse_dims", "torus"]
+__all__ = ["MAX_CHIPS", "PARAMETER_KINDS", "PRESETS", "grid_pos", "mesh", "parse_dims", "torus"]
+
+#: Kind of every generator parameter (:data:`topologies.options.KINDS`): how the
+#: registry converts a spec value for it.
+PARAMETER_KINDS: dict[str, dict[str, str]] = {
+    "torus": {
+        "dims": "str",
+        "wrap": "bool",
+        "open_dims": "str",
+        "link": "str",
+        "bandwidth": "bandwidth",
+        "latency": "time",
+        "router_latency": "time",
+        "injection_bandwidth": "bandwidth",
+    },
+    "mesh": {
+        "dims": "str",
+        "link": "str",
+        "bandwidth": "bandwidth",
+        "latency": "time",
+        "router_latency": "time",
+        "injection_bandwidth": "bandwidth",
+    },
+}
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -229,20 +252,6 @@ def _open_dims(value: Any, ndim: int) -> tuple[int, ...]:
             f"open_dims: each index must be distinct and in [0, {ndim - 1}], got {value!r}"
         )
     return tuple(sorted(idx))
-
-
-def _opt_bandwidth(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0, min_open=True)
-
-
-def _opt_time(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0)
-
-
-def _require_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name}: must be true or false, got {value!r}")
-    return value
 
 
 def _check_size(dims: tuple[int, ...]) -> int:
@@ -411,7 +420,7 @@ def torus(
     (1, 1)
     """
     dims = parse_dims(dims)
-    wrap = _require_bool("wrap", wrap)
+    wrap = require_bool("wrap", wrap)
     opened = _open_dims(open_dims, len(dims))
     if opened and not wrap:
         raise ConfigError(f"open_dims: only applies with wrap=true, got {open_dims!r}")
@@ -458,11 +467,11 @@ def _grid(
     router_latency: Any,
     injection_bandwidth: Any,
 ) -> nx.Graph:
-    link = require_choice("link", link, sorted(LINK_TYPES))
-    bandwidth = _opt_bandwidth("bandwidth", bandwidth)
-    latency = _opt_time("latency", latency)
-    router_latency = _opt_time("router_latency", router_latency)
-    injection_bandwidth = _opt_bandwidth("injection_bandwidth", injection_bandwidth)
+    link = require_link("link", link)
+    bandwidth = opt_bandwidth("bandwidth", bandwidth)
+    latency = opt_time("latency", latency)
+    router_latency = opt_time("router_latency", router_latency)
+    injection_bandwidth = opt_bandwidth("injection_bandwidth", injection_bandwidth)
     _check_size(dims)
     wrapped = tuple(wrap and d not in opened for d in range(len(dims)))
     G = _build_grid(

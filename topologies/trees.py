@@ -25,12 +25,36 @@ from typing import Any
 import networkx as nx
 
 from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES, link_type
-from netsim.validate import require_choice, require_float, require_int
+from netsim.linktypes import link_type
+from netsim.validate import require_float, require_int
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.limits import MAX_CHIPS, check_chips
+from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
-__all__ = ["PRESETS", "fat_tree", "tree"]
+__all__ = ["PARAMETER_KINDS", "PRESETS", "fat_tree", "tree"]
+
+#: Kind of every generator parameter (:data:`topologies.options.KINDS`): how the
+#: registry converts a spec value for it.
+PARAMETER_KINDS: dict[str, dict[str, str]] = {
+    "fat_tree": {
+        "k": "int",
+        "link": "str",
+        "bandwidth": "bandwidth",
+        "latency": "time",
+        "switch_latency": "time",
+        "reduction": "bool",
+    },
+    "tree": {
+        "depth": "int",
+        "radix": "int",
+        "taper": "float",
+        "link": "str",
+        "bandwidth": "bandwidth",
+        "latency": "time",
+        "switch_latency": "time",
+        "reduction": "bool",
+    },
+}
 
 #: Largest number of chips :func:`tree` and :func:`fat_tree` build (the common limit).
 MAX_TREE_CHIPS = MAX_CHIPS
@@ -52,29 +76,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 # --------------------------------------------------------------------------- validation
 
 
-def _opt_bandwidth(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0, min_open=True)
-
-
-def _opt_time(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0)
-
-
-def _require_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name}: must be true or false, got {value!r}")
-    return value
-
-
 def _common(
     link: Any, bandwidth: Any, latency: Any, switch_latency: Any, reduction: Any
 ) -> tuple[str, float | None, float | None, float | None, bool]:
     return (
-        require_choice("link", link, sorted(LINK_TYPES)),
-        _opt_bandwidth("bandwidth", bandwidth),
-        _opt_time("latency", latency),
-        _opt_time("switch_latency", switch_latency),
-        _require_bool("reduction", reduction),
+        require_link("link", link),
+        opt_bandwidth("bandwidth", bandwidth),
+        opt_time("latency", latency),
+        opt_time("switch_latency", switch_latency),
+        require_bool("reduction", reduction),
     )
 
 

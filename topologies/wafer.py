@@ -49,12 +49,29 @@ from typing import Any
 import networkx as nx
 
 from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES, link_type
-from netsim.validate import require_choice, require_float
+from netsim.linktypes import link_type
 from topologies._build import add_chip, add_link, finish, set_injection
+from topologies.options import opt_bandwidth, opt_time, require_link
 from topologies.torus import MAX_CHIPS, parse_dims
 
-__all__ = ["PRESETS", "wafer"]
+__all__ = ["PARAMETER_KINDS", "PRESETS", "wafer"]
+
+#: Kind of every generator parameter (:data:`topologies.options.KINDS`): how the
+#: registry converts a spec value for it.
+PARAMETER_KINDS: dict[str, dict[str, str]] = {
+    "wafer": {
+        "dies": "str",
+        "tiles": "str",
+        "link": "str",
+        "die_bandwidth": "bandwidth",
+        "die_latency": "time",
+        "cross_link": "str",
+        "cross_bandwidth": "bandwidth",
+        "cross_latency": "time",
+        "router_latency": "time",
+        "injection_bandwidth": "bandwidth",
+    },
+}
 
 # Cerebras WSE-3: 214 Pb/s fabric over 900,000 cores, two mesh links per core, two
 # directions per link -> 214e15 / 8 / (900e3 * 4) = 7.43 GB/s per core link per direction.
@@ -111,14 +128,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _opt_bandwidth(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0, min_open=True)
-
-
-def _opt_time(name: str, value: Any) -> float | None:
-    return None if value is None else require_float(name, value, min=0.0)
 
 
 # --------------------------------------------------------------------------- generator
@@ -187,14 +196,14 @@ def wafer(
     """
     dies = parse_dims(dies, "dies", ndim=2, min_radix=1)
     tiles = parse_dims(tiles, "tiles", ndim=2, min_radix=1)
-    link = require_choice("link", link, sorted(LINK_TYPES))
-    cross_link = require_choice("cross_link", cross_link, sorted(LINK_TYPES))
-    die_bandwidth = _opt_bandwidth("die_bandwidth", die_bandwidth)
-    die_latency = _opt_time("die_latency", die_latency)
-    cross_bandwidth = _opt_bandwidth("cross_bandwidth", cross_bandwidth)
-    cross_latency = _opt_time("cross_latency", cross_latency)
-    router_latency = _opt_time("router_latency", router_latency)
-    injection_bandwidth = _opt_bandwidth("injection_bandwidth", injection_bandwidth)
+    link = require_link("link", link)
+    cross_link = require_link("cross_link", cross_link)
+    die_bandwidth = opt_bandwidth("die_bandwidth", die_bandwidth)
+    die_latency = opt_time("die_latency", die_latency)
+    cross_bandwidth = opt_bandwidth("cross_bandwidth", cross_bandwidth)
+    cross_latency = opt_time("cross_latency", cross_latency)
+    router_latency = opt_time("router_latency", router_latency)
+    injection_bandwidth = opt_bandwidth("injection_bandwidth", injection_bandwidth)
     X, Y = dies[0] * tiles[0], dies[1] * tiles[1]
     n = X * Y
     if not 2 <= n <= MAX_CHIPS:
