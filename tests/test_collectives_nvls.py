@@ -115,4 +115,3 @@ def test_two_dgx_h100_auto_matches_nccl_tests_with_nvls():
     r = run_collective("hierarchical:nodes=2", "allreduce", "auto", "1GiB", backend="flow")
     assert r["algo"] == "nvls-tree" and r["tuner"]["nccl_algo"] == "nvls_tree"
     assert r["busbw"] == pytest.approx(430e9, rel=0.15)
-
