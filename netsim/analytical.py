@@ -36,8 +36,8 @@ import simpy
 from netsim.backend import check_multicast, check_send
 from netsim.engine.interface import default_injection
 from netsim.engine.packetise import Packetiser, wire_bytes
-from netsim.engine.packets import next_eid
 from netsim.engine.routing import PortTable, make_router
+from netsim.engine.simpy_adapter import events_scheduled
 from netsim.errors import ConfigError
 from netsim.validate import require_int
 
@@ -106,7 +106,7 @@ class AnalyticalNetwork:
         self.packet_hops = 0
         self.bytes_injected = 0
         self.bytes_delivered = 0
-        self._eid0 = next_eid(self.env)
+        self._events0 = events_scheduled(self.env)
 
     # ------------------------------------------------------------------ model
     def wire_bytes(self, nbytes: int, ports: tuple[int, ...]) -> list[int]:
@@ -243,7 +243,7 @@ class AnalyticalNetwork:
             "messages": self.messages,
             "packets": self.messages,
             "packet_hops": self.packet_hops,
-            "events": next_eid(self.env) - self._eid0,
+            "events": events_scheduled(self.env) - self._events0,
             "bytes_injected": self.bytes_injected,
             "bytes_delivered": self.bytes_delivered,
             "max_link_utilisation": max(self.link_utilisation().values(), default=0.0),

@@ -47,6 +47,7 @@ import simpy
 
 from netsim.analytical import AnalyticalNetwork
 from netsim.backend import check_multicast, check_send
+from netsim.engine.simpy_adapter import succeed_at
 
 __all__ = ["FlowNetwork", "component", "fill_rates"]
 
@@ -371,6 +372,4 @@ class FlowNetwork(AnalyticalNetwork):
                 f.callback(self.env.now - f.t0)
 
         event.callbacks.insert(0, delivered)
-        event._ok = True
-        event._value = None
-        self.env.schedule(event, delay=f.lat)
+        succeed_at(self.env, self.env.now + f.lat, event)

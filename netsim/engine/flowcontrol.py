@@ -14,10 +14,10 @@ infinite-buffer model in :mod:`netsim.engine.network`, whose state this model sh
 from __future__ import annotations
 
 from collections import deque
-from heapq import heappush
 from typing import TYPE_CHECKING
 
-from netsim.engine.packets import NORMAL, Call, Packet
+from netsim.engine.packets import Call, Packet
+from netsim.engine.simpy_adapter import schedule_at
 
 if TYPE_CHECKING:
     from netsim.engine.network import PacketNetwork
@@ -62,8 +62,7 @@ class CreditFlowControl:
         ]
 
     def _schedule(self, t: float, event: Call | Packet) -> None:
-        net = self.net
-        heappush(net._queue, (t, NORMAL, next(net._eid), event))
+        schedule_at(self.net.env, t, event)
 
     def _free(self, pkt: Packet, t: float) -> None:
         """The packet leaves the input buffer it occupies at ``t``: credits go back upstream

@@ -15,6 +15,7 @@ from heapq import heappush
 from typing import TYPE_CHECKING
 
 from netsim.engine.packets import Injector, Packet
+from netsim.engine.simpy_adapter import event_counter, event_queue
 
 if TYPE_CHECKING:
     from netsim.engine.network import PacketNetwork
@@ -42,7 +43,8 @@ def make_emit(net: PacketNetwork) -> Callable[[Injector], None]:
     The packet is pushed at the port's share of the interface (see the module
     docstring) and moved onto its first link at once (no event of its own for that).
     """
-    env, queue, eid, hop, hop_mc = net.env, net._queue, net._eid, net._hop, net._hop_mc
+    env, hop, hop_mc = net.env, net._hop, net._hop_mc
+    queue, eid = event_queue(env), event_counter(env)  # bound once (simpy_adapter)
 
     def emit(inj: Injector) -> None:
         now = env._now

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
-from netsim.engine.packets import NORMAL, Packet
+from netsim.engine.packets import Packet
+from netsim.engine.simpy_adapter import NORMAL, event_counter, event_queue
 
 if TYPE_CHECKING:
     from netsim.engine.network import PacketNetwork
@@ -59,8 +60,9 @@ def make_hop_mc(net: PacketNetwork, inv_bw: Any = None) -> Callable[[Packet], No
     """
     busy, busy_time = net._busy, net._busy_time
     inv_bw = net._inv_bw if inv_bw is None else inv_bw
-    delay, lat, queue, eid = net._delay, net._lat, net._queue, net._eid
-    env, deliver, cut_through = net.env, net._deliver, net.cut_through
+    delay, lat, deliver, cut_through = net._delay, net._lat, net._deliver, net.cut_through
+    env = net.env
+    queue, eid = event_queue(env), event_counter(env)  # bound once (simpy_adapter)
 
     def hop_mc(pkt: Packet) -> None:
         tree, ends, _ = pkt.tree

@@ -73,7 +73,7 @@ Conservation
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from heapq import heappop, heappush
+from heapq import heappush
 from typing import Any
 
 import networkx as nx
@@ -84,8 +84,18 @@ from netsim.engine.flowcontrol import CreditFlowControl
 from netsim.engine.interface import default_injection, make_emit
 from netsim.engine.multicast import make_hop_mc, multicast_tree
 from netsim.engine.packetise import Packetiser
-from netsim.engine.packets import NOPATH, NORMAL, Call, Injector, Message, Nic, Packet, next_eid
+from netsim.engine.packets import NOPATH, Call, Injector, Message, Nic, Packet
 from netsim.engine.routing import PortTable, make_router
+from netsim.engine.simpy_adapter import (
+    NORMAL,
+    event_counter,
+    event_queue,
+    events_scheduled,
+    pending,
+    run_all,
+    schedule_at,
+    succeed_at,
+)
 from netsim.errors import ConfigError, DeadlockError, SimulationError
 from netsim.validate import require_choice, require_int
 
@@ -191,9 +201,9 @@ class PacketNetwork:
                 bw = default_injection(ports, v, data.get("kind"))
             self._nics[v] = Nic(float(bw))
         self._injectors: list[Injector | None] = [None] * n
-        self._queue = self.env._queue
-        self._eid = self.env._eid
-        self._eid0 = next_eid(self.env)
+        self._heap = event_queue(self.env)  # bound once for the hot paths (simpy_adapter)
+        self._seq = event_counter(self.env)
+        self._events0 = events_scheduled(self.env)
         self._fc = None if buffer is None else CreditFlowControl(self, buffer)
         self._hop = self._make_hop() if self._fc is None else self._fc.hop
         self._hop_mc = make_hop_mc(self)
@@ -262,15 +272,15 @@ class PacketNetwork:
         """Run until ``until`` or until no event is left; check conservation at the end."""
         try:
             if until is None:
-                self._run_all()
+                run_all(self.env, Packet, Call)
             else:
                 self.env.run(until)
         except RuntimeError as exc:
             # simpy: "No scheduled events left but "until" event was not triggered".
-            if self._queue or not self.in_flight:
+            if pending(self.env) or not self.in_flight:
                 raise
             raise DeadlockError(self._deadlock_message()) from exc
-        if not self._queue:
+        if not pending(self.env):
             if self.in_flight:
                 raise DeadlockError(self._deadlock_message())
             if self.bytes_injected != self.bytes_delivered:
@@ -278,27 +288,6 @@ class PacketNetwork:
                     f"conservation: {self.bytes_injected} bytes injected but "
                     f"{self.bytes_delivered} delivered"
                 )
-
-    def _run_all(self) -> None:
-        """simpy's ``Environment.run()`` loop, inlined: same semantics, less overhead."""
-        env, queue = self.env, self._queue
-        packet, call = Packet, Call
-        while queue:
-            env._now, _, _, event = heappop(queue)
-            kind = type(event)
-            if kind is packet:  # the engine's own events: one known handler, never failed
-                event.cbl[0](event)
-                continue
-            if kind is call:
-                event.fn(event.arg)
-                continue
-            callbacks, event.callbacks = event.callbacks, None
-            for callback in callbacks:
-                callback(event)
-            if not event._ok and not hasattr(event, "_defused"):
-                exc = type(event._value)(*event._value.args)
-                exc.__cause__ = event._value
-                raise exc
 
     def stats(self) -> dict[str, Any]:
         """Counters of the run so far (see :class:`netsim.backend.Backend`)."""
@@ -312,7 +301,7 @@ class PacketNetwork:
             "messages": self.messages,
             "packets": self.packets,
             "packet_hops": self.packet_hops,
-            "events": next_eid(self.env) - self._eid0,
+            "events": events_scheduled(self.env) - self._events0,
             "bytes_injected": self.bytes_injected,
             "bytes_delivered": self.bytes_delivered,
             "max_link_utilisation": max(self.link_utilisation().values(), default=0.0),
@@ -347,8 +336,7 @@ class PacketNetwork:
 
     def call_at(self, t: float, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Call ``fn(arg)`` at simulated time ``t`` (>= now) with one light event."""
-        call = Call(fn, arg)
-        heappush(self._queue, (t, NORMAL, next(self._eid), call))
+        schedule_at(self.env, t, Call(fn, arg))
 
     def timer(self, fn: Callable[[Any], None], arg: Any = None) -> Callable[[float], None]:
         """Return ``at(t)``: call ``fn(arg)`` at simulated time ``t`` (>= now).
@@ -357,7 +345,7 @@ class PacketNetwork:
         time (re-arm it from ``fn``, as a traffic source does for its next packet).
         """
         call = Call(fn, arg)
-        queue, eid = self._queue, self._eid
+        queue, eid = self._heap, self._seq
 
         def at(t: float) -> None:
             heappush(queue, (t, NORMAL, next(eid), call))
@@ -478,7 +466,7 @@ class PacketNetwork:
                 t = inj.until
                 if nic.linger_until == t:
                     nic.linger_until = -1.0  # counted as active now
-            heappush(self._queue, (t, NORMAL, next(self._eid), inj))
+            schedule_at(self.env, t, inj)
 
     def _new_injector(self, src: int, port: int) -> Injector:
         inj = Injector(self._nics[src], self.ports.bandwidth[port], self._cb_emit)
@@ -515,11 +503,9 @@ class PacketNetwork:
         elif event is not None:
             if callback is not None:
                 event.callbacks.insert(0, lambda _: callback(t - t0))
-            event._ok = True
-            event._value = None
-            heappush(self._queue, (t, NORMAL, next(self._eid), event))
+            succeed_at(self.env, t, event)
         elif callback is not None:
-            heappush(self._queue, (t, NORMAL, next(self._eid), Call(callback, t - t0)))
+            schedule_at(self.env, t, Call(callback, t - t0))
 
     def _make_hop(self, inv_bw: Any = None) -> Callable[[Packet], None]:
         """Build the infinite-buffer hop handler: one event per packet-hop.
@@ -534,7 +520,7 @@ class PacketNetwork:
         """
         busy, busy_time = self._busy, self._busy_time
         inv_bw = self._inv_bw if inv_bw is None else inv_bw
-        delay, lat, queue, eid = self._delay, self._lat, self._queue, self._eid
+        delay, lat, queue, eid = self._delay, self._lat, self._heap, self._seq
         env, complete, cut_through = self.env, self._complete, self.cut_through
 
         def hop(pkt: Packet) -> None:

@@ -4,7 +4,8 @@ Every record has ``__slots__`` and is built once per message, packet or port: th
 objects of the engine's hot path (:mod:`netsim.engine.network`). A :class:`Packet`,
 :class:`Injector` or :class:`Call` is also the simpy event that moves it, so the engine
 pushes it onto simpy's event queue directly (no ``Event`` object, no process) and its run
-loop dispatches it to its handler; simpy's own loop (``run(until)``) can process them too.
+loop dispatches it to its handler; simpy's own loop (``run(until)``) can process them too
+(:mod:`netsim.engine.simpy_adapter` owns that contract).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import simpy
+from netsim.engine.simpy_adapter import LightEvent
 
-NORMAL = 1  # simpy's NORMAL event priority
+__all__ = ["DISPATCH", "NOPATH", "Call", "Injector", "Message", "Nic", "Packet"]
+
 NOPATH = (None, None, None, None, 0, 0, 0, 0)  # Message fields of a message going nowhere
 
 
@@ -73,12 +75,10 @@ class Nic:
         self.linger_until = -1.0
 
 
-class Injector:
+class Injector(LightEvent):
     """The injection queue of one output port; also the simpy event that starts its packets."""
 
     __slots__ = (
-        "_ok",
-        "_value",
         "bw",
         "callbacks",
         "cbl",
@@ -90,8 +90,6 @@ class Injector:
     )
 
     def __init__(self, nic: Nic, bandwidth: float, cbl: list) -> None:
-        self._ok = True
-        self._value = None
         self.nic = nic
         self.bw = bandwidth
         self.inv_bw = 1.0 / bandwidth
@@ -119,7 +117,7 @@ class Injector:
         return tail
 
 
-class Packet:
+class Packet(LightEvent):
     """A packet in flight; it is also the simpy event that moves it (one per hop).
 
     A message of one packet injected at once is its own message: ``msg`` is None and the
@@ -145,10 +143,8 @@ class Packet:
         "vcs",
     )
 
-    # What simpy's own loop (``run(until)``) reads of an event: always ok, no value, and
-    # the handler as the callback list (clearing it after processing is ignored).
-    _ok = True
-    _value = None
+    # What simpy's own loop (``run(until)``) reads of an event: the handler as the callback
+    # list (clearing it after processing is ignored).
     callbacks = property(lambda self: self.cbl, lambda self, _: None)
 
     def __init__(self, msg, size, payload, path, vcs, cbl) -> None:
@@ -164,12 +160,10 @@ class Packet:
         self.cbl = cbl
 
 
-class Call:
+class Call(LightEvent):
     """A light simpy event that calls ``fn(arg)`` when processed."""
 
     __slots__ = ("arg", "fn")
-    _ok = True  # as Packet
-    _value = None
     callbacks = property(lambda self: DISPATCH, lambda self, _: None)
 
     def __init__(self, fn: Callable[[Any], None], arg: Any) -> None:
@@ -182,12 +176,3 @@ def _dispatch(event: Call) -> None:
 
 
 DISPATCH = [_dispatch]  # shared: simpy only reads an event's callback list
-
-
-def next_eid(env: simpy.Environment) -> int:
-    """The number simpy will give the next scheduled event, without using it up.
-
-    simpy numbers every scheduled event from one ``itertools.count``; its repr,
-    ``count(N)``, tells ``N``. Differences of it count the events a run scheduled.
-    """
-    return int(repr(env._eid)[6:-1].split(",")[0])
