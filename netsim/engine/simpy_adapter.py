@@ -27,8 +27,8 @@ Hot paths
     and ``seq = event_counter(env)``, and push ``heappush(queue, (t, NORMAL, next(seq),
     ev))`` themselves: a call through :func:`schedule_at` per packet-hop costs speed.
     Per-packet code reads the time as ``env._now``: simpy's public ``env.now`` is a
-    property, about 25 ns more per read, which measured as about 8% fewer packet-hops per
-    second on a chain of links (``benchmarks/engine.py``). The modules allowed to do so
+    property, about 25 ns more per read: with it the chain of ``benchmarks/engine.py`` ran
+    about 8% fewer packet-hops per second (median of 5 alternating runs). The modules allowed to do so
     are :data:`HOT_NOW_READERS`; everything else uses ``env.now`` and the functions here
     (``tests/test_simpy_adapter.py`` checks both rules).
 """
