@@ -359,10 +359,12 @@ def test_memory_blowups_are_refused_under_a_memory_limit(argv, needle, tmp_path)
 
 # --------------------------------------------------------------------------- hypothesis
 
+#: ``NETSIM_FUZZ_EXAMPLES=5000`` runs a longer, random (not derandomized) search locally.
+_EXAMPLES = int(os.environ.get("NETSIM_FUZZ_EXAMPLES", "0"))
 _FUZZ = settings(
-    max_examples=150,
+    max_examples=_EXAMPLES or 150,
     deadline=None,
-    derandomize=True,
+    derandomize=not _EXAMPLES,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 _UNIT_TEXT = st.text(alphabet="0123456789.eE+-_ kKMGTPiBbpsu/µnmFLOPS", max_size=16)
@@ -532,3 +534,34 @@ def test_environment_errors_are_one_line_and_exit_1(exc, line, monkeypatch, caps
     monkeypatch.setattr(topo_command, "_run", fail)
     code, _, err = run_cli(["topo", T2], capsys)
     assert code == 1 and err.startswith(line) and err.count("\n") == 1
+
+
+_SPEC_TEXT = st.text(alphabet="abcdefghiklmnoprstuwxyz0123456789.:,+-=_ eEµ", max_size=24)
+
+
+@_FUZZ
+@given(_SPEC_TEXT, st.sampled_from(["uniform", "zipf:", "load:", "chip:", "exp:", "h100:", ""]))
+def test_generated_option_strings_parse_or_refuse(text, prefix):
+    """The small languages of the options: stragglers, straggler policy, MoE routing, chip
+    specs, rank lists, matrices and size ranges."""
+    from collectives.api import parse_matrix, parse_ranks
+    from netsim.chips import chip
+    from netsim.units import parse_float_range, parse_size_range
+    from workloads.moe import parse_routing
+    from workloads.stragglers import parse_policy, parse_stragglers
+
+    s = prefix + text
+    parsers = [
+        parse_stragglers,
+        parse_policy,
+        parse_routing,
+        chip,
+        lambda v: parse_ranks(v, 8),
+        parse_matrix,
+        parse_size_range,
+        parse_float_range,
+    ]
+    with _time_bound(TIME_BOUND):
+        for parse in parsers:
+            with contextlib.suppress(NetsimError):
+                parse(s)
