@@ -13,7 +13,7 @@ run three stages per slice, pipelined in ``chunks`` pieces per slice [1]_ [2]_:
 
    ``nvls-tree``
        NCCL's double binary tree over the nodes (:func:`collectives.tree.dtree_parents`);
-       piece ``m`` of a slice takes tree ``m mod 2``: reduced up (``"sum"``), then sent
+       piece ``m`` of slice ``j`` takes tree ``(j + m) mod 2``: reduced up (``"sum"``), then sent
        down (``"copy"``).
    ``collnet``
        InfiniBand SHARP: the heads reduce into the fabric switches and the top switch
@@ -235,7 +235,7 @@ def allreduce_nvls_tree(
     st = _Stages(s, graph, lay, need_switch=True)
     trees = dtree_parents(len(lay.nodes))
     for j, m, lo, hi in _pieces(s.count, lay.local, k):
-        parents = trees[m % 2]
+        parents = trees[(j + m) % 2]
         heads = [node[j] for node in lay.nodes]
         have = {n: st.reduce_to_head(n, j, lo, hi) for n in range(len(heads))}
         got = {n: list(have[n]) for n in have}
