@@ -158,3 +158,20 @@ def test_decode_is_unchanged_by_simulating_once():
     with whole():
         want = decode(**kw).to_dict()
     assert got == want
+
+
+def test_the_memo_holds_a_bounded_number_of_transfers(monkeypatch):
+    """A schedule larger than MEMO_TRANSFERS is timed but not kept; smaller ones evict the
+    least recently used until the bound holds."""
+    from workloads import once
+
+    memo_clear()
+    f = fabric("torus:dims=4x4")
+    small = timed(f, ROWS_4X4[:1], count=64)  # 24 transfers (ring on 4 ranks)
+    monkeypatch.setattr(once, "MEMO_TRANSFERS", small.transfers)
+    assert memo_info()["size"] == 1
+    timed(f, ROWS_4X4[:2], count=64)  # 48 transfers: not kept
+    assert memo_info()["size"] == 1
+    timed(f, ROWS_4X4[1:2], count=64)  # 24 more: the first is dropped
+    timed(f, ROWS_4X4[:1], count=64)
+    assert memo_info()["size"] == 1 and memo_info()["hits"] == 0

@@ -7,9 +7,9 @@ running it whole on a fresh backend returns, doing less work in two ways.
 
 Memo
 ----
-Timed schedules are kept per process (:data:`MEMO_SIZE` entries, least recently used
-dropped) under a key that holds every input of the simulation, so that a hit is never
-wrong:
+Timed schedules are kept per process (at most :data:`MEMO_SIZE` entries holding
+:data:`MEMO_TRANSFERS` transfers, least recently used dropped) under a key that holds every
+input of the simulation, so that a hit is never wrong:
 
 * the schedule itself: every transfer (source, destinations, buffers, element range, op,
   dependencies), the item size, op and algorithm (this is the pattern, the sizes and the
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LABEL_KEYS",
     "MEMO_SIZE",
+    "MEMO_TRANSFERS",
     "components",
     "enabled",
     "graph_key",
@@ -74,6 +75,9 @@ __all__ = [
 
 #: Timed schedules kept per process.
 MEMO_SIZE = 64
+#: At most this many transfers in the memo's keys together (the key holds the schedule's
+#: transfers, about 300 bytes each: a bound of about 0.6 GB); a larger schedule is not kept.
+MEMO_TRANSFERS = 2_000_000
 #: Node attributes that only name a node's place (drawing position, coordinates, indices):
 #: all *other* attributes of mapped nodes must be equal for a relabelling. The routers read
 #: some of these (``coord``, ``group``), but routes are compared themselves.
@@ -98,6 +102,7 @@ _STATEFUL_ROUTINGS = ("valiant", "ugal")
 
 _state = {"enabled": True}
 _memo: OrderedDict[Any, tuple[list[float], str, dict[str, Any]]] = OrderedDict()
+_held: dict[Any, int] = {}  # transfers held per key
 _counts = {"hits": 0, "misses": 0, "simulated_groups": 0, "reused_groups": 0}
 
 
@@ -121,6 +126,7 @@ def whole() -> Iterator[None]:
 def memo_clear() -> None:
     """Forget every timed schedule and reset the counters of :func:`memo_info`."""
     _memo.clear()
+    _held.clear()
     for k in _counts:
         _counts[k] = 0
 
@@ -171,9 +177,13 @@ def simulate(fabric: Fabric, schedule: Schedule) -> tuple[list[float], str, dict
         got = (res.arrivals, res.model, {**res.stats, "groups": n, "simulated_groups": n})
     else:
         got = _split_run(fabric, schedule, comps)
-    _memo[key] = got
-    while len(_memo) > MEMO_SIZE:
-        _memo.popitem(last=False)
+    n = len(schedule.transfers)
+    if n <= MEMO_TRANSFERS:
+        _memo[key] = got
+        _held[key] = n
+        while len(_memo) > MEMO_SIZE or sum(_held.values()) > MEMO_TRANSFERS:
+            old, _ = _memo.popitem(last=False)
+            del _held[old]
     return got
 
 
