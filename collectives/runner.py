@@ -55,7 +55,6 @@ from netsim.validate import require_float
 
 __all__ = ["RunResult", "contention_free", "gc_paused", "run"]
 
-_SPRAY_ROUTINGS = ("shortest", "ecmp", "updown")
 _PROBE_FLOWS = 64
 
 
@@ -114,7 +113,7 @@ class _Stripes:
         if router is None or ports is None:
             raise ConfigError("multipath: the backend exposes no router to find routes with")
         self.router, self.ports = router, ports
-        self.active = router.name in _SPRAY_ROUTINGS
+        self.active = router.sprays  # declared by the routing registry (netsim.engine.routing)
         self._cache: dict[tuple[int, int], tuple[tuple[int, ...], tuple[float, ...]]] = {}
 
     def split(self, src: int, dst: int, nbytes: int) -> list[tuple[int, int]]:

@@ -305,7 +305,7 @@ def test_multicast_tree_delivers_everywhere():
         ({"forwarding": "wormhole"}, "forwarding: must be one of"),
         ({"routing": "magic"}, "routing: must be one of"),
         ({"buffer": 10, "mtu": 256}, "buffer: must be an integer >= 272"),
-        ({"routing": "valiant"}, "routing: 'valiant' applies to dragonflies only"),
+        ({"routing": "valiant"}, "routing: 'valiant' applies to dragonfly topologies only"),
     ],
 )
 def test_bad_options(kw, msg):

@@ -30,6 +30,15 @@ Algorithms (``routing=`` of :class:`~netsim.engine.PacketNetwork`)
     count at the source router's output ports. VC = number of global links crossed so far.
 ``auto``
     ``dor`` for tori/meshes/wafers, ``minimal`` for dragonflies, ``shortest`` otherwise.
+
+Registry
+--------
+Every algorithm is a :class:`RoutingInfo` in :data:`ROUTERS`: its name, how to build it,
+the topology families it applies to (any if none), the families it is the automatic
+choice for, and whether it *sprays* (spreads flows over equal-cost paths by their flow
+label, so a collective may stripe a message over them: ``multipath``). :func:`make_router`,
+:func:`auto_routing` and the collectives runner (through ``router.sprays``) read it;
+:func:`register_routing` adds an algorithm.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
@@ -44,20 +54,15 @@ import numpy as np
 from netsim.errors import ConfigError
 from netsim.linktypes import LINK_TYPES
 
-__all__ = ["ROUTINGS", "PortTable", "make_router"]
-
-ROUTINGS = (
-    "auto",
-    "shortest",
-    "ecmp",
-    "updown",
-    "dor",
-    "dor-nodateline",
-    "minimal",
-    "valiant",
-    "ugal",
-)
-_GRID_FAMILIES = ("torus", "mesh", "wafer")
+__all__ = [
+    "ROUTERS",
+    "ROUTINGS",
+    "PortTable",
+    "RoutingInfo",
+    "auto_routing",
+    "make_router",
+    "register_routing",
+]
 
 
 class PortTable:
@@ -132,6 +137,7 @@ class _Router:
 
     name = "base"
     nvcs = 1
+    sprays = False  # set from the registry by make_router
 
     def __init__(self, G: nx.Graph, ports: PortTable, seed: int) -> None:
         self.G = G
@@ -402,6 +408,94 @@ class DragonflyRouter(_Router):
         return minimal if cost(minimal) <= cost(valiant) else valiant
 
 
+def _shortest(G, ports, seed, backlog):
+    return ShortestPathRouter(G, ports, seed)
+
+
+def _dor(G, ports, seed, backlog):
+    return DimensionOrderRouter(G, ports, seed, dateline=True)
+
+
+def _dor_nodateline(G, ports, seed, backlog):
+    return DimensionOrderRouter(G, ports, seed, dateline=False)
+
+
+def _dragonfly(mode: str) -> Callable[..., _Router]:
+    def build(G, ports, seed, backlog):
+        return DragonflyRouter(G, ports, seed, mode, backlog)
+
+    return build
+
+
+@dataclass(frozen=True)
+class RoutingInfo:
+    """A routing algorithm as the registry declares it.
+
+    Attributes
+    ----------
+    name : str
+        The ``routing=`` value that selects it.
+    build : callable
+        ``build(G, ports, seed, backlog) -> router``; ``backlog(port)`` (seconds of work
+        queued at a port, or None) is for adaptive routing.
+    families : tuple of str
+        The topology families (``G.graph["family"]``) it applies to; empty: any topology.
+    auto_for : tuple of str
+        The families for which ``routing="auto"`` picks it.
+    sprays : bool
+        Whether it spreads flows over equal-cost paths by their flow label.
+    """
+
+    name: str
+    build: Callable[[nx.Graph, PortTable, int, Callable[[int], float] | None], _Router]
+    families: tuple[str, ...] = ()
+    auto_for: tuple[str, ...] = ()
+    sprays: bool = False
+
+
+#: The registry: routing name -> its declaration (``"auto"`` is not an algorithm).
+ROUTERS: dict[str, RoutingInfo] = {}
+#: What ``routing="auto"`` picks on a family no algorithm declares in ``auto_for``.
+AUTO_DEFAULT = "shortest"
+
+
+def register_routing(info: RoutingInfo) -> None:
+    """Add ``info`` to :data:`ROUTERS`; a name or an automatic family may be taken once."""
+    if info.name in ROUTERS or info.name == "auto":
+        raise ConfigError(f"routing: name {info.name!r} is already registered")
+    for fam in info.auto_for:
+        taken = [r.name for r in ROUTERS.values() if fam in r.auto_for]
+        if taken:
+            raise ConfigError(
+                f"routing: {info.name!r} auto_for {fam!r}, already {taken[0]!r}'s family"
+            )
+    ROUTERS[info.name] = info
+
+
+for _info in (
+    RoutingInfo("shortest", _shortest, sprays=True),
+    RoutingInfo("ecmp", _shortest, sprays=True),
+    RoutingInfo("updown", _shortest, sprays=True),
+    RoutingInfo("dor", _dor, auto_for=("torus", "mesh", "wafer")),
+    RoutingInfo("dor-nodateline", _dor_nodateline),
+    RoutingInfo("minimal", _dragonfly("minimal"), ("dragonfly",), ("dragonfly",)),
+    RoutingInfo("valiant", _dragonfly("valiant"), ("dragonfly",)),
+    RoutingInfo("ugal", _dragonfly("ugal"), ("dragonfly",)),
+):
+    register_routing(_info)
+
+#: The ``routing=`` values built in (command-line choices): ``auto`` and the registry's.
+ROUTINGS = ("auto", *ROUTERS)
+
+
+def auto_routing(family: str) -> str:
+    """The routing ``routing="auto"`` picks for a topology of ``family``."""
+    for info in ROUTERS.values():
+        if family in info.auto_for:
+            return info.name
+    return AUTO_DEFAULT
+
+
 def make_router(
     G: nx.Graph,
     ports: PortTable,
@@ -410,25 +504,20 @@ def make_router(
     seed: int = 0,
     backlog: Callable[[int], float] | None = None,
 ) -> _Router:
-    """Return the router named ``routing`` for ``G`` (see the module docstring)."""
+    """Return the router named ``routing`` for ``G`` (see the module docstring).
+
+    The router's ``name`` and ``sprays`` are those of its :class:`RoutingInfo`.
+    """
     family = G.graph.get("family", "")
-    if routing not in ROUTINGS:
-        raise ConfigError(f"routing: must be one of {', '.join(ROUTINGS)}, got {routing!r}")
-    if routing == "auto":
-        if family in _GRID_FAMILIES:
-            routing = "dor"
-        elif family == "dragonfly":
-            routing = "minimal"
-        else:
-            routing = "shortest"
-    if routing in ("shortest", "ecmp", "updown"):
-        r: _Router = ShortestPathRouter(G, ports, seed)
-        r.name = routing
-        return r
-    if routing in ("dor", "dor-nodateline"):
-        return DimensionOrderRouter(G, ports, seed, dateline=routing == "dor")
-    if family != "dragonfly":
+    if routing != "auto" and routing not in ROUTERS:
+        raise ConfigError(f"routing: must be one of auto, {', '.join(ROUTERS)}, got {routing!r}")
+    info = ROUTERS[auto_routing(family) if routing == "auto" else routing]
+    if info.families and family not in info.families:
         raise ConfigError(
-            f"routing: '{routing}' applies to dragonflies only, got a {family or 'custom'} topology"
+            f"routing: '{info.name}' applies to {' or '.join(info.families)} topologies "
+            f"only, got a {family or 'custom'} topology"
         )
-    return DragonflyRouter(G, ports, seed, routing, backlog)
+    router = info.build(G, ports, seed, backlog)
+    router.name = info.name
+    router.sprays = info.sprays
+    return router
