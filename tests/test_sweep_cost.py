@@ -33,6 +33,8 @@ def test_ring_estimate_is_the_engines_packet_count(topo, op, size):
 
 def test_estimates_that_cannot_be_made_are_none():
     assert estimate_cost("collective", {"topo": "no-such-fabric", "size": "1KiB"}) is None
+    bad = {"topo": "torus:dims=2x2", "size": "1KiB", "itemsize": 0}  # would divide by zero
+    assert estimate_cost("collective", bad) is None
     assert estimate_cost("train", {"model": "llama3-8b"}) is None
     assert estimate_cost("traffic", {"topo": "torus:dims=4x4", "packets": 500}) == 1000
     assert estimate_cost("topo", {"topo": "torus:dims=8x8"}) == 64
