@@ -33,6 +33,23 @@ TOPO = "hierarchical:nodes=2,gpus=4,switches=2,links_per_gpu=4"
 KW = dict(ep=8, batch=512, context=16, landing="sram", backend="flow", seed=5)
 
 
+def _targets(routes, place, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token copies counted from the routes alone, token by token (independent of
+    :func:`token_targets`): ``[s, d]`` tokens of ``s`` with an expert on rank ``d``, ``[s, m]``
+    with one on node ``m`` (``size`` consecutive ranks)."""
+    ranks = len(routes)
+    per_rank = np.zeros((ranks, ranks), dtype=np.int64)
+    per_node = np.zeros((ranks, ranks // size), dtype=np.int64)
+    for s, rows in enumerate(routes):
+        for row in rows:
+            hit = {int(place[e]) for e in row}
+            for d in hit:
+                per_rank[s, d] += 1
+            for m in {d // size for d in hit}:
+                per_node[s, m] += 1
+    return per_rank, per_node
+
+
 def _routes(seed: int = 5) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return moe.route_tokens("uniform", 64, 16, 4, rng, ranks=8)
@@ -42,6 +59,8 @@ def test_token_targets_count_each_token_once_per_rank_and_per_node():
     a = _routes()
     place = moe.place_experts(16, 8)
     per_rank, per_node = token_targets(a, place, 4)
+    want_rank, want_node = _targets(a, place, 4)
+    assert np.array_equal(per_rank, want_rank) and np.array_equal(per_node, want_node)
     assert np.array_equal(per_rank * 3, moe.dedup_dispatch_matrix(a, place, 3.0))
     # A node is hit iff one of its ranks is: between max and sum of its ranks' counts.
     by_node = per_rank.reshape(8, 2, 4)
@@ -57,7 +76,7 @@ def test_normal_sends_each_token_once_per_node_over_rdma():
     r = decode(TINY, "h100", TOPO, dispatch="normal", **KW)
     runs = {s.name: s.run for s in r.sites}
     a = moe.route_tokens("uniform", 64, 16, 4, np.random.default_rng(5), ranks=8)
-    per_rank, per_node = token_targets(a, moe.place_experts(16, 8), 4)
+    per_rank, per_node = _targets(a, moe.place_experts(16, 8), 4)
     node = np.arange(8) // 4
     rdma = sum(per_node[s, 1 - node[s]] for s in range(8))
     # Forwards: remote ranks other than the rail peer, plus intra-node ranks other than self.
@@ -145,6 +164,6 @@ def test_node_limit_cuts_normal_rdma_copies():
     assert ib[1] == ib[2]
     rng = np.random.default_rng(5)
     routes = route_node_limited("uniform@1", 64, 16, 4, rng, ranks=8, nodes=2)
-    _, per_node = token_targets(routes, moe.place_experts(16, 8), 4)
+    _, per_node = _targets(routes, moe.place_experts(16, 8), 4)
     remote = sum(per_node[s, 1 - s // 4] for s in range(8))
     assert ib[0] == 2 * remote * (1024 + 8 * 4) < ib[1]
