@@ -534,6 +534,10 @@ def run_collective(
         max_segments = None
     if max_segments is not None:
         max_segments = require_int("max_segments", max_segments, min=1)
+    ana: float | None = None
+    if estimate and backend != "analytical":  # first: its memory is freed before the run
+        ana_be = make_backend(G, "analytical", routing=routing, seed=seed, mtu=mtu, header=header)
+        ana = max(contention_free(ana_be, sched, **kw), default=0.0)
     be = make_backend(
         G, backend, forwarding=forwarding, routing=routing, seed=seed, mtu=mtu, header=header,
         buffer=buffer, max_segments=max_segments,
@@ -544,12 +548,8 @@ def run_collective(
     if check:
         assert inputs is not None and res.buffers is not None
         check_result(sched, inputs, res.buffers)
-    ana: float | None = None
     if backend == "analytical":
         ana = res.time_s
-    elif estimate:
-        ana_be = make_backend(G, "analytical", routing=routing, seed=seed, mtu=mtu, header=header)
-        ana = max(contention_free(ana_be, sched, **kw), default=0.0)
     util = be.link_utilisation() if hasattr(be, "link_utilisation") else {}
     busiest = max(util, key=util.get) if util else None
     size_b = count * itemsize
