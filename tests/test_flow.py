@@ -127,18 +127,29 @@ def test_pipelined_broadcast_keeps_its_pipeline():
 
 
 def test_contention_lands_between_alpha_beta_and_packets():
-    # One-shot all-reduce of 16 MiB on a 4x4 torus: every rank sends its whole buffer to
-    # all others over shared links. The contention-free alpha-beta model is far below the
-    # packet engine; the flow model sees the sharing. A ring (no link shared by two
-    # transfers of a step) is the same in all three.
+    """One-shot all-reduce of 16 MiB on a 4x4 torus: every rank sends its whole buffer to
+    all others at once over shared links. Closed form: dimension-order routing sends a
+    distance-2 tie the + way, so a + link of a ring of 4 carries 3 of the 4-ring's patterns
+    (d = 1 from its tail, d = 2 from its tail and from the rank behind) for each of the 4
+    rows or columns: 12 vectors of ceil(S/512) packets of 512 + 32 bytes (ICI MTU and
+    header) at 50 GB/s. No model that respects link capacity can beat that; max-min sharing
+    reaches it (every flow crosses links of at most 12 flows, so it always gets at least
+    1/12 of a link), up to the path latency: at most 4 hops of 50 ns plus one packet's
+    serialisation. The contention-free alpha-beta model is far below it. The packet engine
+    must respect the bound; its excess over it (8% measured, per-port packet arbitration,
+    no closed form) is held to 10% as a regression band, not a validation. A ring (no link
+    shared by two transfers of a step) is the same in all three."""
     G = torus((4, 4))
     t = {}
     for algo in ("oneshot", "ring"):
         s = build("allreduce", algo, ranks=range(16), count=2**22, itemsize=4)
         for be in ("analytical", "flow", "packet"):
             t[algo, be] = run(make_backend(G, be), s).time_s
+    wire = math.ceil(2**22 * 4 / 512) * (512 + 32)
+    bound = 12 * wire / 50e9
     assert t["oneshot", "analytical"] < 0.1 * t["oneshot", "packet"]
-    assert t["oneshot", "flow"] == pytest.approx(t["oneshot", "packet"], rel=0.35)
+    assert bound <= t["oneshot", "flow"] <= bound + 4 * (50e-9 + 544 / 50e9)
+    assert bound <= t["oneshot", "packet"] <= 1.10 * bound
     assert t["ring", "flow"] == pytest.approx(t["ring", "packet"], rel=1e-6)
     assert t["ring", "analytical"] == pytest.approx(t["ring", "packet"], rel=1e-6)
 
