@@ -45,6 +45,7 @@ from typing import Any
 
 from netsim._version import __version__
 from netsim.errors import ConfigError
+from netsim.validate import read_text
 
 __all__ = [
     "NCCL_TESTS_PROGRAMS",
@@ -79,6 +80,8 @@ TYPE_SIZES = {
 _TYPE_OF_SIZE = {1: "int8", 2: "half", 4: "float", 8: "double"}
 _REDUCING = ("allreduce", "reduce_scatter", "reduce")
 _PER_RANK_COUNT = ("allgather", "reduce_scatter", "alltoall")
+#: Largest nccl-tests log read, in bytes.
+MAX_LOG_BYTES = 64 * 2**20
 _DEBUG_RE = re.compile(r"\bNCCL (INFO|WARN|TRACE|ABORT)\b|^NCCL version\b")
 _PROGRAM_RE = re.compile(r"\b([a-z_]+)_perf(?:_mpi)?\b")
 _RANK_RE = re.compile(r"^#\s*Rank\s+(\d+)\s+Group\s+(\d+)\b")
@@ -139,12 +142,7 @@ class NcclTestsLog:
 def read_nccl_tests(path: str | os.PathLike[str], *, op: str | None = None) -> NcclTestsLog:
     """Read an nccl-tests log file (see :func:`parse_nccl_tests`)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8", errors="strict")
-    except FileNotFoundError:
-        raise ConfigError(f"log: no such file {str(path)!r}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"log: cannot read {str(path)!r} as text ({exc})") from None
+    text = read_text("log", p, MAX_LOG_BYTES)
     return parse_nccl_tests(text, op=op, source=str(path))
 
 

@@ -9,7 +9,6 @@ of a range (:data:`netsim.units.MAX_RANGE_VALUES`) and the points of the sweep
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import itertools
 import json
@@ -25,7 +24,7 @@ import yaml
 from netsim.errors import ConfigError
 from netsim.experiments import check_kind
 from netsim.units import check_range_count, parse_float_range, parse_size_range
-from netsim.validate import require_choice, require_int
+from netsim.validate import read_text, require_choice, require_int
 
 __all__ = [
     "MAX_POINTS",
@@ -360,32 +359,5 @@ def load_yaml(text: str, name: str = "spec") -> Any:
 
 
 def _read_text(path: Path) -> str:
-    """A spec file's text: UTF-8, or UTF-16/32 with a byte-order mark; binary is refused."""
-    try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise ConfigError(
-                f"spec: file larger than {MAX_SPEC_BYTES} bytes (netsim.sweep_spec."
-                f"MAX_SPEC_BYTES), got {str(path)!r}"
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"spec: cannot read {str(path)!r} ({exc.strerror or exc})") from None
-    encoding = "utf-8-sig"
-    for bom, enc in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if data.startswith(bom):
-            encoding = enc
-            break
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError:
-        text = "\x00"
-    if "\x00" in text:
-        raise ConfigError(
-            f"spec: not a text file (UTF-8, or UTF-16 with a byte-order mark), got {str(path)!r}"
-        )
-    return text
+    """A spec file's text (see :func:`netsim.validate.read_text`)."""
+    return read_text("spec", path, MAX_SPEC_BYTES)

@@ -7,6 +7,7 @@ skip them and call the unchecked private twins of public functions.
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import tempfile
@@ -16,7 +17,7 @@ from typing import Any
 
 from netsim.errors import ConfigError
 
-__all__ = ["require_choice", "require_float", "require_int", "require_writable"]
+__all__ = ["read_text", "require_choice", "require_float", "require_int", "require_writable"]
 
 
 def require_int(
@@ -156,3 +157,40 @@ def require_writable(
     if target.is_file() and not os.access(target, os.W_OK):
         raise ConfigError(f"{name}: the file is not writable, got {str(path)!r}")
     return target
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def read_text(name: str, path: Any, max_bytes: int) -> str:
+    """The text of an input file, read within ``max_bytes``, or ConfigError.
+
+    UTF-8 (a byte-order mark allowed), or UTF-16/32 with a byte-order mark. A file that is
+    larger (``/dev/zero`` included: at most ``max_bytes + 1`` bytes are read), binary (a
+    NUL byte), not decodable, missing or unreadable is refused with one line.
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: no such file {str(path)!r}") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {str(path)!r} ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise ConfigError(f"{name}: file larger than {max_bytes} bytes, got {str(path)!r}")
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8-sig")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text:
+        raise ConfigError(
+            f"{name}: not a text file (UTF-8, or UTF-16 with a byte-order mark), got {str(path)!r}"
+        )
+    return text

@@ -143,6 +143,8 @@ CASES = [
         ],
         "MAX_CHUNKS",
     ),
+    ("compare-binary-log", ["compare", "{tmp}/binary.yaml", "--topo", T2], "not a text file"),
+    ("compare-endless-log", ["compare", "/dev/zero", "--topo", T2], "file larger than"),
     # sweep specs
     ("spec-binary", ["sweep", "{tmp}/binary.yaml", "--out", "{tmp}/r.h5"], "not a text file"),
     ("spec-alias-bomb", ["sweep", "{tmp}/bomb.yaml", "--out", "{tmp}/r.h5"], "alias"),

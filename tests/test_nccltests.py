@@ -110,7 +110,7 @@ def test_read_refuses_missing_and_binary_files(tmp_path):
         read_nccl_tests(tmp_path / "none.log")
     bad = tmp_path / "bin.log"
     bad.write_bytes(b"\xff\xfe\x00\x01")
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="not a text file"):
         read_nccl_tests(bad)
 
 
