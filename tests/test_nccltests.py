@@ -109,7 +109,7 @@ def test_read_refuses_missing_and_binary_files(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         read_nccl_tests(tmp_path / "none.log")
     bad = tmp_path / "bin.log"
-    bad.write_bytes(b"\xff\xfe\x00\x01")
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # a PNG header: binary
     with pytest.raises(ConfigError, match="not a text file"):
         read_nccl_tests(bad)
 
