@@ -101,28 +101,46 @@ def fill_rates(flows: Sequence[Any], cap: Sequence[float]) -> None:
     -----
     All unfrozen flows grow at one rate until a resource is full; the flows on it freeze
     at that share (resources within 1e-12 relative of the tightest freeze together), and
-    so on (Bertsekas & Gallager, *Data Networks*, sec. 6.5.2).
+    so on (Bertsekas & Gallager, *Data Networks*, sec. 6.5.2). The resources' fair shares
+    sit on a heap updated as flows freeze: ``O(sum of route lengths x log resources)``.
     """
-    users: dict[int, int] = {}
+    users: dict[int, list[Any]] = {}
     for f in flows:
         for r in f.res:
-            users[r] = users.get(r, 0) + 1
+            u = users.get(r)
+            if u is None:
+                u = users[r] = []
+            u.append(f)
     rem = {r: cap[r] for r in users}
-    todo = list(flows)
-    while todo:
-        share = min(rem[r] / n for r, n in users.items() if n)
-        tight = {r for r, n in users.items() if n and rem[r] / n <= share * (1 + 1e-12)}
-        rest = []
-        for f in todo:
-            if tight.isdisjoint(f.res):
-                rest.append(f)
-                continue
-            f.rate = share
-            for r in f.res:
-                rem[r] -= share
-                users[r] -= 1
-        todo = rest
-        users = {r: n for r, n in users.items() if n}
+    left = {r: len(u) for r, u in users.items()}  # unfrozen flows on each resource
+    heap = [(rem[r] / left[r], r) for r in users]  # (fair share, resource), lazily updated
+    heapify(heap)
+    done: set[int] = set()
+    while heap:
+        share, r = heap[0]
+        if not left[r] or share != rem[r] / left[r]:
+            heappop(heap)  # an entry from before the resource's last change
+            continue
+        limit = share * (1 + 1e-12)
+        tight = []
+        while heap and heap[0][0] <= limit:
+            key, q = heappop(heap)
+            if left[q] and key == rem[q] / left[q]:
+                tight.append(q)
+        changed: dict[int, None] = {}
+        for q in tight:
+            for f in users[q]:
+                if id(f) in done:
+                    continue
+                done.add(id(f))
+                f.rate = share
+                for x in f.res:
+                    rem[x] -= share
+                    left[x] -= 1
+                    changed[x] = None
+        for x in changed:
+            if left[x]:
+                heappush(heap, (rem[x] / left[x], x))
 
 
 class _Flow:
