@@ -78,14 +78,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def _common(
     link: Any, bandwidth: Any, latency: Any, switch_latency: Any, reduction: Any
-) -> tuple[str, float | None, float | None, float | None, bool]:
-    return (
-        require_link("link", link),
-        opt_bandwidth("bandwidth", bandwidth),
-        opt_time("latency", latency),
-        opt_time("switch_latency", switch_latency),
-        require_bool("reduction", reduction),
-    )
+) -> tuple[dict[str, Any], float, float]:
+    """Check the link options both trees share; return them (as given, for ``params``)
+    with the resolved link bandwidth and switch latency (the link type's by default)."""
+    opts = {
+        "link": require_link("link", link),
+        "bandwidth": opt_bandwidth("bandwidth", bandwidth),
+        "latency": opt_time("latency", latency),
+        "switch_latency": opt_time("switch_latency", switch_latency),
+        "reduction": require_bool("reduction", reduction),
+    }
+    lt = link_type(opts["link"])
+    bw = lt.bandwidth if opts["bandwidth"] is None else opts["bandwidth"]
+    sw_lat = lt.switch_latency if opts["switch_latency"] is None else opts["switch_latency"]
+    return opts, bw, sw_lat
 
 
 # --------------------------------------------------------------------------- fat-tree
@@ -155,20 +161,9 @@ def fat_tree(
     """
     k = require_int("k", k, min=2, even=True)
     check_chips("k", k**3 // 4, f"k={k}: k**3/4 = {k**3 // 4} hosts")
-    link, bandwidth, latency, switch_latency, reduction = _common(
-        link, bandwidth, latency, switch_latency, reduction
-    )
-    params = {
-        "k": k,
-        "link": link,
-        "bandwidth": bandwidth,
-        "latency": latency,
-        "switch_latency": switch_latency,
-        "reduction": reduction,
-    }
-    lt = link_type(link)
-    bw = lt.bandwidth if bandwidth is None else bandwidth
-    sw_lat = lt.switch_latency if switch_latency is None else switch_latency
+    common, bw, sw_lat = _common(link, bandwidth, latency, switch_latency, reduction)
+    params = {"k": k, **common}
+    link, latency, reduction = common["link"], common["latency"], common["reduction"]
     h = k // 2
     hosts = k * h * h
     edge0 = hosts
@@ -312,22 +307,9 @@ def tree(
             f"depth, radix: radix**depth chips must be <= {MAX_TREE_CHIPS}, "
             f"got radix={radix}, depth={depth}"
         )
-    link, bandwidth, latency, switch_latency, reduction = _common(
-        link, bandwidth, latency, switch_latency, reduction
-    )
-    params = {
-        "depth": depth,
-        "radix": radix,
-        "taper": taper,
-        "link": link,
-        "bandwidth": bandwidth,
-        "latency": latency,
-        "switch_latency": switch_latency,
-        "reduction": reduction,
-    }
-    lt = link_type(link)
-    b = lt.bandwidth if bandwidth is None else bandwidth
-    sw_lat = lt.switch_latency if switch_latency is None else switch_latency
+    common, b, sw_lat = _common(link, bandwidth, latency, switch_latency, reduction)
+    params = {"depth": depth, "radix": radix, "taper": taper, **common}
+    link, latency, reduction = common["link"], common["latency"], common["reduction"]
     n = radix**depth
     G = nx.Graph()
     for c in range(n):
