@@ -114,7 +114,8 @@ CASES = [
         "finite",
     ),
     # work beyond stated limits: refused with the limit's name
-    ("topo-2^20-chips", ["topo", "torus:dims=1024x1024"], "MAX_CHIPS"),
+    ("topo-2^21-chips", ["topo", "torus:dims=2048x1024"], "MAX_GRID_CHIPS"),
+    ("topo-wafer-2^20-tiles", ["topo", "wafer:dies=1024x1024"], "65536"),
     ("topo-fat-tree-k128", ["topo", "fat_tree:k=128"], "MAX_CHIPS"),
     ("topo-nvswitch-huge", ["topo", "nvswitch:gpus=1000000"], "MAX_CHIPS"),
     (

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from netsim.errors import ConfigError
 from topologies.metrics import bisection, hop_stats
 from topologies.registry import build, spec_string
-from topologies.torus import MAX_CHIPS, PRESETS, mesh, parse_dims, torus
+from topologies.limits import MAX_GRID_CHIPS
+from topologies.torus import PRESETS, mesh, parse_dims, torus
 
 
 def physical_links(G: nx.Graph) -> int:
@@ -246,7 +247,7 @@ def test_presets_are_cited():
         (lambda: torus("4x4", open_dims="2"), r"^open_dims: each index must be distinct"),
         (lambda: torus("4x4", open_dims="a"), r"^open_dims: expected dimension indices"),
         (lambda: torus("4x4", wrap=False, open_dims="0"), r"^open_dims: only applies"),
-        (lambda: mesh("1024x1024x2"), rf"^dims: at most {MAX_CHIPS} chips .*, got 1024x1024x2"),
+        (lambda: mesh("1024x1024x2"), rf"^dims: at most {MAX_GRID_CHIPS} chips .*, got 1024x1024x2"),
         (lambda: parse_dims("4x4", ndim=3), r"^dims: expected 3 radices, got '4x4'$"),
     ],
 )

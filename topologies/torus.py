@@ -69,7 +69,7 @@ import networkx as nx
 from netsim.errors import ConfigError
 from netsim.linktypes import link_type
 from topologies._build import add_chip, add_link, finish, set_injection
-from topologies.limits import MAX_CHIPS, check_chips
+from topologies.limits import MAX_CHIPS, MAX_GRID_CHIPS, check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
 __all__ = ["MAX_CHIPS", "PARAMETER_KINDS", "PRESETS", "grid_pos", "mesh", "parse_dims", "torus"]
@@ -256,7 +256,7 @@ def _open_dims(value: Any, ndim: int) -> tuple[int, ...]:
 
 def _check_size(dims: tuple[int, ...]) -> int:
     n = math.prod(dims)
-    return check_chips("dims", n, f"{'x'.join(map(str, dims))} = {n}")
+    return check_chips("dims", n, f"{'x'.join(map(str, dims))} = {n}", MAX_GRID_CHIPS)
 
 
 # --------------------------------------------------------------------------- structure
@@ -409,7 +409,7 @@ def torus(
     ------
     ConfigError
         Bad ``dims`` (``dims: each radix must be >= 2, got 1``), more than
-        :data:`MAX_CHIPS` chips, or a bad option.
+        :data:`topologies.limits.MAX_GRID_CHIPS` chips, or a bad option.
 
     Examples
     --------
