@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netsim.errors import ConfigError
+from topologies.limits import MAX_GRID_CHIPS
 from topologies.metrics import bisection, hop_stats
 from topologies.registry import build, spec_string
-from topologies.limits import MAX_GRID_CHIPS
 from topologies.torus import PRESETS, mesh, parse_dims, torus
 
 
