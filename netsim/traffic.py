@@ -51,6 +51,7 @@ from netsim.validate import require_choice, require_float, require_int
 
 __all__ = [
     "INJECTIONS",
+    "MAX_LOADS",
     "MAX_PACKETS",
     "PATTERNS",
     "TrafficResult",
@@ -74,6 +75,10 @@ PATTERNS = (
 INJECTIONS = ("bernoulli", "poisson")
 #: Most packets ``packets`` (and ``warmup``) may ask for: a run that long takes minutes.
 MAX_PACKETS = 10_000_000
+#: Most loads one ``netsim traffic --loads`` curve may have: each load runs until its latency
+#: converges or saturates (up to 50 sample periods, seconds each), so 100 loads is already
+#: minutes to an hour; a sweep file runs more, in parallel and resumably.
+MAX_LOADS = 100
 
 
 @dataclass

@@ -107,6 +107,7 @@ CASES = [
     ("loads-empty", ["traffic", "--topo", T2, "--loads", ""], "loads"),
     ("loads-tiny-step", ["traffic", "--topo", T2, "--loads", "0.1:0.9:1e-9"], "MAX_RANGE_VALUES"),
     ("loads-nan", ["traffic", "--topo", T2, "--loads", "nan"], "loads"),
+    ("loads-too-many", ["traffic", "--topo", T2, "--loads", "0.001:0.9:0.001"], "MAX_LOADS"),
     ("packets-huge", ["traffic", "--topo", T2, "--packets", "1000000000000"], "MAX_PACKETS"),
     (
         "matrix-nan",

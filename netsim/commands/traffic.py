@@ -6,8 +6,9 @@ import argparse
 
 from netsim.commands._common import arg_size, print_json
 from netsim.engine import FORWARDING, ROUTINGS
+from netsim.errors import ConfigError
 from netsim.openloop import TOLERANCE
-from netsim.traffic import INJECTIONS, PATTERNS, run_traffic
+from netsim.traffic import INJECTIONS, MAX_LOADS, PATTERNS, run_traffic
 from netsim.units import format_bandwidth, format_size, format_time, parse_float_range
 
 __all__ = ["register"]
@@ -64,6 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     sweep = args.loads is not None  # an empty --loads '' is refused, not the default load
     loads = parse_float_range(args.loads, "loads") if sweep else [args.load]
+    if len(loads) > MAX_LOADS:
+        raise ConfigError(
+            f"loads: at most {MAX_LOADS} loads in one curve (netsim.traffic.MAX_LOADS; each "
+            f"runs until its latency converges), got {len(loads)}; use a sweep file for more"
+        )
     results = [
         run_traffic(
             args.topo,
