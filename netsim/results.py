@@ -11,9 +11,13 @@ Layout of a results file (``FORMAT = "netsim-results/1"``)::
                       order), ``roles`` (JSON {column: "meta"|"param"|"metric"}) and
                       ``json_columns`` (columns holding JSON text, e.g. latency samples)
 
-A point's record is ``{"point_id", "kind", "params", "seed", "repetition", "metrics",
+A point's record is ``{"point_id", "point_index", "kind", "params", "seed", "repetition", "metrics",
 "wall_s", "error", "netsim_version"}`` (the version of the process that ran the point; the
-root attribute is the driver's, of the last run). Columns: the meta fields (``error`` is
+root attribute is the driver's, of the last run). ``point_index`` is the point's position in
+the expanded spec: records are stored in completion order (expensive points run first), and
+:func:`build_table` puts rows back in spec order when every record has it (files written
+before it existed keep their stored order; after ``--append`` the indices of the two specs
+interleave). Columns: the meta fields (``error`` is
 ``""`` when the point succeeded), then every parameter, then every metric. A metric named like a parameter or a
 meta field is dropped if it holds the same value and stored as ``result.<name>`` otherwise.
 Nested metric dicts are flattened with ``"."``; list metrics (samples for a CDF, per-link
@@ -57,6 +61,7 @@ __all__ = [
     "load_records",
     "load_results",
     "results_info",
+    "spec_order",
 ]
 
 FORMAT = "netsim-results/1"
@@ -256,17 +261,36 @@ def _rows(records: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], d
     return rows, roles
 
 
+def spec_order(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``records`` sorted by ``point_index`` (their order in the sweep spec, whatever the
+    completion order) when every record has one; otherwise in the given order.
+
+    Examples
+    --------
+    >>> [r["point_id"] for r in spec_order([{"point_id": "b", "point_index": 1},
+    ...                                     {"point_id": "a", "point_index": 0}])]
+    ['a', 'b']
+    >>> [r["point_id"] for r in spec_order([{"point_id": "b", "point_index": 1},
+    ...                                     {"point_id": "a"}])]
+    ['b', 'a']
+    """
+    recs = list(records)
+    if all(isinstance(r.get("point_index"), int) for r in recs):
+        return sorted(recs, key=lambda r: r["point_index"])
+    return recs
+
+
 def build_table(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, dict[str, Any]]:
     """Columns of ``records`` as a numpy structured array, and column info.
 
     Returns
     -------
     table : numpy.ndarray
-        Structured array, one row per point; fields float64, int64, bool or object (str).
+        Structured array, one row per point (in spec order, see :func:`spec_order`); fields float64, int64, bool or object (str).
     info : dict
         ``roles`` ({column: "meta"|"param"|"metric"}) and ``json_columns`` (list).
     """
-    rows, roles = _rows(records)
+    rows, roles = _rows(spec_order(records))
     arrays, json_cols = {}, []
     for name in roles:
         arr, is_json = _column([r.get(name) for r in rows])

@@ -71,7 +71,7 @@ __all__ = [
 def execute_point(point: Point) -> dict[str, Any]:
     """Run ``point`` and return its record; an exception becomes the record's ``error``.
 
-    The record has ``point_id``, ``kind``, ``params`` (without ``seed``), ``seed``,
+    The record has ``point_id``, ``point_index`` (position in the spec), ``kind``, ``params`` (without ``seed``), ``seed``,
     ``repetition``, ``metrics``, ``wall_s``, ``error`` (``None`` or one line),
     ``netsim_version`` (of the process that ran it) and, on error, ``traceback``.
     Importable and picklable: process-pool and Dask workers run it.
@@ -96,6 +96,7 @@ def _base_record(point: Point, error: str | None) -> dict[str, Any]:
     params = dict(point.params)
     return {
         "point_id": point.point_id,
+        "point_index": point.index,
         "kind": point.kind,
         "params": {k: v for k, v in params.items() if k != "seed"},
         "seed": params.get("seed", 0),

@@ -55,12 +55,14 @@ _RANGES = ("sizes", "floats", "ints")
 
 @dataclass(frozen=True)
 class Point:
-    """One point of a sweep: the experiment ``kind`` on ``params`` (``seed`` included)."""
+    """One point of a sweep: the experiment ``kind`` on ``params`` (``seed`` included);
+    ``index`` is its position in :meth:`SweepSpec.points` (the spec order)."""
 
     kind: str
     params: Mapping[str, Any]
     repetition: int
     point_id: str
+    index: int = 0
 
 
 def point_id(kind: str, params: Mapping[str, Any], repetition: int = 0) -> str:
@@ -183,7 +185,7 @@ class SweepSpec:
                         pid = point_id(case["kind"], p, rep)
                         if pid not in seen:
                             seen.add(pid)
-                            out.append(Point(case["kind"], p, rep, pid))
+                            out.append(Point(case["kind"], p, rep, pid, len(out)))
         return out
 
 
