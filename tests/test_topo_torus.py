@@ -247,7 +247,10 @@ def test_presets_are_cited():
         (lambda: torus("4x4", open_dims="2"), r"^open_dims: each index must be distinct"),
         (lambda: torus("4x4", open_dims="a"), r"^open_dims: expected dimension indices"),
         (lambda: torus("4x4", wrap=False, open_dims="0"), r"^open_dims: only applies"),
-        (lambda: mesh("1024x1024x2"), rf"^dims: at most {MAX_GRID_CHIPS} chips .*, got 1024x1024x2"),
+        (
+            lambda: mesh("1024x1024x2"),
+            rf"^dims: at most {MAX_GRID_CHIPS} chips .*, got 1024x1024x2",
+        ),
         (lambda: parse_dims("4x4", ndim=3), r"^dims: expected 3 radices, got '4x4'$"),
     ],
 )

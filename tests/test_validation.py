@@ -45,6 +45,7 @@ class Case(NamedTuple):
     source: str
 
 
+# fmt: off
 CASES = [
     Case(
         "dgx-h100-ring-1GiB", "dgx-h100", "allreduce", "ring", "1GiB", {}, "busbw",
@@ -106,6 +107,7 @@ CASES = [
         "NVLS+tree at scale, ~370-380 GB/s (GTC 2024 slide quoted in NVIDIA/nccl issue 1649).",
     ),
 ]
+# fmt: on
 
 #: Rows netsim misses, with the mechanism it lacks (also on docs/validation.md).
 MISSES = {
