@@ -9,6 +9,9 @@ once per spec string to count its chips and read its smallest MTU):
 
 * ``collective``: messages ``T`` times packets per message ``min(max_segments,
   ceil(b / mtu))`` on the packet backend, ``T`` flows on the flow and analytical backends.
+  Under the ``nccl`` library (the default) a message carries ``ceil(b / e)`` bytes, ``e``
+  the smallest library efficiency among the fabric's link types
+  (:mod:`collectives.calibration`; the route's own one when the fabric has one link type).
   ``T`` and the message size ``b`` for ``p`` ranks and ``S`` bytes per rank: all-reduce
   ``2p(p-1)`` messages of ``S/p`` (ring; ``S`` cut into ``p`` chunks of whole elements,
   empty chunks send nothing); all-gather, reduce-scatter and all-to-all ``p(p-1)`` of
@@ -41,8 +44,10 @@ _ROOTED_OPS = ("broadcast", "reduce", "sendrecv")
 
 
 @functools.lru_cache(maxsize=64)
-def _fabric(topo: str) -> tuple[int, int]:
-    """(chips, smallest link MTU in bytes) of a topology spec, built once."""
+def _fabric(topo: str) -> tuple[int, int, float]:
+    """(chips, smallest link MTU in bytes, smallest NCCL efficiency among its link types)
+    of a topology spec, built once."""
+    from collectives.calibration import cost_model, link_types
     from netsim.linktypes import LINK_TYPES
     from topologies.registry import build
 
@@ -52,7 +57,9 @@ def _fabric(topo: str) -> tuple[int, int]:
         int(d.get("mtu", LINK_TYPES.get(str(d.get("link")), LINK_TYPES["ib"]).mtu))
         for _, _, d in G.edges(data=True)
     ]
-    return chips, min(mtus, default=4096)
+    types = link_types(G)
+    eff = cost_model("nccl", types).for_links(types).efficiency
+    return chips, min(mtus, default=4096), eff
 
 
 def message_counts(op: str, p: int, size: int, itemsize: int = 4) -> list[tuple[int, int]]:
@@ -73,10 +80,12 @@ def message_counts(op: str, p: int, size: int, itemsize: int = 4) -> list[tuple[
     return [(sends * n, b) for n, b in chunks if n and b]
 
 
-def _packets(counts: list[tuple[int, int]], mtu: int, max_segments: Any) -> int:
+def _packets(
+    counts: list[tuple[int, int]], mtu: int, max_segments: Any, efficiency: float = 1.0
+) -> int:
     total = 0
     for messages, nbytes in counts:
-        per = max(1, math.ceil(nbytes / mtu))
+        per = max(1, math.ceil(math.ceil(nbytes / efficiency) / mtu))
         if max_segments not in (None, "none"):
             per = min(per, int(max_segments))
         total += messages * per
@@ -84,7 +93,7 @@ def _packets(counts: list[tuple[int, int]], mtu: int, max_segments: Any) -> int:
 
 
 def _collective(params: Mapping[str, Any]) -> int:
-    chips, mtu = _fabric(str(params["topo"]))
+    chips, mtu, eff = _fabric(str(params["topo"]))
     p = chips
     if params.get("ranks") is not None:
         from collectives.api import parse_ranks
@@ -95,14 +104,16 @@ def _collective(params: Mapping[str, Any]) -> int:
     counts = message_counts(str(params.get("op", "allreduce")), p, size, itemsize)
     if params.get("backend", "packet") != "packet":
         return sum(n for n, _ in counts)
-    return _packets(counts, mtu, params.get("max_segments", 256))
+    if params.get("library", "nccl") != "nccl" or params.get("efficiency") is not None:
+        eff = float(params.get("efficiency") or 1.0)
+    return _packets(counts, mtu, params.get("max_segments", 256), eff)
 
 
 def _decode(params: Mapping[str, Any]) -> int:
     from workloads.models import MODELS
 
     m = MODELS[str(params["model"])]
-    _, mtu = _fabric(str(params["topo"]))
+    _, mtu, _ = _fabric(str(params["topo"]))
     tp, ep = int(params.get("tp", 1)), int(params.get("ep", 1))
     tokens = int(params.get("batch", 1)) * m.hidden * 2
     segs = params.get("max_segments", 256)
