@@ -36,6 +36,7 @@ __all__ = [
     "load_spec",
     "load_yaml",
     "point_id",
+    "spec_labels",
 ]
 
 #: Most points one sweep may have (counted before they are built): a larger study is
@@ -51,6 +52,7 @@ _TOP_KEYS = ("name", "description", "kind", "fixed", "mode", "sweep", "seeds", "
 _CASE_KEYS = ("kind", "fixed", "mode", "sweep")
 _MODES = ("product", "zip")
 _RANGES = ("sizes", "floats", "ints")
+_LABELLED = frozenset({"value", "label"})
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def expand_values(name: str, value: Any) -> list[Any]:
     if isinstance(value, list | tuple):
         if not value:
             raise ConfigError(f"{name}: swept values must not be empty, got {value!r}")
-        return list(value)
+        return [_unlabelled(name, v) for v in value]
     if isinstance(value, Mapping):
         if len(value) != 1 or next(iter(value)) not in _RANGES:
             raise ConfigError(
@@ -145,6 +147,43 @@ def expand_values(name: str, value: Any) -> list[Any]:
             raise ConfigError(f"{name}: range gives no values, got {dict(value)!r}")
         return out
     return [value]
+
+
+def _unlabelled(name: str, item: Any) -> Any:
+    """A list item's value: X of ``{value: X, label: "Short name"}`` (checked), else the
+    item itself."""
+    if not isinstance(item, Mapping) or not _LABELLED & set(item):
+        return item
+    if set(item) != _LABELLED:
+        raise ConfigError(
+            f"{name}: a labelled value has exactly the keys value and label, got {dict(item)!r}"
+        )
+    label = item["label"]
+    if not isinstance(label, str) or not label.strip():
+        raise ConfigError(f"{name}: label must be a non-empty string, got {label!r}")
+    return item["value"]
+
+
+def spec_labels(raw: Any) -> dict[str, str]:
+    """The labels a spec gives its values: ``{str(X): "Short name"}`` for every list item
+    ``{value: X, label: "Short name"}`` found in ``raw`` (a parsed spec, at any depth).
+
+    Examples
+    --------
+    >>> spec_labels({"sweep": {"topo": [{"value": "ring:n=4", "label": "Ring"}, "dgx-h100"]}})
+    {'ring:n=4': 'Ring'}
+    """
+    out: dict[str, str] = {}
+    stack = [raw]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if set(node) == _LABELLED and isinstance(node["label"], str):
+                out[str(node["value"])] = node["label"]
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return out
 
 
 def _mapping(where: str, value: Any) -> dict[str, Any]:

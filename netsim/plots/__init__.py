@@ -45,13 +45,13 @@ from netsim.errors import ConfigError
 # Every name of the former single module stays importable from here; the private helpers
 # (tests and notebooks use some) are re-exported explicitly with ``name as name``.
 from netsim.plots._axes import _TIME_UNITS as _TIME_UNITS
+from netsim.plots._axes import LABELS, axis_label, short_names
 from netsim.plots._axes import _label as _label
 from netsim.plots._axes import _pretty as _pretty
 from netsim.plots._axes import _size_axis as _size_axis
 from netsim.plots._axes import _spans_decades as _spans_decades
 from netsim.plots._axes import _text as _text
 from netsim.plots._axes import _time_unit as _time_unit
-from netsim.plots._axes import axis_label, short_names
 from netsim.plots._data import (
     AGGREGATES,
     _is_size,
@@ -84,6 +84,8 @@ from netsim.plots.heatmap import _node as _node
 from netsim.plots.heatmap import _util_items as _util_items
 from netsim.plots.lines import _line_panel as _line_panel
 from netsim.plots.lines import plot_latency_vs_size, plot_line, plot_load_latency
+from netsim.results import check_results_file
+from netsim.sweep_spec import load_yaml, spec_labels
 
 __all__ = [
     "AGGREGATES",
@@ -186,12 +188,23 @@ def plot_results(
         check_figure_path(out)
     layout = Layout(row, sharex, sharey, xlabel, ylabel, aggregate or "mean")
     before = set(plt.get_fignums())
+    token = LABELS.set(_file_labels(data))
     try:
         return _plot_kind(data, x, y, hue, col, kind, where, out, title, layout, aggregate)
     except BaseException:
         for num in set(plt.get_fignums()) - before:  # no half-drawn figure left open
             plt.close(num)
         raise
+    finally:
+        LABELS.reset(token)
+
+
+def _file_labels(data: Any) -> dict[str, str]:
+    """The labels of the spec a results file records (``{}`` for a table or records)."""
+    if not isinstance(data, str | os.PathLike):
+        return {}
+    text = check_results_file(data)
+    return spec_labels(load_yaml(text)) if text else {}
 
 
 def _checked_selection(data, x, y, hue, col, where, layout, aggregate) -> np.ndarray:

@@ -8,6 +8,7 @@ decade (``_spans_decades``); column values as legend and panel text (``_text``, 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,12 @@ from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, N
 from netsim.plots._data import _is_size
 from netsim.units import format_size
 
-__all__ = ["DecadeLocator", "SizeLocator", "axis_label"]
+__all__ = ["LABELS", "DecadeLocator", "SizeLocator", "axis_label"]
+
+#: Labels the sweep spec gives values (``{value: X, label: ...}``, see
+#: :func:`netsim.sweep_spec.spec_labels`) for the figure being drawn; :func:`short_names`
+#: prefers them. Set by :func:`netsim.plots.plot_results` for a results file.
+LABELS: ContextVar[dict[str, str]] = ContextVar("LABELS", default={})  # noqa: B039
 
 _TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
 
@@ -199,7 +205,8 @@ def short_names(values: list[str]) -> dict[str, str]:
     """Short panel and legend names for spec strings: the parameters every value shares
     (with the same setting) are left out, a preset name stays as it is.
 
-    Names that would become equal keep their full spec.
+    Names that would become equal keep their full spec. A label the sweep spec gives a
+    value (:data:`LABELS`) replaces its name.
 
     Examples
     --------
@@ -219,5 +226,6 @@ def short_names(values: list[str]) -> dict[str, str]:
         kept = [x for x in p[1] if x not in common]
         out[v] = f"{p[0]}:{','.join(kept)}" if kept else p[0]
     if len(set(out.values())) < len(out):
-        return {v: v for v in values}
-    return out
+        out = {v: v for v in values}
+    labels = LABELS.get()
+    return {v: labels.get(v, name) for v, name in out.items()}
