@@ -29,8 +29,8 @@ import time
 import networkx as nx
 import simpy
 
-from netsim.engine import PacketNetwork
-from netsim.traffic import run_traffic
+from netsim.core.engine import PacketNetwork
+from netsim.core.traffic import run_traffic
 from topologies._build import add_chip, add_link, finish
 
 BW = 50e9  # bytes/s per link

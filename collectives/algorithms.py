@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from collectives.schedule import OPS
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 
 __all__ = ["ALGORITHMS", "BUSBW_FACTOR", "algorithms_for", "busbw_factor", "resolve"]
 

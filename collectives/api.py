@@ -26,10 +26,10 @@ from collectives.runner import RunResult, contention_free, gc_paused, run
 from collectives.schedule import OPS, Schedule, expected, merge
 from collectives.tuner import Choice, choose
 from netsim._version import __version__
-from netsim.backend import Backend
-from netsim.errors import ConfigError, SimulationError
-from netsim.units import parse_bandwidth, parse_size, parse_time
-from netsim.validate import require_choice, require_int
+from netsim.core.backend import Backend
+from netsim.core.errors import ConfigError, SimulationError
+from netsim.core.units import parse_bandwidth, parse_size, parse_time
+from netsim.core.validate import require_choice, require_int
 
 __all__ = [
     "BACKENDS",
@@ -172,14 +172,14 @@ def make_backend(
 ) -> Backend:
     """Return a fresh network model of ``graph``.
 
-    ``"packet"``: the packet engine (:mod:`netsim.engine`); ``"analytical"``: contention-free
-    alpha-beta (:mod:`netsim.analytical`); ``"flow"``: flows sharing links max-min fairly
-    (:mod:`netsim.flow`). ``forwarding``, ``buffer`` and ``max_segments`` apply to the
+    ``"packet"``: the packet engine (:mod:`netsim.core.engine`); ``"analytical"``: contention-free
+    alpha-beta (:mod:`netsim.core.analytical`); ``"flow"``: flows sharing links max-min fairly
+    (:mod:`netsim.core.flow`). ``forwarding``, ``buffer`` and ``max_segments`` apply to the
     packet engine only (the other models refuse a ``buffer``).
     """
     require_choice("backend", backend, BACKENDS)
     if backend == "packet":
-        from netsim.engine import PacketNetwork
+        from netsim.core.engine import PacketNetwork
 
         return PacketNetwork(
             graph,
@@ -191,8 +191,8 @@ def make_backend(
             max_segments=max_segments,
             seed=seed,
         )
-    from netsim.analytical import AnalyticalNetwork
-    from netsim.flow import FlowNetwork
+    from netsim.core.analytical import AnalyticalNetwork
+    from netsim.core.flow import FlowNetwork
 
     if buffer is not None:
         raise ConfigError(f"buffer: the {backend} backend has no buffers, got {buffer!r}")
@@ -324,7 +324,7 @@ def _reduce_bw(value: Any) -> float | None:
     except ConfigError:
         if not isinstance(value, str):
             raise
-    from netsim.chips import chip
+    from workloads.chips import chip
 
     try:
         return float(chip(value).tier("hbm").bandwidth)
@@ -406,15 +406,15 @@ def run_collective(
     backend, forwarding, routing, mtu, header, buffer
         The network model (:func:`make_backend`); ``forwarding`` (default cut-through) and
         ``buffer`` apply to the packet engine only and are refused by ``"analytical"`` (alpha-beta,
-        no contention) and ``"flow"`` (max-min fair sharing of links, :mod:`netsim.flow`).
+        no contention) and ``"flow"`` (max-min fair sharing of links, :mod:`netsim.core.flow`).
     max_segments : int, "none" or None
         Packet engine: a message is simulated as at most this many packets (larger
-        segments beyond ``max_segments * mtu`` bytes; :mod:`netsim.engine.network`);
+        segments beyond ``max_segments * mtu`` bytes; :mod:`netsim.core.engine.network`);
         ``None`` or ``"none"`` simulates every real MTU packet. Ignored by the analytical
         model.
     detail : bool
         Also return ``link_utilisation``: ``[[u, v, busy fraction], ...]`` of every directed
-        link over the collective (for :func:`netsim.plots.plot_link_heatmap`, ``netsim plot
+        link over the collective (for :func:`netsim.app.plots.plot_link_heatmap`, ``netsim plot
         --kind heatmap``).
     library : str
         Collective library whose software costs apply (:func:`collectives.calibration.cost_model`):

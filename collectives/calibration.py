@@ -2,7 +2,7 @@
 
 The network models time bytes on links. A collective library adds costs of its own, which
 :func:`collectives.run_collective` takes from here when the caller does not give them
-(``step_overhead=None`` etc.), keyed by link type (:mod:`netsim.linktypes`). Costs are per
+(``step_overhead=None`` etc.), keyed by link type (:mod:`netsim.core.linktypes`). Costs are per
 link type and applied per route, never as one fabric-wide minimum: a transfer is charged the
 efficiency, step cost and striping of the link types its own route crosses (a route crossing
 several types takes the largest step cost and smallest efficiency among *them*, and stripes
@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from netsim.validate import require_choice
+from netsim.core.validate import require_choice
 
 __all__ = [
     "HARDWARE_ONLY",
@@ -97,7 +97,7 @@ LIBRARY_COSTS: dict[str, LibraryCosts] = {
                 f"{_NCCL_TUNING}. Efficiency: S. Jeaugey (NCCL maintainer), NVIDIA/nccl-tests "
                 "issue 212 (2024): '450GB/s is the line rate. With the protocol overhead (~20%) "
                 "NCCL can get an effective NVLink bandwidth of 370GB/s' on H100; 370/450 = 0.822 "
-                "of which the 16 B header per 256 B NVLink packet (netsim.linktypes) accounts "
+                "of which the 16 B header per 256 B NVLink packet (netsim.core.linktypes) accounts "
                 "for 256/272, leaving 0.822 * 272/256 = 0.874 for NCCL's protocol. Multipath: "
                 "the same statement takes the 450 GB/s of all 18 links as the line rate of "
                 "one GPU's traffic, i.e. one peer's traffic is spread over every NVLink."

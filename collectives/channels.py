@@ -53,8 +53,8 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = [
     "CHANNELED",

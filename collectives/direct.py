@@ -38,8 +38,8 @@ import numpy as np
 
 from collectives._common import check_ranks, no_chunks, no_opts
 from collectives.schedule import Schedule, chunk_bounds
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = [
     "allgather_direct",

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from collectives.api import run_collective
-from netsim.errors import ConfigError
-from netsim.units import parse_size_range
+from netsim.core.errors import ConfigError
+from netsim.core.units import parse_size_range
 
 __all__ = ["collective_experiment", "plot_sizes", "sweep_sizes"]
 
@@ -66,7 +66,7 @@ def plot_sizes(rows: Sequence[dict[str, Any]], path: str | Path) -> list[Path]:
         raise ConfigError("rows: nothing to plot, got no results")
     import matplotlib.pyplot as plt
 
-    from netsim.plots import Layout, plot_latency_vs_size, save_figure
+    from netsim.app.plots import Layout, plot_latency_vs_size, save_figure
 
     # One line for auto, whichever algorithm it picked at each size.
     records = [

@@ -54,8 +54,8 @@ import networkx as nx
 import numpy as np
 
 from collectives.schedule import Schedule, chunk_bounds
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = [
     "allgather_ring_line",

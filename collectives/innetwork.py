@@ -21,7 +21,7 @@ Root and planes
 Reduction throughput
     A reducing switch has a reduction engine of ``reduction_bandwidth`` operand bytes/s and
     ``reduction_latency`` per reduction (node attributes, defaults per switch generation in
-    :data:`netsim.linktypes.REDUCTION_ENGINES`), applied by :func:`collectives.runner.run`:
+    :data:`netsim.core.linktypes.REDUCTION_ENGINES`), applied by :func:`collectives.runner.run`:
     a plane's root reducing ``p`` chunks of ``c`` bytes needs at least ``p c /
     reduction_bandwidth``, so on GB200 NVL72 (18 switch chips, 72 GPUs) an all-reduce of
     ``S`` per GPU takes at least ``4 S / reduction_bandwidth``.
@@ -52,8 +52,8 @@ from typing import Any
 import networkx as nx
 
 from collectives.schedule import Schedule, chunk_bounds
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = [
     "CHUNKS_PER_PLANE",

@@ -61,8 +61,8 @@ import networkx as nx
 from collectives._common import check_ranks, no_chunks, no_opts
 from collectives.hierarchical import rank_grid
 from collectives.schedule import Schedule, chunk_bounds
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = ["allreduce_torus", "grid_lines", "suits"]
 

@@ -48,8 +48,8 @@ from collectives.channels import Layout, layout
 from collectives.innetwork import aggregation_planes, allreduce_innetwork
 from collectives.schedule import Schedule, chunk_bounds
 from collectives.tree import dtree_parents
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = [
     "DEFAULT_NVLS_CHUNKS",

@@ -33,7 +33,7 @@ from typing import Any
 
 from collectives._common import check_ranks, no_chunks, no_opts, pow2
 from collectives.schedule import Schedule, chunk_bounds
-from netsim.validate import require_int
+from netsim.core.validate import require_int
 
 __all__ = [
     "allgather_recursive_doubling",

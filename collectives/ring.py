@@ -44,8 +44,8 @@ from typing import Any
 from collectives._common import check_ranks, no_opts
 from collectives.channels import resolve_channels, ring_orders
 from collectives.schedule import Schedule, chunk_bounds
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = [
     "DEFAULT_CHAIN_CHUNKS",

@@ -8,7 +8,7 @@ transfers without dependencies start after ``launch_overhead`` plus their source
 for op ``"sum"`` into a chip, the local reduction time ``3 * nbytes / reduce_bandwidth``
 (read two operands, write one). Reductions at different chips, and different reductions at
 one chip, proceed in parallel. A switch with a ``reduction_bandwidth`` (reducing switches
-of the built-in topologies, :data:`netsim.linktypes.REDUCTION_ENGINES`) reduces through one
+of the built-in topologies, :data:`netsim.core.linktypes.REDUCTION_ENGINES`) reduces through one
 engine, a FIFO server of operand bytes that streams with the arrivals: an op ``"sum"``
 transfer of ``n`` bytes into it, sent at ``t_s`` and arrived at ``t_a``, is reduced at
 ``max(t_a, max(free, t_s) + n / reduction_bandwidth) + reduction_latency``, ``free`` being
@@ -49,9 +49,9 @@ import numpy as np
 
 from collectives.calibration import CostModel
 from collectives.schedule import Schedule, Transfer, _initial, _write
-from netsim.backend import Backend
-from netsim.errors import ConfigError, SimulationError
-from netsim.validate import require_float
+from netsim.core.backend import Backend
+from netsim.core.errors import ConfigError, SimulationError
+from netsim.core.validate import require_float
 
 __all__ = ["RunResult", "contention_free", "gc_paused", "run"]
 
@@ -113,7 +113,7 @@ class _Stripes:
         if router is None or ports is None:
             raise ConfigError("multipath: the backend exposes no router to find routes with")
         self.router, self.ports = router, ports
-        self.active = router.sprays  # declared by the routing registry (netsim.engine.routing)
+        self.active = router.sprays  # declared by the routing registry (netsim.core.engine.routing)
         self._cache: dict[tuple[int, int], tuple[tuple[int, ...], tuple[float, ...]]] = {}
 
     def split(self, src: int, dst: int, nbytes: int) -> list[tuple[int, int]]:
@@ -304,7 +304,7 @@ def run(
     Parameters
     ----------
     backend : Backend
-        A fresh or running :class:`netsim.backend.Backend` (packet or analytical).
+        A fresh or running :class:`netsim.core.backend.Backend` (packet or analytical).
     schedule : Schedule
         The collective.
     data : mapping, optional
@@ -464,7 +464,7 @@ def contention_free(
 ) -> list[float]:
     """Arrival times of :func:`run` on an analytical network, without an event queue.
 
-    On :class:`netsim.analytical.AnalyticalNetwork` no message waits for another, so the
+    On :class:`netsim.core.analytical.AnalyticalNetwork` no message waits for another, so the
     arrival of transfer ``i`` is a closed form of its dependencies': ``a_i = s_i + T_i`` with
     ``T_i`` the alpha-beta time of its message (:meth:`message_time`; the slowest
     destination of a multicast, the slowest stripe with ``multipath``) and ``s_i`` the last

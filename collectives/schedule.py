@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 
 __all__ = [
     "OPS",

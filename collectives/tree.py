@@ -37,8 +37,8 @@ from typing import Any
 
 from collectives.channels import layout, resolve_channels
 from collectives.schedule import Schedule, chunk_bounds
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = [
     "DEFAULT_TREE_CHUNKS",

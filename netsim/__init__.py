@@ -8,7 +8,7 @@ The curated public API, for sweep scripts and notebooks::
     net = netsim.FlowNetwork(graph)                    # flows sharing links max-min fairly
     netsim.run_sweep("examples/stragglers.yaml", "out.h5")
     table = netsim.load_results("out.h5")              # numpy structured array
-    netsim.quickstart("netsim-quickstart")             # the built-in study and its figures
+    netsim.app.quickstart("netsim-quickstart")             # the built-in study and its figures
     netsim.parse_size("4KiB"), netsim.parse_bandwidth("400Gbps"), netsim.parse_time("500ns")
 
 Topology generators live in :mod:`topologies`, collective algorithms in :mod:`collectives`
@@ -22,7 +22,7 @@ from importlib import import_module
 from typing import Any
 
 from netsim._version import __version__
-from netsim.errors import (
+from netsim.core.errors import (
     CapacityError,
     ConfigError,
     DeadlockError,
@@ -30,7 +30,7 @@ from netsim.errors import (
     ResultsError,
     SimulationError,
 )
-from netsim.units import (
+from netsim.core.units import (
     format_bandwidth,
     format_size,
     format_time,
@@ -42,25 +42,21 @@ from netsim.units import (
 
 #: Lazily imported public names: name -> module.
 _LAZY = {
-    "PacketNetwork": "netsim.engine",
-    "AnalyticalNetwork": "netsim.analytical",
-    "FlowNetwork": "netsim.flow",
-    "Chip": "netsim.chips",
-    "chip": "netsim.chips",
-    "chip_names": "netsim.chips",
-    "run_traffic": "netsim.traffic",
-    "run_sweep": "netsim.sweep",
-    "load_spec": "netsim.sweep",
-    "load_results": "netsim.results",
-    "load_dataframe": "netsim.results",
-    "plot_results": "netsim.plots",
-    "quickstart": "netsim.quickstart",
+    "PacketNetwork": "netsim.core.engine",
+    "AnalyticalNetwork": "netsim.core.analytical",
+    "FlowNetwork": "netsim.core.flow",
+    "run_traffic": "netsim.core.traffic",
+    "run_sweep": "netsim.app.sweep",
+    "load_spec": "netsim.app.sweep",
+    "load_results": "netsim.app.results",
+    "load_dataframe": "netsim.app.results",
+    "plot_results": "netsim.app.plots",
+    "quickstart": "netsim.app.quickstart",
 }
 
 __all__ = [
     "AnalyticalNetwork",
     "CapacityError",
-    "Chip",
     "ConfigError",
     "DeadlockError",
     "FlowNetwork",
@@ -69,8 +65,6 @@ __all__ = [
     "ResultsError",
     "SimulationError",
     "__version__",
-    "chip",
-    "chip_names",
     "format_bandwidth",
     "format_size",
     "format_time",

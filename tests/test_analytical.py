@@ -5,10 +5,10 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from netsim.analytical import AnalyticalNetwork
-from netsim.backend import Backend
-from netsim.engine import PacketNetwork
-from netsim.errors import ConfigError
+from netsim.core.analytical import AnalyticalNetwork
+from netsim.core.backend import Backend
+from netsim.core.engine import PacketNetwork
+from netsim.core.errors import ConfigError
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.nvswitch import nvswitch
 from topologies.torus import torus

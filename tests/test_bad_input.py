@@ -29,11 +29,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netsim.cli import main
-from netsim.errors import NetsimError
-from netsim.results import ResultsWriter
-from netsim.sweep import load_spec
-from netsim.units import parse_bandwidth, parse_size, parse_time
+from netsim.app.cli import main
+from netsim.app.results import ResultsWriter
+from netsim.app.sweep import load_spec
+from netsim.core.errors import NetsimError
+from netsim.core.units import parse_bandwidth, parse_size, parse_time
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Seconds any one case may take (a refusal takes well under one; a hang is the failure).
@@ -293,7 +293,7 @@ def _listener(reply: bytes):
 def test_scheduler_that_is_not_dask_is_refused_in_bounded_time(
     reply, tmp_path, capsys, monkeypatch
 ):
-    import netsim.sweep as sweep_module
+    import netsim.app.sweep as sweep_module
 
     monkeypatch.setattr(sweep_module, "CONNECT_TIMEOUT", 1.0)
     _files(tmp_path)
@@ -530,7 +530,7 @@ def test_moe_load_weights_near_overflow_are_normalised():
     ],
 )
 def test_environment_errors_are_one_line_and_exit_1(exc, line, monkeypatch, capsys):
-    import netsim.commands.topo as topo_command
+    import netsim.app.commands.topo as topo_command
 
     def fail(args):
         raise exc
@@ -549,8 +549,8 @@ def test_generated_option_strings_parse_or_refuse(text, prefix):
     """The small languages of the options: stragglers, straggler policy, MoE routing, chip
     specs, rank lists, matrices and size ranges."""
     from collectives.api import parse_matrix, parse_ranks
-    from netsim.chips import chip
-    from netsim.units import parse_float_range, parse_size_range
+    from netsim.core.units import parse_float_range, parse_size_range
+    from workloads.chips import chip
     from workloads.moe import parse_routing
     from workloads.stragglers import parse_policy, parse_stragglers
 

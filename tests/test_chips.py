@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from netsim.chips import CHIPS, Chip, MemoryTier, chip, chip_names
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
+from workloads.chips import CHIPS, Chip, MemoryTier, chip, chip_names
 
 REQUIRED_SOURCES = (
     "peak_flops",

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from netsim.cli import main
+from netsim.app.cli import main
 
 
 def run_cli(capsys, *argv):

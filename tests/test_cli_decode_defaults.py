@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from netsim.cli import main
+from netsim.app.cli import main
 from workloads.models import model, with_dtype
 
 BASE = ["decode", "--chip", "h100", "--topo", "dgx-h100", "--backend", "analytical"]

@@ -1,4 +1,4 @@
-"""Tests of ``netsim topo`` through netsim.cli.main."""
+"""Tests of ``netsim topo`` through netsim.app.cli.main."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 import netsim
-from netsim.cli import main
+from netsim.app.cli import main
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from netsim.cli import main
+from netsim.app.cli import main
 
 ARGS = ["traffic", "--topo", "torus:dims=4x4", "--pattern", "uniform", "--packets", "400"]
 
@@ -15,7 +15,7 @@ def test_text_output_names_model_and_injection_bandwidth(capsys):
     assert main([*ARGS, "--loads", "0.1,0.2"]) == 0
     out = capsys.readouterr().out
     assert "model packet/cut-through" in out
-    # injection = the chip's 4 ICI links of 50 GB/s (netsim.linktypes), the torus default
+    # injection = the chip's 4 ICI links of 50 GB/s (netsim.core.linktypes), the torus default
     assert "200GB/s per chip" in out
     assert len([ln for ln in out.splitlines() if ln.strip().startswith("0.")]) == 2
 
@@ -33,7 +33,7 @@ def test_json_below_saturation_accepts_what_is_offered(capsys):
 def test_pattern_with_fixed_points_measures_only_sent_packets():
     """transpose on a 4x4 torus maps the 4 diagonal chips to themselves: they send nothing,
     and the run still measures exactly `packets` packets (it used to run forever)."""
-    from netsim.traffic import run_traffic
+    from netsim.core.traffic import run_traffic
 
     r = run_traffic("torus:dims=4x4", "transpose", 0.5, injection="poisson", packets=300, seed=3)
     assert r.packets == 300 and r.latency_mean_s > 0
@@ -42,8 +42,8 @@ def test_pattern_with_fixed_points_measures_only_sent_packets():
 def test_pattern_that_sends_nothing_is_refused_not_run_forever():
     import networkx as nx
 
-    from netsim.errors import ConfigError
-    from netsim.traffic import run_traffic
+    from netsim.core.errors import ConfigError
+    from netsim.core.traffic import run_traffic
     from topologies._build import add_chip, add_link, finish
 
     g = nx.Graph()

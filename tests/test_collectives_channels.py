@@ -12,8 +12,8 @@ from collectives import build, run_collective
 from collectives.api import check_result, random_inputs
 from collectives.channels import default_channels, layout, ring_orders
 from collectives.schedule import execute
-from netsim.cli import main
-from netsim.errors import ConfigError
+from netsim.app.cli import main
+from netsim.core.errors import ConfigError
 from topologies.registry import build as topology
 
 H24 = topology("hierarchical:nodes=2,gpus=4")

@@ -24,7 +24,7 @@ from collectives.hierarchical import (
     reduce_scatter_ring_line,
 )
 from collectives.schedule import Schedule, execute, expected, merge
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from topologies.hierarchical import hierarchical
 
 SP = hierarchical(3, gpus=4, switches=2, links_per_gpu=4)  # 3 nodes x 4 GPUs

@@ -21,8 +21,8 @@ from collectives.innetwork import (
     reduce_innetwork,
 )
 from collectives.schedule import Schedule, execute, expected, merge
-from netsim.engine import PacketNetwork
-from netsim.errors import ConfigError
+from netsim.core.engine import PacketNetwork
+from netsim.core.errors import ConfigError
 from topologies.hierarchical import hierarchical
 from topologies.nvswitch import nvswitch
 from topologies.trees import fat_tree, tree

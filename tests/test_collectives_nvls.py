@@ -10,7 +10,7 @@ from collectives import build, run_collective
 from collectives.api import check_result, random_inputs
 from collectives.nvls import node_switches
 from collectives.schedule import execute
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from topologies.registry import build as topology
 
 H24 = topology("hierarchical:nodes=2,gpus=4")

@@ -12,12 +12,12 @@ from collectives.algorithms import algorithms_for
 from collectives.api import check_result, random_inputs
 from collectives.multidim import suits
 from collectives.schedule import execute
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from topologies.registry import build as build_topo
 from topologies.torus import mesh, torus
 from topologies.wafer import wafer
 
-MTU, HEADER = 512, 32  # the ici link type's packets (netsim.linktypes)
+MTU, HEADER = 512, 32  # the ici link type's packets (netsim.core.linktypes)
 
 
 def _wire(m: int) -> int:

@@ -25,7 +25,7 @@ from collectives.tree import (
     reduce_tree,
     tree_depth,
 )
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 
 BUILDERS = {"allreduce": allreduce_tree, "broadcast": broadcast_tree, "reduce": reduce_tree}
 

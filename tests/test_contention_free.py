@@ -57,7 +57,7 @@ def test_estimate_equals_the_event_driven_run_exactly(op, algo, costs):
 
 
 def test_switch_reduction_engines_are_served_in_arrival_order():
-    """NVL72's NVLink switches reduce at 1.70 TB/s (netsim.linktypes.REDUCTION_ENGINES): with
+    """NVL72's NVLink switches reduce at 1.70 TB/s (netsim.core.linktypes.REDUCTION_ENGINES): with
     all 72 GPUs the engines bind (the run takes 1.76x its time without them, measured), and
     the estimate still equals the event-driven run."""
     G = build_topology("nvl72")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import LINK_TYPES
 from workloads import cost_presets as presets
 from workloads.cost import (
     SECONDS_PER_YEAR,

@@ -8,11 +8,11 @@ import math
 import networkx as nx
 import pytest
 
-from netsim.chips import chip
-from netsim.cli import main
-from netsim.errors import ConfigError
+from netsim.app.cli import main
+from netsim.core.errors import ConfigError
 from topologies._build import add_chip, finish
 from topologies.nvswitch import nvswitch
+from workloads.chips import chip
 from workloads.decode import chip_tails, decode, decode_experiment, layout, prefill
 from workloads.models import TransformerModel, model
 

@@ -8,8 +8,8 @@ import pytest
 
 from collectives import run_collective
 from collectives.calibration import HARDWARE_ONLY, costs_for, library_costs, link_types
-from netsim.cli import main
-from netsim.errors import ConfigError
+from netsim.app.cli import main
+from netsim.core.errors import ConfigError
 from topologies.registry import build
 from workloads.decode import decode, decode_experiment, prefill
 from workloads.models import TransformerModel

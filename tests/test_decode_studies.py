@@ -10,8 +10,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import LINK_TYPES
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.nvswitch import nvswitch
 from workloads import moe

@@ -7,9 +7,9 @@ import random
 import networkx as nx
 import pytest
 
-from netsim.engine import PacketNetwork
-from netsim.errors import ConfigError, DeadlockError
-from netsim.traffic import run_traffic
+from netsim.core.engine import PacketNetwork
+from netsim.core.errors import ConfigError, DeadlockError
+from netsim.core.traffic import run_traffic
 from topologies._build import add_chip, add_link, add_switch, finish
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import netsim
-from netsim.cli import main
-from netsim.errors import (
+from netsim.app.cli import main
+from netsim.core.errors import (
     CapacityError,
     ConfigError,
     DeadlockError,

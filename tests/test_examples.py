@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import netsim.commands.plot as plot_command
-from netsim.cli import main
-from netsim.results import ResultsWriter, load_results
-from netsim.sweep import SweepSpec, execute_point, load_spec
+import netsim.app.commands.plot as plot_command
+from netsim.app.cli import main
+from netsim.app.results import ResultsWriter, load_results
+from netsim.app.sweep import SweepSpec, execute_point, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))

@@ -1,4 +1,4 @@
-"""The flow-level model (netsim.flow) against closed forms of max-min fair sharing."""
+"""The flow-level model (netsim.core.flow) against closed forms of max-min fair sharing."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 
 from collectives import build, make_backend, run
 from collectives.api import run_collective
-from netsim.analytical import AnalyticalNetwork
-from netsim.backend import Backend
-from netsim.errors import ConfigError
-from netsim.flow import FlowNetwork
+from netsim.core.analytical import AnalyticalNetwork
+from netsim.core.backend import Backend
+from netsim.core.errors import ConfigError
+from netsim.core.flow import FlowNetwork
 from topologies._build import add_chip, add_link, finish
 from topologies.registry import build as build_topo
 from topologies.torus import torus
@@ -210,7 +210,7 @@ def reference_arrivals(net, sends):
     """Arrival times of ``sends`` = [(t, src, dst, nbytes)] by a plain fluid simulation that
     recomputes the max-min rates of *every* active flow at every start and end (water
     filling over directed links and injection interfaces), with messages on one route in
-    FIFO order: the model of netsim.flow without its incremental bookkeeping."""
+    FIFO order: the model of netsim.core.flow without its incremental bookkeeping."""
     G = net.graph
     msgs = []
     for i, (t, s, d, n) in enumerate(sends):
@@ -283,7 +283,7 @@ def reference_arrivals(net, sends):
 
 @pytest.mark.parametrize("seed", range(12))
 def test_incremental_reallocation_equals_a_full_recomputation(seed):
-    # netsim.flow reallocates only the flows connected (through shared links or interfaces)
+    # netsim.core.flow reallocates only the flows connected (through shared links or interfaces)
     # to one that started or ended; on random small cases every arrival matches a reference
     # that refills every flow at every event.
     rng = random.Random(seed)

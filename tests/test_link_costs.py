@@ -9,7 +9,7 @@ import pytest
 
 from collectives import run_collective
 from collectives.calibration import LIBRARY_COSTS, cost_model, library_costs
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 
 NVL, IB = LIBRARY_COSTS["nvlink"], LIBRARY_COSTS["ib"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from workloads.models import MODELS, TransformerModel, model, model_names
 
 # Published totals (sources in workloads/model_presets.py). Our counts include every

@@ -8,7 +8,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from workloads import moe
 
 BPT = 7168  # bytes per token: a DeepSeek-V3 hidden state (d_model 7168) in fp8

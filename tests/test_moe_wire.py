@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from netsim.cli import main
-from netsim.errors import ConfigError
+from netsim.app.cli import main
+from netsim.core.errors import ConfigError
 from workloads.collective_needs import decode_collectives
 from workloads.decode import decode, decode_experiment
 from workloads.models import TransformerModel, model

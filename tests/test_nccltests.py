@@ -1,4 +1,4 @@
-"""nccl-tests logs in and out (netsim.nccltests, ``collective --format nccl-tests``,
+"""nccl-tests logs in and out (netsim.app.nccltests, ``collective --format nccl-tests``,
 ``netsim compare``).
 
 The hand-written logs below follow the layout nccl-tests 2.x prints (src/util.cu:
@@ -14,14 +14,14 @@ import json
 
 import pytest
 
-from netsim.cli import main
-from netsim.errors import ConfigError
-from netsim.nccltests import (
+from netsim.app.cli import main
+from netsim.app.nccltests import (
     compare_nccl_tests,
     format_nccl_tests,
     parse_nccl_tests,
     read_nccl_tests,
 )
+from netsim.core.errors import ConfigError
 
 RANKS4 = "".join(
     f"#  Rank {i:2d} Group  0 Pid  40914 on    node001 device {i:2d} [0000:{i:02x}:00] "

@@ -1,4 +1,4 @@
-"""Packets per link type (netsim.engine.packetise): a message is cut at its route's path MTU
+"""Packets per link type (netsim.core.engine.packetise): a message is cut at its route's path MTU
 and every link charges its own header; packet, analytical and flow backends agree.
 
 Issue 12 item 1: InfiniBand inside a NVLink system used to carry 256 B NVLink packets with
@@ -13,8 +13,8 @@ import pytest
 from collectives import run_collective
 from collectives.api import make_backend
 from collectives.calibration import LIBRARY_COSTS
-from netsim.engine.packetise import wire_bytes
-from netsim.linktypes import LINK_TYPES
+from netsim.core.engine.packetise import wire_bytes
+from netsim.core.linktypes import LINK_TYPES
 
 IB, NVL = LINK_TYPES["ib"], LINK_TYPES["nvlink"]
 BACKENDS = ("packet", "analytical", "flow")

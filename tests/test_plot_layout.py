@@ -9,9 +9,8 @@ import itertools
 import numpy as np
 import pytest
 
-from netsim.cli import main
-from netsim.errors import ConfigError
-from netsim.plots import (
+from netsim.app.cli import main
+from netsim.app.plots import (
     averaged_parameters,
     plot_breakdown,
     plot_cdf,
@@ -21,6 +20,7 @@ from netsim.plots import (
     plot_load_latency,
     plot_results,
 )
+from netsim.core.errors import ConfigError
 
 SIZES = [2**k for k in range(3, 34)]  # 8 B .. 8 GiB: 31 powers of two on one axis
 TOPOS = ("fat_tree:k=4,bandwidth=400Gbps", "torus:dims=4x4,bandwidth=400Gbps")
@@ -85,7 +85,7 @@ def assert_no_overlap(fig):
 
 
 def _compare():
-    from netsim.nccltests import NcclTestsComparison
+    from netsim.app.nccltests import NcclTestsComparison
 
     rows = [
         {"op": "allreduce", "size": s, "measured_time_s": 1e-5 + s / 3e11,
@@ -193,7 +193,7 @@ def test_averaged_parameters_groups_by_every_drawn_column():
 
 
 def test_cli_plot_refusals(tmp_path, capsys):
-    from netsim.results import ResultsWriter
+    from netsim.app.results import ResultsWriter
 
     path = tmp_path / "r.h5"
     with ResultsWriter(path, "x") as w:

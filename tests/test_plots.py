@@ -9,9 +9,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from netsim.cli import main
-from netsim.errors import ConfigError
-from netsim.plots import (
+from netsim.app.cli import main
+from netsim.app.plots import (
     OKABE_ITO,
     axis_label,
     plot_breakdown,
@@ -22,7 +21,8 @@ from netsim.plots import (
     plot_results,
     select,
 )
-from netsim.results import ResultsWriter, column_arrays, load_results
+from netsim.app.results import ResultsWriter, column_arrays, load_results
+from netsim.core.errors import ConfigError
 
 N = 8
 ALPHA = {"ring": 2e-6, "tree": 1e-6}  # seconds per step
@@ -295,7 +295,7 @@ _UNIT = {"(ns)": 1e-9, "(µs)": 1e-6, "(ms)": 1e-3, "(s)": 1.0}
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
-    from netsim.sweep import run_sweep
+    from netsim.app.sweep import run_sweep
 
     path = tmp_path_factory.mktemp("real") / "real.h5"
     summary = run_sweep(REAL_SPEC, path, workers=1, progress=False)
@@ -305,7 +305,7 @@ def real(tmp_path_factory):
 
 def _cli_figure(monkeypatch, argv):
     """Run ``netsim plot ARGV`` and return the Figure it saved."""
-    import netsim.commands.plot as plot_command
+    import netsim.app.commands.plot as plot_command
 
     drawn = []
     real_fn = plot_command.plot_results

@@ -18,8 +18,8 @@ def test_unknown_name_is_an_attribute_error():
 
 
 def test_lazy_names_are_the_module_objects():
-    from netsim.engine import PacketNetwork
-    from netsim.sweep import run_sweep
+    from netsim.app.sweep import run_sweep
+    from netsim.core.engine import PacketNetwork
 
     assert netsim.PacketNetwork is PacketNetwork
     assert netsim.run_sweep is run_sweep

@@ -2,7 +2,7 @@
 
 A reducing switch's engine consumes operand bytes at ``reduction_bandwidth`` and adds
 ``reduction_latency`` per reduction (collectives.runner), on every backend; defaults per
-switch generation in netsim.linktypes.REDUCTION_ENGINES.
+switch generation in netsim.core.linktypes.REDUCTION_ENGINES.
 """
 
 import networkx as nx
@@ -10,7 +10,7 @@ import pytest
 
 from collectives import run_collective
 from collectives.api import make_backend
-from netsim.linktypes import REDUCTION_ENGINES
+from netsim.core.linktypes import REDUCTION_ENGINES
 from topologies.registry import build
 
 BACKENDS = ("packet", "analytical", "flow")

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from netsim import __version__
-from netsim.errors import ResultsError
-from netsim.results import (
+from netsim.app.results import (
     FORMAT,
     ResultsWriter,
     build_table,
@@ -22,6 +21,7 @@ from netsim.results import (
     load_results,
     results_info,
 )
+from netsim.core.errors import ResultsError
 
 
 def rec(pid, *, params=None, metrics=None, error=None, seed=0):
@@ -193,7 +193,7 @@ def test_dataframe_has_the_table_columns_and_types(tmp_path):
 
 
 def _cli(argv, capsys):
-    from netsim.cli import main
+    from netsim.app.cli import main
 
     code = main(argv)
     return code, capsys.readouterr().err
@@ -223,7 +223,7 @@ def test_cli_refuses_foreign_and_corrupted_files_in_one_line(tmp_path, capsys):
 
 
 def test_points_record_the_version_that_ran_them(tmp_path):
-    from netsim.sweep import run_sweep
+    from netsim.app.sweep import run_sweep
 
     path = tmp_path / "r.h5"
     run_sweep({"kind": "probe", "sweep": {"x": [1, 2]}, "seeds": [3]}, path, workers=1)

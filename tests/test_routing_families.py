@@ -14,8 +14,8 @@ from collections import Counter
 import networkx as nx
 import pytest
 
-from netsim.engine import PacketNetwork
-from netsim.traffic import run_traffic
+from netsim.core.engine import PacketNetwork
+from netsim.core.traffic import run_traffic
 from topologies.dragonfly import dragonfly
 from topologies.hierarchical import hierarchical
 from topologies.registry import build as build_spec
@@ -45,7 +45,7 @@ def ring_distance(a: int, b: int, k: int, wrapped: bool) -> int:
 def test_zero_load_latency_on_torus_and_mesh(forwarding, wrap):
     """One packet of s bytes over H hops of bandwidth B, link latency l and router latency
     d in every chip passed (the destination excluded): cut-through s/B + H l + (H-1) d,
-    store-and-forward H (s/B + l) + (H-1) d (see netsim.engine.network)."""
+    store-and-forward H (s/B + l) + (H-1) d (see netsim.core.engine.network)."""
     b, lat, d, s = 10e9, 1e-7, 2e-8, 1000
     dims = (4, 4, 3)
     G = torus(dims, wrap=wrap, bandwidth=b, latency=lat, router_latency=d)
@@ -250,7 +250,7 @@ def test_saturation_is_measured_when_the_window_is_shorter_than_a_latency():
 def test_shortest_routes_are_computed_per_destination_within_a_memory_bound():
     # Distances are searched lazily for the destinations used; with the bound set to one
     # destination's array the oldest are dropped and routes come out the same.
-    from netsim.engine.routing import ShortestPathRouter
+    from netsim.core.engine.routing import ShortestPathRouter
 
     G = build_spec("fat-tree:k=4")
     full = PacketNetwork(G, routing="shortest")

@@ -12,7 +12,7 @@ import networkx as nx
 import pytest
 
 from collectives import run_collective
-from netsim.engine.routing import (
+from netsim.core.engine.routing import (
     AUTO_DEFAULT,
     ROUTERS,
     ROUTINGS,
@@ -22,7 +22,7 @@ from netsim.engine.routing import (
     make_router,
     register_routing,
 )
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from topologies.dragonfly import dragonfly
 from topologies.torus import mesh, torus
 from topologies.trees import fat_tree

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.chips import chip
-from netsim.errors import CapacityError, ConfigError
+from netsim.core.errors import CapacityError, ConfigError
+from workloads.chips import chip
 from workloads.models import model
 from workloads.sharding import (
     Parallelism,

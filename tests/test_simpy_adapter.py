@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import simpy
 
-from netsim.engine.packets import Call, Packet
-from netsim.engine.simpy_adapter import (
+from netsim.core.engine.packets import Call, Packet
+from netsim.core.engine.simpy_adapter import (
     HOT_NOW_READERS,
     events_scheduled,
     pending,
@@ -78,7 +78,7 @@ def test_only_the_adapter_touches_simpy_internals():
     offenders = [
         f"{_module(p)}: {m.group()}"
         for p in _py_files()
-        if _module(p) != "netsim.engine.simpy_adapter"
+        if _module(p) != "netsim.core.engine.simpy_adapter"
         for m in private.finditer(p.read_text())
     ]
     assert offenders == []

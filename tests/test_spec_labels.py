@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.errors import ConfigError
-from netsim.plots import plot_results
-from netsim.sweep import run_sweep
-from netsim.sweep_spec import load_spec, point_id, spec_labels
+from netsim.app.plots import plot_results
+from netsim.app.sweep import run_sweep
+from netsim.app.sweep_spec import load_spec, point_id, spec_labels
+from netsim.core.errors import ConfigError
 
 LABELLED = {
     "kind": "probe",

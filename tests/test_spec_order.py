@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from netsim.plots import plot_breakdown, plot_results
-from netsim.results import load_records, load_results
-from netsim.sweep import load_spec, run_sweep
+from netsim.app.plots import plot_breakdown, plot_results
+from netsim.app.results import load_records, load_results
+from netsim.app.sweep import load_spec, run_sweep
 
 TOPOS = ["torus:dims=2x2", "torus:dims=4x4", "dgx-h100"]
 ALGOS = ["tree", "ring"]

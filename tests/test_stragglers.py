@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from workloads import stragglers as sg
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from netsim.cli import main
-from netsim.errors import ConfigError, ResultsError
-from netsim.experiments import KINDS, flatten_metrics, resolve_kind, run_point
-from netsim.quickstart import QUICKSTART_FIGURES, QUICKSTART_SPEC, draw_figures, quickstart
-from netsim.results import ResultsWriter, load_records, load_results, results_info
-from netsim.sweep import expand_values, load_spec, point_id, run_sweep
+from netsim.app.cli import main
+from netsim.app.experiments import KINDS, flatten_metrics, resolve_kind, run_point
+from netsim.app.quickstart import QUICKSTART_FIGURES, QUICKSTART_SPEC, draw_figures, quickstart
+from netsim.app.results import ResultsWriter, load_records, load_results, results_info
+from netsim.app.sweep import expand_values, load_spec, point_id, run_sweep
+from netsim.core.errors import ConfigError, ResultsError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +145,7 @@ def test_kinds_resolve_lazily_with_clear_errors():
 
 def test_registered_kinds_that_cannot_import_fail_clearly(monkeypatch):
     monkeypatch.setitem(KINDS, "missing", "no_such_module_xyz:f")
-    monkeypatch.setitem(KINDS, "nofunc", "netsim.units:nothing_here")
+    monkeypatch.setitem(KINDS, "nofunc", "netsim.core.units:nothing_here")
     with pytest.raises(ConfigError, match="unavailable"):
         resolve_kind("missing")
     with pytest.raises(ConfigError, match="no function"):
@@ -294,7 +294,7 @@ def test_cli_scheduler_address_matches_serial(tmp_path, capsys):
 def test_unreachable_scheduler_is_one_line_and_leaves_no_file(
     tmp_path, capsys, monkeypatch, address, match
 ):
-    import netsim.sweep as sweep_module
+    import netsim.app.sweep as sweep_module
 
     monkeypatch.setattr(sweep_module, "CONNECT_TIMEOUT", 0.5)
     spec_path = tmp_path / "probe.yaml"
@@ -329,7 +329,7 @@ SLOW = {"kind": "probe", "fixed": {"delay": "20ms"}, "sweep": {"x": {"ints": "1:
 # A driver that rewrites the HDF5 file after every point (flush_interval=0), so that a kill
 # is likely to land in the middle of a rewrite of the file.
 _EAGER_DRIVER = (
-    "import sys; from netsim.sweep import run_sweep; "
+    "import sys; from netsim.app.sweep import run_sweep; "
     "run_sweep(sys.argv[1], sys.argv[2], workers=2, progress=False, flush_interval=0.0)"
 )
 

@@ -1,4 +1,4 @@
-"""Cost estimates of sweep points (netsim.sweep_cost) and the expensive-first order."""
+"""Cost estimates of sweep points (netsim.app.sweep_cost) and the expensive-first order."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from collectives.api import run_collective
-from netsim.cli import main
-from netsim.sweep import by_cost, load_spec
-from netsim.sweep_cost import estimate_cost
+from netsim.app.cli import main
+from netsim.app.sweep import by_cost, load_spec
+from netsim.app.sweep_cost import estimate_cost
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import LINK_TYPES
 from topologies.dragonfly import GLOBAL_EXTRA_LATENCY, PRESETS, dragonfly, global_links
 from topologies.registry import build
 

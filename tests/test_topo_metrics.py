@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.metrics import bisection, closed_form_hops, hop_stats, summary, topo_experiment
 from topologies.registry import build
 
-BW = 50e9  # the ici link type's default bandwidth (netsim.linktypes)
+BW = 50e9  # the ici link type's default bandwidth (netsim.core.linktypes)
 
 
 def ring(n: int) -> nx.Graph:

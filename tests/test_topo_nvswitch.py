@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import LINK_TYPES
 from topologies.nvswitch import PRESETS, link_split, nvswitch
 
 

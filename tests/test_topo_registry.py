@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsim.errors import ConfigError
-from netsim.units import parse_time
+from netsim.core.errors import ConfigError
+from netsim.core.units import parse_time
 from topologies.options import KINDS, convert
 from topologies.registry import (
     FAMILY_MODULES,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from topologies.limits import MAX_GRID_CHIPS
 from topologies.metrics import bisection, hop_stats
 from topologies.registry import build, spec_string

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import LINK_TYPES
 from topologies.trees import MAX_TREE_CHIPS, PRESETS, fat_tree, tree
 
 IB = LINK_TYPES["ib"].bandwidth

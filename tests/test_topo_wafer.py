@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import LINK_TYPES
 from topologies.metrics import bisection
 from topologies.registry import build
 from topologies.wafer import PRESETS, wafer

@@ -1,4 +1,4 @@
-"""Traffic runs measured by sample periods (netsim.sampling, netsim.openloop): convergence
+"""Traffic runs measured by sample periods (netsim.core.sampling, netsim.core.openloop): convergence
 below saturation against queueing closed forms, saturation detected and bounded above it."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 import pytest
 from test_engine import _md1, chain
 
-from netsim.openloop import DRAIN_PERIODS, PERIOD_PACKETS
-from netsim.sampling import (
+from netsim.core.openloop import DRAIN_PERIODS, PERIOD_PACKETS
+from netsim.core.sampling import (
     BACKLOG_PERIODS,
     MAX_MEASURE,
     MAX_WARMUP,
@@ -18,7 +18,7 @@ from netsim.sampling import (
     Stop,
     half_width,
 )
-from netsim.traffic import run_traffic
+from netsim.core.traffic import run_traffic
 from topologies.torus import torus
 
 

@@ -7,8 +7,8 @@ import math
 import networkx as nx
 import pytest
 
-from netsim.chips import chip
 from topologies._build import add_chip, add_link, add_switch, finish
+from workloads.chips import chip
 from workloads.models import model
 from workloads.train import ADAM_BYTES_PER_PARAM, bucket_timeline, train_experiment, train_step
 
@@ -103,7 +103,7 @@ def test_cli_train_json_and_ring_bytes(capsys):
     all-reduce of a bucket of B bytes over p chips puts 2(p-1)/p * B on the wire per chip."""
     import json
 
-    from netsim.cli import main
+    from netsim.app.cli import main
 
     argv = ["train", "--model", "llama3-8b", "--chip", "h100", "--topo", "dgx-h100",
             "--global-batch", "64", "--seq-len", "2048", "--zero", "1", "--bucket", "100MB",

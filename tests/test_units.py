@@ -1,4 +1,4 @@
-"""Tests of netsim.units: parsing sizes, bandwidths, times and ranges, and formatting."""
+"""Tests of netsim.core.units: parsing sizes, bandwidths, times and ranges, and formatting."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netsim.errors import ConfigError
-from netsim.units import (
+from netsim.core.errors import ConfigError
+from netsim.core.units import (
     format_bandwidth,
     format_size,
     format_time,

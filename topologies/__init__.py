@@ -14,10 +14,10 @@ Node attributes
     Switches: ``latency`` (traversal seconds), ``reduction`` (bool: can reduce in-network);
     a reducing switch also ``reduction_bandwidth`` (operand bytes/s its reduction engines
     consume) and ``reduction_latency`` (seconds per reduction), defaulting to its
-    generation's (:data:`netsim.linktypes.REDUCTION_ENGINES`; none: no limit).
+    generation's (:data:`netsim.core.linktypes.REDUCTION_ENGINES`; none: no limit).
 Edge attributes
     ``bandwidth`` (bytes/s per direction of the full-duplex edge), ``latency`` (propagation,
-    seconds), ``link`` (a :mod:`netsim.linktypes` name such as ``nvlink``, ``ib``, ``ici``,
+    seconds), ``link`` (a :mod:`netsim.core.linktypes` name such as ``nvlink``, ``ib``, ``ici``,
     ``wafer``), ``count`` (parallel physical links aggregated into this edge: its bandwidth is
     ``count`` times one link's).
 Graph attributes

@@ -9,9 +9,9 @@ contract documented in :mod:`topologies`:
   chips carry ``injection_bandwidth`` (bytes/s); switches carry ``latency`` (traversal
   seconds) and ``reduction`` (bool, in-network reduction capable), reducing switches also
   ``reduction_bandwidth`` and ``reduction_latency`` (defaults of their link type's switch
-  generation, :data:`netsim.linktypes.REDUCTION_ENGINES`);
+  generation, :data:`netsim.core.linktypes.REDUCTION_ENGINES`);
 * edge ``bandwidth`` (bytes/s per direction), ``latency`` (s), ``link`` (a
-  :mod:`netsim.linktypes` name) and ``count`` (physical links aggregated into the edge);
+  :mod:`netsim.core.linktypes` name) and ``count`` (physical links aggregated into the edge);
 * graph attributes ``family``, ``params`` (the parameters used, SI) and ``name``.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.linktypes import REDUCTION_ENGINES, link_type
+from netsim.core.linktypes import REDUCTION_ENGINES, link_type
 
 __all__ = ["add_chip", "add_link", "add_switch", "finish", "set_injection"]
 

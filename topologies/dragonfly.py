@@ -59,9 +59,9 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.errors import ConfigError
-from netsim.linktypes import link_type
-from netsim.validate import require_choice, require_int
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import link_type
+from netsim.core.validate import require_choice, require_int
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.limits import MAX_CHIPS, check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
@@ -104,7 +104,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "source": (
             "the example dragonfly of Kim, Dally, Scott & Abts, 'Technology-Driven, "
             "Highly-Scalable Dragonfly Topology', ISCA 2008: p = h = 2, a = 4, 9 groups, "
-            "72 terminals; InfiniBand NDR links (netsim.linktypes 'ib')"
+            "72 terminals; InfiniBand NDR links (netsim.core.linktypes 'ib')"
         ),
         "description": "balanced dragonfly a=4, p=2, h=2: 9 groups, 72 chips",
     },

@@ -33,7 +33,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 
 __all__ = ["FORMATS", "OKABE_ITO", "draw", "layout"]
 

@@ -39,9 +39,9 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.errors import ConfigError
-from netsim.linktypes import link_type
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import link_type
+from netsim.core.validate import require_int
 from topologies._build import add_link, add_switch, finish
 from topologies.limits import check_chips
 from topologies.nvswitch import add_domain, link_split

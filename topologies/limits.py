@@ -16,7 +16,7 @@ check and message follow these constants.
 
 from __future__ import annotations
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 
 __all__ = ["MAX_CHIPS", "MAX_GRID_CHIPS", "check_chips"]
 

@@ -52,8 +52,8 @@ import networkx as nx
 import numpy as np
 
 from netsim._version import __version__
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = ["bisection", "closed_form_hops", "hop_stats", "summary", "topo_experiment"]
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.linktypes import link_type
-from netsim.validate import require_float, require_int
+from netsim.core.linktypes import link_type
+from netsim.core.validate import require_float, require_int
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.limits import check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
@@ -239,7 +239,7 @@ def nvswitch(
     links_per_gpu : int
         NVLink links per GPU, ``>= switches`` (every GPU reaches every switch).
     link : str
-        Link type of :mod:`netsim.linktypes` (``nvlink`` = NVLink3/4, ``nvlink5``).
+        Link type of :mod:`netsim.core.linktypes` (``nvlink`` = NVLink3/4, ``nvlink5``).
     link_bandwidth : float, optional
         Bytes/s per direction of ONE link (default: the link type's, 25 GB/s for ``nvlink``).
     latency : float, optional
@@ -250,7 +250,7 @@ def nvswitch(
         Whether the switches reduce in-network (NVLink SHARP of third-generation NVSwitch).
     reduction_bandwidth, reduction_latency : float, optional
         Operand bytes/s each switch's reduction engine consumes and seconds per reduction
-        (default: the switch generation's, :data:`netsim.linktypes.REDUCTION_ENGINES`).
+        (default: the switch generation's, :data:`netsim.core.linktypes.REDUCTION_ENGINES`).
 
     Returns
     -------

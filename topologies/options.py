@@ -6,11 +6,11 @@ converts spec values by that declaration (:func:`convert`), never by the paramet
 The kinds are :data:`KINDS`:
 
 ``bandwidth``
-    :func:`~netsim.units.parse_bandwidth` (``100GB/s``, ``400Gbps``; bytes/s).
+    :func:`~netsim.core.units.parse_bandwidth` (``100GB/s``, ``400Gbps``; bytes/s).
 ``time``
-    :func:`~netsim.units.parse_time` (``500ns``; seconds).
+    :func:`~netsim.core.units.parse_time` (``500ns``; seconds).
 ``size``
-    :func:`~netsim.units.parse_size` (``4KiB``; bytes).
+    :func:`~netsim.core.units.parse_size` (``4KiB``; bytes).
 ``int``, ``float``
     A finite number (an ``int`` must be integral).
 ``bool``
@@ -28,10 +28,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from netsim.errors import ConfigError
-from netsim.linktypes import LINK_TYPES
-from netsim.units import parse_bandwidth, parse_size, parse_time
-from netsim.validate import require_choice, require_float
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import LINK_TYPES
+from netsim.core.units import parse_bandwidth, parse_size, parse_time
+from netsim.core.validate import require_choice, require_float
 
 __all__ = [
     "KINDS",
@@ -67,7 +67,7 @@ def require_bool(name: str, value: Any) -> bool:
 
 
 def require_link(name: str, value: Any) -> str:
-    """Return ``value`` if it names a link type of :data:`netsim.linktypes.LINK_TYPES`."""
+    """Return ``value`` if it names a link type of :data:`netsim.core.linktypes.LINK_TYPES`."""
     return require_choice(name, value, sorted(LINK_TYPES))
 
 

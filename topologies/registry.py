@@ -13,8 +13,8 @@ may also be a preset name, or use the key ``preset``).
 
 Every value is converted by the kind its family module declares for the parameter
 (``PARAMETER_KINDS``, see :mod:`topologies.options`): ``bandwidth`` with
-:func:`~netsim.units.parse_bandwidth`, ``time`` with :func:`~netsim.units.parse_time`,
-``size`` with :func:`~netsim.units.parse_size`, then ``int``, ``float``, ``bool`` and ``str``
+:func:`~netsim.core.units.parse_bandwidth`, ``time`` with :func:`~netsim.core.units.parse_time`,
+``size`` with :func:`~netsim.core.units.parse_size`, then ``int``, ``float``, ``bool`` and ``str``
 (``dims``-like strings such as ``4x4x8`` pass through; the generator checks them). A family
 parameter without a declared kind is an error, never a guess from its name.
 ``none`` gives ``None`` where the default is ``None`` (the link type's default).
@@ -34,8 +34,8 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.errors import ConfigError
-from netsim.units import format_bandwidth, format_time, parse_bandwidth, parse_time
+from netsim.core.errors import ConfigError
+from netsim.core.units import format_bandwidth, format_time, parse_bandwidth, parse_time
 from topologies.options import KINDS, convert
 
 __all__ = [

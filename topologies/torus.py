@@ -66,8 +66,8 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.errors import ConfigError
-from netsim.linktypes import link_type
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import link_type
 from topologies._build import add_chip, add_link, finish, set_injection
 from topologies.limits import MAX_CHIPS, MAX_GRID_CHIPS, check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
@@ -106,7 +106,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "one TPU v4 cube: 64 chips in a 4x4x4 block (one rack), six ICI links per chip, "
             "wraparound closed through the optical circuit switches (Jouppi et al., 'TPU v4: "
             "An Optically Reconfigurable Supercomputer for Machine Learning', ISCA 2023; Google "
-            "Cloud TPU v4 documentation); ICI 50 GB/s per link per direction (netsim.linktypes "
+            "Cloud TPU v4 documentation); ICI 50 GB/s per link per direction (netsim.core.linktypes "
             "'ici'); injection: all six links at once, 300 GB/s per chip per direction (Google "
             "Cloud documents an all-reduce bandwidth of 1.1 PB/s per 4096-chip pod = 269 GB/s "
             "per chip)"
@@ -142,7 +142,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "a generic 6D torus of radix 2 (64 chips, binary-hypercube shape; each radix-2 ring "
             "is one edge of two links, see the module docstring); k-ary n-cube definition "
             "from Dally & Towles, Principles and Practices of Interconnection Networks, 2004, "
-            "ch. 5; links as TPU v4 ICI (netsim.linktypes 'ici')"
+            "ch. 5; links as TPU v4 ICI (netsim.core.linktypes 'ici')"
         ),
         "description": "6D torus 2x2x2x2x2x2 (64 chips, 12 links per chip)",
     },
@@ -386,7 +386,7 @@ def torus(
         Dimensions WITHOUT wraparound in a torus, e.g. ``"3x5"`` (indices joined by ``x``
         or ``+``): a mixed mesh/torus such as Tofu's ``abc`` unit.
     link : str
-        Link type of :mod:`netsim.linktypes` (default ``ici``).
+        Link type of :mod:`netsim.core.linktypes` (default ``ici``).
     bandwidth : float, optional
         Bytes/s per direction of one link (default: the link type's).
     latency : float, optional

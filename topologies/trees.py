@@ -24,9 +24,9 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.errors import ConfigError
-from netsim.linktypes import link_type
-from netsim.validate import require_float, require_int
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import link_type
+from netsim.core.validate import require_float, require_int
 from topologies._build import add_chip, add_link, add_switch, finish
 from topologies.limits import MAX_CHIPS, check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
@@ -66,7 +66,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "source": (
             "the k = 4 example fat-tree of Al-Fares, Loukissas & Vahdat, 'A Scalable, Commodity "
             "Data Center Network Architecture', SIGCOMM 2008, Fig. 3: 16 hosts, 20 four-port "
-            "switches; link defaults are InfiniBand NDR (netsim.linktypes)"
+            "switches; link defaults are InfiniBand NDR (netsim.core.linktypes)"
         ),
         "description": "the 16-host, 4-port-switch fat-tree of Al-Fares et al. (2008)",
     },
@@ -124,7 +124,7 @@ def fat_tree(
     k : int
         Switch radix (ports), even, ``>= 2``.
     link : str
-        Link type of :mod:`netsim.linktypes`.
+        Link type of :mod:`netsim.core.linktypes`.
     bandwidth : float, optional
         Bytes/s per direction of every link (default: the link type's).
     latency : float, optional

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netsim.validate import require_int
+from netsim.core.validate import require_int
 from workloads.models import TransformerModel
 from workloads.models import model as _model
 from workloads.sharding import stage_layers, validate_sharding

@@ -6,7 +6,7 @@ Energy of one token (joules, IT equipment only) is the sum of four parts:
 * ``memory``: ``sum_tier bytes * 8 * pJ/bit`` (tiers ``sram``, ``hbm``, ``hbf``, ``ddr``);
 * ``network``: ``sum_link bytes * 8 * pJ/bit``, where bytes are counted once per link
   traversed (a 3-hop path counts its bytes three times), per link type of
-  :mod:`netsim.linktypes`;
+  :mod:`netsim.core.linktypes`;
 * ``static``: ``idle_power_w * chips * token_time_s``, the power drawn regardless of activity
   over the wall-clock time the chips spend per token.
 
@@ -35,8 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from netsim.errors import ConfigError
-from netsim.validate import require_float, require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_float, require_int
 from workloads.cost_presets import ECONOMICS, FLOP_PJ, LINK_PJ_PER_BIT, MEMORY_PJ_PER_BIT
 
 __all__ = [

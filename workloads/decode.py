@@ -82,11 +82,11 @@ from typing import Any
 import networkx as nx
 
 from collectives.calibration import LIBRARIES
-from netsim.chips import Chip
-from netsim.chips import chip as _chip
-from netsim.errors import ConfigError
-from netsim.units import parse_time
-from netsim.validate import require_choice, require_float, require_int
+from netsim.core.errors import ConfigError
+from netsim.core.units import parse_time
+from netsim.core.validate import require_choice, require_float, require_int
+from workloads.chips import Chip
+from workloads.chips import chip as _chip
 from workloads.decode_result import DecodeResult, FabricSite
 from workloads.fabric import _ACC_OWNER as _ACC_OWNER
 from workloads.fabric import (
@@ -196,7 +196,7 @@ def decode(
     Parameters
     ----------
     model, chip : str or object
-        Model and chip presets (:func:`workloads.models.model`, :func:`netsim.chips.chip`).
+        Model and chip presets (:func:`workloads.models.model`, :func:`workloads.chips.chip`).
     topo : str or networkx.Graph
         Topology spec/preset or graph; chip ``r`` runs rank ``r``.
     tp, pp, ep, dp : int

@@ -25,7 +25,7 @@ from collectives import RunResult, build, make_backend, run
 from collectives.api import BACKENDS as COLLECTIVE_BACKENDS
 from collectives.calibration import CostModel, LibraryCosts
 from collectives.schedule import merge
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from workloads import once
 from workloads.landing import LandingBackend
 
@@ -269,7 +269,7 @@ class Fabric:
     def router(self) -> Any:
         """The router of :attr:`graph` (that of the packet engine and the analytical model)."""
         if self._net is None:
-            from netsim.engine import PacketNetwork
+            from netsim.core.engine import PacketNetwork
 
             self._net = PacketNetwork(self.graph, routing=self.routing, seed=self.seed)
         return self._net.router

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from netsim.chips import Chip
-from netsim.units import format_time
-from netsim.validate import require_choice, require_float
+from netsim.core.units import format_time
+from netsim.core.validate import require_choice, require_float
+from workloads.chips import Chip
 
 __all__ = ["LANDINGS", "LandingBackend"]
 
@@ -27,7 +27,7 @@ class LandingBackend:
     """A backend wrapper that delays every message to a chip by ``latency`` seconds.
 
     Models the extra latency of landing network writes in HBM instead of SRAM
-    (:attr:`netsim.chips.Chip.landing_latency`). Messages to switches are not delayed.
+    (:attr:`workloads.chips.Chip.landing_latency`). Messages to switches are not delayed.
     Everything else is delegated to the wrapped backend.
     """
 

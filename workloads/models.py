@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from netsim.chips import DTYPES
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
+from workloads.chips import DTYPES
 from workloads.model_presets import MODEL_DATA
 from workloads.moe_bytes import parse_wire_dtype
 

@@ -61,8 +61,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netsim.errors import ConfigError
-from netsim.validate import require_choice, require_float, require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_choice, require_float, require_int
 
 __all__ = [
     "MODES",

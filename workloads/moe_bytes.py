@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 
 __all__ = [
     "SCALE_BYTES",

@@ -22,8 +22,8 @@ import numpy as np
 
 from collectives import build
 from collectives.schedule import Schedule, chunk_bounds, merge
-from netsim.errors import ConfigError
-from netsim.validate import require_choice
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_choice
 from workloads import moe
 from workloads.fabric import CollectiveRun, Fabric, _elements, _retag
 from workloads.models import TransformerModel

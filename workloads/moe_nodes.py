@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 from workloads import moe
 
 __all__ = ["route_node_limited"]

@@ -34,8 +34,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from collectives.schedule import Schedule
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 
 __all__ = ["CHUNKS", "normal_combine_schedule", "normal_dispatch_schedule", "token_targets"]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from netsim.chips import Chip
-from netsim.chips import chip as _chip
-from netsim.validate import require_float, require_int
+from netsim.core.validate import require_float, require_int
+from workloads.chips import Chip
+from workloads.chips import chip as _chip
 
 __all__ = ["OpTime", "Operator", "op_time"]
 
@@ -101,7 +101,7 @@ def op_time(c: Chip | str, op: Operator) -> OpTime:
 
     Examples
     --------
-    >>> from netsim.chips import chip
+    >>> from workloads.chips import chip
     >>> h100 = chip("h100").replace(launch_overhead=0.0)
     >>> t = op_time(h100, Operator("gemv", flops=2e9, reads={"hbm": 2e9}))
     >>> t.bound, round(t.time * 1e3, 3)   # 2 GB / 3.35 TB/s

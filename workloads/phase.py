@@ -17,12 +17,12 @@ import networkx as nx
 import numpy as np
 
 from collectives.calibration import LIBRARIES, cost_model, library_costs, link_types
-from netsim.chips import Chip
-from netsim.errors import ConfigError
-from netsim.units import parse_time
-from netsim.validate import require_choice, require_int
+from netsim.core.errors import ConfigError
+from netsim.core.units import parse_time
+from netsim.core.validate import require_choice, require_int
 from workloads import moe
 from workloads import stragglers as strag
+from workloads.chips import Chip
 from workloads.decode_result import DecodeResult, FabricSite
 from workloads.fabric import (
     ALLREDUCE_ALGOS,

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from netsim.chips import Chip
-from netsim.chips import chip as _chip
+from workloads.chips import Chip
+from workloads.chips import chip as _chip
 from workloads.collective_needs import CollectiveNeed, decode_collectives
 from workloads.models import TransformerModel
 from workloads.models import model as _model
@@ -272,7 +272,7 @@ def decode_compute(
 
     Examples
     --------
-    >>> from netsim.chips import chip
+    >>> from workloads.chips import chip
     >>> est = decode_compute("llama3-8b", chip("h100").replace(launch_overhead=0.0),
     ...                      batch=1, context=1)
     >>> round(est.time * 1e3, 2)   # (16.06 GB weights - 1.05 GB embedding table) / 3.35 TB/s

@@ -53,10 +53,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from netsim.chips import Chip
-from netsim.chips import chip as _chip
-from netsim.errors import CapacityError, ConfigError
-from netsim.validate import require_float, require_int
+from netsim.core.errors import CapacityError, ConfigError
+from netsim.core.validate import require_float, require_int
+from workloads.chips import Chip
+from workloads.chips import chip as _chip
 from workloads.models import TransformerModel
 from workloads.models import model as _model
 

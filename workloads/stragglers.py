@@ -53,9 +53,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netsim.errors import ConfigError
-from netsim.units import parse_time
-from netsim.validate import require_choice, require_int
+from netsim.core.errors import ConfigError
+from netsim.core.units import parse_time
+from netsim.core.validate import require_choice, require_int
 
 __all__ = [
     "POLICY_KINDS",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import networkx as nx
 import numpy as np
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from workloads import stragglers as strag
 from workloads.decode_result import FabricSite
 

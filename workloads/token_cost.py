@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from netsim.chips import Chip
+from workloads.chips import Chip
 from workloads.cost import CostModel, co2e_per_token, cost_per_mtok, energy_per_token
 from workloads.decode_result import FabricSite
 from workloads.models import TransformerModel

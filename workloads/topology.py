@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from netsim.errors import ConfigError
-from netsim.validate import require_int
+from netsim.core.errors import ConfigError
+from netsim.core.validate import require_int
 from workloads.sharding import Parallelism
 
 __all__ = ["layout", "resolve_topology", "topology_chips"]

@@ -42,11 +42,11 @@ import networkx as nx
 
 from collectives.calibration import LIBRARIES, cost_model, library_costs, link_types
 from netsim._version import __version__
-from netsim.chips import Chip
-from netsim.chips import chip as _chip
-from netsim.errors import ConfigError
-from netsim.units import parse_size, parse_time
-from netsim.validate import require_choice, require_float, require_int
+from netsim.core.errors import ConfigError
+from netsim.core.units import parse_size, parse_time
+from netsim.core.validate import require_choice, require_float, require_int
+from workloads.chips import Chip
+from workloads.chips import chip as _chip
 from workloads.fabric import (
     ALLREDUCE_ALGOS,
     AUTO_CANDIDATES,

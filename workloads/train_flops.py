@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netsim.chips import Chip
-from netsim.chips import chip as _chip
-from netsim.validate import require_float, require_int
+from netsim.core.validate import require_float, require_int
+from workloads.chips import Chip
+from workloads.chips import chip as _chip
 from workloads.models import TransformerModel
 from workloads.models import model as _model
 

@@ -1,0 +1,332 @@
+"""``netsim decode``: token latency of decode (or prefill) on a topology (a layer over
+:func:`workloads.decode.decode`).
+
+A configuration that does not fit in memory is a valid answer: it prints the capacity report
+(or ``"fits": false`` in JSON) and exits 0. Bad input exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from netsim.app.commands._common import arg_time, print_json
+from netsim.core.engine import FORWARDING, ROUTINGS
+from netsim.core.units import format_time
+from workloads.chips import CHIPS, chip_names
+
+__all__ = ["add_library_arguments", "describe_library", "model_and_chip", "register"]
+
+
+def add_library_arguments(p: argparse.ArgumentParser, libraries: tuple[str, ...]) -> None:
+    """``--library``, ``--step-overhead`` and ``--collective-launch`` (decode and train).
+
+    ``--library`` is checked by the workload (one ``error: library: ...`` line), not by
+    argparse, as the Python API checks it.
+    """
+    p.add_argument(
+        "--library",
+        default="none",
+        metavar="{" + ",".join(libraries) + "}",
+        help="collective library costs: none = hardware only (default), nccl = NCCL's launch, "
+        "per-step cost, protocol efficiency and multipath for the topology's link types",
+    )
+    p.add_argument(
+        "--step-overhead",
+        type=arg_time,
+        default=None,
+        help="software cost per dependent collective step, e.g. 2us (default: the library's)",
+    )
+    p.add_argument(
+        "--collective-launch",
+        type=arg_time,
+        default=None,
+        help="software cost before each collective call, e.g. 6.6us (default: the library's)",
+    )
+
+
+def describe_library(d: dict) -> str:
+    """One line naming the collective library costs applied (the result's library keys)."""
+    if d["library"] == "none" and not (d["step_overhead"] or d["collective_launch"]):
+        return "collective library none (hardware only)"
+    links = f" on {d['library_links']}" if d["library_links"] else ""
+    return (
+        f"collective library {d['library']}{links}: launch {format_time(d['collective_launch'])}"
+        f", step {format_time(d['step_overhead'])}, efficiency "
+        f"{d['collective_efficiency']:.3g}, multipath {'on' if d['multipath'] else 'off'}"
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``decode`` subcommand."""
+    from workloads.decode import (
+        ALLREDUCE_ALGOS,
+        BACKENDS,
+        COMBINE_ALGOS,
+        DISPATCH_ALGOS,
+        LANDINGS,
+        LIBRARIES,
+    )
+    from workloads.models import WEIGHT_DTYPES
+
+    p = sub.add_parser(
+        "decode",
+        help="per-token decode latency: roofline compute + collectives on the fabric",
+        description="Time one decode step (or a prefill with --prefill) of a model on a chip "
+        "and topology: roofline compute/memory time plus TP all-reduces, MoE all-to-alls and "
+        "pipeline sends simulated on the backend. Not fitting in memory is reported (exit 0).",
+    )
+    p.add_argument("--list", action="store_true", help="list model and chip presets and exit")
+    p.add_argument("--model", help="model preset, e.g. llama3-70b")
+    p.add_argument(
+        "--chip",
+        help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,launch_overhead=0",
+    )
+    p.add_argument("--topo", help="topology spec or preset, e.g. dgx-h100")
+    p.add_argument("--tp", type=int, default=1)
+    p.add_argument("--pp", type=int, default=1)
+    p.add_argument("--ep", type=int, default=1)
+    p.add_argument(
+        "--dp",
+        type=int,
+        default=None,
+        help="data-parallel ranks (default: one model instance, dp = ep; more replicas share "
+        "the fabric)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="sequences per model instance (default: the smallest the sharding allows: 1, or "
+        "--ep with expert parallelism)",
+    )
+    p.add_argument(
+        "--dtype",
+        default=None,
+        choices=tuple(WEIGHT_DTYPES),
+        help="weight, activation and compute data type (default: the model's, e.g. bf16; "
+        "DeepSeek-V3 fp8); fp4 = 4-bit weights with fp8 activations and compute",
+    )
+    p.add_argument("--context", type=int, default=4096, help="KV-cache tokens per sequence")
+    p.add_argument(
+        "--prefill",
+        type=int,
+        default=None,
+        metavar="PROMPT",
+        help="time a prefill of PROMPT tokens instead of a decode step",
+    )
+    p.add_argument("--allreduce", default="auto", choices=ALLREDUCE_ALGOS)
+    p.add_argument(
+        "--dispatch",
+        default="direct",
+        choices=DISPATCH_ALGOS,
+        help="MoE dispatch: direct = low-latency (DeepEP LL: one copy per token and expert, "
+        "straight to its GPU), normal (DeepEP: RDMA to the rail peer once per node, then "
+        "NVLink), hierarchical (NCCL PXN: NVLink first, then RDMA), or switch multicast",
+    )
+    p.add_argument(
+        "--combine",
+        default=None,
+        choices=COMBINE_ALGOS,
+        help="MoE combine (default: as --dispatch; innetwork = reduced by the switches)",
+    )
+    p.add_argument(
+        "--moe-routing",
+        default="uniform",
+        help="uniform | zipf:S[:SEED] | load:W,..., optionally @M: at most M nodes per token",
+    )
+    p.add_argument(
+        "--moe-mode",
+        default=None,
+        choices=("expected", "sample"),
+        help="expected counts or sampled routes (default: sample for multicast/innetwork)",
+    )
+    p.add_argument(
+        "--dispatch-dtype",
+        default=None,
+        help="MoE dispatch wire format: bf16, fp8, fp8/128 (FP8 + an FP32 scale per 128 "
+        "channels), ... (default: the model's; DeepSeek-V3 fp8/128)",
+    )
+    p.add_argument(
+        "--combine-dtype",
+        default=None,
+        help="MoE combine wire format (default: the model's; DeepSeek-V3 bf16)",
+    )
+    p.add_argument("--backend", default="packet", choices=BACKENDS)
+    p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
+    p.add_argument("--routing", default="auto", choices=ROUTINGS)
+    add_library_arguments(p, LIBRARIES)
+    p.add_argument("--landing", default="chip", choices=LANDINGS)
+    p.add_argument("--stragglers", default="none", help="e.g. chip:0.125:20us+exp:1us")
+    p.add_argument("--straggler-policy", default="wait", help="wait | substitute:DEADLINE")
+    p.add_argument("--tokens", type=int, default=1, help="decode steps drawn for percentiles")
+    p.add_argument(
+        "--launch-overhead",
+        type=arg_time,
+        default=None,
+        help="override the chip's per-operator launch overhead (0 = CUDA graphs)",
+    )
+    p.add_argument("--chip-price", type=float, default=None, help="USD per chip")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_run)
+
+
+def model_and_chip(model: str, chip: str, dtype: str | None = None) -> tuple[Any, Any]:
+    """The model (in ``dtype`` if given, :func:`workloads.models.with_dtype`) and chip of
+    a decode or prefill run.
+
+    Raises
+    ------
+    ConfigError
+        Unknown model or chip, or a chip without a peak rate for the model's compute data
+        type (the message suggests ``--dtype`` with one the chip has).
+    """
+    from netsim.core.errors import ConfigError
+    from workloads.chips import chip as get_chip
+    from workloads.models import WEIGHT_DTYPES, with_dtype
+    from workloads.models import model as get_model
+
+    m, c = get_model(model), get_chip(chip)
+    if dtype is not None:
+        m = with_dtype(m, dtype)
+    try:
+        c.peak(m.compute_dtype)
+    except ConfigError:
+        has = [t for t in WEIGHT_DTYPES if t != "fp4" and _has_peak(c, t)]
+        hint = f"; give --dtype {has[0]}" if has else ""
+        raise ConfigError(
+            f"dtype: {m.name} computes in {m.compute_dtype} and chip {c.name!r} has no "
+            f"{m.compute_dtype} rate (it lists {', '.join(c.peak_flops)}){hint}"
+        ) from None
+    return m, c
+
+
+def _has_peak(c: Any, dtype: str) -> bool:
+    from netsim.core.errors import ConfigError
+
+    try:
+        c.peak(dtype)
+    except ConfigError:
+        return False
+    return True
+
+
+def _list() -> int:
+    from workloads.models import MODELS, model_names
+
+    print("models:")
+    for name in model_names():
+        m = MODELS[name]
+        print(f"  {name:16s} {m.total_params() / 1e9:8.2f} B params  {m.description}")
+    print("chips:")
+    for name in chip_names():
+        print(f"  {name:16s} {CHIPS[name].description}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from netsim.core.errors import ConfigError
+    from workloads.decode import decode, prefill
+
+    if args.list:
+        return _list()
+    for flag in ("model", "chip", "topo"):
+        if not getattr(args, flag):
+            raise ConfigError(f"--{flag}: required (or use --list)")
+    llm, chip = model_and_chip(args.model, args.chip, args.dtype)
+    batch = args.batch if args.batch is not None else max(1, args.ep)
+    common = dict(
+        tp=args.tp,
+        pp=args.pp,
+        ep=args.ep,
+        dp=args.dp if args.dp is not None else args.ep,
+        batch=batch,
+        allreduce=args.allreduce,
+        dispatch=args.dispatch,
+        combine=args.combine,
+        moe_routing=args.moe_routing,
+        moe_mode=args.moe_mode,
+        dispatch_dtype=args.dispatch_dtype,
+        combine_dtype=args.combine_dtype,
+        backend=args.backend,
+        forwarding=args.forwarding,
+        routing=args.routing,
+        library=args.library,
+        step_overhead=args.step_overhead,
+        collective_launch=args.collective_launch,
+        landing=args.landing,
+        launch_overhead=args.launch_overhead,
+        chip_price=args.chip_price,
+        seed=args.seed,
+    )
+    if args.prefill is not None:
+        r = prefill(llm, chip, args.topo, prompt=args.prefill, **common)
+    else:
+        r = decode(
+            llm,
+            chip,
+            args.topo,
+            context=args.context,
+            stragglers=args.stragglers,
+            straggler_policy=args.straggler_policy,
+            tokens=args.tokens,
+            **common,
+        )
+    d = r.to_dict()
+    if args.json:
+        print_json(d)
+        return 0
+    what = "prefill" if args.prefill is not None else "decode"
+    why = "" if args.batch is not None else " (default: the smallest the sharding allows)"
+    dtype = f", {args.dtype} weights" if args.dtype else ""
+    print(
+        f"{what}: {d['llm']} on {d['chip']} x{args.tp * args.pp * args.ep} per instance "
+        f"(tp={args.tp}, pp={args.pp}, ep={args.ep}, dp={d['dp']}), topology {d['topo']}, "
+        f"batch {batch}{why}{dtype}"
+    )
+    if not r.fits:
+        print(f"does not fit: {d['capacity']['summary']}")
+        return 0
+    algos = f"all-reduce {d['allreduce'] or 'none (tp=1)'}"
+    if d["dispatch"] is not None:
+        algos += (
+            f", MoE dispatch {d['dispatch']} ({d['dispatch_dtype']}, "
+            f"{d['dispatch_bytes_per_token']:g} B/token), combine {d['combine']} "
+            f"({d['combine_dtype']}, {d['combine_bytes_per_token']:g} B/token)"
+        )
+    print(f"backend {d['model']}, {algos}, seed {d['seed']}")
+    print(describe_library(d))
+    label = "time to first token" if what == "prefill" else "token latency"
+    print(f"{label}: {format_time(d['token_latency_s'])}")
+    for key, name in (
+        ("compute_s", "compute-bound"),
+        ("memory_s", "memory-bound"),
+        ("launch_s", "launch overhead"),
+        ("fabric_s", "exposed fabric"),
+    ):
+        print(f"  {name:16s} {format_time(d[key]):>10}")
+    for s in d["collective_sites"]:
+        print(
+            f"    {s['name']:14s} stage {s['stage']} {s['algo']:>12s} x{s['count']:<4d} "
+            f"{format_time(s['time_s']):>10} each"
+        )
+    if d.get("moe_dispatch_s") is not None:
+        disp, comb = d["moe_dispatch_s"], d["moe_combine_s"]
+        print(
+            f"  MoE per layer: dispatch {format_time(disp)}, combine {format_time(comb)} "
+            f"(combine/dispatch {comb / disp:.2f})"
+        )
+    print(f"tokens/s per user {d['tokens_per_s']:.4g}, per chip {d['tokens_per_s_per_chip']:.4g}")
+    if d["stragglers"] != "none":
+        print(
+            f"p50 {format_time(d['token_latency_p50_s'])}  p99 {format_time(d['token_latency_p99_s'])}"
+            f"  p99.9 {format_time(d['token_latency_p999_s'])}  substituted "
+            f"{d['substituted_fraction']:.3%}"
+        )
+    cost = d["cost_per_mtok_usd"]
+    print(
+        f"energy {d['energy_per_token_j']:.4g} J/token, CO2e {d['co2e_per_token_g']:.4g} g/token"
+        + ("" if cost is None or cost != cost else f", {cost:.4g} USD per million tokens")
+    )
+    return 0

@@ -1,0 +1,129 @@
+"""``netsim traffic``: synthetic traffic on the packet engine (a layer over run_traffic)."""
+
+from __future__ import annotations
+
+import argparse
+
+from netsim.app.commands._common import arg_size, print_json
+from netsim.core.engine import FORWARDING, ROUTINGS
+from netsim.core.errors import ConfigError
+from netsim.core.openloop import TOLERANCE
+from netsim.core.traffic import INJECTIONS, MAX_LOADS, PATTERNS, run_traffic
+from netsim.core.units import format_bandwidth, format_size, format_time, parse_float_range
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "traffic",
+        help="synthetic traffic: latency vs offered load",
+        description="Run a synthetic traffic pattern on the packet engine: warm-up and "
+        "measurement in sample periods until the mean latency converges, or a stop reported "
+        "as saturated when queues grow without bound (--packets N: N labelled packets, "
+        "drained).",
+    )
+    p.add_argument("--topo", required=True, help="topology spec or preset, e.g. torus:dims=8x8")
+    p.add_argument("--pattern", default="uniform", choices=PATTERNS)
+    load = p.add_mutually_exclusive_group()
+    load.add_argument(
+        "--load",
+        type=float,
+        default=0.1,
+        help="offered load per chip, fraction of its injection bandwidth",
+    )
+    load.add_argument("--loads", help="a latency-vs-load curve: START:STOP:STEP or a,b,c")
+    p.add_argument("--injection", default="bernoulli", choices=INJECTIONS)
+    p.add_argument("--size", type=arg_size, default=256, help="packet payload (default 256B)")
+    p.add_argument("--routing", default="auto", choices=ROUTINGS)
+    p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
+    p.add_argument(
+        "--buffer",
+        type=arg_size,
+        default=None,
+        help="input buffer per port and VC (default: infinite)",
+    )
+    p.add_argument(
+        "--packets",
+        type=int,
+        default=None,
+        help="measure this many labelled packets (after as many warm-up ones); default: "
+        "sample periods until the mean latency converges or the run saturates",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=TOLERANCE,
+        help=f"relative tolerance of warm-up, convergence and saturation tests "
+        f"(default {TOLERANCE})",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print JSON (a list with --loads)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    sweep = args.loads is not None  # an empty --loads '' is refused, not the default load
+    loads = parse_float_range(args.loads, "loads") if sweep else [args.load]
+    if len(loads) > MAX_LOADS:
+        raise ConfigError(
+            f"loads: at most {MAX_LOADS} loads in one curve (netsim.core.traffic.MAX_LOADS; each "
+            f"runs until its latency converges), got {len(loads)}; use a sweep file for more"
+        )
+    results = [
+        run_traffic(
+            args.topo,
+            args.pattern,
+            load,
+            injection=args.injection,
+            size=args.size,
+            routing=args.routing,
+            forwarding=args.forwarding,
+            buffer=args.buffer,
+            packets=args.packets,
+            tolerance=args.tolerance,
+            seed=args.seed,
+        ).to_dict()
+        for load in loads
+    ]
+    if args.json:
+        print_json(results if sweep else results[0])
+        return 0
+    r0 = results[0]
+    print(
+        f"topology {r0['topo']} ({r0['chips']} chips), pattern {r0['pattern']}, "
+        f"{r0['injection']} injection of {format_size(r0['size'])} packets"
+    )
+    print(f"model {r0['model']}, routing {r0['routing']}, seed {r0['seed']}")
+    print(
+        f"{'offered':>8} {'accepted':>9} {'mean':>10} {'p50':>10} {'p99':>10} {'hops/s':>10}  state"
+    )
+    for r in results:
+        rate = r["packet_hops"] / r["wall_s"] if r["wall_s"] > 0 else float("nan")
+        print(
+            f"{r['offered_load']:8.3f} {r['accepted_load']:9.3f} "
+            f"{format_time(r['latency_mean_s']):>10} {format_time(r['latency_p50_s']):>10} "
+            f"{format_time(r['latency_p99_s']):>10} {rate:10.3g}  {_state(r)}"
+        )
+    for r in results:
+        print(f"load {r['offered_load']:.3f}: {r['measurement']}")
+    if any(r["saturated"] for r in results):
+        print(
+            "(saturated: queues grew without bound, so the run stopped; accepted is what the "
+            "network sustained, latencies are those delivered by then, lower bounds)"
+        )
+    print(
+        f"(loads are fractions of the injection bandwidth, "
+        f"{format_bandwidth(r0['injection_bandwidth'])} per chip)"
+    )
+    return 0
+
+
+def _state(r: dict) -> str:
+    """``saturated`` (latencies are lower bounds), ``converged``, ``not converged`` (the
+    period cap was reached) or ``drained`` (a fixed-count run)."""
+    if r["saturated"]:
+        return "saturated"
+    if r["converged"] is None:
+        return "drained"
+    return "converged" if r["converged"] else "not converged"

@@ -1,0 +1,112 @@
+"""``netsim train``: one data-parallel training step with bucketed gradient all-reduce
+overlapped with the backward pass (a layer over :func:`workloads.train.train_step`).
+
+A step whose training state does not fit in memory is reported (exit 0, ``fits`` false).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from netsim.app.commands._common import arg_size, print_json
+from netsim.core.engine import FORWARDING, ROUTINGS
+from netsim.core.units import format_size, format_time
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    from collectives.calibration import LIBRARIES
+    from netsim.app.commands.decode import add_library_arguments
+    from workloads.fabric import ALLREDUCE_ALGOS, BACKENDS
+
+    p = sub.add_parser(
+        "train",
+        help="one training step: compute, TP traffic, bucketed gradient all-reduce",
+        description="Time one training step: 6ND compute, pipeline bubble, TP all-reduces, "
+        "and the gradient all-reduce in buckets overlapped with the last backward pass.",
+    )
+    p.add_argument("--model", required=True)
+    p.add_argument(
+        "--chip",
+        required=True,
+        help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,launch_overhead=0",
+    )
+    p.add_argument("--topo", required=True)
+    p.add_argument("--tp", type=int, default=1)
+    p.add_argument("--pp", type=int, default=1)
+    p.add_argument("--dp", type=int, default=None, help="replicas (default: fill the topology)")
+    p.add_argument("--global-batch", type=int, default=256, help="sequences per step")
+    p.add_argument("--seq-len", type=int, default=4096)
+    p.add_argument("--micro-batch", type=int, default=1)
+    p.add_argument("--bucket", type=arg_size, default=25 * 10**6, help="gradient bucket (25MB)")
+    p.add_argument("--allreduce", default="ring", choices=ALLREDUCE_ALGOS)
+    p.add_argument("--tp-allreduce", default="ring", choices=ALLREDUCE_ALGOS)
+    p.add_argument("--backend", default="packet", choices=BACKENDS)
+    p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
+    p.add_argument("--routing", default="auto", choices=ROUTINGS)
+    p.add_argument("--efficiency", type=float, default=0.5, help="MFU of the compute")
+    add_library_arguments(p, LIBRARIES)
+    p.add_argument("--zero", type=int, default=0, choices=(0, 1))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from netsim.app.commands.decode import describe_library
+    from workloads.train import train_step
+
+    r = train_step(
+        args.model,
+        args.chip,
+        args.topo,
+        tp=args.tp,
+        pp=args.pp,
+        dp=args.dp,
+        global_batch=args.global_batch,
+        seq_len=args.seq_len,
+        micro_batch=args.micro_batch,
+        bucket=args.bucket,
+        allreduce=args.allreduce,
+        tp_allreduce=args.tp_allreduce,
+        backend=args.backend,
+        forwarding=args.forwarding,
+        routing=args.routing,
+        efficiency=args.efficiency,
+        library=args.library,
+        step_overhead=args.step_overhead,
+        collective_launch=args.collective_launch,
+        zero=args.zero,
+        seed=args.seed,
+    )
+    d = r.to_dict()
+    if args.json:
+        print_json(d)
+        return 0
+    print(
+        f"train: {d['llm']} on {d['chip']}, tp={d['tp']} pp={d['pp']} dp={d['dp']}, "
+        f"topology {d['topo']}"
+    )
+    if not r.fits:
+        print(f"does not fit: {d['memory']['summary']}")
+        return 0
+    print(f"backend {d['model']}, gradient all-reduce {d['allreduce']}, seed {d['seed']}")
+    print(describe_library(d))
+    print(f"step time {format_time(d['step_time_s'])}  (MFU {d['mfu']:.1%})")
+    for key, name in (
+        ("compute_s", "compute"),
+        ("bubble_s", "pipeline bubble"),
+        ("tp_comm_s", "TP all-reduces"),
+        ("pp_comm_s", "PP sends"),
+        ("grad_comm_s", "gradient comm"),
+        ("exposed_comm_s", "  of it exposed"),
+    ):
+        print(f"  {name:16s} {format_time(d[key]):>10}")
+    print(
+        f"{d['buckets']} buckets of {format_size(d['bucket'])}, "
+        f"{d['grad_bytes_per_chip'] / 1e9:.4g} GB of gradients per chip"
+    )
+    print(f"tokens/s {d['tokens_per_s']:.4g} ({d['tokens_per_s_per_chip']:.4g} per chip)")
+    return 0

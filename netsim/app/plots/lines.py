@@ -1,0 +1,184 @@
+"""Line figures: ``y`` against ``x``, one line per ``hue`` value, one panel per ``col`` value.
+
+* :func:`plot_line`: the general line figure;
+* :func:`plot_latency_vs_size`: latency vs message size (log-log), bus bandwidth below;
+* :func:`plot_load_latency`: latency vs offered load.
+
+Repeated points (seeds, repetitions) are averaged and their min-max range is drawn as
+error bars (``_line_panel``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from netsim.app.plots._axes import (
+    _category_ticks,
+    _log_axis,
+    _pretty,
+    _size_axis,
+    _spans_decades,
+    _text,
+    axis_label,
+    short_names,
+)
+from netsim.app.plots._data import _aggregate, _groups, _is_size, _need, _numeric, _same, _table
+from netsim.app.plots._figure import Layout, _facets, _finish
+from netsim.app.plots._theme import _STYLE, _style
+from netsim.core.errors import ConfigError
+
+__all__ = ["plot_latency_vs_size", "plot_line", "plot_load_latency"]
+
+
+def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, layout=None, names=None):
+    """Draw ``y`` against ``x`` in ``ax``, one line per ``hue`` value (``names``: their
+    legend text), repeated points reduced by ``layout.aggregate``."""
+    layout = layout or Layout()
+    xv_all = _numeric(table, x)
+    yv_all = _numeric(table, y)
+    if yv_all is None:
+        raise ConfigError(f"y: column {y!r} is not numeric")
+    ylabel, yscale = axis_label(y, yv_all)
+    categorical = xv_all is None
+    cats = [v for v, _ in _groups(table, x)] if categorical else []
+    for i, (hv, sub) in enumerate(_groups(table, hue)):
+        if categorical:
+            xv = np.array([next(k for k, c in enumerate(cats) if _same(c, v)) for v in sub[x]])
+            xv = xv.astype(float)
+        else:
+            xv = _numeric(sub, x)
+        xs, mid, lo, hi = _aggregate(xv, _numeric(sub, y), layout.aggregate)
+        st = _style(i)
+        label = None if hue is None else (names or {}).get(_text(hv), _text(hv))
+        ax.plot(xs, mid / yscale, label=label, **st)
+        if layout.aggregate == "mean" and np.any(hi > lo):
+            ax.errorbar(
+                xs,
+                mid / yscale,
+                yerr=np.maximum([(mid - lo) / yscale, (hi - mid) / yscale], 0.0),
+                fmt="none",
+                ecolor=st["color"],
+                elinewidth=0.8,
+                capsize=2,
+            )
+    if categorical:
+        xn = short_names([_text(c) for c in cats])
+        _category_ticks(ax, [xn[_text(c)] for c in cats])
+        ax.set_xlabel(layout.xlabel or _pretty(x))
+    else:
+        xlabel, _ = axis_label(x, xv_all)
+        if _is_size(x) and (logx or (logx is None and _spans_decades(xv_all))):
+            _size_axis(ax, "x")
+        elif logx or (logx is None and _spans_decades(xv_all)):
+            _log_axis(ax, "x")
+        ax.set_xlabel(layout.xlabel or xlabel)
+    if logy or (logy is None and _spans_decades(yv_all)):
+        _log_axis(ax, "y")
+    ax.set_ylabel(ylabel)
+
+
+def _hue_names(table: np.ndarray, hue: str | None) -> dict[str, str]:
+    return {} if hue is None else short_names([_text(v) for v, _ in _groups(table, hue)])
+
+
+def _checked(data: Any, *names: tuple[str | None, str]) -> np.ndarray:
+    table = _table(data)
+    for name, role in names:
+        _need(table, name, role)
+    return table
+
+
+def plot_line(
+    data: Any,
+    x: str,
+    y: str,
+    *,
+    hue: str | None = None,
+    col: str | None = None,
+    out: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+    layout: Layout | None = None,
+) -> Figure:
+    """``y`` against ``x``, one line per ``hue`` value, one panel per ``col`` value (and
+    per ``layout.row`` value), one legend."""
+    layout = layout or Layout()
+    table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
+    names = _hue_names(table, hue)
+    with plt.rc_context(_STYLE):
+        fig, axes, panels = _facets(table, col, layout=layout)
+        for i, j, sub in panels:
+            _line_panel(axes[i][j], sub, x, y, hue, layout=layout, names=names)
+            _set_ylabel(axes[i][j], layout)
+        return _finish(fig, out, title, layout, _legend_title(hue))
+
+
+def _set_ylabel(ax, layout: Layout) -> None:
+    if layout.ylabel:
+        ax.set_ylabel(layout.ylabel)
+
+
+def _legend_title(hue: str | None) -> str | None:
+    return None if hue is None else _pretty(hue)
+
+
+def plot_latency_vs_size(
+    data: Any,
+    *,
+    x: str = "size",
+    y: str = "time_s",
+    bw: str | None = "busbw",
+    hue: str | None = "algo",
+    col: str | None = None,
+    out: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+    layout: Layout | None = None,
+) -> Figure:
+    """Collective latency vs message size (log-log) and, below, bus bandwidth vs size.
+
+    ``bw=None`` (or a table without it) draws the latency panel only.
+    """
+    layout = layout or Layout()
+    table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
+    if bw is not None and bw not in (table.dtype.names or ()):
+        bw = None
+    names = _hue_names(table, hue)
+    k = 2 if bw else 1
+    with plt.rc_context(_STYLE):
+        fig, axes, panels = _facets(table, col, rows=k, layout=layout)
+        for i, j, sub in panels:
+            top = axes[i * k][j]
+            _line_panel(top, sub, x, y, hue, logx=True, logy=True, layout=layout, names=names)
+            _set_ylabel(top, layout)
+            if bw:
+                _line_panel(axes[i * k + 1][j], sub, x, bw, hue, logx=True, logy=False,
+                            layout=layout, names=names)  # fmt: skip
+                top.set_xlabel("")
+        return _finish(fig, out, title, layout, _legend_title(hue))
+
+
+def plot_load_latency(
+    data: Any,
+    *,
+    x: str = "offered_load",
+    y: str = "latency_mean_s",
+    hue: str | None = None,
+    col: str | None = None,
+    out: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+    layout: Layout | None = None,
+) -> Figure:
+    """Latency vs offered load (linear load axis; log latency if it spans decades)."""
+    layout = layout or Layout()
+    table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
+    names = _hue_names(table, hue)
+    with plt.rc_context(_STYLE):
+        fig, axes, panels = _facets(table, col, layout=layout)
+        for i, j, sub in panels:
+            _line_panel(axes[i][j], sub, x, y, hue, logx=False, layout=layout, names=names)
+            _set_ylabel(axes[i][j], layout)
+        return _finish(fig, out, title, layout, _legend_title(hue))
