@@ -190,6 +190,7 @@ def decode(
     usable_fraction: float = 1.0,
     chip_price: float | None = None,
     seed: int = 0,
+    moe_kernels: str | None = None,
 ) -> DecodeResult:
     """Latency of one decode step: one new token for each of ``batch`` sequences.
 
@@ -230,6 +231,10 @@ def decode(
         Wire formats of dispatch and combine (:func:`workloads.moe_bytes.parse_wire_dtype`,
         e.g. ``"fp8/128"``, ``"bf16"``); default: the model's (DeepSeek-V3: ``fp8/128`` and
         ``bf16``; others their activation dtype).
+    moe_kernels : str, optional
+        Per-call costs of the MoE kernels (:mod:`workloads.moe_kernels`): ``deepep``
+        (default for ``low-latency`` and ``normal``), ``none`` (the transfers alone, default
+        otherwise) or ``deepep:KEY=VALUE,...`` to override one mechanism.
     backend, forwarding, routing : str
         Network model (``packet``, ``analytical`` or ``flow``) and engine options.
     library : str
@@ -303,6 +308,7 @@ def decode(
         usable_fraction=usable_fraction,
         chip_price=chip_price,
         seed=seed,
+        moe_kernels=moe_kernels,
     )
 
 
@@ -335,6 +341,7 @@ def prefill(
     usable_fraction: float = 1.0,
     chip_price: float | None = None,
     seed: int = 0,
+    moe_kernels: str | None = None,
 ) -> DecodeResult:
     """Time to first token: prefill of ``prompt`` tokens for each of ``batch`` sequences.
 
@@ -377,6 +384,7 @@ def prefill(
         usable_fraction=usable_fraction,
         chip_price=chip_price,
         seed=seed,
+        moe_kernels=moe_kernels,
     )
 
 

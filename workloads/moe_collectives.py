@@ -15,12 +15,14 @@ combine for every EP group of the system at once; ``_check_moe_options`` resolve
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from collectives import build
+from collectives.calibration import link_types
 from collectives.schedule import Schedule, chunk_bounds, merge
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_choice
@@ -28,6 +30,7 @@ from workloads import moe
 from workloads.fabric import CollectiveRun, Fabric, _elements, _retag
 from workloads.models import TransformerModel
 from workloads.moe_bytes import parse_wire_dtype
+from workloads.moe_kernels import KERNEL_MODES, CallShape, KernelModel, kernel_cost_model
 from workloads.moe_nodes import route_node_limited
 from workloads.moe_normal import normal_combine_schedule, normal_dispatch_schedule, token_targets
 from workloads.sharding import Parallelism
@@ -212,11 +215,105 @@ def _moe_runs(
     routing_spec: str,
     mode: str,
     seed: int,
+    kernels: KernelModel | None = None,
 ) -> tuple[CollectiveRun, CollectiveRun]:
+    """Time one layer's dispatch and combine; with ``kernels`` (:mod:`workloads.moe_kernels`)
+    the DeepEP modes (``low-latency``, ``normal``) also pay the kernels' per-call costs."""
+    km = kernels or KernelModel("none")
+    fd, fc = (_kernel_fabric(fabric, km, algo) for algo in (dispatch, combine))
     ep = par.ep
     groups = [[chips[r] for r in grp] for grp in par.ep_groups()]
     placement = moe.place_experts(m.experts, ep, "contiguous")
     (d_el, d_size), (c_el, c_size) = _wire(m, "dispatch"), _wire(m, "combine")
+    if fd is not fabric and dispatch == "low-latency":
+        d_el += km.header_bytes // d_size  # the int4 header of every DeepEP LL message
+    disp, comb = _fabric_runs(
+        m,
+        fd,
+        fc,
+        groups,
+        placement,
+        tokens_per_rank,
+        dispatch,
+        combine,
+        routing_spec,
+        mode,
+        seed,
+        ((d_el, d_size), (c_el, c_size)),
+    )
+    shape = CallShape(
+        dispatch,
+        tokens_per_rank,
+        m.experts_per_token,
+        m.experts,
+        m.hidden,
+        m.act_dtype_bytes,
+        d_el * d_size,
+        ep,
+        ep // (_ranks_per_node(fabric, groups[0]) or ep),
+    )
+    if fd is not fabric:
+        disp = _charged(disp, km, "dispatch", shape, _route_latency(fabric, groups[0]))
+    if fc is not fabric:
+        shape = replace(shape, mode=combine, wire_bytes=c_el * c_size)
+        comb = _charged(comb, km, "combine", shape, _route_latency(fabric, groups[0]))
+    return disp, comb
+
+
+def _kernel_fabric(fabric: Fabric, km: KernelModel, algo: str) -> Fabric:
+    """``fabric`` with the DeepEP kernels' per-route costs for a DeepEP mode, else itself."""
+    if not km.active or algo not in KERNEL_MODES:
+        return fabric
+    return replace(fabric, costs=kernel_cost_model(km, link_types(fabric.graph)))
+
+
+def _route_latency(fabric: Fabric, group: Sequence[int]) -> float:
+    """One-way latency (sum of link latencies) of the slowest route from the group's first
+    chip: what a count or flag message adds after the data (:mod:`workloads.moe_kernels`)."""
+    g = fabric.graph
+    return max(
+        (
+            sum(float(g.edges[a, b].get("latency", 0.0)) for a, b, _ in fabric.edges(group[0], d))
+            for d in group[1:]
+        ),
+        default=0.0,
+    )
+
+
+def _charged(
+    run: CollectiveRun, km: KernelModel, step: str, shape: CallShape, latency: float
+) -> CollectiveRun:
+    """``run`` with the kernel costs of ``step`` added to every chip's tail and the NIC's
+    message floor applied (:meth:`workloads.moe_kernels.KernelModel.costs`)."""
+    costs = km.costs(step, shape, latency)
+    floor = km.message_floor(shape)
+    extra = sum(costs.values())
+    return replace(
+        run,
+        time_s=max(run.time_s, floor) + extra,
+        tails={c: max(t, floor) + extra for c, t in run.tails.items()},
+        model=f"{run.model} + {km.name} kernels",
+        stats={**run.stats, "kernel_costs_s": costs, "message_floor_s": floor},
+    )
+
+
+def _fabric_runs(
+    m: TransformerModel,
+    fd: Fabric,
+    fc: Fabric,
+    groups: list[list[int]],
+    placement: np.ndarray,
+    tokens_per_rank: int,
+    dispatch: str,
+    combine: str,
+    routing_spec: str,
+    mode: str,
+    seed: int,
+    wires: tuple[tuple[int, int], tuple[int, int]],
+) -> tuple[CollectiveRun, CollectiveRun]:
+    """The transfers of dispatch (on ``fd``) and combine (on ``fc``), timed."""
+    ep = len(groups[0])
+    (d_el, d_size), (c_el, c_size) = wires
     spec = moe.parse_routing(routing_spec)
     if mode == "expected":
         if spec.node_limit and spec.kind != "uniform":
@@ -229,12 +326,12 @@ def _moe_runs(
         )
         d = moe.dispatch_matrix(counts, placement, d_el, ranks=ep)
         c = moe.dispatch_matrix(counts, placement, c_el, ranks=ep).T
-        disp = _alltoall_run(fabric, "moe_dispatch", dispatch, groups, [d] * len(groups), d_size)
-        comb = _alltoall_run(fabric, "moe_combine", combine, groups, [c] * len(groups), c_size)
+        disp = _alltoall_run(fd, "moe_dispatch", dispatch, groups, [d] * len(groups), d_size)
+        comb = _alltoall_run(fc, "moe_combine", combine, groups, [c] * len(groups), c_size)
         return disp, comb
     # Sampled routes, one draw per EP group (every group routes its own tokens).
     rng = np.random.default_rng(seed)
-    nodes = ep // (_ranks_per_node(fabric, groups[0]) or ep)
+    nodes = ep // (_ranks_per_node(fd, groups[0]) or ep)
     assigns = [
         route_node_limited(
             spec, tokens_per_rank, m.experts, m.experts_per_token, rng, ranks=ep, nodes=nodes
@@ -242,8 +339,8 @@ def _moe_runs(
         for _ in groups
     ]
     return (
-        _sampled_dispatch(fabric, groups, assigns, placement, dispatch, m, (d_el, d_size)),
-        _sampled_combine(fabric, groups, assigns, placement, dispatch, combine, m, (c_el, c_size)),
+        _sampled_dispatch(fd, groups, assigns, placement, dispatch, m, (d_el, d_size)),
+        _sampled_combine(fc, groups, assigns, placement, dispatch, combine, m, (c_el, c_size)),
     )
 
 

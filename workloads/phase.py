@@ -39,6 +39,7 @@ from workloads.landing import _check_landing
 from workloads.models import TransformerModel
 from workloads.moe_bytes import moe_wire_record, with_wire_dtypes
 from workloads.moe_collectives import DISPATCH_ALGOS, _check_moe_options, _moe_runs
+from workloads.moe_kernels import KernelModel, kernel_costs_record, moe_kernel_model
 from workloads.roofline import decode_collectives, decode_compute, prefill_compute
 from workloads.sharding import Parallelism
 from workloads.straggling import _straggle, _with_link_delays
@@ -80,6 +81,7 @@ def _phase(
     usable_fraction: float,
     chip_price: float | None,
     seed: int,
+    moe_kernels: str | None = None,
 ) -> DecodeResult:
     require_choice("allreduce", allreduce, ALLREDUCE_ALGOS)
     require_choice("dispatch", dispatch, DISPATCH_ALGOS)
@@ -98,6 +100,7 @@ def _phase(
     policy = strag.parse_policy(straggler_policy)
     moe.parse_routing(moe_routing)
     m = with_wire_dtypes(m, dispatch_dtype, combine_dtype)
+    kernels = moe_kernel_model(moe_kernels, dispatch, c, active=m.is_moe and ep > 1)
     zone, landing_latency = _check_landing(landing, c)
     if not (m.is_moe and ep > 1):
         given = {
@@ -135,6 +138,7 @@ def _phase(
         "moe_routing": moe_routing if m.is_moe and ep > 1 else None,
         "moe_mode": moe_mode if m.is_moe and ep > 1 else None,
         **moe_wire_record(m, m.is_moe and ep > 1),
+        **kernels.record(),
         "backend": backend,
         "forwarding": forwarding,
         "routing": routing,
@@ -203,7 +207,9 @@ def _phase(
         moe_routing,
         moe_mode,
         seed,
+        kernels,
     )
+    params.update(kernel_costs_record(sites))
     ar = next((s.run.algo for s in sites if s.name == "tp_allreduce"), None)
     model_name = next((s.run.model for s in sites), f"{backend} (no collectives)")
 
@@ -257,6 +263,7 @@ def _sites(
     moe_routing: str,
     moe_mode: str,
     seed: int,
+    kernels: KernelModel | None = None,
 ) -> tuple[list[FabricSite], list[str]]:
     tp, pp, ep = par.tp, par.pp, par.ep
     notes: list[str] = []
@@ -300,6 +307,7 @@ def _sites(
                         moe_routing,
                         moe_mode,
                         seed,
+                        kernels,
                     )
                 which = "dispatch" if need.name == "moe_dispatch" else "combine"
                 sites.append(

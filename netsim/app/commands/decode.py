@@ -152,6 +152,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="MoE combine wire format (default: the model's; DeepSeek-V3 bf16)",
     )
+    p.add_argument(
+        "--moe-kernels",
+        default=None,
+        help="per-call MoE kernel costs: deepep (default for low-latency/normal), none, or "
+        "deepep:KEY=VALUE,... (docs/decode.md)",
+    )
     p.add_argument("--backend", default="packet", choices=BACKENDS)
     p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
     p.add_argument("--routing", default="auto", choices=ROUTINGS)
@@ -249,6 +255,7 @@ def _run(args: argparse.Namespace) -> int:
         moe_mode=args.moe_mode,
         dispatch_dtype=args.dispatch_dtype,
         combine_dtype=args.combine_dtype,
+        moe_kernels=args.moe_kernels,
         backend=args.backend,
         forwarding=args.forwarding,
         routing=args.routing,
