@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netsim.errors import ConfigError
+from netsim.core.errors import ConfigError
 from workloads import moe
 from workloads.decode import decode
 from workloads.moe_kernels import parse_moe_kernels

@@ -61,8 +61,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from collectives.calibration import HARDWARE_ONLY, LIBRARY_COSTS, CostModel, cost_model
-from netsim.errors import ConfigError
-from netsim.units import parse_bandwidth, parse_time
+from netsim.core.errors import ConfigError
+from netsim.core.units import parse_bandwidth, parse_time
 
 __all__ = [
     "KERNEL_MODELS",
