@@ -1,4 +1,5 @@
-"""Helpers shared by the CLI subcommands: JSON output and argument types with units."""
+"""Helpers shared by the CLI subcommands: JSON output, argument types with units, and the
+arguments generated from an options object (:func:`add_options`, :func:`options_from_args`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,26 @@ import argparse
 import json
 import math
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from netsim.core.errors import ConfigError
+from netsim.core.options import Options, fields_of, spec_of
 from netsim.core.units import parse_bandwidth, parse_size, parse_time
 
-__all__ = ["arg_bandwidth", "arg_size", "arg_time", "print_json", "to_jsonable"]
+__all__ = [
+    "add_options",
+    "arg_bandwidth",
+    "arg_size",
+    "arg_time",
+    "options_from_args",
+    "print_json",
+    "to_jsonable",
+]
+
+OptionsT = TypeVar("OptionsT", bound=Options)
 
 
 def _argtype(parse, label: str):
@@ -51,3 +64,55 @@ def print_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
     json.dump(to_jsonable(obj), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
+
+
+def add_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    cls: type[Options],
+    skip: Iterable[str] = (),
+) -> None:
+    """Add one argument per command-line option of ``cls`` (:mod:`netsim.core.options`).
+
+    Option ``dispatch_dtype`` becomes ``--dispatch-dtype`` (dest ``dispatch_dtype``) with the
+    option's default, choices (of a ``str`` option) and help (the default appended). A bool option is a switch:
+    ``--x`` when its default is False, else ``--x/--no-x``. Values stay strings here: unit
+    strings and numbers are read, and checked, by :func:`options_from_args`, so that the
+    command line and a sweep file read a value the same way and fail with the same line.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser (or an argument group of it).
+    cls : type
+        An :class:`~netsim.core.options.Options` dataclass.
+    skip : iterable of str
+        Option names the command declares itself (or does not offer).
+    """
+    skip = set(skip)
+    for f in fields_of(cls):
+        spec = spec_of(f)
+        if not spec.cli or f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        shown = f" (default {f.default})" if f.default not in (None, False) else ""
+        kw: dict[str, Any] = {"dest": f.name, "default": f.default, "help": spec.help + shown}
+        if spec.kind == "bool":
+            kw["action"] = "store_true" if f.default is False else argparse.BooleanOptionalAction
+        elif spec.choices is not None and spec.kind == "str":
+            kw["choices"] = spec.choices
+        else:
+            kw["metavar"] = (spec.kind if isinstance(spec.kind, str) else f.name).upper()
+        parser.add_argument(flag, **kw)
+
+
+def options_from_args(args: argparse.Namespace, cls: type[OptionsT], **extra: Any) -> OptionsT:
+    """The ``cls`` options given on the command line (:func:`add_options`) and ``extra``.
+
+    Raises
+    ------
+    ConfigError
+        A value that breaks its option's rule (one line: ``name: rule, got value``).
+    """
+    names = {f.name for f in fields_of(cls) if spec_of(f).cli}
+    given = {k: v for k, v in vars(args).items() if k in names}
+    return cls.from_mapping(given, **extra)
