@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from collectives.calibration import CostModel
-from collectives.schedule import Schedule, Transfer, _initial, _write
+from collectives.schedule import Schedule, Transfer, apply_transfer, initial_buffers
 from netsim.core.backend import Backend
 from netsim.core.errors import ConfigError, SimulationError
 from netsim.core.validate import require_float
@@ -356,7 +356,7 @@ def run(
     reducers = _SwitchReducers(backend.graph)
     engines = bool(reducers.rate)
     sent = [0.0] * n if engines else []
-    bufs = _initial(schedule, data) if data is not None else None
+    bufs = initial_buffers(schedule, data) if data is not None else None
     stripes = _Stripes(backend) if any(sprays) else None
     use_flow = _accepts_flow(backend.send)
     call_at = getattr(backend, "call_at", None)
@@ -378,7 +378,7 @@ def run(
         now = env.now
         arrivals[i] = now - t0
         if bufs is not None:
-            _write(bufs, ts[i], payloads.pop(i))
+            apply_transfer(bufs, ts[i], payloads.pop(i))
         for j in succ[i]:
             w = waiting[j] - 1
             waiting[j] = w

@@ -52,9 +52,11 @@ __all__ = [
     "OPS",
     "Schedule",
     "Transfer",
+    "apply_transfer",
     "chunk_bounds",
     "execute",
     "expected",
+    "initial_buffers",
     "merge",
 ]
 
@@ -277,7 +279,11 @@ def merge(schedules: Sequence[Schedule], *, algo: str | None = None) -> Schedule
     return out
 
 
-def _initial(s: Schedule, inputs: Mapping[int, np.ndarray]) -> dict[tuple[int, str], np.ndarray]:
+def initial_buffers(
+    s: Schedule, inputs: Mapping[int, np.ndarray]
+) -> dict[tuple[int, str], np.ndarray]:
+    """The buffers of ``s`` before its first transfer: zeros, with each chip's input in its
+    ``"x"`` buffer (``"send"`` for all-to-all), grown to the input's length if shorter."""
     dtype = np.result_type(*(np.asarray(v).dtype for v in inputs.values())) if inputs else float
     bufs = {k: np.zeros(n, dtype=dtype) for k, n in s.buffers.items()}
     name = "send" if s.op == "alltoall" else "x"
@@ -311,11 +317,11 @@ def execute(
     dict
         ``(node, buffer name) -> array`` after the last transfer.
     """
-    bufs = _initial(s, inputs)
+    bufs = initial_buffers(s, inputs)
     ts = s.transfers
     if seed is None:
         for t in ts:
-            _write(bufs, t, bufs[(t.src, t.src_buf)][t.lo : t.hi].copy())
+            apply_transfer(bufs, t, bufs[(t.src, t.src_buf)][t.lo : t.hi].copy())
         return bufs
     rng = random.Random(seed)
     waiting = [len(t.deps) for t in ts]
@@ -332,7 +338,7 @@ def execute(
             flying.append((i, bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()))
         else:
             i, payload = flying.pop(rng.randrange(len(flying)))
-            _write(bufs, ts[i], payload)
+            apply_transfer(bufs, ts[i], payload)
             for j in succ[i]:
                 waiting[j] -= 1
                 if waiting[j] == 0:
@@ -340,7 +346,11 @@ def execute(
     return bufs
 
 
-def _write(bufs: dict[tuple[int, str], np.ndarray], t: Transfer, payload: np.ndarray) -> None:
+def apply_transfer(
+    bufs: dict[tuple[int, str], np.ndarray], t: Transfer, payload: np.ndarray
+) -> None:
+    """Deliver ``payload`` (the bytes ``t`` read at its start) to every destination of ``t``:
+    added for a ``"sum"`` transfer, copied otherwise."""
     for d in t.dsts:
         view = bufs[(d, t.dst_buf)][t.dst_lo : t.dst_lo + len(payload)]
         if t.op == "sum":

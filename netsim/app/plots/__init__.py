@@ -23,7 +23,9 @@ drawn as error bars.
 Layout: results-table helpers in ``_data``, axis labels and units in ``_axes``, palette
 and rc settings in ``_theme``, figure layout and saving in ``_figure``, one module per
 figure kind (``lines``, ``breakdown``, ``cdf``, ``heatmap``), and here the dispatch of
-:func:`plot_results`. Every name is re-exported here: import from :mod:`netsim.app.plots`.
+:func:`plot_results`. The public names are listed in ``__all__`` here: import them from
+:mod:`netsim.app.plots`. The underscored modules are private to this package; their
+names are public so that the figure modules share them without importing private names.
 """
 
 from __future__ import annotations
@@ -40,47 +42,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-# Every name of the former single module stays importable from here; the private helpers
-# (tests and notebooks use some) are re-exported explicitly with ``name as name``.
-from netsim.app.plots._axes import _TIME_UNITS as _TIME_UNITS
 from netsim.app.plots._axes import LABELS, axis_label, short_names
-from netsim.app.plots._axes import _label as _label
-from netsim.app.plots._axes import _pretty as _pretty
-from netsim.app.plots._axes import _size_axis as _size_axis
-from netsim.app.plots._axes import _spans_decades as _spans_decades
-from netsim.app.plots._axes import _text as _text
-from netsim.app.plots._axes import _time_unit as _time_unit
 from netsim.app.plots._data import (
     AGGREGATES,
-    _is_size,
-    _need,
-    _parameters,
-    _table,
+    as_table,
     averaged_parameters,
+    is_missing,
+    is_size_name,
+    need_column,
     select,
+    swept_parameters,
 )
-from netsim.app.plots._data import _aggregate as _aggregate
-from netsim.app.plots._data import _groups as _groups
-from netsim.app.plots._data import _missing as _missing
-from netsim.app.plots._data import _numeric as _numeric
-from netsim.app.plots._data import _rank as _rank
-from netsim.app.plots._data import _same as _same
-from netsim.app.plots._figure import _FORMATS as _FORMATS
 from netsim.app.plots._figure import Layout, check_figure_path, save_figure
-from netsim.app.plots._figure import _facets as _facets
-from netsim.app.plots._figure import _finish as _finish
-from netsim.app.plots._theme import _MARKERS as _MARKERS
-from netsim.app.plots._theme import _STYLE as _STYLE
 from netsim.app.plots._theme import OKABE_ITO, PALETTE_SOURCE
-from netsim.app.plots._theme import _style as _style
 from netsim.app.plots.breakdown import BREAKDOWN_COMPONENTS, plot_breakdown
 from netsim.app.plots.cdf import plot_cdf
 from netsim.app.plots.compare import plot_comparison
-from netsim.app.plots.heatmap import _heatmap_panels, plot_link_heatmap
-from netsim.app.plots.heatmap import _mean_utilisation as _mean_utilisation
-from netsim.app.plots.heatmap import _node as _node
-from netsim.app.plots.heatmap import _util_items as _util_items
-from netsim.app.plots.lines import _line_panel as _line_panel
+from netsim.app.plots.heatmap import heatmap_panels, plot_link_heatmap
 from netsim.app.plots.lines import plot_latency_vs_size, plot_line, plot_load_latency
 from netsim.app.results import check_results_file
 from netsim.app.sweep_spec import load_yaml, spec_labels
@@ -118,7 +96,7 @@ def _auto_kind(table: np.ndarray, x: str, y: str) -> str:
     first = next((str(v) for v in col if v), "") if col is not None and col.dtype == object else ""
     if first.startswith("["):
         return "heatmap" if "util" in y else "cdf"
-    if _is_size(x) and "busbw" in names and y.endswith("_s"):
+    if is_size_name(x) and "busbw" in names and y.endswith("_s"):
         return "latency-size"
     if "load" in x:
         return "load-latency"
@@ -209,14 +187,14 @@ def _file_labels(data: Any) -> dict[str, str]:
 def _checked_selection(data, x, y, hue, col, where, layout, aggregate) -> np.ndarray:
     """The selected rows; refuses a ``y`` without values, records as ``y``, and silent
     averaging over swept parameters."""
-    table = select(_table(data), where)
+    table = select(as_table(data), where)
     if y is None:
         raise ConfigError("y: required, got None")
     for name, role in ((y, "y"), (x, "x"), (hue, "hue"), (col, "col"), (layout.row, "row")):
-        _need(table, name, role)
+        need_column(table, name, role)
     if not len(table):
         raise ConfigError("data: no successful points to plot (after filtering)")
-    have = [v for v in table[y] if not _missing(v)]
+    have = [v for v in table[y] if not is_missing(v)]
     if not have:
         raise ConfigError(
             f"y: column {y!r} is empty in the {len(table)} selected points (add --where "
@@ -228,7 +206,7 @@ def _checked_selection(data, x, y, hue, col, where, layout, aggregate) -> np.nda
             f"y: column {y!r} holds records (JSON objects), not numbers or samples; plot "
             "a numeric column or a list of numbers"
         )
-    params = _parameters(data) if aggregate is None else None
+    params = swept_parameters(data) if aggregate is None else None
     hidden = averaged_parameters(table, y, [x, hue, col, layout.row], params or [])
     if hidden:
         raise ConfigError(
@@ -247,7 +225,7 @@ def _plot_kind(data, x, y, hue, col, kind, where, out, title, layout, aggregate)
     if kind == "heatmap":
         if layout.row is not None:
             raise ConfigError(f"row: a heatmap has one row of panels, got row={layout.row!r}")
-        return _heatmap_panels(table, y, col, out, title)
+        return heatmap_panels(table, y, col, out, title)
     if x is None:
         raise ConfigError(f"x: required for kind {kind!r}, got None")
     kw = dict(col=col, out=out, title=title, layout=layout)

@@ -2,8 +2,9 @@
 
 Every axis names its quantity and unit (:func:`axis_label`): times in the one unit of ns,
 µs, ms or s that suits the data, bandwidths in GB/s (1e9 bytes/s), sizes on a log2 axis
-with ticks like ``4KiB`` (``_size_axis``); log scales where the data span more than a
-decade (``_spans_decades``); column values as legend and panel text (``_text``, ``_label``).
+with ticks like ``4KiB`` (``size_axis``); log scales where the data span more than a
+decade (``spans_decades``); column values as legend and panel text (``value_text``,
+``value_label``).
 """
 
 from __future__ import annotations
@@ -14,20 +15,36 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
 
-from netsim.app.plots._data import _is_size
+from netsim.app.plots._data import is_size_name
 from netsim.core.units import format_size
 
-__all__ = ["LABELS", "DecadeLocator", "SizeLocator", "axis_label"]
+__all__ = [
+    "LABELS",
+    "TIME_UNITS",
+    "DecadeLocator",
+    "SizeLocator",
+    "axis_label",
+    "category_ticks",
+    "log_axis",
+    "pretty_name",
+    "short_names",
+    "size_axis",
+    "spans_decades",
+    "time_unit",
+    "value_label",
+    "value_text",
+]
 
 #: Labels the sweep spec gives values (``{value: X, label: ...}``, see
 #: :func:`netsim.app.sweep_spec.spec_labels`) for the figure being drawn; :func:`short_names`
 #: prefers them. Set by :func:`netsim.app.plots.plot_results` for a results file.
 LABELS: ContextVar[dict[str, str]] = ContextVar("LABELS", default={})  # noqa: B039
 
-_TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
+TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
 
 
-def _pretty(name: str) -> str:
+def pretty_name(name: str) -> str:
+    """A column name in words (``busbw`` -> ``bus bandwidth``), without its unit."""
     special = {
         "busbw": "bus bandwidth",
         "algbw": "algorithm bandwidth",
@@ -45,10 +62,11 @@ def _pretty(name: str) -> str:
     return base.replace("_", " ")
 
 
-def _time_unit(values: np.ndarray) -> tuple[str, float]:
+def time_unit(values: np.ndarray) -> tuple[str, float]:
+    """The unit (name, seconds per unit) of ns, µs, ms, s that suits the median of ``values``."""
     v = np.abs(values[np.isfinite(values) & (values != 0)])
     ref = float(np.median(v)) if len(v) else 1.0
-    for unit, scale in _TIME_UNITS:
+    for unit, scale in TIME_UNITS:
         if ref >= scale:
             return unit, scale
     return "ns", 1e-9
@@ -68,16 +86,16 @@ def axis_label(name: str, values: np.ndarray | None = None) -> tuple[str, float]
     >>> axis_label("busbw")
     ('bus bandwidth (GB/s)', 1000000000.0)
     """
-    pretty = _pretty(name)
+    pretty = pretty_name(name)
     base = name.removeprefix("result.")
     if base.endswith("per_s"):
         return base.replace("_per_s", "/s").replace("_", " "), 1.0
     if base.endswith("_s") or base in ("time", "latency"):
-        unit, scale = _time_unit(values if values is not None else np.array([1.0]))
+        unit, scale = time_unit(values if values is not None else np.array([1.0]))
         return f"{pretty} ({unit})", scale
     if base in ("busbw", "algbw") or "bandwidth" in base or base.endswith(("_bw", "_Bps")):
         return f"{pretty} (GB/s)", 1e9
-    if _is_size(base):
+    if is_size_name(base):
         return f"{pretty} (bytes)", 1.0
     if "load" in base:
         return f"{pretty} (fraction of injection bandwidth)", 1.0
@@ -86,7 +104,8 @@ def axis_label(name: str, values: np.ndarray | None = None) -> tuple[str, float]
     return pretty, 1.0
 
 
-def _spans_decades(values: np.ndarray) -> bool:
+def spans_decades(values: np.ndarray) -> bool:
+    """Whether the finite ``values`` are positive and span a factor of ten or more."""
     v = values[np.isfinite(values)]
     return bool(len(v)) and v.min() > 0 and v.max() / v.min() >= 10.0
 
@@ -97,7 +116,7 @@ _SIZE_STEPS = (1, 2, 5, 10, 20, 30)
 _MAX_SIZE_LABELS = 6
 
 
-def _category_ticks(ax, labels: list[str]) -> None:
+def category_ticks(ax, labels: list[str]) -> None:
     """Category labels on the x axis: level when short, vertical when long (rotated text
     at other angles needs more room than its width)."""
     long = max((len(t) for t in labels), default=0) * len(labels) > 40
@@ -125,7 +144,7 @@ class SizeLocator(Locator):
         return [2.0**e for e in range(first, e1 + 1, step)]
 
 
-def _size_axis(ax, which: str = "x") -> None:
+def size_axis(ax, which: str = "x") -> None:
     """A log2 axis with size labels (``4KiB``) on at most six powers of two, the other
     powers of two as unlabelled minor ticks."""
     axis = ax.xaxis if which == "x" else ax.yaxis
@@ -168,7 +187,7 @@ class DecadeLocator(Locator):
         return [t for t in MaxNLocator(nbins=4).tick_values(lo, hi) if t > 0]
 
 
-def _log_axis(ax, which: str = "y") -> None:
+def log_axis(ax, which: str = "y") -> None:
     """A log10 axis whose labels never collide (:class:`DecadeLocator`, plain numbers);
     unlabelled minor ticks between."""
     axis = ax.xaxis if which == "x" else ax.yaxis
@@ -179,17 +198,18 @@ def _log_axis(ax, which: str = "y") -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
     """A value as text; whole floats (ints stored as float64 beside NaNs) without ``.0``."""
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     return str(value)
 
 
-def _label(key: str | None, value: Any, names: dict[str, str] | None = None) -> str:
+def value_label(key: str | None, value: Any, names: dict[str, str] | None = None) -> str:
+    """A legend or panel label for ``key=value`` (the bare value for names like ``topo``)."""
     if key is None:
         return ""
-    v = _text(value)
+    v = value_text(value)
     v = (names or {}).get(v, v)
     return v if key in ("topo", "algo", "model", "pattern", "label") else f"{key}={v}"
 

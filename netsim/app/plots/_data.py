@@ -1,9 +1,9 @@
 """Results-table helpers of :mod:`netsim.app.plots`: load, filter, group and average rows.
 
-A figure takes a results path, a structured array or a list of records (``_table``; failed
-rows are left out), checks its columns (``_need``), keeps rows by value (:func:`select`),
-reads columns as numbers (``_numeric``: sizes with units parsed) and splits them into
-groups (``_groups``) whose repeated points are averaged (``_aggregate``).
+A figure takes a results path, a structured array or a list of records (``as_table``; failed
+rows are left out), checks its columns (``need_column``), keeps rows by value (:func:`select`),
+reads columns as numbers (``numeric_column``: sizes with units parsed) and splits them into
+groups (``group_rows``) whose repeated points are averaged (``aggregate_points``).
 """
 
 from __future__ import annotations
@@ -19,13 +19,28 @@ from netsim.app.results import META_COLUMNS, build_table, load_records, load_res
 from netsim.core.errors import ConfigError
 from netsim.core.units import parse_size
 
-__all__ = ["AGGREGATES", "averaged_parameters", "select"]
+__all__ = [
+    "AGGREGATES",
+    "aggregate_points",
+    "as_table",
+    "averaged_parameters",
+    "group_rows",
+    "is_missing",
+    "is_size_name",
+    "need_column",
+    "numeric_column",
+    "order_rank",
+    "same_value",
+    "select",
+    "swept_parameters",
+]
 
 #: Reductions of repeated points ``--aggregate`` accepts.
 AGGREGATES = ("mean", "min", "max")
 
 
-def _table(data: Any) -> np.ndarray:
+def as_table(data: Any) -> np.ndarray:
+    """The results as a structured array (a path is loaded, records are tabulated)."""
     if isinstance(data, np.ndarray):
         table = data
     elif isinstance(data, str | os.PathLike):
@@ -39,7 +54,7 @@ def _table(data: Any) -> np.ndarray:
     return table
 
 
-def _parameters(data: Any) -> list[str] | None:
+def swept_parameters(data: Any) -> list[str] | None:
     """The parameter columns (role ``param``) of a results path or records; ``None`` for
     a bare table, whose roles are unknown."""
     if isinstance(data, str | os.PathLike):
@@ -72,7 +87,7 @@ def averaged_parameters(
     """
     keys = [k for k in by if k is not None]
     names = table.dtype.names or ()
-    rows = table[[not _missing(v) for v in table[y]]] if y in names else table
+    rows = table[[not is_missing(v) for v in table[y]]] if y in names else table
     out = []
     for p in params:
         if p in keys or p not in names:
@@ -80,7 +95,7 @@ def averaged_parameters(
         seen: dict[tuple, str] = {}
         for r in rows:
             v = r[p]
-            if _missing(v):
+            if is_missing(v):
                 continue
             cell = tuple(str(r[k]) for k in keys)
             if seen.setdefault(cell, str(v)) != str(v):
@@ -89,7 +104,8 @@ def averaged_parameters(
     return out
 
 
-def _need(table: np.ndarray, name: str | None, role: str) -> None:
+def need_column(table: np.ndarray, name: str | None, role: str) -> None:
+    """Refuse a column ``name`` (given as ``role``) that the table does not have."""
     names = table.dtype.names or ()
     if name is not None and name not in names:
         raise ConfigError(f"{role}: no column {name!r} in the results; columns: {', '.join(names)}")
@@ -108,13 +124,14 @@ def select(table: np.ndarray, where: Mapping[str, Any] | None) -> np.ndarray:
         return table
     mask = np.ones(len(table), dtype=bool)
     for key, value in where.items():
-        _need(table, key, "where")
+        need_column(table, key, "where")
         col = table[key]
-        mask &= np.array([_same(v, value) for v in col], dtype=bool)
+        mask &= np.array([same_value(v, value) for v in col], dtype=bool)
     return table[mask]
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two cells are equal as text or as numbers."""
     if str(a) == str(b):
         return True
     try:
@@ -123,48 +140,52 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _is_size(name: str) -> bool:
+def is_size_name(name: str) -> bool:
+    """Whether a column named ``name`` holds message sizes in bytes."""
     return name in ("size", "nbytes", "bytes") or "size" in name or name.endswith("_bytes")
 
 
-def _numeric(table: np.ndarray, name: str) -> np.ndarray | None:
+def numeric_column(table: np.ndarray, name: str) -> np.ndarray | None:
     """The column as floats (sizes with units parsed), or None if it is categorical."""
     col = table[name]
     if col.dtype.kind in "biuf":
         return col.astype(float)
-    parse = (lambda v: float(parse_size(v, name))) if _is_size(name) else float
+    parse = (lambda v: float(parse_size(v, name))) if is_size_name(name) else float
     try:  # "" is a missing value (a row of another kind), not a category
-        values = np.array([math.nan if _missing(v) else parse(v) for v in col], dtype=float)
+        values = np.array([math.nan if is_missing(v) else parse(v) for v in col], dtype=float)
     except (ConfigError, TypeError, ValueError):
         return None
     return values if np.isfinite(values).any() else None
 
 
-def _missing(v: Any) -> bool:
+def is_missing(v: Any) -> bool:
+    """Whether a cell is empty (NaN or an empty string)."""
     return (isinstance(v, float | np.floating) and np.isnan(v)) or (isinstance(v, str) and not v)
 
 
-def _groups(table: np.ndarray, key: str | None) -> list[tuple[Any, np.ndarray]]:
+def group_rows(table: np.ndarray, key: str | None) -> list[tuple[Any, np.ndarray]]:
+    """The rows of ``table`` grouped by the values of ``key``, in first-seen order (one
+    group if ``key`` is None)."""
     if key is None:
         return [(None, table)]
     values = table[key]
     order: list[Any] = []
     for v in values:
-        if _missing(v):  # rows without this column (another kind, a failed point)
+        if is_missing(v):  # rows without this column (another kind, a failed point)
             continue
-        if not any(_same(v, o) for o in order):
+        if not any(same_value(v, o) for o in order):
             order.append(v)
     if all(isinstance(v, int | float | np.number) for v in order):
         order.sort()
-    return [(v, table[np.array([_same(x, v) for x in values], dtype=bool)]) for v in order]
+    return [(v, table[np.array([same_value(x, v) for x in values], dtype=bool)]) for v in order]
 
 
-def _rank(order: list[Any], v: Any) -> int:
-    """Position of ``v`` in ``order`` (compared as :func:`_groups` does)."""
-    return next(i for i, o in enumerate(order) if _same(v, o))
+def order_rank(order: list[Any], v: Any) -> int:
+    """Position of ``v`` in ``order`` (compared as :func:`group_rows` does)."""
+    return next(i for i, o in enumerate(order) if same_value(v, o))
 
 
-def _aggregate(x: np.ndarray, y: np.ndarray, how: str = "mean") -> tuple[np.ndarray, ...]:
+def aggregate_points(x: np.ndarray, y: np.ndarray, how: str = "mean") -> tuple[np.ndarray, ...]:
     """``how`` (mean, min or max), min and max of ``y`` for each distinct ``x`` (sorted),
     NaNs left out."""
     ok = np.isfinite(x) & np.isfinite(y)

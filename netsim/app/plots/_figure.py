@@ -1,6 +1,6 @@
 """Figure layout and saving of :mod:`netsim.app.plots`.
 
-``_facets`` makes a figure with one panel per value of a column, ``_finish`` titles, lays
+``facets`` makes a figure with one panel per value of a column, ``finish_figure`` titles, lays
 out and (optionally) saves it, and :func:`save_figure` writes PDF, SVG (vector) or PNG by
 the suffix of the path, under the rc settings of :mod:`netsim.app.plots._theme`.
 """
@@ -15,14 +15,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from netsim.app.plots._axes import _label, _text, short_names
-from netsim.app.plots._data import _groups, _same
-from netsim.app.plots._theme import _STYLE
+from netsim.app.plots._axes import short_names, value_label, value_text
+from netsim.app.plots._data import group_rows, same_value
+from netsim.app.plots._theme import RC_STYLE
 from netsim.core.errors import ConfigError
 
-__all__ = ["Layout", "check_figure_path", "save_figure"]
+__all__ = [
+    "FORMATS",
+    "Layout",
+    "check_figure_path",
+    "facets",
+    "figure_legend",
+    "finish_figure",
+    "save_figure",
+]
 
-_FORMATS = ("pdf", "svg", "png")
+FORMATS = ("pdf", "svg", "png")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +58,7 @@ class Layout:
     aggregate: str = "mean"
 
 
-def _facets(
+def facets(
     table: np.ndarray,
     col: str | None,
     rows: int = 1,
@@ -62,8 +70,8 @@ def _facets(
     ``layout.row`` value. Returns ``fig, axes, panels`` with ``panels`` a list of
     ``(i, j, rows_of_the_panel)``; panel ``(i, j)`` draws in ``axes[i * rows + k][j]``."""
     layout = layout or Layout()
-    cols = _groups(table, col)
-    prow = _groups(table, layout.row)
+    cols = group_rows(table, col)
+    prow = group_rows(table, layout.row)
     if not cols or not prow or not len(table):
         raise ConfigError("data: no successful points to plot (after filtering)")
     n, m = len(cols), len(prow)
@@ -75,13 +83,15 @@ def _facets(
         sharex="all" if layout.sharex else "col",
         sharey="row" if layout.sharey else False,
     )
-    cnames = short_names([_text(v) for v, _ in cols])
-    rnames = short_names([_text(v) for v, _ in prow])
+    cnames = short_names([value_text(v) for v, _ in cols])
+    rnames = short_names([value_text(v) for v, _ in prow])
     panels = []
     for i, (rv, rsub) in enumerate(prow):
         for j, (cv, _) in enumerate(cols):
-            sub = rsub if col is None else rsub[np.array([_same(x, cv) for x in rsub[col]], bool)]
-            parts = [_label(layout.row, rv, rnames), _label(col, cv, cnames)]
+            sub = rsub
+            if col is not None:
+                sub = rsub[np.array([same_value(x, cv) for x in rsub[col]], bool)]
+            parts = [value_label(layout.row, rv, rnames), value_label(col, cv, cnames)]
             axes[i * rows][j].set_title(", ".join(p for p in parts if p))
             panels.append((i, j, sub))
     return fig, axes, panels
@@ -99,7 +109,7 @@ def check_figure_path(out: str | os.PathLike[str]) -> Path:
     """
     path = Path(out)
     fmt = path.suffix.lstrip(".").lower()
-    if fmt not in _FORMATS:
+    if fmt not in FORMATS:
         raise ConfigError(f"out: suffix must be one of .pdf, .svg, .png, got {str(out)!r}")
     if path.is_dir():
         raise ConfigError(f"out: is a directory, got {str(out)!r}")
@@ -126,14 +136,14 @@ def save_figure(fig: Figure, out: str | os.PathLike[str]) -> Path:
     fmt = path.suffix.lstrip(".").lower()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with plt.rc_context(_STYLE):
+        with plt.rc_context(RC_STYLE):
             fig.savefig(path, format=fmt, dpi=200)
     except OSError as exc:
         raise ConfigError(f"out: cannot write {str(out)!r} ({exc.strerror or exc})") from None
     return path
 
 
-def _finish(
+def finish_figure(
     fig: Figure,
     out: str | os.PathLike[str] | None,
     title: str | None,
@@ -143,7 +153,7 @@ def _finish(
     """One figure legend (titled ``legend``), shared-axis labels on the outer panels only,
     the title, tight layout; saved to ``out`` if given."""
     layout = layout or Layout()
-    _figure_legend(fig, legend)
+    figure_legend(fig, legend)
     for ax in fig.axes:
         spec = ax.get_subplotspec()
         if spec is None:
@@ -160,7 +170,7 @@ def _finish(
     return fig
 
 
-def _figure_legend(fig: Figure, title: str | None = None) -> None:
+def figure_legend(fig: Figure, title: str | None = None) -> None:
     """One legend for the whole figure, right of the panels: the labelled lines of every
     panel, each label once (per-panel legends are removed)."""
     handles: dict[str, object] = {}

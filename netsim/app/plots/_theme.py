@@ -1,7 +1,7 @@
 """Colours, markers and matplotlib rc settings shared by every figure of :mod:`netsim.app.plots`.
 
 The Okabe-Ito colour-blind-safe palette (:data:`OKABE_ITO`, cited in
-:data:`PALETTE_SOURCE`) with one marker per line, and the rc settings (``_STYLE``) under
+:data:`PALETTE_SOURCE`) with one marker per line, and the rc settings (``RC_STYLE``) under
 which figures are drawn and saved: small fonts, light grid, TrueType fonts in PDF
 (``pdf.fonttype 42``) and text kept as text in SVG.
 """
@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["OKABE_ITO", "PALETTE_SOURCE"]
+__all__ = [
+    "MARKERS",
+    "OKABE_ITO",
+    "PALETTE_SOURCE",
+    "RC_STYLE",
+    "line_style",
+]
 
 #: Okabe-Ito colours, in the order lines get them (yellow last: weak on white).
 OKABE_ITO: tuple[str, ...] = (
@@ -29,8 +35,8 @@ PALETTE_SOURCE = (
     "the same eight colours in Wong B., 'Points of view: Color blindness', Nature Methods "
     "8:441 (2011)."
 )
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-_STYLE = {
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+RC_STYLE = {
     "font.size": 9,
     "axes.labelsize": 9,
     "axes.titlesize": 9,
@@ -49,5 +55,6 @@ _STYLE = {
 }
 
 
-def _style(i: int) -> dict[str, Any]:
-    return {"color": OKABE_ITO[i % len(OKABE_ITO)], "marker": _MARKERS[i % len(_MARKERS)]}
+def line_style(i: int) -> dict[str, Any]:
+    """Colour and marker of the ``i``-th line (cycling through the palette)."""
+    return {"color": OKABE_ITO[i % len(OKABE_ITO)], "marker": MARKERS[i % len(MARKERS)]}

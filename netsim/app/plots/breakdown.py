@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from netsim.app.plots._axes import _category_ticks, _pretty, _text, axis_label, short_names
-from netsim.app.plots._data import _groups, _need, _numeric, _rank, _table
-from netsim.app.plots._figure import Layout, _facets, _finish
-from netsim.app.plots._theme import _STYLE, OKABE_ITO
+from netsim.app.plots._axes import axis_label, category_ticks, pretty_name, short_names, value_text
+from netsim.app.plots._data import as_table, group_rows, need_column, numeric_column, order_rank
+from netsim.app.plots._figure import Layout, facets, finish_figure
+from netsim.app.plots._theme import OKABE_ITO, RC_STYLE
 from netsim.core.errors import ConfigError
 
 __all__ = ["BREAKDOWN_COMPONENTS", "plot_breakdown"]
@@ -46,7 +46,7 @@ def plot_breakdown(
     """
     layout = layout or Layout()
     reduce = {"mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[layout.aggregate]
-    table = _table(data)
+    table = as_table(data)
     if components is None:
         names = table.dtype.names or ()
         components = [c for c in BREAKDOWN_COMPONENTS if c in names]
@@ -57,41 +57,41 @@ def plot_breakdown(
             )
     pairs = ((x, "x"), (col, "col"), (layout.row, "row"), *((c, "components") for c in components))
     for name, role in pairs:
-        _need(table, name, role)
+        need_column(table, name, role)
     if total is not None and total not in (table.dtype.names or ()):
         total = None
-    allv = np.concatenate([_numeric(table, c) for c in components])
+    allv = np.concatenate([numeric_column(table, c) for c in components])
     label, scale = axis_label(components[0], allv)
     unit = label[label.rindex("(") :]
-    with plt.rc_context(_STYLE):
-        ncat = max(len(_groups(sub, x)) for _, sub in _groups(table, col))
-        order = [v for v, _ in _groups(table, x)]
-        xn = short_names([_text(v) for v in order])
-        fig, axes, panels = _facets(
+    with plt.rc_context(RC_STYLE):
+        ncat = max(len(group_rows(sub, x)) for _, sub in group_rows(table, col))
+        order = [v for v, _ in group_rows(table, x)]
+        xn = short_names([value_text(v) for v in order])
+        fig, axes, panels = facets(
             table, col, height=2.8, width=max(3.2, 0.9 + 0.42 * ncat), layout=layout
         )
         for i, j, sub in panels:
             ax = axes[i][j]
             # the same category order in every panel: first appearance in the whole table
-            cats = sorted(_groups(sub, x), key=lambda c: _rank(order, c[0]))
+            cats = sorted(group_rows(sub, x), key=lambda c: order_rank(order, c[0]))
             pos = np.arange(len(cats))
             bottom = np.zeros(len(cats))
             for k, comp in enumerate(components):
-                h = np.array([reduce(_numeric(g, comp)) for _, g in cats]) / scale
-                ax.bar(pos, h, 0.7, bottom=bottom, color=OKABE_ITO[k], label=_pretty(comp))
+                h = np.array([reduce(numeric_column(g, comp)) for _, g in cats]) / scale
+                ax.bar(pos, h, 0.7, bottom=bottom, color=OKABE_ITO[k], label=pretty_name(comp))
                 bottom += np.nan_to_num(h)
             if total is not None:
-                t = np.array([reduce(_numeric(g, total)) for _, g in cats]) / scale
+                t = np.array([reduce(numeric_column(g, total)) for _, g in cats]) / scale
                 ax.hlines(
                     t,
                     pos - 0.4,
                     pos + 0.4,
                     colors="black",
                     linewidths=1.5,
-                    label=f"{_pretty(total)} (total)",
+                    label=f"{pretty_name(total)} (total)",
                 )
-            _category_ticks(ax, [xn[_text(v)] for v, _ in cats])
-            ax.set_xlabel(layout.xlabel or _pretty(x))
+            category_ticks(ax, [xn[value_text(v)] for v, _ in cats])
+            ax.set_xlabel(layout.xlabel or pretty_name(x))
             ax.set_ylabel(layout.ylabel or f"time per token {unit}")
             ax.grid(axis="x", visible=False)
-        return _finish(fig, out, title, layout)
+        return finish_figure(fig, out, title, layout)

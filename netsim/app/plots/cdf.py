@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from netsim.app.plots._axes import _log_axis, _pretty, _text, axis_label, short_names
-from netsim.app.plots._data import _groups, _need, _numeric, _table
-from netsim.app.plots._figure import Layout, _facets, _finish
-from netsim.app.plots._theme import _STYLE, OKABE_ITO
+from netsim.app.plots._axes import axis_label, log_axis, pretty_name, short_names, value_text
+from netsim.app.plots._data import as_table, group_rows, need_column, numeric_column
+from netsim.app.plots._figure import Layout, facets, finish_figure
+from netsim.app.plots._theme import OKABE_ITO, RC_STYLE
 from netsim.core.errors import ConfigError
 
 __all__ = ["plot_cdf"]
@@ -25,7 +25,7 @@ __all__ = ["plot_cdf"]
 
 def _samples(table: np.ndarray, sub: np.ndarray, y: str) -> np.ndarray:
     """The finite values of ``y`` in ``sub``: numbers, or the pooled JSON lists."""
-    num = _numeric(sub, y) if table[y].dtype.kind in "biuf" else None
+    num = numeric_column(sub, y) if table[y].dtype.kind in "biuf" else None
     if num is not None:
         return num[np.isfinite(num)]
     try:
@@ -54,26 +54,26 @@ def plot_cdf(
     """Empirical CDF of ``y``: a JSON list column (samples of every point of a group are
     pooled, e.g. per-token latencies) or a numeric column (one value per point)."""
     layout = layout or Layout()
-    table = _table(data)
+    table = as_table(data)
     for name, role in ((y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row")):
-        _need(table, name, role)
+        need_column(table, name, role)
     allv = _samples(table, table, y)
     if not len(allv):
         raise ConfigError(f"y: column {y!r} has no samples in the points to plot")
     label, scale = axis_label(y, allv)
-    names = {} if hue is None else short_names([_text(v) for v, _ in _groups(table, hue)])
-    with plt.rc_context(_STYLE):
-        fig, axes, panels = _facets(table, col, layout=layout)
+    names = {} if hue is None else short_names([value_text(v) for v, _ in group_rows(table, hue)])
+    with plt.rc_context(RC_STYLE):
+        fig, axes, panels = facets(table, col, layout=layout)
         for i, j, sub in panels:
             ax = axes[i][j]
-            for k, (hv, g) in enumerate(_groups(sub, hue)):
+            for k, (hv, g) in enumerate(group_rows(sub, hue)):
                 v = np.sort(_samples(table, g, y)) / scale
                 frac = np.arange(1, len(v) + 1) / max(1, len(v))
-                text = None if hue is None else names.get(_text(hv), _text(hv))
+                text = None if hue is None else names.get(value_text(hv), value_text(hv))
                 ax.step(v, frac, where="post", color=OKABE_ITO[k % 8], label=text)
             if allv.min() > 0 and allv.max() / allv.min() >= 100:
-                _log_axis(ax, "x")
+                log_axis(ax, "x")
             ax.set_xlabel(layout.xlabel or label)
             ax.set_ylabel(layout.ylabel or "fraction of samples ≤ x (CDF)")
             ax.set_ylim(0, 1.02)
-        return _finish(fig, out, title, layout, None if hue is None else _pretty(hue))
+        return finish_figure(fig, out, title, layout, None if hue is None else pretty_name(hue))

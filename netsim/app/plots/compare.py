@@ -13,9 +13,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from netsim.app.nccltests import NcclTestsComparison
-from netsim.app.plots._axes import _log_axis, _size_axis, axis_label
-from netsim.app.plots._figure import _figure_legend, _finish
-from netsim.app.plots._theme import _STYLE, OKABE_ITO
+from netsim.app.plots._axes import axis_label, log_axis, size_axis
+from netsim.app.plots._figure import figure_legend, finish_figure
+from netsim.app.plots._theme import OKABE_ITO, RC_STYLE
 from netsim.core.errors import ConfigError
 
 __all__ = ["plot_comparison"]
@@ -44,7 +44,7 @@ def plot_comparison(
     times = np.array([r[k] for r in cmp.rows for k in ("measured_time_s", "simulated_time_s")])
     tlabel, tscale = axis_label("time_s", times)
     several = len(m["ops"]) > 1
-    with plt.rc_context(_STYLE):
+    with plt.rc_context(RC_STYLE):
         fig, (ax_t, ax_b) = plt.subplots(1, 2, figsize=(6.8, 2.8))
         for i, op in enumerate(m["ops"]):
             rows = sorted((r for r in cmp.rows if r["op"] == op), key=lambda r: r["size"])
@@ -63,15 +63,15 @@ def plot_comparison(
                 ax.plot(size[keep], sim[keep], "-", color=color,
                         label=f"{who}netsim {'/'.join(m['algo'])}")  # fmt: skip
         for ax in (ax_t, ax_b):
-            _size_axis(ax, "x")
+            size_axis(ax, "x")
             ax.set_xlabel("message size (bytes)")
-        _log_axis(ax_t, "y")
+        log_axis(ax_t, "y")
         ax_t.set_ylabel(tlabel)
         ax_b.set_ylabel("bus bandwidth (GB/s)")
         ax_b.set_ylim(bottom=0)
-        _figure_legend(fig)
+        figure_legend(fig)
         default = (
             f"{', '.join(m['ops'])} on {m['topo']}, {m['nranks']} ranks: {m['model']}, "
             f"library {m['library']}"
         )
-        return _finish(fig, out, title if title is not None else default)
+        return finish_figure(fig, out, title if title is not None else default)

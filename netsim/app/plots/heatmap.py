@@ -1,8 +1,9 @@
 """Heatmap figure: link utilisation drawn on the topology (meshes, tori).
 
 :func:`plot_link_heatmap` colours the links of a graph by utilisation (wraparound links
-as outward stubs); ``_heatmap_panels`` is ``--kind heatmap`` of :func:`netsim.app.plots.plot_results`:
-one panel per ``col`` value, each the mean utilisation of its rows on their topology.
+as outward stubs); ``heatmap_panels`` is ``--kind heatmap`` of
+:func:`netsim.app.plots.plot_results`: one panel per ``col`` value, each the mean utilisation
+of its rows on their topology.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from netsim.app.plots._axes import _label, _text, short_names
-from netsim.app.plots._data import _groups, _need
-from netsim.app.plots._figure import _finish, save_figure
-from netsim.app.plots._theme import _STYLE
+from netsim.app.plots._axes import short_names, value_label, value_text
+from netsim.app.plots._data import group_rows, need_column
+from netsim.app.plots._figure import finish_figure, save_figure
+from netsim.app.plots._theme import RC_STYLE
 from netsim.core.errors import ConfigError
 
-__all__ = ["plot_link_heatmap"]
+__all__ = [
+    "heatmap_panels",
+    "plot_link_heatmap",
+]
 
 
 def _util_items(utilisation: Any) -> list[tuple[Any, Any, float]]:
@@ -99,7 +103,7 @@ def plot_link_heatmap(
         else:
             segs.append([tuple(pu), tuple(pw)])
             vals.append(value)
-    with plt.rc_context(_STYLE):
+    with plt.rc_context(RC_STYLE):
         own = ax is None
         if own:
             fig, ax = plt.subplots(figsize=(3.6, 3.2))
@@ -124,7 +128,7 @@ def plot_link_heatmap(
             return fig
         cb = fig.colorbar(lc, ax=ax, fraction=0.046, pad=0.04)
         cb.set_label("link utilisation (fraction of bandwidth)")
-        return _finish(fig, out, title)
+        return finish_figure(fig, out, title)
 
 
 def _mean_utilisation(cells: Sequence[Any]) -> dict[tuple[Any, Any], float]:
@@ -136,22 +140,22 @@ def _mean_utilisation(cells: Sequence[Any]) -> dict[tuple[Any, Any], float]:
     return {k: v / len(cells) for k, v in total.items()}
 
 
-def _heatmap_panels(
+def heatmap_panels(
     table: np.ndarray, y: str, col: str | None, out: Any, title: str | None
 ) -> Figure:
     """``--kind heatmap``: one panel per ``col`` value, each the mean link utilisation of
     its rows drawn on their (single) topology, one colour bar for all panels."""
-    _need(table, "topo", "heatmap")
-    _need(table, col, "col")
+    need_column(table, "topo", "heatmap")
+    need_column(table, col, "col")
     if table[y].dtype != object or not any(str(v).startswith("[") for v in table[y]):
         raise ConfigError(
             f"y: a heatmap needs a column of [[u, v, utilisation], ...] lists, got {y!r}"
         )
-    groups = _groups(table, col)
-    names = short_names([_text(v) for v, _ in groups])
+    groups = group_rows(table, col)
+    names = short_names([value_text(v) for v, _ in groups])
     if not groups or not len(table):
         raise ConfigError("data: no successful points to plot (after filtering)")
-    with plt.rc_context(_STYLE):
+    with plt.rc_context(RC_STYLE):
         n = len(groups)
         fig, axes = plt.subplots(1, n, figsize=(0.6 + 3.4 * n, 3.2), squeeze=False)
         for ax, (value, sub) in zip(axes[0], groups, strict=True):
@@ -165,7 +169,7 @@ def _heatmap_panels(
             if not cells:
                 raise ConfigError(f"y: column {y!r} is empty in the rows to plot")
             plot_link_heatmap(topos[0], _mean_utilisation(cells), ax=ax)
-            ax.set_title(_label(col, value, names) if col is not None else topos[0])
+            ax.set_title(value_label(col, value, names) if col is not None else topos[0])
         sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0.0, 1.0))
         cb = fig.colorbar(sm, ax=list(axes[0]), fraction=0.046, pad=0.04)
         cb.set_label("link utilisation (fraction of bandwidth)")

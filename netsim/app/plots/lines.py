@@ -18,18 +18,26 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from netsim.app.plots._axes import (
-    _category_ticks,
-    _log_axis,
-    _pretty,
-    _size_axis,
-    _spans_decades,
-    _text,
     axis_label,
+    category_ticks,
+    log_axis,
+    pretty_name,
     short_names,
+    size_axis,
+    spans_decades,
+    value_text,
 )
-from netsim.app.plots._data import _aggregate, _groups, _is_size, _need, _numeric, _same, _table
-from netsim.app.plots._figure import Layout, _facets, _finish
-from netsim.app.plots._theme import _STYLE, _style
+from netsim.app.plots._data import (
+    aggregate_points,
+    as_table,
+    group_rows,
+    is_size_name,
+    need_column,
+    numeric_column,
+    same_value,
+)
+from netsim.app.plots._figure import Layout, facets, finish_figure
+from netsim.app.plots._theme import RC_STYLE, line_style
 from netsim.core.errors import ConfigError
 
 __all__ = ["plot_latency_vs_size", "plot_line", "plot_load_latency"]
@@ -39,22 +47,22 @@ def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, layout=None, name
     """Draw ``y`` against ``x`` in ``ax``, one line per ``hue`` value (``names``: their
     legend text), repeated points reduced by ``layout.aggregate``."""
     layout = layout or Layout()
-    xv_all = _numeric(table, x)
-    yv_all = _numeric(table, y)
+    xv_all = numeric_column(table, x)
+    yv_all = numeric_column(table, y)
     if yv_all is None:
         raise ConfigError(f"y: column {y!r} is not numeric")
     ylabel, yscale = axis_label(y, yv_all)
     categorical = xv_all is None
-    cats = [v for v, _ in _groups(table, x)] if categorical else []
-    for i, (hv, sub) in enumerate(_groups(table, hue)):
+    cats = [v for v, _ in group_rows(table, x)] if categorical else []
+    for i, (hv, sub) in enumerate(group_rows(table, hue)):
         if categorical:
-            xv = np.array([next(k for k, c in enumerate(cats) if _same(c, v)) for v in sub[x]])
+            xv = np.array([next(k for k, c in enumerate(cats) if same_value(c, v)) for v in sub[x]])
             xv = xv.astype(float)
         else:
-            xv = _numeric(sub, x)
-        xs, mid, lo, hi = _aggregate(xv, _numeric(sub, y), layout.aggregate)
-        st = _style(i)
-        label = None if hue is None else (names or {}).get(_text(hv), _text(hv))
+            xv = numeric_column(sub, x)
+        xs, mid, lo, hi = aggregate_points(xv, numeric_column(sub, y), layout.aggregate)
+        st = line_style(i)
+        label = None if hue is None else (names or {}).get(value_text(hv), value_text(hv))
         ax.plot(xs, mid / yscale, label=label, **st)
         if layout.aggregate == "mean" and np.any(hi > lo):
             ax.errorbar(
@@ -67,29 +75,29 @@ def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, layout=None, name
                 capsize=2,
             )
     if categorical:
-        xn = short_names([_text(c) for c in cats])
-        _category_ticks(ax, [xn[_text(c)] for c in cats])
-        ax.set_xlabel(layout.xlabel or _pretty(x))
+        xn = short_names([value_text(c) for c in cats])
+        category_ticks(ax, [xn[value_text(c)] for c in cats])
+        ax.set_xlabel(layout.xlabel or pretty_name(x))
     else:
         xlabel, _ = axis_label(x, xv_all)
-        if _is_size(x) and (logx or (logx is None and _spans_decades(xv_all))):
-            _size_axis(ax, "x")
-        elif logx or (logx is None and _spans_decades(xv_all)):
-            _log_axis(ax, "x")
+        if is_size_name(x) and (logx or (logx is None and spans_decades(xv_all))):
+            size_axis(ax, "x")
+        elif logx or (logx is None and spans_decades(xv_all)):
+            log_axis(ax, "x")
         ax.set_xlabel(layout.xlabel or xlabel)
-    if logy or (logy is None and _spans_decades(yv_all)):
-        _log_axis(ax, "y")
+    if logy or (logy is None and spans_decades(yv_all)):
+        log_axis(ax, "y")
     ax.set_ylabel(ylabel)
 
 
 def _hue_names(table: np.ndarray, hue: str | None) -> dict[str, str]:
-    return {} if hue is None else short_names([_text(v) for v, _ in _groups(table, hue)])
+    return {} if hue is None else short_names([value_text(v) for v, _ in group_rows(table, hue)])
 
 
 def _checked(data: Any, *names: tuple[str | None, str]) -> np.ndarray:
-    table = _table(data)
+    table = as_table(data)
     for name, role in names:
-        _need(table, name, role)
+        need_column(table, name, role)
     return table
 
 
@@ -109,12 +117,12 @@ def plot_line(
     layout = layout or Layout()
     table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
     names = _hue_names(table, hue)
-    with plt.rc_context(_STYLE):
-        fig, axes, panels = _facets(table, col, layout=layout)
+    with plt.rc_context(RC_STYLE):
+        fig, axes, panels = facets(table, col, layout=layout)
         for i, j, sub in panels:
             _line_panel(axes[i][j], sub, x, y, hue, layout=layout, names=names)
             _set_ylabel(axes[i][j], layout)
-        return _finish(fig, out, title, layout, _legend_title(hue))
+        return finish_figure(fig, out, title, layout, _legend_title(hue))
 
 
 def _set_ylabel(ax, layout: Layout) -> None:
@@ -123,7 +131,7 @@ def _set_ylabel(ax, layout: Layout) -> None:
 
 
 def _legend_title(hue: str | None) -> str | None:
-    return None if hue is None else _pretty(hue)
+    return None if hue is None else pretty_name(hue)
 
 
 def plot_latency_vs_size(
@@ -148,8 +156,8 @@ def plot_latency_vs_size(
         bw = None
     names = _hue_names(table, hue)
     k = 2 if bw else 1
-    with plt.rc_context(_STYLE):
-        fig, axes, panels = _facets(table, col, rows=k, layout=layout)
+    with plt.rc_context(RC_STYLE):
+        fig, axes, panels = facets(table, col, rows=k, layout=layout)
         for i, j, sub in panels:
             top = axes[i * k][j]
             _line_panel(top, sub, x, y, hue, logx=True, logy=True, layout=layout, names=names)
@@ -158,7 +166,7 @@ def plot_latency_vs_size(
                 _line_panel(axes[i * k + 1][j], sub, x, bw, hue, logx=True, logy=False,
                             layout=layout, names=names)  # fmt: skip
                 top.set_xlabel("")
-        return _finish(fig, out, title, layout, _legend_title(hue))
+        return finish_figure(fig, out, title, layout, _legend_title(hue))
 
 
 def plot_load_latency(
@@ -176,9 +184,9 @@ def plot_load_latency(
     layout = layout or Layout()
     table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
     names = _hue_names(table, hue)
-    with plt.rc_context(_STYLE):
-        fig, axes, panels = _facets(table, col, layout=layout)
+    with plt.rc_context(RC_STYLE):
+        fig, axes, panels = facets(table, col, layout=layout)
         for i, j, sub in panels:
             _line_panel(axes[i][j], sub, x, y, hue, logx=False, layout=layout, names=names)
             _set_ylabel(axes[i][j], layout)
-        return _finish(fig, out, title, layout, _legend_title(hue))
+        return finish_figure(fig, out, title, layout, _legend_title(hue))
