@@ -33,7 +33,7 @@ class Demo(Options):
     pairs: int | None = option(None, kind=_even, help="an even number")
     detail: bool = option(False, kind="bool", cli=False, help="Python only")
 
-    def check(self) -> None:
+    def validate(self) -> None:
         if self.mode == "slow" and self.count > 8:
             raise ConfigError(f"count: at most 8 in slow mode, got {self.count}")
 

@@ -209,17 +209,20 @@ class Options:
 
     Declare a study's options as ``@dataclass(frozen=True, kw_only=True) class
     XOptions(Options)``. Making one parses and checks every field (units, kinds, choices,
-    bounds), then calls :meth:`check` for rules between fields.
+    bounds), then calls :meth:`validate` for rules between fields.
     """
 
     def __post_init__(self) -> None:
         for f in fields_of(self):
             value = spec_of(f).parse(f.name, getattr(self, f.name), f.default)
             object.__setattr__(self, f.name, value)
-        self.check()
+        self.validate()
 
-    def check(self) -> None:
-        """Rules between fields (override; raise ConfigError). The default checks nothing."""
+    def validate(self) -> None:
+        """Rules between fields (override; raise ConfigError). The default checks nothing.
+
+        (Named ``validate``, not ``check``: ``check`` is an option of several studies.)
+        """
 
     @classmethod
     def from_mapping(cls, params: Mapping[str, Any] | None = None, /, **kw: Any) -> Self:
