@@ -268,16 +268,17 @@ def _kernel_fabric(fabric: Fabric, km: KernelModel, algo: str) -> Fabric:
 
 
 def _route_latency(fabric: Fabric, group: Sequence[int]) -> float:
-    """One-way latency (sum of link latencies) of the slowest route from the group's first
-    chip: what a count or flag message adds after the data (:mod:`workloads.moe_kernels`)."""
+    """One-way latency of the slowest route from the group's first chip (its links' and
+    switches' ``latency``): what a count or flag message adds after the data
+    (:mod:`workloads.moe_kernels`)."""
     g = fabric.graph
-    return max(
-        (
-            sum(float(g.edges[a, b].get("latency", 0.0)) for a, b, _ in fabric.edges(group[0], d))
-            for d in group[1:]
-        ),
-        default=0.0,
-    )
+
+    def one(d: int) -> float:
+        hops = fabric.edges(group[0], d)
+        links = sum(float(g.edges[a, b].get("latency", 0.0)) for a, b, _ in hops)
+        return links + sum(float(g.nodes[b].get("latency", 0.0)) for _, b, _ in hops[:-1])
+
+    return max((one(d) for d in group[1:]), default=0.0)
 
 
 def _charged(

@@ -34,7 +34,7 @@ Each step becomes a named cost with a default from a published number (``model``
                     HBM bandwidth, e.g. 3.35 TB/s on H100/H800 SXM).
 ``signal``          one more one-way latency of the slowest route of the EP group (the count
                     or flag is a separate RDMA atomic after the data; the topology's link
-                    latencies).
+                    and switch latencies).
 ``msg_rate``        messages per second of one NIC: 330 million (NVIDIA ConnectX-7 product
                     specifications, "330-370 million messages per second"); the send phase
                     takes at least ``messages / msg_rate`` (never binding for 7 KB messages).
