@@ -166,54 +166,51 @@ def fat_tree(
     link, latency, reduction = common["link"], common["latency"], common["reduction"]
     h = k // 2
     hosts = k * h * h
-    edge0 = hosts
-    agg0 = edge0 + k * h
-    core0 = agg0 + k * h
     G = nx.Graph()
-    for pod in range(k):
-        for e in range(h):
-            for port in range(h):
-                c = (pod * h + e) * h + port
-                add_chip(G, c, (c, 0.0), pod=pod, edge=e)
+    for c in range(hosts):
+        add_chip(G, c, (c, 0.0), pod=c // (h * h), edge=(c // h) % h)
+    _fat_tree_switches(G, k, sw_lat, reduction)
+    _fat_tree_links(G, k, {"link": link, "bandwidth": bw, "latency": latency})
+    G.graph["bisection_bandwidth"] = (hosts // 2) * bw
+    G.graph["bisection_links"] = hosts // 2
+    return finish(G, "fat_tree", params)
+
+
+def _fat_tree_switches(G: nx.Graph, k: int, sw_lat: float, reduction: bool) -> None:
+    """Add the edge and aggregation switches of every pod, then the core switches."""
+    h = k // 2
+    hosts = k * h * h
+    edge0, agg0 = hosts, hosts + k * h
+    roles = (("edge", edge0, 0), ("aggregation", agg0, 1))
     for pod in range(k):
         for i in range(h):
             centre = (pod * h + i) * h + (h - 1) / 2
-            add_switch(
-                G,
-                edge0 + pod * h + i,
-                (centre, 1.0),
-                latency=sw_lat,
-                reduction=reduction,
-                level=0,
-                role="edge",
-                pod=pod,
-                index=i,
-            )
-            add_switch(
-                G,
-                agg0 + pod * h + i,
-                (centre, 2.0),
-                latency=sw_lat,
-                reduction=reduction,
-                level=1,
-                role="aggregation",
-                pod=pod,
-                index=i,
-            )
+            for role, first, level in roles:
+                add_switch(
+                    G,
+                    first + pod * h + i,
+                    (centre, level + 1.0),
+                    latency=sw_lat,
+                    reduction=reduction,
+                    level=level,
+                    role=role,
+                    pod=pod,
+                    index=i,
+                )
     ncore = h * h
     for j in range(ncore):
         x = (j + 0.5) * hosts / ncore - 0.5
-        add_switch(
-            G,
-            core0 + j,
-            (x, 3.0),
-            latency=sw_lat,
-            reduction=reduction,
-            level=2,
-            role="core",
-            index=j,
-        )
-    opts = {"link": link, "bandwidth": bw, "latency": latency}
+        core = {"level": 2, "role": "core", "index": j}
+        add_switch(G, agg0 + k * h + j, (x, 3.0), latency=sw_lat, reduction=reduction, **core)
+
+
+def _fat_tree_links(G: nx.Graph, k: int, opts: dict[str, Any]) -> None:
+    """Link hosts to edge switches, edge to aggregation switches within a pod, and
+    aggregation switch ``a`` of every pod to core switches ``a*k/2 .. a*k/2 + k/2 - 1``."""
+    h = k // 2
+    hosts = k * h * h
+    edge0, agg0 = hosts, hosts + k * h
+    core0 = agg0 + k * h
     for c in range(hosts):
         add_link(G, c, edge0 + c // h, **opts)
     for pod in range(k):
@@ -223,9 +220,6 @@ def fat_tree(
         for a in range(h):
             for j in range(h):
                 add_link(G, agg0 + pod * h + a, core0 + a * h + j, **opts)
-    G.graph["bisection_bandwidth"] = (hosts // 2) * bw
-    G.graph["bisection_links"] = hosts // 2
-    return finish(G, "fat_tree", params)
 
 
 # --------------------------------------------------------------------------- tree
