@@ -92,8 +92,7 @@ def hop_stats(
         closed = closed_form_hops(G)
         if closed is not None:
             return closed
-    nodes = list(G.nodes)
-    index = {v: i for i, v in enumerate(nodes)}
+    index = {v: i for i, v in enumerate(G.nodes)}
     chip_rows = np.fromiter((index[c] for c in chips), dtype=np.int64, count=n)
     if n > max_exact_chips:
         rng = np.random.default_rng(seed)
@@ -101,21 +100,58 @@ def hop_stats(
         method = "sampled"
     else:
         sources, method = chip_rows, "exact"
-    src = np.fromiter((index[u] for u, _ in G.edges), dtype=np.int64)
-    dst = np.fromiter((index[v] for _, v in G.edges), dtype=np.int64)
-    src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
-    order = np.argsort(dst, kind="stable")
-    src, dst = src[order], dst[order]
-    targets, starts = np.unique(dst, return_index=True)
-    total = 0
-    reached = 0
-    diameter = 0
-    per_source = np.zeros(len(sources))  # hops summed per source (sampled runs only)
+    bfs = _BitBFS(G, index, chip_rows, len(sources) if method == "sampled" else 0)
     batch = 64 * 64
     for b0 in range(0, len(sources), batch):
-        srcs = sources[b0 : b0 + batch]
+        bfs.search(sources[b0 : b0 + batch], b0)
+    pairs = len(sources) * (n - 1)
+    connected = bfs.reached == pairs
+    return {
+        "diameter": bfs.diameter if connected else math.inf,
+        "avg_hops": bfs.total / pairs if connected else math.inf,
+        "avg_hops_stderr": _stderr(bfs.hops / (n - 1), n) if method == "sampled" else 0.0,
+        "connected": connected,
+        "hops_method": method,
+        "hops_sources": len(sources),
+    }
+
+
+class _BitBFS:
+    """Breadth-first search from up to 64*64 sources at once, one bit per source in a
+    ``uint64`` frontier per node; accumulates the hop counts to the chips.
+
+    Parameters
+    ----------
+    G : networkx.Graph
+    index : dict
+        Node -> row.
+    chip_rows : numpy.ndarray
+        Rows of the chips (the targets counted).
+    n_sources : int
+        How many sources to sum the hops of one by one (:attr:`hops`, for a sampled
+        standard error); 0: none.
+    """
+
+    def __init__(
+        self, G: nx.Graph, index: dict[Any, int], chip_rows: np.ndarray, n_sources: int
+    ) -> None:
+        src = np.fromiter((index[u] for u, _ in G.edges), dtype=np.int64)
+        dst = np.fromiter((index[v] for _, v in G.edges), dtype=np.int64)
+        src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+        order = np.argsort(dst, kind="stable")
+        self.src, dst = src[order], dst[order]
+        self.targets, self.starts = np.unique(dst, return_index=True)
+        self.n_nodes = len(index)
+        self.chip_rows = chip_rows
+        self.hops = np.zeros(n_sources)  # hops summed per source (sampled runs only)
+        self.total = 0
+        self.reached = 0
+        self.diameter = 0
+
+    def search(self, srcs: np.ndarray, first: int) -> None:
+        """Search from ``srcs`` (sources ``first .. first + len(srcs) - 1``)."""
         words = (len(srcs) + 63) // 64
-        frontier = np.zeros((len(nodes), words), dtype=np.uint64)
+        frontier = np.zeros((self.n_nodes, words), dtype=np.uint64)
         bit = np.arange(len(srcs))
         np.bitwise_or.at(
             frontier,
@@ -124,35 +160,23 @@ def hop_stats(
         )
         visited = frontier.copy()
         level = 0
-        while True:
+        while len(self.src):
             level += 1
-            if len(src) == 0:
-                break
-            gathered = np.bitwise_or.reduceat(frontier[src], starts, axis=0)
+            gathered = np.bitwise_or.reduceat(frontier[self.src], self.starts, axis=0)
             nxt = np.zeros_like(frontier)
-            nxt[targets] = gathered & ~visited[targets]
+            nxt[self.targets] = gathered & ~visited[self.targets]
             if not nxt.any():
                 break
             visited |= nxt
-            count = int(np.bitwise_count(nxt[chip_rows]).sum())
-            if count and method == "sampled":  # bit i of word w is source 64 w + i
-                bits = np.unpackbits(nxt[chip_rows].view(np.uint8), axis=1, bitorder="little")
-                per_source[b0 : b0 + len(srcs)] += level * bits[:, : len(srcs)].sum(axis=0)
+            count = int(np.bitwise_count(nxt[self.chip_rows]).sum())
+            if count and len(self.hops):  # bit i of word w is source 64 w + i
+                bits = np.unpackbits(nxt[self.chip_rows].view(np.uint8), axis=1, bitorder="little")
+                self.hops[first : first + len(srcs)] += level * bits[:, : len(srcs)].sum(axis=0)
             if count:
-                total += level * count
-                reached += count
-                diameter = level
+                self.total += level * count
+                self.reached += count
+                self.diameter = level
             frontier = nxt
-    pairs = len(sources) * (n - 1)
-    connected = reached == pairs
-    return {
-        "diameter": diameter if connected else math.inf,
-        "avg_hops": total / pairs if connected else math.inf,
-        "avg_hops_stderr": _stderr(per_source / (n - 1), n) if method == "sampled" else 0.0,
-        "connected": connected,
-        "hops_method": method,
-        "hops_sources": len(sources),
-    }
 
 
 def _stderr(means: np.ndarray, n: int) -> float:
