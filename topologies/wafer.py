@@ -228,6 +228,19 @@ def wafer(
     b_cross = ct.bandwidth if cross_bandwidth is None else cross_bandwidth
     rl = lt.switch_latency if router_latency is None else router_latency
     G = nx.Graph()
+    _add_tiles(G, dies, tiles, rl)
+    die_opts = {"link": link, "bandwidth": b_die, "latency": die_latency, "cross": False}
+    cross_opts = {"link": cross_link, "bandwidth": b_cross, "latency": cross_latency, "cross": True}
+    _add_mesh_links(G, (X, Y), tiles, die_opts, cross_opts)
+    set_injection(G, injection_bandwidth)
+    G.graph["diameter"] = X + Y - 2
+    _bisection(G, dies, tiles, b_die, b_cross)
+    return finish(G, "wafer", params)
+
+
+def _add_tiles(G: nx.Graph, dies: tuple[int, int], tiles: tuple[int, int], rl: float) -> None:
+    """Add every tile as a chip (rank ``x * Y + y``) with its die and router latency."""
+    X, Y = dies[0] * tiles[0], dies[1] * tiles[1]
     for x in range(X):
         for y in range(Y):
             dx, dy = x // tiles[0], y // tiles[1]
@@ -241,8 +254,18 @@ def wafer(
                 tile=(x % tiles[0], y % tiles[1]),
                 latency=rl,
             )
-    die_opts = {"link": link, "bandwidth": b_die, "latency": die_latency, "cross": False}
-    cross_opts = {"link": cross_link, "bandwidth": b_cross, "latency": cross_latency, "cross": True}
+
+
+def _add_mesh_links(
+    G: nx.Graph,
+    shape: tuple[int, int],
+    tiles: tuple[int, int],
+    die_opts: dict[str, Any],
+    cross_opts: dict[str, Any],
+) -> None:
+    """Link every tile to its +x and +y neighbours; a link crossing a die edge takes
+    ``cross_opts``, one inside a die ``die_opts``."""
+    X, Y = shape
     for x in range(X):
         for y in range(Y):
             r = x * Y + y
@@ -252,10 +275,6 @@ def wafer(
             if y + 1 < Y:
                 opts = cross_opts if (y + 1) % tiles[1] == 0 else die_opts
                 add_link(G, r, r + 1, dim=1, wrap=False, **opts)
-    set_injection(G, injection_bandwidth)
-    G.graph["diameter"] = X + Y - 2
-    _bisection(G, dies, tiles, b_die, b_cross)
-    return finish(G, "wafer", params)
 
 
 def _bisection(
