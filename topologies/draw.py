@@ -113,9 +113,30 @@ def _draw_on(G: nx.Graph, ax: Axes) -> None:
     pos = layout(G)
     V = G.number_of_nodes()
     scale = 1.0 / math.sqrt(max(V, 1) / 16.0) if V > 16 else 1.0
-    stub = 0.35 * _spacing(pos, G)
     types = sorted({str(d.get("link", "?")) for *_, d in G.edges(data=True)})
     colour = {t: OKABE_ITO[i % len(OKABE_ITO)] for i, t in enumerate(types)}
+    wrapped = _draw_links(G, ax, pos, colour, lw=max(0.3, 1.6 * scale))
+    chips = [v for v in G if G.nodes[v].get("kind") == "chip"]
+    switches = [v for v in G if G.nodes[v].get("kind") != "chip"]
+    _draw_nodes(ax, pos, chips, switches, scale)
+    _legend(ax, len(chips), len(switches), colour, wrapped)
+    name = G.graph.get("name", "topology")
+    ax.set_title(
+        f"{name}\n{len(chips)} chips, {len(switches)} switches, {G.number_of_edges()} links"
+    )
+    if all("coord" in G.nodes[c] for c in chips):  # grids keep square cells
+        ax.set_aspect("equal", adjustable="datalim")
+    ax.autoscale_view()
+    ax.margins(0.08)
+    ax.set_axis_off()
+
+
+def _draw_links(
+    G: nx.Graph, ax: Axes, pos: dict[Any, tuple[float, float]], colour: dict[str, str], lw: float
+) -> bool:
+    """Draw the links coloured by link type, wraparound links as dotted outward stubs;
+    return whether there were any."""
+    stub = 0.35 * _spacing(pos, G)
     segs: dict[str, list] = defaultdict(list)
     wraps: dict[str, list] = defaultdict(list)
     for u, v, d in G.edges(data=True):
@@ -129,16 +150,20 @@ def _draw_on(G: nx.Graph, ax: Axes) -> None:
             wraps[t].append([tuple(pv), tuple(pv + out)])
         else:
             segs[t].append([tuple(pu), tuple(pv)])
-    lw = max(0.3, 1.6 * scale)
-    for t in types:
+    for t in colour:
         if segs[t]:
             ax.add_collection(LineCollection(segs[t], colors=colour[t], linewidths=lw, zorder=1))
         if wraps[t]:
             ax.add_collection(
                 LineCollection(wraps[t], colors=colour[t], linewidths=lw, linestyles=":", zorder=1)
             )
-    chips = [v for v in G if G.nodes[v].get("kind") == "chip"]
-    switches = [v for v in G if G.nodes[v].get("kind") != "chip"]
+    return any(wraps.values())
+
+
+def _draw_nodes(
+    ax: Axes, pos: dict[Any, tuple[float, float]], chips: list, switches: list, scale: float
+) -> None:
+    """Chips as black dots, switches as white squares."""
     size = max(2.0, 120.0 * scale)
     for members, marker, face, label in (
         (chips, "o", "#000000", "chip"),
@@ -157,9 +182,11 @@ def _draw_on(G: nx.Graph, ax: Axes) -> None:
                 zorder=2,
                 label=label,
             )
-    handles = [
-        Line2D([], [], color="#000000", marker="o", linestyle="", label=f"chip ({len(chips)})")
-    ]
+
+
+def _legend(ax: Axes, chips: int, switches: int, colour: dict[str, str], wrapped: bool) -> None:
+    """Legend outside the axes: node counts, one entry per link type, the wraparound stubs."""
+    handles = [Line2D([], [], color="#000000", marker="o", linestyle="", label=f"chip ({chips})")]
     if switches:
         handles.append(
             Line2D(
@@ -169,23 +196,14 @@ def _draw_on(G: nx.Graph, ax: Axes) -> None:
                 markerfacecolor="#FFFFFF",
                 marker="s",
                 linestyle="",
-                label=f"switch ({len(switches)})",
+                label=f"switch ({switches})",
             )
         )
-    for t in types:
-        handles.append(Line2D([], [], color=colour[t], label=f"{t} link"))
-    if any(wraps.values()):
+    for t, c in colour.items():
+        handles.append(Line2D([], [], color=c, label=f"{t} link"))
+    if wrapped:
         handles.append(Line2D([], [], color="#555555", linestyle=":", label="wraparound (stubs)"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    name = G.graph.get("name", "topology")
-    ax.set_title(
-        f"{name}\n{len(chips)} chips, {len(switches)} switches, {G.number_of_edges()} links"
-    )
-    if all("coord" in G.nodes[c] for c in chips):  # grids keep square cells
-        ax.set_aspect("equal", adjustable="datalim")
-    ax.autoscale_view()
-    ax.margins(0.08)
-    ax.set_axis_off()
 
 
 def draw(G: nx.Graph, path: str | os.PathLike[str] | None, *, ax: Axes | None = None) -> None:
