@@ -17,13 +17,50 @@ contract documented in :mod:`topologies`:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
 from netsim.core.linktypes import REDUCTION_ENGINES, link_type
 
-__all__ = ["add_chip", "add_link", "add_switch", "finish", "set_injection"]
+__all__ = ["LinkSpec", "add_chip", "add_link", "add_switch", "finish", "set_injection"]
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """One class of links of a generator (e.g. a dragonfly's global links).
+
+    Attributes
+    ----------
+    link : str
+        Link type of :mod:`netsim.core.linktypes`.
+    bandwidth : float or None
+        Bytes/s per direction of one physical link (None: the link type's).
+    latency : float or None
+        Seconds (None: the link type's).
+    """
+
+    link: str
+    bandwidth: float | None = None
+    latency: float | None = None
+
+    def link_bandwidth(self) -> float:
+        """Bytes/s per direction of one physical link (the link type's if not given)."""
+        return link_type(self.link).bandwidth if self.bandwidth is None else float(self.bandwidth)
+
+    def add(self, G: nx.Graph, u: int, v: int, count: int = 1, **attrs: Any) -> None:
+        """:func:`add_link` of ``count`` links of this class between ``u`` and ``v``."""
+        add_link(
+            G,
+            u,
+            v,
+            link=self.link,
+            bandwidth=self.bandwidth,
+            latency=self.latency,
+            count=count,
+            **attrs,
+        )
 
 
 def add_chip(G: nx.Graph, n: int, pos: tuple[float, float], **attrs: Any) -> None:

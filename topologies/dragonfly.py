@@ -62,7 +62,7 @@ import networkx as nx
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import link_type
 from netsim.core.validate import require_choice, require_int
-from topologies._build import add_chip, add_link, add_switch, finish
+from topologies._build import LinkSpec, add_chip, add_switch, finish
 from topologies.limits import MAX_CHIPS, check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
@@ -166,15 +166,21 @@ def global_links(
     >>> global_links(2, 1, 3)  # a = 2, h = 1: router r of group i goes to group i + 1 + r
     [(0, 0, 1, 1), (0, 1, 2, 0), (1, 0, 2, 1)]
     """
+    a, h, g, arrangement = _checked_shape(a, h, g, arrangement)
+    return _global_links(a, h, g, arrangement)
+
+
+def _checked_shape(a: Any, h: Any, g: Any, arrangement: Any) -> tuple[int, int, int, str]:
+    """Validate ``a``, ``h``, ``g`` (None: the balanced ``a*h + 1``) and the arrangement."""
     a = require_int("a", a, min=1)
     h = require_int("h", h, min=1)
-    g = require_int("g", g, min=2, max=a * h + 1)
+    g = a * h + 1 if g is None else require_int("g", g, min=2, max=a * h + 1)
     arrangement = require_choice("arrangement", arrangement, ARRANGEMENTS)
     if (g * a * h) % 2:
         raise ConfigError(
             f"g: a*h*g must be even so that every global port is paired, got a={a}, h={h}, g={g}"
         )
-    return _global_links(a, h, g, arrangement)
+    return a, h, g, arrangement
 
 
 def _global_links(a: int, h: int, g: int, arrangement: str) -> list[tuple[int, int, int, int]]:
@@ -268,50 +274,61 @@ def dragonfly(
     """
     a = require_int("a", a, min=1)
     p = require_int("p", p, min=1)
-    h = require_int("h", h, min=1)
-    g = a * h + 1 if g is None else require_int("g", g, min=2, max=a * h + 1)
-    arrangement = require_choice("arrangement", arrangement, ARRANGEMENTS)
-    if (g * a * h) % 2:
-        raise ConfigError(
-            f"g: a*h*g must be even so that every global port is paired, got a={a}, h={h}, g={g}"
-        )
+    a, h, g, arrangement = _checked_shape(a, h, g, arrangement)
     check_chips("a, p, g", a * p * g, f"a*p*g = {a * p * g}")
     link = require_link("link", link)
-    bws = {
-        name: opt_bandwidth(name, value)
-        for name, value in (
-            ("terminal_bandwidth", terminal_bandwidth),
-            ("local_bandwidth", local_bandwidth),
-            ("global_bandwidth", global_bandwidth),
-        )
-    }
-    lats = {
-        name: opt_time(name, value)
-        for name, value in (
-            ("terminal_latency", terminal_latency),
-            ("local_latency", local_latency),
-            ("global_latency", global_latency),
-            ("switch_latency", switch_latency),
-        )
+    options = {
+        "terminal_bandwidth": opt_bandwidth("terminal_bandwidth", terminal_bandwidth),
+        "local_bandwidth": opt_bandwidth("local_bandwidth", local_bandwidth),
+        "global_bandwidth": opt_bandwidth("global_bandwidth", global_bandwidth),
+        "terminal_latency": opt_time("terminal_latency", terminal_latency),
+        "local_latency": opt_time("local_latency", local_latency),
+        "global_latency": opt_time("global_latency", global_latency),
+        "switch_latency": opt_time("switch_latency", switch_latency),
     }
     reduction = require_bool("reduction", reduction)
     params = {"a": a, "p": p, "h": h, "g": g, "arrangement": arrangement, "link": link}
-    params.update(bws)
-    params.update(lats)
+    params.update(options)
     params["reduction"] = reduction
-    lt = link_type(link)
-
-    def bw(name: str) -> float:
-        v = bws[name]
-        return lt.bandwidth if v is None else v
-
-    t_lat = lt.latency if terminal_latency is None else lats["terminal_latency"]
-    l_lat = lt.latency if local_latency is None else lats["local_latency"]
-    g_lat = lt.latency + GLOBAL_EXTRA_LATENCY if global_latency is None else lats["global_latency"]
-    sw_lat = lt.switch_latency if switch_latency is None else lats["switch_latency"]
-
-    n = a * p * g
+    roles = _link_specs(link, options)
+    sw_lat = options["switch_latency"]
     G = nx.Graph()
+    _add_groups(
+        G,
+        (a, p, g),
+        roles["terminal"].link_bandwidth(),
+        {
+            "latency": link_type(link).switch_latency if sw_lat is None else sw_lat,
+            "reduction": reduction,
+        },
+    )
+    _add_group_links(G, (a, p, g), roles)
+    _add_global_links(G, (a, p, g), _global_links(a, h, g, arrangement), roles["global"])
+    if g == a * h + 1:
+        G.graph["diameter"] = 5 if a >= 2 else 3
+    return finish(G, "dragonfly", params)
+
+
+def _link_specs(link: str, options: dict[str, float | None]) -> dict[str, LinkSpec]:
+    """The terminal, local and global link classes; a global link's latency defaults to the
+    link type's plus :data:`GLOBAL_EXTRA_LATENCY`."""
+    specs = {
+        role: LinkSpec(link, options[f"{role}_bandwidth"], options[f"{role}_latency"])
+        for role in ("terminal", "local", "global")
+    }
+    lt = link_type(link)
+    for role, extra in (("terminal", 0.0), ("local", 0.0), ("global", GLOBAL_EXTRA_LATENCY)):
+        if specs[role].latency is None:
+            specs[role] = LinkSpec(link, specs[role].bandwidth, lt.latency + extra)
+    return specs
+
+
+def _add_groups(
+    G: nx.Graph, shape: tuple[int, int, int], injection: float, switch: dict[str, Any]
+) -> None:
+    """Add the routers (``switch`` attributes) and their chips, group by group on a circle."""
+    a, p, g = shape
+    n = a * p * g
     radius = max(4.0, 1.2 * a * g / math.pi)
     for grp in range(g):
         theta = 2 * math.pi * grp / g
@@ -319,15 +336,7 @@ def dragonfly(
         for r in range(a):
             phi = theta + 2 * math.pi * r / a
             rx, ry = cx + math.cos(phi), cy + math.sin(phi)
-            add_switch(
-                G,
-                n + grp * a + r,
-                (rx, ry),
-                latency=sw_lat,
-                reduction=reduction,
-                group=grp,
-                router=r,
-            )
+            add_switch(G, n + grp * a + r, (rx, ry), **switch, group=grp, router=r)
             for port in range(p):
                 psi = phi + (port - (p - 1) / 2) * 0.5 / max(p, 1)
                 add_chip(
@@ -337,46 +346,35 @@ def dragonfly(
                     group=grp,
                     router=r,
                     port=port,
-                    injection_bandwidth=bw("terminal_bandwidth"),
+                    injection_bandwidth=injection,
                 )
+
+
+def _add_group_links(G: nx.Graph, shape: tuple[int, int, int], roles: dict[str, LinkSpec]) -> None:
+    """Link every chip to its router and the routers of a group all-to-all."""
+    a, p, g = shape
+    n = a * p * g
     for grp in range(g):
         for r in range(a):
             sw = n + grp * a + r
             for port in range(p):
-                add_link(
-                    G,
-                    (grp * a + r) * p + port,
-                    sw,
-                    link=link,
-                    bandwidth=bw("terminal_bandwidth"),
-                    latency=t_lat,
-                    role="terminal",
-                )
+                roles["terminal"].add(G, (grp * a + r) * p + port, sw, role="terminal")
             for r2 in range(r + 1, a):
-                add_link(
-                    G,
-                    sw,
-                    n + grp * a + r2,
-                    link=link,
-                    bandwidth=bw("local_bandwidth"),
-                    latency=l_lat,
-                    role="local",
-                )
+                roles["local"].add(G, sw, n + grp * a + r2, role="local")
+
+
+def _add_global_links(
+    G: nx.Graph,
+    shape: tuple[int, int, int],
+    links: list[tuple[int, int, int, int]],
+    spec: LinkSpec,
+) -> None:
+    """Add the global links, parallel links between two routers as one edge with ``count``."""
+    a, p, g = shape
+    n = a * p * g
     pairs: Counter[tuple[int, int]] = Counter()
-    for i, r, j, r2 in _global_links(a, h, g, arrangement):
+    for i, r, j, r2 in links:
         u, v = n + i * a + r, n + j * a + r2
         pairs[(min(u, v), max(u, v))] += 1
     for (u, v), count in sorted(pairs.items()):
-        add_link(
-            G,
-            u,
-            v,
-            link=link,
-            bandwidth=bw("global_bandwidth"),
-            latency=g_lat,
-            count=count,
-            role="global",
-        )
-    if g == a * h + 1:
-        G.graph["diameter"] = 5 if a >= 2 else 3
-    return finish(G, "dragonfly", params)
+        spec.add(G, u, v, count=count, role="global")
