@@ -42,7 +42,7 @@ import networkx as nx
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import link_type
 from netsim.core.validate import require_int
-from topologies._build import add_link, add_switch, finish
+from topologies._build import LinkSpec, add_switch, finish
 from topologies.limits import check_chips
 from topologies.nvswitch import add_domain, link_split
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
@@ -243,50 +243,74 @@ def hierarchical(
     >>> sorted({d["role"] for _, d in G.nodes(data=True) if d["kind"] == "switch"})
     ['leaf', 'nvswitch', 'spine']
     """
-    nodes = require_int("nodes", nodes, min=1)
-    gpus = require_int("gpus", gpus, min=1)
-    check_chips("nodes, gpus", nodes * gpus, f"nodes*gpus = {nodes * gpus}")
-    switches = require_int("switches", switches, min=1)
-    links_per_gpu = require_int("links_per_gpu", links_per_gpu, min=switches)
-    scale_up_link = require_link("scale_up_link", scale_up_link)
-    scale_up_bandwidth = opt_bandwidth("scale_up_bandwidth", scale_up_bandwidth)
-    scale_up_latency = opt_time("scale_up_latency", scale_up_latency)
-    nvswitch_latency = opt_time("nvswitch_latency", nvswitch_latency)
-    nvswitch_reduction = require_bool("nvswitch_reduction", nvswitch_reduction)
-    nic_link = require_link("nic_link", nic_link)
-    nic_bandwidth = opt_bandwidth("nic_bandwidth", nic_bandwidth)
-    nic_latency = opt_time("nic_latency", nic_latency)
-    leaf_radix = require_int("leaf_radix", leaf_radix, min=2, even=True)
-    fabric_switch_latency = opt_time("fabric_switch_latency", fabric_switch_latency)
-    fabric_reduction = require_bool("fabric_reduction", fabric_reduction)
-    size = _fabric_size(nodes, gpus, leaf_radix)
-    params = {
-        "nodes": nodes,
-        "gpus": gpus,
-        "switches": switches,
-        "links_per_gpu": links_per_gpu,
-        "scale_up_link": scale_up_link,
-        "scale_up_bandwidth": scale_up_bandwidth,
-        "scale_up_latency": scale_up_latency,
-        "nvswitch_latency": nvswitch_latency,
-        "nvswitch_reduction": nvswitch_reduction,
-        "nic_link": nic_link,
-        "nic_bandwidth": nic_bandwidth,
-        "nic_latency": nic_latency,
-        "leaf_radix": leaf_radix,
-        "fabric_switch_latency": fabric_switch_latency,
-        "fabric_reduction": fabric_reduction,
-    }
-    su_bw = link_type(scale_up_link).bandwidth if scale_up_bandwidth is None else scale_up_bandwidth
-    nic_lt = link_type(nic_link)
-    nic_bw = nic_lt.bandwidth if nic_bandwidth is None else nic_bandwidth
-    fab_lat = nic_lt.switch_latency if fabric_switch_latency is None else fabric_switch_latency
-    n_chips = nodes * gpus
-    nvs0 = n_chips
-    leaf0 = nvs0 + nodes * switches
-    spine0 = leaf0 + size["leaves"]
-    split = link_split(links_per_gpu, switches)
+    params = _validated(
+        {
+            "nodes": nodes,
+            "gpus": gpus,
+            "switches": switches,
+            "links_per_gpu": links_per_gpu,
+            "scale_up_link": scale_up_link,
+            "scale_up_bandwidth": scale_up_bandwidth,
+            "scale_up_latency": scale_up_latency,
+            "nvswitch_latency": nvswitch_latency,
+            "nvswitch_reduction": nvswitch_reduction,
+            "nic_link": nic_link,
+            "nic_bandwidth": nic_bandwidth,
+            "nic_latency": nic_latency,
+            "leaf_radix": leaf_radix,
+            "fabric_switch_latency": fabric_switch_latency,
+            "fabric_reduction": fabric_reduction,
+        }
+    )
+    size = _fabric_size(params["nodes"], params["gpus"], params["leaf_radix"])
+    nic = LinkSpec(params["nic_link"], params["nic_bandwidth"], params["nic_latency"])
+    scale_up = LinkSpec(
+        params["scale_up_link"], params["scale_up_bandwidth"], params["scale_up_latency"]
+    )
     G = nx.Graph()
+    _add_nodes(G, params, scale_up, nic.link_bandwidth())
+    _add_fabric(G, params, size, nic)
+    n_chips = params["nodes"] * params["gpus"]
+    m = n_chips // 2
+    split_gpus = min(m % params["gpus"], params["gpus"] - m % params["gpus"])
+    su_links = split_gpus * params["links_per_gpu"]
+    G.graph["bisection_bandwidth"] = m * nic.link_bandwidth() + su_links * scale_up.link_bandwidth()
+    G.graph["bisection_links"] = m + su_links
+    return finish(G, "hierarchical", params)
+
+
+def _validated(raw: dict[str, Any]) -> dict[str, Any]:
+    """Check every parameter of :func:`hierarchical` (one ConfigError naming the first bad
+    one); return them as ``G.graph["params"]`` records them."""
+    p = dict(raw)
+    p["nodes"] = require_int("nodes", p["nodes"], min=1)
+    p["gpus"] = require_int("gpus", p["gpus"], min=1)
+    check_chips("nodes, gpus", p["nodes"] * p["gpus"], f"nodes*gpus = {p['nodes'] * p['gpus']}")
+    p["switches"] = require_int("switches", p["switches"], min=1)
+    p["links_per_gpu"] = require_int("links_per_gpu", p["links_per_gpu"], min=p["switches"])
+    checks = {"link": require_link, "bw": opt_bandwidth, "time": opt_time, "bool": require_bool}
+    for name, kind in (
+        ("scale_up_link", "link"),
+        ("scale_up_bandwidth", "bw"),
+        ("scale_up_latency", "time"),
+        ("nvswitch_latency", "time"),
+        ("nvswitch_reduction", "bool"),
+        ("nic_link", "link"),
+        ("nic_bandwidth", "bw"),
+        ("nic_latency", "time"),
+    ):
+        p[name] = checks[kind](name, p[name])
+    p["leaf_radix"] = require_int("leaf_radix", p["leaf_radix"], min=2, even=True)
+    p["fabric_switch_latency"] = opt_time("fabric_switch_latency", p["fabric_switch_latency"])
+    p["fabric_reduction"] = require_bool("fabric_reduction", p["fabric_reduction"])
+    return p
+
+
+def _add_nodes(G: nx.Graph, p: dict[str, Any], scale_up: LinkSpec, nic_bw: float) -> None:
+    """Add the scale-up domains (GPUs and NVSwitch chips) node by node."""
+    nodes, gpus, switches = p["nodes"], p["gpus"], p["switches"]
+    nvs0 = nodes * gpus
+    split = link_split(p["links_per_gpu"], switches)
     for node in range(nodes):
         first = node * gpus
         add_domain(
@@ -294,11 +318,9 @@ def hierarchical(
             list(range(first, first + gpus)),
             list(range(nvs0 + node * switches, nvs0 + (node + 1) * switches)),
             split,
-            link=scale_up_link,
-            link_bandwidth=su_bw,
-            latency=scale_up_latency,
-            switch_latency=nvswitch_latency,
-            reduction=nvswitch_reduction,
+            link=scale_up,
+            switch_latency=p["nvswitch_latency"],
+            reduction=p["nvswitch_reduction"],
             x0=node * (gpus + 1.0),
             chip_attrs=[
                 {"node": node, "local_rank": r, "rail": r, "nic_bandwidth": nic_bw}
@@ -307,50 +329,30 @@ def hierarchical(
             switch_attrs={"node": node},
             edge_attrs={"role": "scale_up"},
         )
+
+
+def _add_fabric(G: nx.Graph, p: dict[str, Any], size: dict[str, int], nic: LinkSpec) -> None:
+    """Add the rail leaves and the spines, link every GPU's NIC to the leaf of its rail and
+    group, and every leaf to every spine."""
+    nodes, gpus = p["nodes"], p["gpus"]
+    leaf0 = nodes * gpus + nodes * p["switches"]
+    spine0 = leaf0 + size["leaves"]
+    latency = p["fabric_switch_latency"]
+    switch = {
+        "latency": link_type(nic.link).switch_latency if latency is None else latency,
+        "reduction": p["fabric_reduction"],
+    }
     width = max(nodes * (gpus + 1.0) - 1.0, 1.0)
-    down = size["nodes_per_leaf"]
     for i in range(size["leaves"]):
         group, rail = divmod(i, gpus)
         x = (i + 0.5) * width / size["leaves"]
-        add_switch(
-            G,
-            leaf0 + i,
-            (x, 2.0),
-            latency=fab_lat,
-            reduction=fabric_reduction,
-            role="leaf",
-            level=0,
-            group=group,
-            rail=rail,
-        )
+        add_switch(G, leaf0 + i, (x, 2.0), **switch, role="leaf", level=0, group=group, rail=rail)
     for j in range(size["spines"]):
         x = (j + 0.5) * width / size["spines"]
-        add_switch(
-            G,
-            spine0 + j,
-            (x, 3.0),
-            latency=fab_lat,
-            reduction=fabric_reduction,
-            role="spine",
-            level=1,
-            index=j,
-        )
-    nic = {"link": nic_link, "bandwidth": nic_bw, "latency": nic_latency}
-    for c in range(n_chips):
+        add_switch(G, spine0 + j, (x, 3.0), **switch, role="spine", level=1, index=j)
+    for c in range(nodes * gpus):
         node, rail = divmod(c, gpus)
-        add_link(G, c, leaf0 + (node // down) * gpus + rail, role="nic", **nic)
+        nic.add(G, c, leaf0 + (node // size["nodes_per_leaf"]) * gpus + rail, role="nic")
     for i in range(size["leaves"]):
         for j in range(size["spines"]):
-            add_link(
-                G,
-                leaf0 + i,
-                spine0 + j,
-                count=size["links_per_spine_edge"],
-                role="fabric",
-                **nic,
-            )
-    m = n_chips // 2
-    split_gpus = min(m % gpus, gpus - m % gpus)
-    G.graph["bisection_bandwidth"] = m * nic_bw + split_gpus * links_per_gpu * su_bw
-    G.graph["bisection_links"] = m + split_gpus * links_per_gpu
-    return finish(G, "hierarchical", params)
+            nic.add(G, leaf0 + i, spine0 + j, count=size["links_per_spine_edge"], role="fabric")

@@ -32,7 +32,7 @@ import networkx as nx
 
 from netsim.core.linktypes import link_type
 from netsim.core.validate import require_float, require_int
-from topologies._build import add_chip, add_link, add_switch, finish
+from topologies._build import LinkSpec, add_chip, add_switch, finish
 from topologies.limits import check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
@@ -158,9 +158,7 @@ def add_domain(
     switch_ids: list[int],
     split: list[int],
     *,
-    link: str,
-    link_bandwidth: float | None,
-    latency: float | None,
+    link: LinkSpec,
     switch_latency: float | None,
     reduction: bool,
     x0: float = 0.0,
@@ -170,13 +168,13 @@ def add_domain(
 ) -> None:
     """Add one scale-up domain: ``chips`` wired to ``switch_ids`` with ``split`` links each.
 
-    Chips get ``injection_bandwidth`` = links per GPU times the link bandwidth. Used by
+    Chips get ``injection_bandwidth`` = links per GPU times the bandwidth of one ``link``;
+    switches traverse in ``switch_latency`` (default: the link type's). Used by
     :func:`nvswitch` and by :func:`topologies.hierarchical.hierarchical`.
     """
-    lt = link_type(link)
-    bw = lt.bandwidth if link_bandwidth is None else float(link_bandwidth)
+    lt = link_type(link.link)
     sw_lat = lt.switch_latency if switch_latency is None else float(switch_latency)
-    injection = sum(split) * bw
+    injection = sum(split) * link.link_bandwidth()
     g = len(chips)
     attrs_list = list(chip_attrs) if chip_attrs is not None else [{} for _ in chips]
     for i, (c, extra) in enumerate(zip(chips, attrs_list, strict=True)):
@@ -198,16 +196,7 @@ def add_domain(
     for c in chips:
         for s, cnt in zip(switch_ids, split, strict=True):
             if cnt:
-                add_link(
-                    G,
-                    c,
-                    s,
-                    link=link,
-                    bandwidth=bw,
-                    latency=latency,
-                    count=cnt,
-                    **(edge_attrs or {}),
-                )
+                link.add(G, c, s, count=cnt, **(edge_attrs or {}))
 
 
 def nvswitch(
@@ -315,9 +304,7 @@ def nvswitch(
         list(range(gpus)),
         list(range(gpus, gpus + switches)),
         _link_split(links_per_gpu, switches),
-        link=link,
-        link_bandwidth=link_bandwidth,
-        latency=latency,
+        link=LinkSpec(link, link_bandwidth, latency),
         switch_latency=switch_latency,
         reduction=reduction,
         switch_attrs=engine if reduction else None,
