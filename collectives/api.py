@@ -550,7 +550,7 @@ def run_collective(
         check_result(sched, inputs, res.buffers)
     if backend == "analytical":
         ana = res.time_s
-    util = be.link_utilisation() if hasattr(be, "link_utilisation") else {}
+    util = be.link_utilisation()
     busiest = max(util, key=util.get) if util else None
     size_b = count * itemsize
     # Nothing moved at size 0: bandwidth 0, as nccl-tests prints.

@@ -38,7 +38,6 @@ is timed is the one that is checked (:func:`collectives.schedule.expected`).
 from __future__ import annotations
 
 import gc
-import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -96,24 +95,12 @@ class RunResult:
     link_types: tuple[str, ...] = ()
 
 
-def _accepts_flow(send: Any) -> bool:
-    try:
-        params = inspect.signature(send).parameters.values()
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        return False
-    return any(p.name == "flow" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
 class _Stripes:
     """Distinct equal-cost routes per (src, dst) and the share of bytes each carries."""
 
-    def __init__(self, backend: Any) -> None:
-        router = getattr(backend, "router", None)
-        ports = getattr(backend, "ports", None)
-        if router is None or ports is None:
-            raise ConfigError("multipath: the backend exposes no router to find routes with")
-        self.router, self.ports = router, ports
-        self.active = router.sprays  # declared by the routing registry (netsim.core.engine.routing)
+    def __init__(self, backend: Backend) -> None:
+        self.router, self.ports = backend.router, backend.ports
+        self.active = self.router.sprays  # declared by the routing registry (RoutingInfo)
         self._cache: dict[tuple[int, int], tuple[tuple[int, ...], tuple[float, ...]]] = {}
 
     def split(self, src: int, dst: int, nbytes: int) -> list[tuple[int, int]]:
@@ -168,7 +155,7 @@ class _SwitchReducers:
         return max(now, free) + lat
 
 
-def route_links(backend: Any, schedule: Schedule) -> list[frozenset[str]]:
+def route_links(backend: Backend, schedule: Schedule) -> list[frozenset[str]]:
     """The link types every transfer of ``schedule`` crosses on ``backend``'s routes.
 
     A multicast crosses those of all its unicast routes; a local transfer crosses none.
@@ -265,13 +252,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def _striped(
-    backend: Any,
-    parts: list[tuple[int, int]],
-    src: int,
-    dst: int,
-    use_flow: bool,
-    done: Callable[[int], None],
-    i: int,
+    backend: Backend, parts: list[tuple[int, int]], src: int, dst: int, done: Any, i: int
 ) -> None:
     """Send the stripes ``parts`` (``[(flow, bytes), ...]``); ``done(i)`` after the last."""
     left = [len(parts)]
@@ -281,9 +262,172 @@ def _striped(
         if left[0] == 0:
             done(i)
 
+    dsts = (dst,)
     for flow, b in parts:
-        ev = backend.send(src, dst, b, flow=flow) if use_flow else backend.send(src, dst, b)
-        ev.callbacks.append(part_done)
+        backend.transfer(src, dsts, b, part_done, None, flow)
+
+
+@dataclass
+class _Run:
+    """The state of one :func:`run`: the schedule, its costs, and what has happened so far.
+
+    Per transfer (same index as ``schedule.transfers``): ``effs`` (payload fraction),
+    ``steps`` (step cost before it starts), ``sprays`` (striped over equal-cost routes),
+    ``waiting`` (dependencies not yet arrived), ``succ`` (the transfers depending on it,
+    see :func:`_successors`), ``arrivals`` (NaN until it arrives) and ``sent`` (start
+    times, kept only when a switch reduction engine needs them).
+    """
+
+    backend: Backend
+    schedule: Schedule
+    effs: list[float]
+    steps: list[float]
+    sprays: list[bool]
+    crossed: tuple[str, ...]
+    launch: float
+    rbw: float | None
+    delays: dict[int, float]
+    t0: float = 0.0
+    bufs: dict[tuple[int, str], np.ndarray] | None = None
+    reducers: _SwitchReducers | None = None
+    stripes: _Stripes | None = None
+    chips: set[int] = field(default_factory=set)
+    waiting: list[int] = field(default_factory=list)
+    succ: list[Any] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    sent: list[float] = field(default_factory=list)
+
+
+def _prepare(backend: Backend, schedule: Schedule, data: Any, **costs: Any) -> _Run:
+    """Validate the inputs and set up the state of a run (clock at ``backend.env.now``)."""
+    schedule.validate()
+    rbw = costs.pop("reduce_bandwidth")
+    if rbw is not None:
+        rbw = require_float("reduce_bandwidth", rbw, min=0.0, min_open=True)
+    delays = {
+        int(k): require_float("start_delay", v, min=0.0)
+        for k, v in (costs.pop("start_delay") or {}).items()
+    }
+    effs, steps, sprays, crossed, launch = _resolve_costs(backend, schedule, **costs)
+    ts = schedule.transfers
+    r = _Run(backend, schedule, effs, steps, sprays, crossed, launch, rbw, delays)
+    r.t0 = backend.env.now
+    r.chips = {v for v, k in backend.graph.nodes(data="kind") if k == "chip"}
+    r.reducers = _SwitchReducers(backend.graph)
+    r.sent = [0.0] * len(ts) if r.reducers.rate else []
+    r.bufs = initial_buffers(schedule, data) if data is not None else None
+    r.stripes = _Stripes(backend) if any(sprays) else None
+    r.waiting = [len(t.deps) for t in ts]
+    with gc_paused():
+        r.succ = _successors(ts)
+    r.arrivals = [math.nan] * len(ts)
+    return r
+
+
+def _handlers(r: _Run) -> Callable[[int], None]:
+    """Return ``start(i)``, which sends transfer ``i`` now; its arrival starts those
+    depending on it (after their step cost) through the backend's light path
+    (:meth:`Backend.transfer`, :meth:`Backend.call_at`)."""
+    backend, env, ts, t0 = r.backend, r.backend.env, r.schedule.transfers, r.t0
+    effs, steps, sprays, stripes = r.effs, r.steps, r.sprays, r.stripes
+    waiting, succ, arrivals, sent, bufs = r.waiting, r.succ, r.arrivals, r.sent, r.bufs
+    itemsize, transfer, later = r.schedule.itemsize, backend.transfer, backend.call_at
+    payloads: dict[int, np.ndarray] = {}
+
+    def arrived(i: int) -> None:
+        now = env.now
+        arrivals[i] = now - t0
+        if bufs is not None:
+            apply_transfer(bufs, ts[i], payloads.pop(i))
+        for j in succ[i]:
+            w = waiting[j] - 1
+            waiting[j] = w
+            if w == 0:
+                if steps[j] > 0 and not ts[j].local:
+                    later(now + steps[j], start, j)
+                else:
+                    start(j)
+
+    def start(i: int) -> None:
+        t = ts[i]
+        if sent:
+            sent[i] = env.now
+        if bufs is not None:
+            payloads[i] = bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()
+        src, dsts = t.src, t.dsts
+        wire = (t.hi - t.lo) * itemsize
+        e = effs[i]
+        if e != 1.0:
+            wire = math.ceil(wire / e)
+        if len(dsts) > 1 or (dsts[0] != src and not sprays[i]):
+            transfer(src, dsts, wire, done, i)
+        elif dsts[0] == src:  # local: no link crossed
+            done(i)
+        else:
+            _striped(backend, stripes.split(src, dsts[0], wire), src, dsts[0], done, i)
+
+    done = arrived if r.rbw is None and not r.reducers.rate else _landing(r, arrived)
+    return start
+
+
+def _landing(r: _Run, arrived: Callable[[int], None]) -> Callable[[int], None]:
+    """Wrap ``arrived`` with the reduction time of an op ``"sum"`` transfer: at a switch's
+    reduction engine, or ``3 * nbytes / reduce_bandwidth`` into a chip."""
+    env, later = r.backend.env, r.backend.call_at
+    ts, itemsize = r.schedule.transfers, r.schedule.itemsize
+    reducers, rbw, chips, sent = r.reducers, r.rbw, r.chips, r.sent
+
+    def landed(i: int) -> None:
+        t = ts[i]
+        if t.op == "sum" and reducers.rate and len(t.dsts) == 1:
+            at = reducers.done(t.dsts[0], t.count * itemsize, sent[i], env.now)
+            if at is not None:
+                later(at, arrived, i) if at > env.now else arrived(i)
+                return
+        if rbw is not None and t.op == "sum" and any(d in chips for d in t.dsts):
+            later(env.now + 3.0 * t.count * itemsize / rbw, arrived, i)
+        else:
+            arrived(i)
+
+    return landed
+
+
+def _kick_off(r: _Run, start: Callable[[int], None]) -> None:
+    """Start every transfer without dependencies, after the launch cost and its source's
+    start delay."""
+    env, later = r.backend.env, r.backend.call_at
+    for i, t in enumerate(r.schedule.transfers):
+        if not t.deps:
+            at = r.t0 + r.launch + r.delays.get(t.src, 0.0)
+            if at > env.now:
+                later(at, start, i)
+            else:
+                start(i)
+
+
+def _result(r: _Run) -> RunResult:
+    """The :class:`RunResult` of a finished run; raises SimulationError if a transfer never
+    arrived."""
+    ts, arrivals, n = r.schedule.transfers, r.arrivals, len(r.arrivals)
+    missing = sum(1 for a in arrivals if math.isnan(a))
+    if missing:
+        raise SimulationError(f"run: {missing} of {n} transfers never arrived")
+    finish: dict[int, float] = {}
+    for t, a in zip(ts, arrivals, strict=True):
+        for d in t.dsts:
+            if finish.get(d, -1.0) < a:
+                finish[d] = a
+    return RunResult(
+        time_s=max(arrivals) if n else 0.0,
+        arrivals=arrivals,
+        finish=finish,
+        transfers=n,
+        bytes=sum(t.hi - t.lo for t in ts) * r.schedule.itemsize,
+        buffers=r.bufs,
+        model=str(r.backend.model),
+        stats=dict(r.backend.stats()),
+        link_types=r.crossed,
+    )
 
 
 def run(
@@ -304,7 +448,7 @@ def run(
     Parameters
     ----------
     backend : Backend
-        A fresh or running :class:`netsim.core.backend.Backend` (packet or analytical).
+        A fresh or running :class:`netsim.core.backend.Backend` (packet, flow or analytical).
     schedule : Schedule
         The collective.
     data : mapping, optional
@@ -337,118 +481,15 @@ def run(
     SimulationError
         Some transfer never arrived (e.g. the backend deadlocked without saying so).
     """
-    schedule.validate()
-    rbw = None
-    if reduce_bandwidth is not None:
-        rbw = require_float("reduce_bandwidth", reduce_bandwidth, min=0.0, min_open=True)
-    delays = {
-        int(k): require_float("start_delay", v, min=0.0) for k, v in (start_delay or {}).items()
-    }
-    effs, steps, sprays, crossed, launch = _resolve_costs(
-        backend, schedule, step_overhead, launch_overhead, efficiency, multipath, costs
-    )
-    env = backend.env
-    t0 = env.now
-    ts = schedule.transfers
-    n = len(ts)
-    itemsize = schedule.itemsize
-    chips = {v for v, k in backend.graph.nodes(data="kind") if k == "chip"}
-    reducers = _SwitchReducers(backend.graph)
-    engines = bool(reducers.rate)
-    sent = [0.0] * n if engines else []
-    bufs = initial_buffers(schedule, data) if data is not None else None
-    stripes = _Stripes(backend) if any(sprays) else None
-    use_flow = _accepts_flow(backend.send)
-    call_at = getattr(backend, "call_at", None)
-
-    waiting = [len(t.deps) for t in ts]
+    r = _prepare(
+        backend, schedule, data, reduce_bandwidth=reduce_bandwidth, start_delay=start_delay,
+        step_overhead=step_overhead, launch_overhead=launch_overhead, efficiency=efficiency,
+        multipath=multipath, costs=costs,
+    )  # fmt: skip
     with gc_paused():
-        succ = _successors(ts)
-    arrivals = [math.nan] * n
-    payloads: dict[int, np.ndarray] = {}
-    send = backend.send
-
-    def later(t: float, fn: Any, arg: Any) -> None:
-        if call_at is not None:
-            call_at(t, fn, arg)
-        else:
-            env.timeout(t - env.now).callbacks.append(lambda _: fn(arg))
-
-    def arrived(i: int) -> None:
-        now = env.now
-        arrivals[i] = now - t0
-        if bufs is not None:
-            apply_transfer(bufs, ts[i], payloads.pop(i))
-        for j in succ[i]:
-            w = waiting[j] - 1
-            waiting[j] = w
-            if w == 0:
-                if steps[j] > 0 and not ts[j].local:
-                    later(now + steps[j], start, j)
-                else:
-                    start(j)
-
-    def landed(i: int) -> None:
-        t = ts[i]
-        if t.op == "sum" and reducers.rate and len(t.dsts) == 1:
-            at = reducers.done(t.dsts[0], t.count * itemsize, sent[i], env.now)
-            if at is not None:
-                later(at, arrived, i) if at > env.now else arrived(i)
-                return
-        if rbw is not None and t.op == "sum" and any(d in chips for d in t.dsts):
-            later(env.now + 3.0 * t.count * itemsize / rbw, arrived, i)
-        else:
-            arrived(i)
-
-    done = arrived if rbw is None and not reducers.rate else landed
-
-    def start(i: int) -> None:
-        t = ts[i]
-        if engines:
-            sent[i] = env.now
-        if bufs is not None:
-            payloads[i] = bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()
-        src, dsts = t.src, t.dsts
-        nbytes = (t.hi - t.lo) * itemsize
-        e = effs[i]
-        wire = nbytes if e == 1.0 else math.ceil(nbytes / e)
-        if len(dsts) > 1:
-            backend.multicast(src, dsts, wire).callbacks.append(lambda _: done(i))
-        elif dsts[0] == src:  # local: no link crossed
-            done(i)
-        elif not sprays[i]:
-            send(src, dsts[0], wire).callbacks.append(lambda _: done(i))
-        else:
-            _striped(backend, stripes.split(src, dsts[0], wire), src, dsts[0], use_flow, done, i)
-
-    with gc_paused():
-        for i, t in enumerate(ts):
-            if not t.deps:
-                at = t0 + launch + delays.get(t.src, 0.0)
-                if at > env.now:
-                    later(at, start, i)
-                else:
-                    start(i)
+        _kick_off(r, _handlers(r))
         backend.run()
-    missing = sum(1 for a in arrivals if math.isnan(a))
-    if missing:
-        raise SimulationError(f"run: {missing} of {n} transfers never arrived")
-    finish: dict[int, float] = {}
-    for t, a in zip(ts, arrivals, strict=True):
-        for d in t.dsts:
-            if finish.get(d, -1.0) < a:
-                finish[d] = a
-    return RunResult(
-        time_s=max(arrivals) if n else 0.0,
-        arrivals=arrivals,
-        finish=finish,
-        transfers=n,
-        bytes=sum(t.hi - t.lo for t in ts) * itemsize,
-        buffers=bufs,
-        model=str(backend.model),
-        stats=dict(backend.stats()),
-        link_types=crossed,
-    )
+    return _result(r)
 
 
 def contention_free(

@@ -28,13 +28,15 @@ class LandingBackend:
 
     Models the extra latency of landing network writes in HBM instead of SRAM
     (:attr:`workloads.chips.Chip.landing_latency`). Messages to switches are not delayed.
-    Everything else is delegated to the wrapped backend.
+    Every other member of :class:`netsim.core.backend.Backend` is the wrapped backend's.
     """
 
     def __init__(self, inner: Any, latency: float, chips: Sequence[int]) -> None:
         self.inner = inner
         self.env = inner.env
         self.graph = inner.graph
+        self.router = inner.router
+        self.ports = inner.ports
         self.latency = require_float("landing_latency", latency, min=0.0)
         self._chips = frozenset(chips)
         self.model = f"{inner.model}+landing-{format_time(self.latency)}"
@@ -70,6 +72,17 @@ class LandingBackend:
         delay = self.latency if any(d in self._chips for d in dsts) else 0.0
         return self._delayed(ev, delay, None, t0)
 
+    def transfer(
+        self, src: int, dsts: Sequence[int], nbytes: int, done: Any, arg: Any, flow: int = 0
+    ) -> None:
+        """:meth:`send` (with ``flow``) or :meth:`multicast`; ``done(arg)`` when its event
+        fires (the wrapped backend's light path would skip the landing delay)."""
+        if len(dsts) == 1:
+            ev = self.send(src, dsts[0], nbytes, flow=flow)
+        else:
+            ev = self.multicast(src, dsts, nbytes)
+        ev.callbacks.append(lambda _: done(arg))
+
     def run(self, until: Any = None) -> None:
         """Run the wrapped backend."""
         self.inner.run(until)
@@ -78,8 +91,13 @@ class LandingBackend:
         """The wrapped backend's counters, with this wrapper's ``model``."""
         return {**self.inner.stats(), "model": self.model}
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def call_at(self, t: float, fn: Any, arg: Any = None) -> None:
+        """The wrapped backend's timer."""
+        self.inner.call_at(t, fn, arg)
+
+    def link_utilisation(self) -> dict[tuple[int, int], float]:
+        """The wrapped backend's link utilisation."""
+        return self.inner.link_utilisation()
 
 
 def _check_landing(landing: str, c: Chip) -> tuple[str, float]:

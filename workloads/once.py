@@ -44,7 +44,8 @@ events by node or port number, so the arrival times are those of the component i
 
 Not split (simulated whole, as before): the flow model (its rates are one max-min
 allocation over all flows, recomputed at every start and end), routing that draws random
-or load-dependent routes (``valiant``, ``ugal``), multipath striping, and schedules that are
+or load-dependent routes (declared ``stateful`` in the routing registry,
+:class:`netsim.core.engine.routing.RoutingInfo`: ``valiant``, ``ugal``), multipath striping, and schedules that are
 not a one-level merge of groups.
 """
 
@@ -97,8 +98,6 @@ LABEL_KEYS = (
     "die_coord",
     "tile",
 )
-#: Routings whose routes are random or depend on the load: groups are never split.
-_STATEFUL_ROUTINGS = ("valiant", "ugal")
 
 _state = {"enabled": True}
 _memo: OrderedDict[Any, tuple[list[float], str, dict[str, Any]]] = OrderedDict()
@@ -192,7 +191,7 @@ def _splittable(fabric: Fabric, schedule: Schedule) -> bool:
     groups = schedule.groups
     if fabric.backend not in ("packet", "analytical") or _stripes(fabric) or len(groups) < 2:
         return False
-    if fabric.router().name in _STATEFUL_ROUTINGS:
+    if fabric.router().stateful:  # random or load-dependent routes (RoutingInfo.stateful)
         return False
     if any(g.groups for g in groups):
         return False

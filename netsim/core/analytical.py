@@ -36,8 +36,9 @@ import simpy
 from netsim.core.backend import check_multicast, check_send
 from netsim.core.engine.interface import default_injection
 from netsim.core.engine.packetise import Packetiser, wire_bytes
+from netsim.core.engine.packets import Call, Packet
 from netsim.core.engine.routing import PortTable, make_router
-from netsim.core.engine.simpy_adapter import events_scheduled
+from netsim.core.engine.simpy_adapter import events_scheduled, run_all, schedule_at, succeed_at
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
 
@@ -162,12 +163,47 @@ class AnalyticalNetwork:
         flow: int = 0,
         callback: Callable[[float], None] | None = None,
     ) -> simpy.Event:
-        """Send ``nbytes`` from ``src`` to ``dst``; the event fires after ``T`` seconds.
+        """Send ``nbytes`` from ``src`` to ``dst``; see :class:`Backend`.
 
         ``flow`` selects among equal-cost routes as in the packet engine; ``callback(latency)``
         is called at delivery, before the event fires.
         """
-        nbytes = check_send(self._inj, src, dst, nbytes)
+        event = self.env.event()
+        self._send(src, dst, check_send(self._inj, src, dst, nbytes), flow, callback, event)
+        return event
+
+    def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
+        """Send ``nbytes`` from ``src`` to every node of ``dsts``; fires at the slowest arrival."""
+        event = self.env.event()
+        self._multicast(src, dsts, nbytes, event)
+        return event
+
+    def transfer(
+        self,
+        src: int,
+        dsts: Sequence[int],
+        nbytes: int,
+        done: Callable[[Any], None],
+        arg: Any,
+        flow: int = 0,
+    ) -> None:
+        """Send to ``dsts`` and call ``done(arg)`` on arrival; see :class:`Backend`."""
+        call = Call(done, arg)
+        if len(dsts) == 1:
+            dst = dsts[0]
+            self._send(src, dst, check_send(self._inj, src, dst, nbytes), flow, None, call)
+        else:
+            self._multicast(src, dsts, nbytes, call)
+
+    def call_at(self, t: float, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Call ``fn(arg)`` at simulated time ``now + (t - now)`` (``t`` >= now), as a simpy
+        ``Timeout`` of ``t - now`` seconds would (one light event)."""
+        now = self.env.now
+        schedule_at(self.env, now + max(0.0, t - now), Call(fn, arg))
+
+    # ------------------------------------------------------------------ internals
+    def _send(self, src, dst, nbytes, flow, callback, event) -> None:
+        """Time a checked message alone on its route; deliver it (see the module docstring)."""
         t = 0.0
         if src != dst:
             lat, bw, ports = self._path(src, dst, flow)
@@ -176,13 +212,13 @@ class AnalyticalNetwork:
             for q, w in zip(ports, wires, strict=True):
                 self._busy_time[q] += w / self.ports.bandwidth[q]
             self.packet_hops += len(ports)
-        return self._deliver(t, nbytes, 1, callback)
+        self.messages += 1
+        self.bytes_injected += nbytes
+        self._deliver_at(self.env.now + t, nbytes, t, callback, event)
 
-    def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
-        """Send ``nbytes`` from ``src`` to every node of ``dsts``; fires at the slowest arrival.
-
-        Every link of the union of the unicast routes carries the bytes once.
-        """
+    def _multicast(self, src, dsts, nbytes, event) -> None:
+        """Every link of the union of the unicast routes carries the bytes once; the message
+        arrives when the slowest destination is reached."""
         dsts, nbytes = check_multicast(self._inj, src, dsts, nbytes)
         routes = [self._path(src, d, 0) for d in dsts]
         used = tuple(dict.fromkeys(q for _, _, ports in routes for q in ports))
@@ -193,30 +229,39 @@ class AnalyticalNetwork:
         for q in used:
             self._busy_time[q] += wire[q] / self.ports.bandwidth[q]
         self.packet_hops += len(used)
-        return self._deliver(t, nbytes, len(dsts), None)
-
-    def _deliver(
-        self, delay: float, nbytes: int, copies: int, callback: Callable[[float], None] | None
-    ) -> simpy.Event:
         self.messages += 1
-        self.bytes_injected += nbytes * copies
-        ev = self.env.timeout(delay)
+        self.bytes_injected += nbytes * len(dsts)
+        self._deliver_at(self.env.now + t, nbytes * len(dsts), t, None, event)
 
-        def done(_: Any) -> None:
-            self.bytes_delivered += nbytes * copies
+    def _deliver_at(self, t, nbytes, latency, callback, event) -> None:
+        """At time ``t``: count ``nbytes`` delivered, call ``callback(latency)`` if any, then
+        process ``event``, a simpy event (triggered now and processed at ``t``, as a
+        ``Timeout``) or the :class:`Call` of :meth:`transfer`."""
+        if type(event) is Call:
+            schedule_at(self.env, t, Call(self._delivered, (nbytes, latency, callback, event)))
+            return
+
+        def delivered(_: Any) -> None:
+            self.bytes_delivered += nbytes
             if callback is not None:
-                callback(delay)
+                callback(latency)
 
-        ev.callbacks.insert(0, done)
-        return ev
+        event.callbacks.insert(0, delivered)
+        succeed_at(self.env, t, event)
 
-    def call_at(self, t: float, fn: Callable[[Any], None], arg: Any = None) -> None:
-        """Call ``fn(arg)`` at simulated time ``t`` (>= now)."""
-        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(lambda _: fn(arg))
+    def _delivered(self, what: tuple[int, float, Any, Call]) -> None:
+        nbytes, latency, callback, call = what
+        self.bytes_delivered += nbytes
+        if callback is not None:
+            callback(latency)
+        call.fn(call.arg)
 
     def run(self, until: float | simpy.Event | None = None) -> None:
         """Run the clock until ``until`` or until no event is left."""
-        self.env.run(until)
+        if until is None:
+            run_all(self.env, Packet, Call)
+        else:
+            self.env.run(until)
 
     def route(self, src: int, dst: int, flow: int = 0) -> list[int]:
         """The nodes a message from ``src`` to ``dst`` visits (``src`` first)."""

@@ -38,16 +38,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from heapq import heapify, heappop, heappush
 from typing import Any
 
 import networkx as nx
-import simpy
 
 from netsim.core.analytical import AnalyticalNetwork
-from netsim.core.backend import check_multicast, check_send
-from netsim.core.engine.simpy_adapter import succeed_at
+from netsim.core.backend import check_multicast
 
 __all__ = ["FlowNetwork", "component", "fill_rates"]
 
@@ -212,34 +210,23 @@ class FlowNetwork(AnalyticalNetwork):
         self._pending = False  # a reallocation is scheduled for now
         self._fifo: dict[tuple[int, ...], deque[_Flow]] = {}  # route -> messages in order
 
-    # ------------------------------------------------------------------ public seam
-    def send(
-        self,
-        src: int,
-        dst: int,
-        nbytes: int,
-        *,
-        flow: int = 0,
-        callback: Callable[[float], None] | None = None,
-    ) -> simpy.Event:
-        """Send ``nbytes`` from ``src`` to ``dst`` as one flow; see :class:`Backend`.
-
-        ``flow`` selects among equal-cost routes as in the packet engine; ``callback(latency)``
-        is called at delivery, before the event fires.
-        """
-        nbytes = check_send(self._inj, src, dst, nbytes)
+    # ------------------------------------------------------------------ internals
+    def _send(self, src, dst, nbytes, flow, callback, event) -> None:
+        """One flow on the route ``src -> dst``, queued behind the route's earlier messages."""
         if src == dst:
-            return self._deliver(0.0, nbytes, 1, callback)
+            super()._send(src, dst, nbytes, flow, callback, event)
+            return
         lat, _, ports = self._path(src, dst, flow)
         self.packet_hops += len(ports)
-        return self._start(src, ports, lat, nbytes, 1, callback, fifo=True)
+        self._start(src, ports, lat, nbytes, 1, callback, event, fifo=True)
 
-    def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
-        """Send ``nbytes`` from ``src`` to every node of ``dsts`` as one flow over the union
-        of the unicast routes; fires after the longest route latency."""
+    def _multicast(self, src, dsts, nbytes, event) -> None:
+        """One flow over the union of the unicast routes; arrives after the longest route
+        latency."""
         dsts, nbytes = check_multicast(self._inj, src, dsts, nbytes)
         if not dsts:
-            return self._deliver(0.0, nbytes, 0, None)
+            super()._multicast(src, dsts, nbytes, event)
+            return
         used: dict[int, None] = {}
         lat = 0.0
         for d in dsts:
@@ -247,10 +234,9 @@ class FlowNetwork(AnalyticalNetwork):
             lat = max(lat, dlat)
             used.update(dict.fromkeys(ports))
         self.packet_hops += len(used)
-        return self._start(src, tuple(used), lat, nbytes, len(dsts), None)
+        self._start(src, tuple(used), lat, nbytes, len(dsts), None, event)
 
-    # ------------------------------------------------------------------ internals
-    def _start(self, src, ports, lat, nbytes, copies, callback, fifo=False) -> simpy.Event:
+    def _start(self, src, ports, lat, nbytes, copies, callback, event, fifo=False) -> None:
         # Each link is busy for its own wire bytes; the flow's size (what every resource on
         # its route carries at the flow's rate) is its largest (routes of one link type:
         # they are all equal; mixed-header routes are charged their heaviest link's bytes).
@@ -264,17 +250,16 @@ class FlowNetwork(AnalyticalNetwork):
         if r is None:
             r = self._inj_res[src] = len(self._cap)
             self._cap.append(self._inj[src])
-        f = _Flow((*ports, r), wire, lat, nbytes, copies, self.env.event(), callback, self.env.now)
+        f = _Flow((*ports, r), wire, lat, nbytes, copies, event, callback, self.env.now)
         if wire == 0:  # nothing to transmit (no payload, no header): only the latency
             self._arrive(f)
-            return f.event
+            return
         if fifo:
             f.queue = q = self._fifo.setdefault(ports, deque())
             q.append(f)
             if len(q) > 1:
-                return f.event  # waits for the messages ahead of it on this route
+                return  # waits for the messages ahead of it on this route
         self._activate(f)
-        return f.event
 
     def _activate(self, f: _Flow) -> None:
         """``f`` starts transmitting now."""
@@ -382,12 +367,5 @@ class FlowNetwork(AnalyticalNetwork):
 
     def _arrive(self, f: _Flow) -> None:
         """The flow's last byte is transmitted: it arrives after its route latency."""
-        event = f.event
-
-        def delivered(_: Any) -> None:
-            self.bytes_delivered += f.nbytes * f.copies
-            if f.callback is not None:
-                f.callback(self.env.now - f.t0)
-
-        event.callbacks.insert(0, delivered)
-        succeed_at(self.env, self.env.now + f.lat, event)
+        t = self.env.now + f.lat
+        self._deliver_at(t, f.nbytes * f.copies, t - f.t0, f.callback, f.event)

@@ -17,7 +17,7 @@ from netsim.core.engine.simpy_adapter import NORMAL, event_counter, event_queue
 
 if TYPE_CHECKING:
     from netsim.core.engine.network import PacketNetwork
-    from netsim.core.engine.routing import PortTable, _Router
+    from netsim.core.engine.routing import PortTable, Router
 
 __all__ = ["MulticastTree", "make_hop_mc", "multicast_tree"]
 
@@ -27,7 +27,7 @@ MulticastTree = tuple[dict[int, tuple[int, ...]], frozenset[int], int]
 
 
 def multicast_tree(
-    router: _Router, ports: PortTable, src: int, dsts: Sequence[int]
+    router: Router, ports: PortTable, src: int, dsts: Sequence[int]
 ) -> MulticastTree:
     """Return the multicast tree from ``src`` to the distinct nodes ``dsts`` (not ``src``)."""
     children: dict[int, list[int]] = {}

@@ -251,22 +251,41 @@ class PacketNetwork:
         multicast tree, as NVLink SHARP and InfiniBand multicast do). Fires when every
         destination has every byte.
         """
-        dsts, nbytes = check_multicast(self._nics, src, dsts, nbytes)
         event = self.env.event()
-        if not dsts:
-            event.succeed()
-            return event
-        tree = multicast_tree(self.router, self.ports, src, dsts)
-        first = tree[0][-1][0]
-        tports = tuple(p for kids in tree[0].values() for p in kids)
-        mtu, header, mixed = self._pk.route(tports, first)
-        cbl = self._cb_mc
-        if mixed:
-            cbl = self._pk.scaled_handler(
-                tports, tports, nbytes, mtu, first, self._inv_bw, lambda inv: make_hop_mc(self, inv)
-            )
-        self._inject(src, nbytes, None, None, event, None, None, tree, mtu, header, cbl)
+        self._multicast(src, dsts, nbytes, event)
         return event
+
+    def transfer(
+        self,
+        src: int,
+        dsts: Sequence[int],
+        nbytes: int,
+        done: Callable[[Any], None],
+        arg: Any,
+        flow: int = 0,
+    ) -> None:
+        """Send to ``dsts`` and call ``done(arg)`` on arrival; see :class:`Backend`.
+
+        The message carries a :class:`~netsim.core.engine.packets.Call` where :meth:`send`
+        puts its event: it is scheduled at the same time and in the same order.
+        """
+        call = Call(done, arg)
+        if len(dsts) == 1:
+            dst = dsts[0]
+            self._send(src, dst, check_send(self._nics, src, dst, nbytes), flow, call, None)
+        else:
+            self._multicast(src, dsts, nbytes, call)
+
+    def send_observed(
+        self, src: int, dst: int, nbytes: int, flow: int, observe: Callable[[float, float], None]
+    ) -> None:
+        """Send ``nbytes`` with no event and no check: ``observe(t_sent, t_arrived)`` only.
+
+        The open-loop traffic sources' path (:mod:`netsim.core.openloop`): ``src`` and
+        ``dst`` must be nodes and ``nbytes`` a whole number >= 0 (they are not checked
+        here); ``observe`` as in :meth:`send`.
+        """
+        self._send(src, dst, nbytes, flow, None, None, observe)
 
     def run(self, until: float | simpy.Event | None = None) -> None:
         """Run until ``until`` or until no event is left; check conservation at the end."""
@@ -357,6 +376,32 @@ class PacketNetwork:
         return self.router.path_nodes(src, dst, flow)
 
     # ------------------------------------------------------------------ internals
+    def _multicast(self, src: int, dsts: Sequence[int], nbytes: int, event: Any) -> None:
+        """Multicast completing ``event`` (a simpy event or a :class:`Call`)."""
+        dsts, nbytes = check_multicast(self._nics, src, dsts, nbytes)
+        if not dsts:
+            self._fire(event, self.env._now)
+            return
+        tree = multicast_tree(self.router, self.ports, src, dsts)
+        first = tree[0][-1][0]
+        tports = tuple(p for kids in tree[0].values() for p in kids)
+        mtu, header, mixed = self._pk.route(tports, first)
+        cbl = self._cb_mc
+        if mixed:
+            cbl = self._pk.scaled_handler(
+                tports, tports, nbytes, mtu, first, self._inv_bw, lambda inv: make_hop_mc(self, inv)
+            )
+        self._inject(src, nbytes, None, None, event, None, None, tree, mtu, header, cbl)
+
+    def _fire(self, event: Any, t: float) -> None:
+        """Process ``event`` (a simpy event, succeeded now, or a :class:`Call`) at ``t``."""
+        if type(event) is Call:
+            heappush(self._heap, (t, NORMAL, next(self._seq), event))
+        elif t <= self.env._now:
+            event.succeed()
+        else:
+            succeed_at(self.env, t, event)
+
     def _send(self, src, dst, nbytes, flow, event, callback, observe=None) -> None:
         if src == dst:
             self.messages += 1
@@ -487,24 +532,27 @@ class PacketNetwork:
     def _complete(self, msg: Message, t: float) -> None:
         """Every packet of ``msg`` has arrived or will arrive by ``t`` (its last arrival).
 
-        ``observe`` is told at once; ``callback`` and ``event`` act at ``t``: now if ``t``
+        ``observe`` is told at once; ``callback`` and the event act at ``t``: now if ``t``
         is now, else the event is scheduled for ``t`` already triggered, as a simpy
-        ``Timeout`` is (one event per message, none per packet).
+        ``Timeout`` is (one event per message, none per packet). The event of
+        :meth:`transfer` is a :class:`Call` (no callback), scheduled the same way.
         """
         t0 = msg.t0
         if msg.observe is not None:
             msg.observe(t0, t)
         event, callback = msg.event, msg.callback
-        if t <= self.env._now:
-            if callback is not None:
-                callback(t - t0)
+        if callback is None:
+            if event is not None:
+                now = self.env._now
+                self._fire(event, t if t > now else now)
+        elif t <= self.env._now:
+            callback(t - t0)
             if event is not None:
                 event.succeed()
         elif event is not None:
-            if callback is not None:
-                event.callbacks.insert(0, lambda _: callback(t - t0))
+            event.callbacks.insert(0, lambda _: callback(t - t0))
             succeed_at(self.env, t, event)
-        elif callback is not None:
+        else:
             schedule_at(self.env, t, Call(callback, t - t0))
 
     def _make_hop(self, inv_bw: Any = None) -> Callable[[Packet], None]:

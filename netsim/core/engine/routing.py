@@ -35,8 +35,10 @@ Registry
 --------
 Every algorithm is a :class:`RoutingInfo` in :data:`ROUTERS`: its name, how to build it,
 the topology families it applies to (any if none), the families it is the automatic
-choice for, and whether it *sprays* (spreads flows over equal-cost paths by their flow
-label, so a collective may stripe a message over them: ``multipath``). :func:`make_router`,
+choice for, whether it *sprays* (spreads flows over equal-cost paths by their flow
+label, so a collective may stripe a message over them: ``multipath``) and whether it is
+*stateful* (random or load-dependent routes: :mod:`workloads.once` then never splits a
+schedule). :func:`make_router`,
 :func:`auto_routing` and the collectives runner (through ``router.sprays``) read it;
 :func:`register_routing` adds an algorithm.
 """
@@ -58,6 +60,7 @@ __all__ = [
     "ROUTERS",
     "ROUTINGS",
     "PortTable",
+    "Router",
     "RoutingInfo",
     "auto_routing",
     "make_router",
@@ -132,12 +135,18 @@ def _mix(*xs: int) -> int:
     return h
 
 
-class _Router:
-    """Base: caches routes per (src, dst, flow)."""
+class Router:
+    """Base of every routing algorithm: caches routes per (src, dst, flow).
+
+    ``name``, ``sprays`` and ``stateful`` are set from the algorithm's
+    :class:`RoutingInfo` by :func:`make_router`; ``nvcs`` is the number of virtual
+    channels its routes use.
+    """
 
     name = "base"
     nvcs = 1
     sprays = False  # set from the registry by make_router
+    stateful = False  # set from the registry by make_router
 
     def __init__(self, G: nx.Graph, ports: PortTable, seed: int) -> None:
         self.G = G
@@ -146,6 +155,7 @@ class _Router:
         self._cache: dict[tuple[int, int, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
     def route(self, src: int, dst: int, flow: int = 0) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """``(ports, virtual channels)`` of the route of flow ``flow`` from ``src`` to ``dst``."""
         key = (src, dst, flow)
         r = self._cache.get(key)
         if r is None:
@@ -165,7 +175,7 @@ class _Router:
         return tuple(port[(a, b)] for a, b in itertools.pairwise(nodes))
 
 
-class ShortestPathRouter(_Router):
+class ShortestPathRouter(Router):
     """Shortest paths with deterministic ECMP; VC = hop index (distance classes)."""
 
     name = "shortest"
@@ -248,7 +258,7 @@ class ShortestPathRouter(_Router):
         return ports, (0,) * len(ports) if self._switched else tuple(range(len(ports)))
 
 
-class DimensionOrderRouter(_Router):
+class DimensionOrderRouter(Router):
     """Dimension-order routing on grids with ``coord`` node attributes."""
 
     name = "dor"
@@ -300,7 +310,7 @@ class DimensionOrderRouter(_Router):
         return self._ports_of(path), tuple(vcs)
 
 
-class DragonflyRouter(_Router):
+class DragonflyRouter(Router):
     """Minimal, Valiant and UGAL-L routing on a dragonfly (routers carry ``group``)."""
 
     def __init__(
@@ -420,7 +430,7 @@ def _dor_nodateline(G, ports, seed, backlog):
     return DimensionOrderRouter(G, ports, seed, dateline=False)
 
 
-def _dragonfly(mode: str) -> Callable[..., _Router]:
+def _dragonfly(mode: str) -> Callable[..., Router]:
     def build(G, ports, seed, backlog):
         return DragonflyRouter(G, ports, seed, mode, backlog)
 
@@ -444,13 +454,18 @@ class RoutingInfo:
         The families for which ``routing="auto"`` picks it.
     sprays : bool
         Whether it spreads flows over equal-cost paths by their flow label.
+    stateful : bool
+        Whether its routes are drawn at random or depend on the load (so the same message
+        may take another route in another run or another replica): schedules on it are
+        never timed in parts (:mod:`workloads.once`).
     """
 
     name: str
-    build: Callable[[nx.Graph, PortTable, int, Callable[[int], float] | None], _Router]
+    build: Callable[[nx.Graph, PortTable, int, Callable[[int], float] | None], Router]
     families: tuple[str, ...] = ()
     auto_for: tuple[str, ...] = ()
     sprays: bool = False
+    stateful: bool = False
 
 
 #: The registry: routing name -> its declaration (``"auto"`` is not an algorithm).
@@ -479,8 +494,8 @@ for _info in (
     RoutingInfo("dor", _dor, auto_for=("torus", "mesh", "wafer")),
     RoutingInfo("dor-nodateline", _dor_nodateline),
     RoutingInfo("minimal", _dragonfly("minimal"), ("dragonfly",), ("dragonfly",)),
-    RoutingInfo("valiant", _dragonfly("valiant"), ("dragonfly",)),
-    RoutingInfo("ugal", _dragonfly("ugal"), ("dragonfly",)),
+    RoutingInfo("valiant", _dragonfly("valiant"), ("dragonfly",), stateful=True),
+    RoutingInfo("ugal", _dragonfly("ugal"), ("dragonfly",), stateful=True),
 ):
     register_routing(_info)
 
@@ -503,10 +518,10 @@ def make_router(
     *,
     seed: int = 0,
     backlog: Callable[[int], float] | None = None,
-) -> _Router:
+) -> Router:
     """Return the router named ``routing`` for ``G`` (see the module docstring).
 
-    The router's ``name`` and ``sprays`` are those of its :class:`RoutingInfo`.
+    The router's ``name``, ``sprays`` and ``stateful`` are those of its :class:`RoutingInfo`.
     """
     family = G.graph.get("family", "")
     if routing != "auto" and routing not in ROUTERS:
@@ -520,4 +535,5 @@ def make_router(
     router = info.build(G, ports, seed, backlog)
     router.name = info.name
     router.sprays = info.sprays
+    router.stateful = info.stateful
     return router
