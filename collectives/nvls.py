@@ -24,6 +24,33 @@ run three stages per slice, pipelined in ``chunks`` pieces per slice [1]_ [2]_:
    ``"nm<first rank>"``), which multicasts it to the other GPUs of the node (NCCL's
    ``multimem.st``); without a reducing NVSwitch the head copies it to each GPU.
 
+How NCCL moves the data (NCCL ``src/device/all_reduce.h``,
+``RunWorkColl<ncclFuncAllReduce, ..., NCCL_ALGO_NVLS_TREE, NCCL_PROTO_SIMPLE>``;
+``src/graph/connect.cc`` ``connectNvls``; ``src/transport/nvls.cc`` ``ncclNvlsTuning``) and
+what is modelled of it:
+
+- the heads are the GPUs with a NIC (one per rail on a DGX H100, so ``L`` = 8 slices), and
+  every channel works on all heads' slices (``loopCount = nHeads * chunkCount``);
+- channel ``c`` uses tree ``c mod 2`` of the double binary tree; here piece ``m`` of slice
+  ``j`` takes tree ``(j + m) mod 2``, so each tree carries half of every slice;
+- a head's up pass (NVLS ``multimem.ld_reduce`` plus its children's sums, sent to the
+  parent) and down pass (received from the parent, ``multimem.st`` plus the children) run
+  in separate warp groups on separate connections, so a piece's down pass overlaps the next
+  pieces' up passes: here the two passes are separate FIFO streams (``"up"``/``"down"``);
+- NCCL pipelines in chunks of 128 KiB (``NCCL_NVLS_CHUNKSIZE``; 64 KiB on four or more
+  nodes, ``nvlsTreeMaxChunkSize``) on 16 channels (``NVLS_NCHANNELS_SM90``); netsim's pieces
+  are coarser (:data:`NVLS_PIECE_BYTES`) to keep the schedule small, so its pipeline fills
+  and drains more slowly (measured in docs/validation.md).
+
+Traffic through one head's NIC, per direction, is the closed form the tests check
+(``tests/test_collectives_nvls.py``): on two nodes every head sends and receives its slice
+once (``S / L`` for ``S`` bytes per rank: half up, half down). On four or more nodes a head
+that is an inner node of one tree forwards two children's sums up and the result down to
+two children: the busiest heads carry ``2 S / L`` each way (``S / 4`` on a DGX H100), so
+NVLS+tree across four or more DGX H100 is NIC-bound at ``busbw = 2 (n-1)/n * (L/2) * B_nic``
+(364 GB/s at NCCL's 47 GB/s per NDR NIC), while on two nodes the NICs carry half that and
+NVLink bounds it.
+
 ``nvls`` is NVLink SHARP inside one node (stage 2 empty): the reduction and multicast of
 :func:`collectives.innetwork.allreduce_innetwork` on the node's NVSwitches. NCCL runs NVLS
 across nodes only together with CollNet; here that is ``collnet``.
