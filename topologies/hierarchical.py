@@ -79,6 +79,25 @@ _SUPERPOD_SOURCE = (
     "1 SU = 8 leaves + 4 spines, Table 4)"
 )
 
+_B200_SOURCE = (
+    "DGX B200 nodes (8 B200, 2 NVLink Switch chips, 18 NVLink5 links per GPU; NVIDIA DGX B200 "
+    "User Guide) with their '8 x NVIDIA ConnectX-7 Single Port Cards', InfiniBand up to "
+    "400 Gb/s, one per GPU (same guide), on the rail-optimised NDR fabric of the DGX "
+    "SuperPOD B200 reference architecture (scalable units of 32 nodes, 64-port leaves and "
+    "spines as for DGX H100)"
+)
+
+_NVL72_IB_SOURCE = (
+    "GB200 NVL72 racks (72 GPUs, 18 NVLink Switch chips, one NVLink5 link from every GPU to "
+    "every chip; NVIDIA DGX SuperPOD GB200 reference architecture, 'Network Fabrics') whose "
+    "GPUs each have one ConnectX-7 NDR 400 Gb/s NIC ('four CX7 NDR400 NICs for each "
+    "four-GPU compute tray', same architecture, 'Key Components', as quoted in "
+    "ai-dynamo/aisimulate PR 192). Fabric: a STAND-IN, a non-blocking two-tier "
+    "rail-optimised fat tree with one 144-port leaf per rail (72 rails) and 36 spines; the "
+    "reference architecture's compute fabric is also non-blocking NDR InfiniBand, but its "
+    "leaf and spine counts and rail grouping are not reproduced"
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
     "dgx-h100-superpod-4": {
         "func": "hierarchical",
@@ -96,6 +115,31 @@ PRESETS: dict[str, dict[str, Any]] = {
         "description": (
             "one DGX SuperPOD scalable unit: 31 DGX H100 (248 GPUs; the 32nd leaf port "
             "serves UFM), 8 rail leaves, 4 spines"
+        ),
+    },
+    "dgx-b200-superpod-2": {
+        "func": "hierarchical",
+        "params": {
+            "nodes": 2,
+            "switches": 2,
+            "scale_up_link": "nvlink5",
+        },
+        "source": _B200_SOURCE,
+        "description": "2 DGX B200 (16 GPUs), one NDR NIC per GPU on a rail-optimised fabric",
+    },
+    "nvl72-superpod-2": {
+        "func": "hierarchical",
+        "params": {
+            "nodes": 2,
+            "gpus": 72,
+            "switches": 18,
+            "scale_up_link": "nvlink5",
+            "leaf_radix": 144,
+        },
+        "source": _NVL72_IB_SOURCE,
+        "description": (
+            "2 GB200 NVL72 racks (144 GPUs), one NDR NIC per GPU on a non-blocking "
+            "rail-optimised fabric (override nodes= for more racks, up to 72)"
         ),
     },
 }

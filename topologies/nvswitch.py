@@ -98,6 +98,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "description": "NVIDIA GB200 NVL72 rack: 72 GPUs, 18 NVLink Switch chips",
     },
+    "dgx-b200": {
+        "func": "nvswitch",
+        "params": {"gpus": 8, "switches": 2, "links_per_gpu": 18, "link": "nvlink5"},
+        "source": (
+            "8 B200 GPUs with 18 NVLink5 links each (1.8 TB/s per GPU both directions summed) "
+            "and '2 x 5th generation NVLink switches that provide 14.4 TB/s aggregate "
+            "bandwidth' (NVIDIA DGX B200 User Guide, 'Introduction to NVIDIA DGX B200 "
+            "Systems', docs.nvidia.com/dgx/dgxb200-user-guide); 9 links from every GPU to "
+            "each switch chip (the even split of 18 links over 2 chips); the switch chips are "
+            "the NVL72's NVLink Switch generation, with NVLink SHARP"
+        ),
+        "description": "NVIDIA DGX B200 / HGX B200 8-GPU board: 8 GPUs, 2 NVLink Switch chips",
+    },
 }
 
 
