@@ -111,8 +111,9 @@ def test_nvlink_table_ep16_within_25_percent_and_the_named_misses():
     combine. The misses, held so that this page is updated when they close: EP8 (NVLink
     only) dispatch at 0.50 and the EP16 combine/dispatch ratio at 1.95 (measured 1.65).
     Fitting ``t = a + bytes / B`` to each published row gives ``a`` = -3 to 7 us for the
-    pure-RDMA kernels (what netsim's structural costs give) but 22-37 us once intra-node
-    peers go over NVLink (EP64-EP8); netsim has no mechanism for that per-call cost."""
+    February 2025 pure-RDMA kernels (what netsim's structural costs give) but 22-37 us for
+    the June 2025 rows (EP64-EP8), a cost DeepEP PR 173's H20 runs show before the NVLink
+    path too (41-45 us); netsim has no mechanism for it (docs/validation.md)."""
     d, c = _times(_run(16, _nvl(16), moe_mode="sample"))
     assert d / NVLINK[16][0] == pytest.approx(1.0, abs=0.25)
     assert c / NVLINK[16][1] == pytest.approx(1.0, abs=0.25)
