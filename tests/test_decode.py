@@ -13,8 +13,10 @@ from netsim.core.errors import ConfigError
 from topologies._build import add_chip, finish
 from topologies.nvswitch import nvswitch
 from workloads.chips import chip
-from workloads.decode import chip_tails, decode, decode_experiment, layout, prefill
+from workloads.decode import decode, decode_experiment, prefill
+from workloads.fabric import chip_tails
 from workloads.models import TransformerModel, model
+from workloads.rank_layout import layout
 
 
 def single_chip() -> nx.Graph:
@@ -323,7 +325,7 @@ def test_llama70b_prefill_against_trtllm_first_token_latency():
     m = model("llama3-70b").replace(
         vocab=32000, weight_dtype_bytes=1, kv_dtype_bytes=1, compute_dtype="fp8"
     )
-    r = prefill(m, "h100", nvswitch(4, 4, 18), tp=4, batch=1, prompt=2048, launch_overhead=0.0)
+    r = prefill(m, "h100", nvswitch(4, 4, 18), tp=4, batch=1, prompt=2048, kernel_launch=0.0)
     assert r.compute_s > r.memory_s  # compute-bound, in contrast to decode
     measured = 109e-3
     assert 0.25 * measured <= r.token_latency_s <= measured

@@ -199,13 +199,13 @@ def test_innetwork_combine_returns_one_reduced_vector_per_token(graph):
     """Every source chip receives exactly one hidden vector per token that had a remote
     expert (not one per contributing chip), and it is the sum of the contributors' partial
     outputs: executed on numbers, the schedule adds them up."""
-    from workloads.decode import _innetwork_combine_schedule
+    from workloads.moe_collectives import innetwork_combine_schedule
 
     hidden = 16
     place = moe.place_experts(32, 8)
     assign = moe.route_tokens("zipf:1.0", 6, 32, 8, rng=5, ranks=8)
     sets = moe.contributor_sets(assign, place, ranks=8)
-    sched = _innetwork_combine_schedule(graph, [list(range(8))], [sets], hidden, 2)
+    sched = innetwork_combine_schedule(graph, [list(range(8))], [sets], hidden, 2)
     rng = np.random.default_rng(0)
     inputs, want = {}, {}
     for dst, by_set in enumerate(sets):

@@ -10,7 +10,7 @@ import pytest
 from workloads.decode import decode
 from workloads.fabric import Fabric, run_groups
 from workloads.once import components, memo_clear, memo_info, whole
-from workloads.topology import resolve_topology, topology_chips
+from workloads.rank_layout import resolve_topology, topology_chips
 
 
 def fabric(topo: str, backend: str = "packet", once: bool = True, **kw) -> Fabric:

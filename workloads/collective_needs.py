@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from netsim.core.validate import require_int
 from workloads.models import TransformerModel
-from workloads.models import model as _model
+from workloads.models import model as get_model
 from workloads.sharding import stage_layers, validate_sharding
 
 __all__ = ["CollectiveNeed", "decode_collectives"]
@@ -62,7 +62,7 @@ def decode_collectives(
       on the last), divided by ``tp`` (Megatron's scatter/gather optimisation: each TP
       rank sends a slice and the next stage all-gathers it).
     """
-    m = _model(m)
+    m = get_model(m)
     validate_sharding(m, tp=tp, pp=pp, ep=ep, batch=batch)
     require_int("stage", stage, min=0, max=pp - 1)
     layers = stage_layers(m.layers, pp)[stage]

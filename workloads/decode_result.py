@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from netsim._version import __version__
+from netsim import __version__
 from workloads.fabric import CollectiveRun
 
 __all__ = ["DecodeResult", "FabricSite"]

@@ -4,7 +4,7 @@
 :meth:`Fabric.run` times a schedule on a fresh backend and returns a :class:`CollectiveRun`
 with the per-chip tails of :func:`chip_tails` (the dependency-DAG analysis stragglers are
 applied to). :func:`run_groups` builds one collective for every group of the system, merges
-them and times the merged schedule; ``_allreduce`` picks the all-reduce algorithm (``auto``:
+them and times the merged schedule; ``run_allreduce`` picks the all-reduce algorithm (``auto``:
 the fastest of :data:`AUTO_CANDIDATES`). :func:`library_record` is the flat record of the
 collective library costs applied. Shared by :mod:`workloads.decode` and
 :mod:`workloads.train`.
@@ -36,7 +36,11 @@ __all__ = [
     "CollectiveRun",
     "Fabric",
     "chip_tails",
+    "elements",
+    "library_notes",
     "library_record",
+    "retag",
+    "run_allreduce",
     "run_groups",
 ]
 
@@ -175,7 +179,7 @@ class CollectiveRun:
 
 
 # ---------------------------------------------------------------------- running schedules
-def _retag(schedule: Any, tag: str) -> Any:
+def retag(schedule: Any, tag: str) -> Any:
     """A copy of ``schedule`` with every buffer name suffixed ``@tag`` (merge-safe)."""
     from collectives.schedule import Schedule, Transfer
 
@@ -331,7 +335,7 @@ class Fabric:
         reductions on multi-level trees) belongs to the group whose accumulator it carries:
         buffers ``acc<chip>...`` are named after a chip of their group
         (:mod:`collectives.innetwork`,
-        :func:`workloads.moe_collectives._innetwork_combine_schedule`).
+        :func:`workloads.moe_collectives.innetwork_combine_schedule`).
         """
         out: dict[str, float] = {}
         inst = self.instance
@@ -391,7 +395,7 @@ class Fabric:
         )
 
 
-def _elements(nbytes: float, itemsize: float) -> tuple[int, int]:
+def elements(nbytes: float, itemsize: float) -> tuple[int, int]:
     """``(count, itemsize)`` integers for a buffer of ``nbytes`` of ``itemsize``-byte items."""
     if float(itemsize).is_integer() and itemsize >= 1:
         size = int(itemsize)
@@ -411,7 +415,7 @@ def run_groups(
 ) -> CollectiveRun:
     """Build ``op``/``algo`` for every group, merge them, and time the merged schedule."""
     scheds = [
-        _retag(
+        retag(
             build(op, algo, list(g), count, itemsize=itemsize, graph=fabric.graph, **opts), str(i)
         )
         for i, g in enumerate(groups)
@@ -419,21 +423,38 @@ def run_groups(
     return fabric.run(name, merge(scheds, algo=algo))
 
 
-def _allreduce(
-    fabric: Fabric, groups: Sequence[Sequence[int]], count: int, itemsize: int, algo: str
+def run_allreduce(
+    fabric: Fabric,
+    groups: Sequence[Sequence[int]],
+    count: int,
+    itemsize: int,
+    algo: str,
+    *,
+    name: str = "tp_allreduce",
+    option: str = "allreduce",
 ) -> CollectiveRun:
+    """Time the all-reduce ``algo`` of every group at once (:func:`run_groups`); ``auto``
+    runs every one of :data:`AUTO_CANDIDATES` that applies and keeps the fastest (their
+    times in ``candidates``).
+
+    Raises
+    ------
+    ConfigError
+        ``algo`` cannot run on these groups (named by ``option``, the option that chose
+        it), or no candidate of ``auto`` applies.
+    """
     if algo != "auto":
         try:
-            return run_groups(fabric, "tp_allreduce", "allreduce", algo, groups, count, itemsize)
+            return run_groups(fabric, name, "allreduce", algo, groups, count, itemsize)
         except ConfigError as exc:
-            if str(exc).startswith("allreduce:"):
+            if str(exc).startswith(f"{option}:"):
                 raise
-            raise ConfigError(f"allreduce: {algo} cannot run here; {exc}") from None
+            raise ConfigError(f"{option}: {algo} cannot run here; {exc}") from None
     best: CollectiveRun | None = None
     times: dict[str, float | None] = {}
     for cand in AUTO_CANDIDATES:
         try:
-            r = run_groups(fabric, "tp_allreduce", "allreduce", cand, groups, count, itemsize)
+            r = run_groups(fabric, name, "allreduce", cand, groups, count, itemsize)
         except ConfigError:
             times[cand] = None
             continue
@@ -441,7 +462,7 @@ def _allreduce(
         if best is None or r.time_s < best.time_s:
             best = r
     if best is None:
-        raise ConfigError(f"allreduce: no algorithm of {', '.join(AUTO_CANDIDATES)} applies")
+        raise ConfigError(f"{option}: no algorithm of {', '.join(AUTO_CANDIDATES)} applies")
     return CollectiveRun(**{**best.__dict__, "candidates": times})
 
 
@@ -464,7 +485,7 @@ def library_record(library: str, costs: LibraryCosts) -> dict[str, Any]:
     }
 
 
-def _library_notes(library: str, costs: LibraryCosts) -> list[str]:
+def library_notes(library: str, costs: LibraryCosts) -> list[str]:
     """A caveat when ``library`` adds nothing on this fabric (its links have no costs), or
     when the fabric mixes link types (its costs are charged per route)."""
     if "+" in costs.link:

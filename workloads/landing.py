@@ -2,7 +2,7 @@
 
 Bytes arriving from the network land in the chip's ``landing_zone``; landing in HBM costs
 ``chip.landing_latency`` per message. :class:`LandingBackend` wraps a backend and adds that
-latency to the arrival of every message to a chip; ``_check_landing`` resolves the
+latency to the arrival of every message to a chip; ``landing_zone`` resolves the
 ``landing=`` option (:data:`LANDINGS`) of :func:`workloads.decode.decode` to a zone and its
 latency.
 """
@@ -16,7 +16,7 @@ from netsim.core.units import format_time
 from netsim.core.validate import require_choice, require_float
 from workloads.chips import Chip
 
-__all__ = ["LANDINGS", "LandingBackend"]
+__all__ = ["LANDINGS", "LandingBackend", "landing_zone"]
 
 
 #: Landing zones: ``chip`` = the chip's own ``landing_zone``.
@@ -100,7 +100,15 @@ class LandingBackend:
         return self.inner.link_utilisation()
 
 
-def _check_landing(landing: str, c: Chip) -> tuple[str, float]:
+def landing_zone(landing: str, c: Chip) -> tuple[str, float]:
+    """The zone of ``landing`` on chip ``c`` (``chip``: the chip's own) and the latency it
+    adds per message (``landing_latency`` in HBM, else 0).
+
+    Raises
+    ------
+    ConfigError
+        ``landing`` is not one of :data:`LANDINGS`.
+    """
     require_choice("landing", landing, LANDINGS)
     zone = c.landing_zone if landing == "chip" else landing
     return zone, (c.landing_latency if zone == "hbm" else 0.0)

@@ -4,12 +4,12 @@ Dispatch runs as an all-to-all (``direct`` = DeepEP's ``low-latency``, ``hierarc
 DeepEP's ``normal`` two-hop forwarding (:mod:`workloads.moe_normal`) or as switch multicast
 (``multicast``: ``_multicast_schedule``, one copy per token and destination set); the combine
 as an all-to-all, DeepEP ``normal``, or reduced in the switches (``innetwork``:
-``_innetwork_combine_schedule`` on the aggregation trees of :mod:`collectives.innetwork`).
+``innetwork_combine_schedule`` on the aggregation trees of :mod:`collectives.innetwork`).
 Dispatch and combine carry the model's wire formats (``dispatch_dtype``, ``combine_dtype``;
-:mod:`workloads.moe_bytes`). ``_moe_runs`` routes one layer's
+:mod:`workloads.moe_bytes`). ``moe_runs`` routes one layer's
 tokens (expected counts or sampled routes, :mod:`workloads.moe`) and times dispatch and
-combine for every EP group of the system at once; ``_check_moe_options`` resolves the
-``combine=`` and ``moe_mode=`` defaults of :func:`workloads.decode.decode`.
+combine for every EP group of the system at once (the ``combine=`` and ``moe_mode=``
+defaults are resolved by :meth:`workloads.options.DecodeOptions.moe_algorithms`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from collectives import build
 from collectives.calibration import link_types
 from collectives.schedule import Schedule, chunk_bounds, merge
 from netsim.core.errors import ConfigError
-from netsim.core.validate import require_choice
 from workloads import moe
-from workloads.fabric import CollectiveRun, Fabric, _elements, _retag
+from workloads.fabric import CollectiveRun, Fabric, elements, retag
 from workloads.models import TransformerModel
 from workloads.moe_bytes import parse_wire_dtype
 from workloads.moe_kernels import KERNEL_MODES, CallShape, KernelModel, kernel_cost_model
@@ -35,7 +34,7 @@ from workloads.moe_nodes import route_node_limited
 from workloads.moe_normal import normal_combine_schedule, normal_dispatch_schedule, token_targets
 from workloads.sharding import Parallelism
 
-__all__ = ["COMBINE_ALGOS", "DISPATCH_ALGOS"]
+__all__ = ["COMBINE_ALGOS", "DISPATCH_ALGOS", "innetwork_combine_schedule", "moe_runs"]
 
 
 #: MoE dispatch algorithms: ``direct`` and its DeepEP name ``low-latency`` (one copy per
@@ -93,7 +92,7 @@ def _multicast_schedule(
     return s
 
 
-def _innetwork_combine_schedule(
+def innetwork_combine_schedule(
     graph: nx.Graph,
     groups: Sequence[Sequence[int]],
     sets: Sequence[Sequence[Mapping[tuple[int, ...], int]]],
@@ -173,7 +172,7 @@ def _wire(m: TransformerModel, which: str) -> tuple[int, int]:
     """``(elements per token, itemsize)`` of the dispatch or combine wire format."""
     spec = m.dispatch_dtype if which == "dispatch" else m.combine_dtype
     if not spec:
-        return _elements(m.hidden * m.act_dtype_bytes, m.act_dtype_bytes)
+        return elements(m.hidden * m.act_dtype_bytes, m.act_dtype_bytes)
     w = parse_wire_dtype(spec, name=f"{which}_dtype")
     size = 1 if w.group else w.itemsize
     return w.token_bytes(m.hidden) // size, size
@@ -204,7 +203,7 @@ def _domain_size(fabric: Fabric, groups: Sequence[Sequence[int]], what: str) -> 
     return sizes.pop()
 
 
-def _moe_runs(
+def moe_runs(
     m: TransformerModel,
     par: Parallelism,
     fabric: Fabric,
@@ -384,7 +383,7 @@ def _sampled_combine(
     el, size = wire
     if combine == "innetwork":
         sets = [moe.contributor_sets(a, placement, ranks=ep) for a in assigns]
-        sched = _innetwork_combine_schedule(fabric.graph, groups, sets, el, size)
+        sched = innetwork_combine_schedule(fabric.graph, groups, sets, el, size)
         return fabric.run("moe_combine", sched)
     if combine == "normal":
         dom = _domain_size(fabric, groups, "combine")
@@ -401,23 +400,6 @@ def _sampled_combine(
             for a in assigns
         ]
     return _alltoall_run(fabric, "moe_combine", combine, groups, mats, size)
-
-
-def _check_moe_options(dispatch: str, combine: str | None, mode: str | None) -> tuple[str, str]:
-    """Resolve ``combine`` and ``moe_mode`` defaults and refuse combinations that cannot run."""
-    if combine is None:
-        combine = "direct" if dispatch == "multicast" else dispatch
-    require_choice("combine", combine, COMBINE_ALGOS)
-    sampled = dispatch in ("multicast", "normal") or combine in ("innetwork", "normal")
-    if mode is None:
-        mode = "sample" if sampled else "expected"
-    require_choice("moe_mode", mode, moe.MODES)
-    if sampled and mode != "sample":
-        raise ConfigError(
-            "moe_mode: multicast and normal dispatch, innetwork and normal combine follow "
-            f"individual tokens and need sampled routes (moe_mode=sample), got {mode!r}"
-        )
-    return combine, mode
 
 
 def _alltoall_run(
@@ -448,7 +430,7 @@ def _alltoall_run(
             raise ConfigError(f"{option}: {algo} cannot run here; {exc}") from None
         if algo == "low-latency":
             sched = _permutation_order(sched, g, _ranks_per_node(fabric, g) or len(g))
-        scheds.append(_retag(sched, str(i)))
+        scheds.append(retag(sched, str(i)))
     return fabric.run(name, merge(scheds, algo=algo))
 
 

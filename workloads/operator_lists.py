@@ -3,10 +3,10 @@
 :func:`decode_operators` and :func:`prefill_operators` list the
 :class:`workloads.operators.Operator` objects one chip of a pipeline stage runs (the
 per-layer operators, the Megatron-style split and the MoE routing estimate
-:func:`expected_experts_touched` are described in :mod:`workloads.roofline`). The private
-helpers build the lists from a context (``_Ctx``: model, split, tier fractions of the memory
-plan) and are shared with :func:`workloads.roofline.decode_compute` and
-:func:`workloads.roofline.prefill_compute`.
+:func:`expected_experts_touched` are described in :mod:`workloads.roofline`).
+:func:`step_operators` lists them for every stage at once, with the memory plan they were
+placed by; :func:`workloads.roofline.decode_compute` and
+:func:`workloads.roofline.prefill_compute` time those lists.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from netsim.core.validate import require_float, require_int
+from workloads import sharding
 from workloads.chips import Chip
-from workloads.chips import chip as _chip
+from workloads.chips import chip as get_chip
 from workloads.models import TransformerModel
-from workloads.models import model as _model
+from workloads.models import model as get_model
 from workloads.operators import Operator
 from workloads.sharding import CapacityReport, kv_heads_per_chip, plan_memory, stage_layers
-from workloads.sharding import require_fit as _require_fit
 
-__all__ = ["decode_operators", "expected_experts_touched", "prefill_operators"]
+__all__ = ["decode_operators", "expected_experts_touched", "prefill_operators", "step_operators"]
 
 
 def expected_experts_touched(experts: int, per_token: int, tokens: float) -> float:
@@ -65,18 +65,33 @@ class _Ctx:
     kf: Mapping[str, float]  # kv fractions
     af: Mapping[str, float]  # activation fractions
 
+    def act(self, width: float) -> dict[str, float]:
+        """Bytes per tier of ``width`` activations of every local token."""
+        return _split(self.tokens * width * self.m.act_dtype_bytes, self.af)
+
+    def weights(self, params: float) -> dict[str, float]:
+        """Bytes per tier of ``params`` weights."""
+        return _split(params * self.m.weight_dtype_bytes, self.wf)
+
 
 def _layer_ops(
     x: _Ctx, *, moe: bool, count: int, attn_flops_tok: float, kv_read_tok: float
 ) -> list[Operator]:
-    """Operators of one layer; ``attn_flops_tok``/``kv_read_tok`` are per local token."""
-    m, tp, n = x.m, x.tp, x.tokens
-    h, w, a, kvb = m.hidden, m.weight_dtype_bytes, m.act_dtype_bytes, m.kv_dtype_bytes
-    dt = m.compute_dtype
-    kvh, _ = kv_heads_per_chip(m, tp)
-    act = lambda width: _split(n * width * a, x.af)  # noqa: E731
-    wts = lambda params: _split(params * w, x.wf)  # noqa: E731
+    """Operators of ``count`` layers of one kind (dense or MoE); ``attn_flops_tok`` and
+    ``kv_read_tok`` are per local token."""
+    ops = _attention_ops(x, count, attn_flops_tok, kv_read_tok)
+    return ops + (_moe_mlp_ops(x, count) if moe else _dense_mlp_ops(x, count))
 
+
+def _attention_ops(
+    x: _Ctx, count: int, attn_flops_tok: float, kv_read_tok: float
+) -> list[Operator]:
+    """The attention half of a layer: norm, QKV projection (appending the new K/V to the
+    cache), attention over the KV cache, output projection, and the MLP's norm."""
+    m, tp, n = x.m, x.tp, x.tokens
+    h, dt = m.hidden, m.compute_dtype
+    kvh, _ = kv_heads_per_chip(m, tp)
+    act, wts = x.act, x.weights
     if m.attention == "gqa":
         qkv_params = h * (m.heads / tp) * m.head_dim + 2 * h * kvh * m.head_dim
         qkv_out = (m.heads / tp) * m.head_dim + 2 * kvh * m.head_dim
@@ -87,8 +102,9 @@ def _layer_ops(
         qkv_params = h * (m.kv_lora_rank + m.qk_rope_dim) + h * m.q_lora_rank + q_b + kv_b
         qkv_out = m.q_dim() / tp + m.kv_lora_rank + m.qk_rope_dim
         o_in = (m.heads / tp) * m.v_head_dim
-    kv_new = _split(n * _kv_elems(m, tp) * kvb, x.kf)
-    ops = [
+    kv_new = _split(n * _kv_elems(m, tp) * m.kv_dtype_bytes, x.kf)
+    kv_read = _split(n * kv_read_tok, x.kf)
+    return [
         Operator("attn_norm", 4 * n * h, _merge(act(h), wts(h)), act(h), dt, count),
         Operator(
             "qkv_proj",
@@ -99,31 +115,34 @@ def _layer_ops(
             count,
         ),
         Operator(
-            "attention",
-            n * attn_flops_tok,
-            _merge(_split(n * kv_read_tok, x.kf), act(qkv_out)),
-            act(o_in),
-            dt,
-            count,
+            "attention", n * attn_flops_tok, _merge(kv_read, act(qkv_out)), act(o_in), dt, count
         ),
         Operator("o_proj", 2 * n * o_in * h, _merge(wts(o_in * h), act(o_in)), act(h), dt, count),
         Operator("mlp_norm", 4 * n * h, _merge(act(h), wts(h)), act(h), dt, count),
     ]
-    up = m.mlp_matrices - 1
-    if not moe:
-        f = m.ffn / tp
-        ops += [
-            Operator(
-                "mlp_up", 2 * n * up * h * f, _merge(wts(up * h * f), act(h)), act(f), dt, count
-            ),
-            Operator("mlp_down", 2 * n * h * f, _merge(wts(h * f), act(f)), act(h), dt, count),
-        ]
-        return ops
-    k, e_local = m.experts_per_token, m.experts / x.ep
-    f = m.expert_ffn / tp
+
+
+def _dense_mlp_ops(x: _Ctx, count: int) -> list[Operator]:
+    """The dense MLP of a layer (column-parallel up, row-parallel down)."""
+    m, n, h, dt = x.m, x.tokens, x.m.hidden, x.m.compute_dtype
+    act, wts = x.act, x.weights
+    up, f = m.mlp_matrices - 1, m.ffn / x.tp
+    return [
+        Operator("mlp_up", 2 * n * up * h * f, _merge(wts(up * h * f), act(h)), act(f), dt, count),
+        Operator("mlp_down", 2 * n * h * f, _merge(wts(h * f), act(f)), act(h), dt, count),
+    ]
+
+
+def _moe_mlp_ops(x: _Ctx, count: int) -> list[Operator]:
+    """The MoE MLP of a layer: router, the routed experts (reading the weights of the
+    experts the step touches) and the shared experts."""
+    m, n, h, a, dt = x.m, x.tokens, x.m.hidden, x.m.act_dtype_bytes, x.m.compute_dtype
+    act, wts = x.act, x.weights
+    up, k, e_local = m.mlp_matrices - 1, m.experts_per_token, m.experts / x.ep
+    f = m.expert_ffn / x.tp
     routed = n * k  # token-expert pairs computed on this chip (balanced routing)
     touched = expected_experts_touched(m.experts, k, x.routed) * (e_local / m.experts)
-    ops += [
+    ops = [
         Operator(
             "router",
             2 * n * h * m.experts,
@@ -151,16 +170,9 @@ def _layer_ops(
     ]
     if m.shared_experts:
         s = m.shared_experts
-        ops.append(
-            Operator(
-                "shared_experts",
-                2 * n * s * m.mlp_matrices * h * f,
-                _merge(wts(s * m.mlp_matrices * h * f), act(h)),
-                act(h),
-                dt,
-                count,
-            )
-        )
+        flops = 2 * n * s * m.mlp_matrices * h * f
+        reads = _merge(wts(s * m.mlp_matrices * h * f), act(h))
+        ops.append(Operator("shared_experts", flops, reads, act(h), dt, count))
     return ops
 
 
@@ -229,35 +241,35 @@ def _stage_ops(
     return ops
 
 
-def _ctx(
-    m: TransformerModel, tp: int, ep: int, batch: int, tokens: float, report: CapacityReport
-) -> _Ctx:
-    return _Ctx(
-        m,
-        tp,
-        ep,
-        batch,
-        tokens,
-        report.fractions("weights"),
-        report.fractions("kv_cache"),
-        report.fractions("activations"),
-    )
-
-
-def _check(
+def step_operators(
     m: TransformerModel,
     c: Chip,
+    *,
+    phase: str,
     batch: int,
     seq: int,
-    seq_name: str,
-    tp: int,
-    pp: int,
-    ep: int,
-    step_tokens: int,
-    require: bool,
-    usable_fraction: float,
-) -> CapacityReport:
-    require_int(seq_name, seq, min=1)
+    tp: int = 1,
+    pp: int = 1,
+    ep: int = 1,
+    require_fit: bool = True,
+    usable_fraction: float = 1.0,
+) -> tuple[list[list[Operator]], CapacityReport]:
+    """The operators of every pipeline stage of one decode step (``phase="decode"``, ``seq``
+    = context) or prefill (``"prefill"``, ``seq`` = prompt), and the memory plan.
+
+    Decode: each new token attends to ``seq`` keys and reads their KV. Prefill (causal): the
+    average query attends to ``(seq + 1) / 2`` keys; the KV of the prompt is written once
+    and read once (a fused, flash-style kernel streams K/V through on-chip memory).
+
+    Raises
+    ------
+    ConfigError
+        An invalid ``seq`` (named ``context`` or ``prompt``) or split.
+    CapacityError
+        If ``require_fit`` and the chip's share does not fit.
+    """
+    decode = phase == "decode"
+    require_int("context" if decode else "prompt", seq, min=1)
     report = plan_memory(
         m,
         c,
@@ -266,12 +278,25 @@ def _check(
         tp=tp,
         pp=pp,
         ep=ep,
-        step_tokens=step_tokens,
+        step_tokens=1 if decode else seq,
         usable_fraction=usable_fraction,
     )
-    if require:
-        _require_fit(report)
-    return report
+    if require_fit:
+        sharding.require_fit(report)
+    per_seq = 1 if decode else seq  # tokens per sequence in the step
+    fractions = (report.fractions(t) for t in ("weights", "kv_cache", "activations"))
+    x = _Ctx(m, tp, ep, batch * per_seq, batch / ep * per_seq, *fractions)
+    per_key = _attn_flops_per_key(m, tp)
+    attn = per_key * seq if decode else per_key * (seq + 1) / 2
+    kv_read = (
+        _kv_elems(m, tp) * m.kv_dtype_bytes * seq if decode else _kv_elems(m, tp) * m.kv_dtype_bytes
+    )
+    return [
+        _stage_ops(
+            x, layers, first=s == 0, last=s == pp - 1, attn_flops_tok=attn, kv_read_tok=kv_read
+        )
+        for s, layers in enumerate(stage_layers(m.layers, pp))
+    ], report
 
 
 def decode_operators(
@@ -289,21 +314,23 @@ def decode_operators(
 ) -> list[Operator]:
     """Operators one chip of pipeline ``stage`` runs to produce one token per sequence.
 
-    Parameters are those of :func:`decode_compute`.
+    Parameters are those of :func:`workloads.roofline.decode_compute`.
     """
-    m, c = _model(m), _chip(c)
-    report = _check(m, c, batch, context, "context", tp, pp, ep, 1, require_fit, usable_fraction)
-    require_int("stage", stage, min=0, max=pp - 1)
-    x = _ctx(m, tp, ep, batch, batch / ep, report)
-    layers = stage_layers(m.layers, pp)[stage]
-    return _stage_ops(
-        x,
-        layers,
-        first=stage == 0,
-        last=stage == pp - 1,
-        attn_flops_tok=_attn_flops_per_key(m, tp) * context,
-        kv_read_tok=_kv_elems(m, tp) * m.kv_dtype_bytes * context,
+    m, c = get_model(m), get_chip(c)
+    per_stage, _ = step_operators(
+        m,
+        c,
+        phase="decode",
+        batch=batch,
+        seq=context,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        require_fit=require_fit,
+        usable_fraction=usable_fraction,
     )
+    require_int("stage", stage, min=0, max=pp - 1)
+    return per_stage[stage]
 
 
 def prefill_operators(
@@ -319,22 +346,21 @@ def prefill_operators(
     require_fit: bool = True,
     usable_fraction: float = 1.0,
 ) -> list[Operator]:
-    """Operators one chip of pipeline ``stage`` runs to prefill ``prompt`` tokens per sequence.
-
-    Causal attention: token ``i`` attends to ``i`` keys, so the average query attends to
-    ``(prompt + 1) / 2`` keys; the KV of the prompt is written once and read once (a fused,
-    flash-style kernel streams K/V through on-chip memory).
+    """Operators one chip of pipeline ``stage`` runs to prefill ``prompt`` tokens per sequence
+    (see :func:`step_operators` for the causal attention).
     """
-    m, c = _model(m), _chip(c)
-    report = _check(m, c, batch, prompt, "prompt", tp, pp, ep, prompt, require_fit, usable_fraction)
-    require_int("stage", stage, min=0, max=pp - 1)
-    x = _ctx(m, tp, ep, batch * prompt, batch / ep * prompt, report)
-    layers = stage_layers(m.layers, pp)[stage]
-    return _stage_ops(
-        x,
-        layers,
-        first=stage == 0,
-        last=stage == pp - 1,
-        attn_flops_tok=_attn_flops_per_key(m, tp) * (prompt + 1) / 2,
-        kv_read_tok=_kv_elems(m, tp) * m.kv_dtype_bytes,
+    m, c = get_model(m), get_chip(c)
+    per_stage, _ = step_operators(
+        m,
+        c,
+        phase="prefill",
+        batch=batch,
+        seq=prompt,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        require_fit=require_fit,
+        usable_fraction=usable_fraction,
     )
+    require_int("stage", stage, min=0, max=pp - 1)
+    return per_stage[stage]

@@ -16,7 +16,7 @@ from typing import Literal
 
 from netsim.core.validate import require_float, require_int
 from workloads.chips import Chip
-from workloads.chips import chip as _chip
+from workloads.chips import chip as get_chip
 
 __all__ = ["OpTime", "Operator", "op_time"]
 
@@ -107,7 +107,7 @@ def op_time(c: Chip | str, op: Operator) -> OpTime:
     >>> t.bound, round(t.time * 1e3, 3)   # 2 GB / 3.35 TB/s
     ('memory', 0.597)
     """
-    c = _chip(c)
+    c = get_chip(c)
     compute = op.flops / c.peak(op.dtype) if op.flops else 0.0
     tiers: dict[str, float] = {}
     for tier in set(op.reads) | set(op.writes):

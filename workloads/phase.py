@@ -1,236 +1,283 @@
 """The phase engine behind :func:`workloads.decode.decode` and :func:`workloads.decode.prefill`.
 
-``_phase`` validates the options, plans memory and takes the roofline compute time
-(:mod:`workloads.roofline`); if the configuration fits, it times the collectives of every
-pipeline stage on the fabric (``_sites``: TP all-reduces, MoE dispatch and combine, pipeline
-sends; each distinct collective simulated once for every group of the system), applies
-stragglers (:mod:`workloads.straggling`) and prices the token (:mod:`workloads.token_cost`)
-into a :class:`workloads.decode_result.DecodeResult`.
+:func:`run_phase` resolves the options against the model, chip and topology, plans memory and
+takes the roofline compute time (:mod:`workloads.roofline`); if the configuration fits, it
+times the collectives of every pipeline stage on the fabric (:func:`collective_sites`: TP
+all-reduces, MoE dispatch and combine, pipeline sends; each distinct collective simulated
+once for every group of the system), applies stragglers (:mod:`workloads.decode_stragglers`)
+and prices the token (:mod:`workloads.token_cost`) into a
+:class:`workloads.decode_result.DecodeResult`.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from collectives.calibration import LIBRARIES, cost_model, library_costs, link_types
+from collectives.calibration import LibraryCosts, cost_model, library_costs, link_types
 from netsim.core.errors import ConfigError
-from netsim.core.units import parse_time
-from netsim.core.validate import require_choice, require_int
-from workloads import moe
 from workloads import stragglers as strag
 from workloads.chips import Chip
 from workloads.decode_result import DecodeResult, FabricSite
+from workloads.decode_stragglers import straggled_fabric, with_link_delays
 from workloads.fabric import (
-    ALLREDUCE_ALGOS,
-    BACKENDS,
     CollectiveRun,
     Fabric,
-    _allreduce,
-    _elements,
-    _library_notes,
+    elements,
+    library_notes,
     library_record,
+    run_allreduce,
     run_groups,
 )
-from workloads.landing import _check_landing
+from workloads.landing import landing_zone
 from workloads.models import TransformerModel
 from workloads.moe_bytes import moe_wire_record, with_wire_dtypes
-from workloads.moe_collectives import DISPATCH_ALGOS, _check_moe_options, _moe_runs
+from workloads.moe_collectives import moe_runs
 from workloads.moe_kernels import KernelModel, kernel_costs_record, moe_kernel_model
-from workloads.roofline import decode_collectives, decode_compute, prefill_compute
+from workloads.options import DecodeOptions
+from workloads.rank_layout import layout, resolve_topology, topology_chips
+from workloads.roofline import (
+    CollectiveNeed,
+    ComputeEstimate,
+    decode_collectives,
+    decode_compute,
+    prefill_compute,
+)
 from workloads.sharding import Parallelism
-from workloads.straggling import _straggle, _with_link_delays
-from workloads.token_cost import _cost
-from workloads.topology import layout, resolve_topology, topology_chips
+from workloads.token_cost import token_cost
 
-__all__: list[str] = []
+__all__ = ["Setup", "collective_sites", "run_phase"]
 
 
-def _phase(
-    phase: str,
-    m: TransformerModel,
-    c: Chip,
-    topo: str | nx.Graph,
-    *,
-    tp: int,
-    pp: int,
-    ep: int,
-    dp: int | None,
-    batch: int,
-    seq: int,
-    allreduce: str,
-    dispatch: str,
-    combine: str | None,
-    moe_routing: str,
-    moe_mode: str | None,
-    dispatch_dtype: str | None,
-    combine_dtype: str | None,
-    backend: str,
-    forwarding: str,
-    routing: str,
-    library: str,
-    step_overhead: float | str | None,
-    collective_launch: float | str | None,
-    landing: str,
-    stragglers: str,
-    straggler_policy: str,
-    tokens: int,
-    usable_fraction: float,
-    chip_price: float | None,
-    seed: int,
-    moe_kernels: str | None = None,
+@dataclass(frozen=True)
+class Setup:
+    """The options of one decode step or prefill resolved against model, chip and topology.
+
+    Attributes
+    ----------
+    phase : str
+        ``"decode"`` or ``"prefill"``.
+    m : TransformerModel
+        The model with the wire formats of dispatch and combine applied.
+    seq : int
+        ``context`` (decode) or ``prompt`` (prefill) tokens per sequence.
+    opts : DecodeOptions
+        The options as given.
+    moe : bool
+        Whether the step has MoE layers with expert parallelism (``ep > 1``).
+    combine, moe_mode : str
+        The MoE combine algorithm and routing mode, defaults resolved.
+    spec, policy : StragglerSpec, Policy
+        The parsed straggler options.
+    kernels : KernelModel
+        The MoE kernel cost model (:mod:`workloads.moe_kernels`).
+    zone, landing_latency : str, float
+        Landing zone of arriving bytes and its per-message latency.
+    graph, chips, par : networkx.Graph, list of int, Parallelism
+        The topology, its chips in rank order and the rank layout.
+    costs : LibraryCosts
+        The collective library's costs on the topology's link types.
+    """
+
+    phase: str
+    m: TransformerModel
+    seq: int
+    opts: DecodeOptions
+    moe: bool
+    combine: str
+    moe_mode: str
+    spec: strag.StragglerSpec
+    policy: strag.Policy
+    kernels: KernelModel
+    zone: str
+    landing_latency: float
+    graph: nx.Graph
+    chips: list[int]
+    par: Parallelism
+    costs: LibraryCosts
+
+    @property
+    def step_tokens(self) -> int:
+        """Tokens one step produces per model instance (prefill: every prompt token)."""
+        return self.opts.batch if self.phase == "decode" else self.opts.batch * self.seq
+
+
+def run_phase(
+    phase: str, m: TransformerModel, c: Chip, topo: str | nx.Graph, seq: int, opts: DecodeOptions
 ) -> DecodeResult:
-    require_choice("allreduce", allreduce, ALLREDUCE_ALGOS)
-    require_choice("dispatch", dispatch, DISPATCH_ALGOS)
-    params_combine, params_mode = combine, moe_mode
-    combine, moe_mode = _check_moe_options(dispatch, combine, moe_mode)
-    require_choice("backend", backend, BACKENDS)
-    batch = require_int("batch", batch, min=1)
-    tokens = require_int("tokens", tokens, min=1)
-    seed = require_int("seed", seed, min=0)
-    require_choice("library", library, LIBRARIES)
-    step = None if step_overhead is None else parse_time(step_overhead, "step_overhead")
-    launch = (
-        None if collective_launch is None else parse_time(collective_launch, "collective_launch")
-    )
-    spec = strag.parse_stragglers(stragglers)
-    policy = strag.parse_policy(straggler_policy)
-    moe.parse_routing(moe_routing)
-    m = with_wire_dtypes(m, dispatch_dtype, combine_dtype)
-    kernels = moe_kernel_model(moe_kernels, dispatch, c, active=m.is_moe and ep > 1)
-    zone, landing_latency = _check_landing(landing, c)
-    if not (m.is_moe and ep > 1):
-        given = {
-            "dispatch": (dispatch, "direct"),
-            "combine": (params_combine, None),
-            "moe_routing": (moe_routing, "uniform"),
-            "moe_mode": (params_mode, None),
-            "dispatch_dtype": (dispatch_dtype, None),
-            "combine_dtype": (combine_dtype, None),
-        }
-        for key, (value, default) in given.items():
-            if value != default:
-                raise ConfigError(
-                    f"{key}: applies to MoE layers with expert parallelism (ep > 1); "
-                    f"{m.name} with ep={ep} has none, got {value!r}"
-                )
-    g0 = resolve_topology(topo)
-    chips = topology_chips(g0)
-    par = layout(len(chips), tp=tp, pp=pp, ep=ep, dp=dp)
-    topo_name = topo if isinstance(topo, str) else str(g0.graph.get("name", "graph"))
-    costs = library_costs(library, link_types(g0), step=step, launch=launch)
-    params: dict[str, Any] = {
-        "llm": m.name,
-        "chip": c.name,
-        "topo": topo_name,
-        "tp": tp,
-        "pp": pp,
-        "ep": ep,
-        "dp": par.dp,
-        "batch": batch,
-        ("context" if phase == "decode" else "prompt"): seq,
-        "allreduce_requested": allreduce,
-        "dispatch": dispatch if m.is_moe and ep > 1 else None,
-        "combine": combine if m.is_moe and ep > 1 else None,
-        "moe_routing": moe_routing if m.is_moe and ep > 1 else None,
-        "moe_mode": moe_mode if m.is_moe and ep > 1 else None,
-        **moe_wire_record(m, m.is_moe and ep > 1),
-        **kernels.record(),
-        "backend": backend,
-        "forwarding": forwarding,
-        "routing": routing,
-        **library_record(library, costs),
-        "landing": zone,
-        "landing_latency_s": landing_latency,
-        "stragglers": spec.text,
-        "straggler_policy": straggler_policy if isinstance(straggler_policy, str) else policy.kind,
-        "tokens": tokens,
-        "seed": seed,
-    }
-    if phase == "decode":
-        est = decode_compute(
-            m,
-            c,
-            batch=batch,
-            context=seq,
-            tp=tp,
-            pp=pp,
-            ep=ep,
-            require_fit=False,
-            usable_fraction=usable_fraction,
-        )
-    else:
-        est = prefill_compute(
-            m,
-            c,
-            batch=batch,
-            prompt=seq,
-            tp=tp,
-            pp=pp,
-            ep=ep,
-            require_fit=False,
-            usable_fraction=usable_fraction,
-        )
+    """Time one decode step (``phase="decode"``, ``seq`` = context) or one prefill
+    (``"prefill"``, ``seq`` = prompt) of ``m`` on chip ``c`` and topology ``topo``.
+
+    Returns
+    -------
+    DecodeResult
+        ``fits=False`` with the capacity report and NaN times if it does not fit in memory.
+
+    Raises
+    ------
+    ConfigError
+        An option that does not apply to the model, chip or topology.
+    """
+    s = _setup(phase, m, c, topo, seq, opts)
+    params = _record(s, c, topo)
+    est = _compute(s, c)
     report = est.capacity
     capacity = {**report.to_dict(), "summary": report.summary()}
     if not report.fits:
         return DecodeResult(phase, params, False, capacity, notes=(report.summary(),))
+    fabric, inst = _fabric(s)
+    sites, notes = collective_sites(s, fabric)
+    params.update(kernel_costs_record(sites))
+    return _result(s, c, est, sites, inst, params, capacity, notes)
 
-    g = _with_link_delays(g0, spec, seed)
+
+def _setup(
+    phase: str, m: TransformerModel, c: Chip, topo: str | nx.Graph, seq: int, opts: DecodeOptions
+) -> Setup:
+    """Resolve ``opts`` against the model, chip and topology (:class:`Setup`)."""
+    combine, moe_mode = opts.moe_algorithms()
+    wired = with_wire_dtypes(m, opts.dispatch_dtype, opts.combine_dtype)
+    active = m.is_moe and opts.ep > 1
+    kernels = moe_kernel_model(opts.moe_kernels, opts.dispatch, c, active=active)
+    zone, landing_latency = landing_zone(opts.landing, c)
+    if not active and opts.moe_given():
+        key, value = next(iter(opts.moe_given().items()))
+        raise ConfigError(
+            f"{key}: applies to MoE layers with expert parallelism (ep > 1); "
+            f"{m.name} with ep={opts.ep} has none, got {value!r}"
+        )
+    g = resolve_topology(topo)
+    chips = topology_chips(g)
+    par = layout(len(chips), tp=opts.tp, pp=opts.pp, ep=opts.ep, dp=opts.dp)
+    step, launch = opts.step_overhead, opts.collective_launch
+    costs = library_costs(opts.library, link_types(g), step=step, launch=launch)
+    spec, policy = (
+        strag.parse_stragglers(opts.stragglers),
+        strag.parse_policy(opts.straggler_policy),
+    )
+    return Setup(
+        phase,
+        wired,
+        seq,
+        opts,
+        active,
+        combine,
+        moe_mode,
+        spec,
+        policy,
+        kernels,
+        zone,
+        landing_latency,
+        g,
+        chips,
+        par,
+        costs,
+    )
+
+
+def _record(s: Setup, c: Chip, topo: str | nx.Graph) -> dict[str, Any]:
+    """The inputs of the step as recorded in the result (what ran)."""
+    o, m, moe = s.opts, s.m, s.moe
+    policy = o.straggler_policy
+    return {
+        "llm": m.name,
+        "chip": c.name,
+        "topo": topo if isinstance(topo, str) else str(s.graph.graph.get("name", "graph")),
+        "tp": o.tp,
+        "pp": o.pp,
+        "ep": o.ep,
+        "dp": s.par.dp,
+        "batch": o.batch,
+        ("context" if s.phase == "decode" else "prompt"): s.seq,
+        "allreduce_requested": o.allreduce,
+        "dispatch": o.dispatch if moe else None,
+        "combine": s.combine if moe else None,
+        "moe_routing": o.moe_routing if moe else None,
+        "moe_mode": s.moe_mode if moe else None,
+        **moe_wire_record(m, moe),
+        **s.kernels.record(),
+        "backend": o.backend,
+        "forwarding": o.forwarding,
+        "routing": o.routing,
+        **library_record(o.library, s.costs),
+        "landing": s.zone,
+        "landing_latency_s": s.landing_latency,
+        "stragglers": s.spec.text,
+        "straggler_policy": policy if isinstance(policy, str) else s.policy.kind,
+        "tokens": o.tokens,
+        "seed": o.seed,
+    }
+
+
+def _compute(s: Setup, c: Chip) -> ComputeEstimate:
+    """The roofline compute time of the step, without requiring it to fit."""
+    o = s.opts
+    kw = dict(tp=o.tp, pp=o.pp, ep=o.ep, require_fit=False, usable_fraction=o.usable_fraction)
+    if s.phase == "decode":
+        return decode_compute(s.m, c, batch=o.batch, context=s.seq, **kw)
+    return prefill_compute(s.m, c, batch=o.batch, prompt=s.seq, **kw)
+
+
+def _fabric(s: Setup) -> tuple[Fabric, list[int]]:
+    """The fabric the collectives run on (link delays of the straggler spec applied) and the
+    ranks of model instance 0, whose traffic is counted and whose time is charged."""
+    o, par, chips = s.opts, s.par, s.chips
+    g = with_link_delays(s.graph, s.spec, o.seed)
     inst = sorted(
-        par.rank(tp_i=t, dp_i=e, pp_i=s) for s in range(pp) for e in range(ep) for t in range(tp)
+        par.rank(tp_i=t, dp_i=e, pp_i=st)
+        for st in range(o.pp)
+        for e in range(o.ep)
+        for t in range(o.tp)
     )
     fabric = Fabric(
         g,
         chips,
-        backend,
-        forwarding,
-        routing,
-        seed,
-        costs.step,
-        landing_latency,
+        o.backend,
+        o.forwarding,
+        o.routing,
+        o.seed,
+        s.costs.step,
+        s.landing_latency,
         frozenset(chips[r] for r in inst),
-    ).with_costs(costs, cost_model(library, link_types(g0), step=step, launch=launch))
-    step_tokens = batch if phase == "decode" else batch * seq
-    sites, notes = _sites(
-        m,
-        par,
-        fabric,
-        chips,
-        step_tokens,
-        allreduce,
-        dispatch,
-        combine,
-        moe_routing,
-        moe_mode,
-        seed,
-        kernels,
     )
-    params.update(kernel_costs_record(sites))
-    ar = next((s.run.algo for s in sites if s.name == "tp_allreduce"), None)
-    model_name = next((s.run.model for s in sites), f"{backend} (no collectives)")
+    model = cost_model(
+        o.library, link_types(s.graph), step=o.step_overhead, launch=o.collective_launch
+    )
+    return fabric.with_costs(s.costs, model), inst
 
-    fabric_nominal = sum(s.time_s * s.count for s in sites)
-    fabric_tok, subst = _straggle(sites, chips, inst, spec, policy, tokens, seed)
+
+def _result(
+    s: Setup,
+    c: Chip,
+    est: ComputeEstimate,
+    sites: list[FabricSite],
+    inst: list[int],
+    params: dict[str, Any],
+    capacity: dict[str, Any],
+    notes: list[str],
+) -> DecodeResult:
+    """Charge the fabric time (with stragglers) to the token and price it."""
+    o, par = s.opts, s.par
+    fabric_tok, subst = straggled_fabric(sites, s.chips, inst, s.spec, s.policy, o.tokens, o.seed)
     latencies = est.time + fabric_tok
-    report_s = strag.straggler_report(latencies, subst[None, :] if subst.size else None)
+    percentiles = strag.straggler_report(latencies, subst[None, :] if subst.size else None)
     if not subst.size:
-        report_s["substituted_fraction"] = 0.0
+        percentiles["substituted_fraction"] = 0.0
     latency = float(np.mean(latencies))
-    per_step = batch if phase == "decode" else batch * seq
-    per_user = 1.0 / latency if phase == "decode" else seq / latency
-    cost = _cost(m, c, est, sites, par, latency, per_step, chip_price)
-    notes.extend(_library_notes(library, costs))
-    if spec.components:
+    per_step = s.step_tokens
+    notes.extend(library_notes(o.library, s.costs))
+    if s.spec.components:
+        nominal = sum(site.time_s * site.count for site in sites)
         notes.append(
             "stragglers: chip delays applied to simulated per-chip tails (see docs/decode.md); "
-            f"nominal fabric {fabric_nominal:.6g} s per token"
+            f"nominal fabric {nominal:.6g} s per token"
         )
     return DecodeResult(
-        phase=phase,
+        phase=s.phase,
         params=params,
         fits=True,
         capacity=capacity,
@@ -239,108 +286,85 @@ def _phase(
         memory_s=est.memory_bound_time,
         launch_s=est.launch_time,
         fabric_s=float(np.mean(fabric_tok)),
-        tokens_per_s=per_user,
+        tokens_per_s=1.0 / latency if s.phase == "decode" else s.seq / latency,
         tokens_per_s_per_chip=per_step / latency / par.instance_size,
         sites=tuple(sites),
-        allreduce=ar,
-        model=model_name,
-        latency_percentiles=report_s,
+        allreduce=next((x.run.algo for x in sites if x.name == "tp_allreduce"), None),
+        model=next((x.run.model for x in sites), f"{o.backend} (no collectives)"),
+        latency_percentiles=percentiles,
         token_latencies_s=tuple(float(x) for x in np.atleast_1d(latencies)),
-        cost=cost,
+        cost=token_cost(s.m, c, est, sites, par, latency, per_step, o.chip_price),
         notes=tuple(notes),
     )
 
 
-def _sites(
-    m: TransformerModel,
-    par: Parallelism,
-    fabric: Fabric,
-    chips: list[int],
-    step_tokens: int,
-    allreduce: str,
-    dispatch: str,
-    combine: str,
-    moe_routing: str,
-    moe_mode: str,
-    seed: int,
-    kernels: KernelModel | None = None,
-) -> tuple[list[FabricSite], list[str]]:
-    tp, pp, ep = par.tp, par.pp, par.ep
-    notes: list[str] = []
+def collective_sites(s: Setup, fabric: Fabric) -> tuple[list[FabricSite], list[str]]:
+    """The collectives a token waits for, stage by stage, each timed on ``fabric``.
+
+    Each distinct collective (a TP all-reduce of one size, the MoE dispatch and combine, a
+    pipeline send of one size) is run once, for every group of the system at once, and
+    shared by the sites that call it. Returns the sites and notes on what was simplified.
+    """
+    par, m = s.par, s.m
     runs: dict[str, CollectiveRun] = {}
     sites: list[FabricSite] = []
-    act = m.act_dtype_bytes
-
-    def stage_chips(s: int, tp_only: bool = False) -> tuple[int, ...]:
-        es = range(1) if tp_only else range(ep)
-        return tuple(chips[par.rank(tp_i=t, dp_i=e, pp_i=s)] for e in es for t in range(tp))
-
-    for s in range(pp):
-        for need in decode_collectives(m, batch=step_tokens, tp=tp, pp=pp, ep=ep, stage=s):
-            if need.kind == "all_reduce":
-                key = f"ar:{need.nbytes}"
-                if key not in runs:
-                    count, size = _elements(need.nbytes, act)
-                    groups = [[chips[r] for r in grp] for grp in par.tp_groups()]
-                    runs[key] = _allreduce(fabric, groups, count, size, allreduce)
-                sites.append(
-                    FabricSite(
-                        "tp_allreduce",
-                        need.kind,
-                        s,
-                        need.nbytes,
-                        need.count,
-                        stage_chips(s, tp_only=True),
-                        runs[key],
-                    )
-                )
-            elif need.kind == "all_to_all":
-                if "dispatch" not in runs:
-                    runs["dispatch"], runs["combine"] = _moe_runs(
-                        m,
-                        par,
-                        fabric,
-                        chips,
-                        step_tokens // ep,
-                        dispatch,
-                        combine,
-                        moe_routing,
-                        moe_mode,
-                        seed,
-                        kernels,
-                    )
-                which = "dispatch" if need.name == "moe_dispatch" else "combine"
-                sites.append(
-                    FabricSite(
-                        need.name,
-                        need.kind,
-                        s,
-                        need.nbytes,
-                        need.count,
-                        stage_chips(s),
-                        runs[which],
-                    )
-                )
-            else:  # pipeline send
-                key = f"pp:{need.nbytes}"
-                if key not in runs:
-                    count, size = _elements(need.nbytes, act)
-                    pairs = [
-                        [chips[a], chips[b]]
-                        for pipe in par.pp_groups()
-                        for a, b in itertools.pairwise(pipe)
-                    ]
-                    runs[key] = run_groups(
-                        fabric, "pp_send", "sendrecv", "direct", pairs, count, size
-                    )
-                sites.append(
-                    FabricSite(
-                        "pp_send", need.kind, s, need.nbytes, need.count, stage_chips(s), runs[key]
-                    )
-                )
-    if m.is_moe and ep > 1:
+    for st in range(par.pp):
+        needs = decode_collectives(
+            m, batch=s.step_tokens, tp=par.tp, pp=par.pp, ep=par.ep, stage=st
+        )
+        sites += [_site(s, fabric, need, st, runs) for need in needs]
+    notes = []
+    if s.moe:
         notes.append(
             "moe: one layer's routing is simulated and reused for every MoE layer; with tp > 1 "
             "each of the tp parallel EP groups carries the full tokens"
         )
     return sites, notes
+
+
+def _stage_chips(s: Setup, stage: int, tp_only: bool) -> tuple[int, ...]:
+    """Chips of model instance 0 in pipeline ``stage`` (its first TP group if ``tp_only``)."""
+    par = s.par
+    es = range(1) if tp_only else range(par.ep)
+    return tuple(s.chips[par.rank(tp_i=t, dp_i=e, pp_i=stage)] for e in es for t in range(par.tp))
+
+
+def _site(
+    s: Setup, fabric: Fabric, need: CollectiveNeed, stage: int, runs: dict[str, CollectiveRun]
+) -> FabricSite:
+    """The site of ``need`` in ``stage``, its collective timed (or taken from ``runs`` if
+    that collective ran already). An all-reduce's chips are one TP group, the others' the
+    whole stage of model instance 0."""
+    par, chips, act = s.par, s.chips, s.m.act_dtype_bytes
+    if need.kind == "all_reduce":
+        name, key = "tp_allreduce", f"ar:{need.nbytes}"
+        if key not in runs:
+            count, size = elements(need.nbytes, act)
+            groups = [[chips[r] for r in grp] for grp in par.tp_groups()]
+            runs[key] = run_allreduce(fabric, groups, count, size, s.opts.allreduce)
+    elif need.kind == "all_to_all":
+        name, key = need.name, ("dispatch" if need.name == "moe_dispatch" else "combine")
+        if key not in runs:
+            o = s.opts
+            runs["dispatch"], runs["combine"] = moe_runs(
+                s.m,
+                par,
+                fabric,
+                chips,
+                s.step_tokens // par.ep,
+                o.dispatch,
+                s.combine,
+                o.moe_routing,
+                s.moe_mode,
+                o.seed,
+                s.kernels,
+            )
+    else:  # pipeline send
+        name, key = "pp_send", f"pp:{need.nbytes}"
+        if key not in runs:
+            count, size = elements(need.nbytes, act)
+            pipes = par.pp_groups()
+            pairs = [[chips[a], chips[b]] for p in pipes for a, b in itertools.pairwise(p)]
+            runs[key] = run_groups(fabric, "pp_send", "sendrecv", "direct", pairs, count, size)
+    members = _stage_chips(s, stage, tp_only=need.kind == "all_reduce")
+    return FabricSite(name, need.kind, stage, need.nbytes, need.count, members, runs[key])

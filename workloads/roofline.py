@@ -41,31 +41,20 @@ from types import MappingProxyType
 from typing import Any
 
 from workloads.chips import Chip
-from workloads.chips import chip as _chip
+from workloads.chips import chip as get_chip
 from workloads.collective_needs import CollectiveNeed, decode_collectives
 from workloads.models import TransformerModel
-from workloads.models import model as _model
+from workloads.models import model as get_model
 from workloads.operator_lists import (
-    _attn_flops_per_key,
-    _check,
-    _ctx,
-    _kv_elems,
-    _stage_ops,
     decode_operators,
     expected_experts_touched,
     prefill_operators,
+    step_operators,
 )
-from workloads.operator_lists import _Ctx as _Ctx
-from workloads.operator_lists import _layer_ops as _layer_ops
-from workloads.operator_lists import _merge as _merge
-from workloads.operator_lists import _split as _split
-from workloads.operators import Bound as Bound
 from workloads.operators import Operator, OpTime, op_time
-from workloads.sharding import CapacityReport, stage_layers
+from workloads.sharding import CapacityReport
 from workloads.train_flops import TrainEstimate, train_compute
 
-# Helpers imported ``name as name`` above lived in this module before it was split; they are
-# re-exported so that ``from workloads.roofline import ...`` keeps working.
 __all__ = [
     "CollectiveNeed",
     "ComputeEstimate",
@@ -278,21 +267,19 @@ def decode_compute(
     >>> round(est.time * 1e3, 2)   # (16.06 GB weights - 1.05 GB embedding table) / 3.35 TB/s
     4.48
     """
-    m, c = _model(m), _chip(c)
-    report = _check(m, c, batch, context, "context", tp, pp, ep, 1, require_fit, usable_fraction)
-    x = _ctx(m, tp, ep, batch, batch / ep, report)
-    ranges = stage_layers(m.layers, pp)
-    per_stage = [
-        _stage_ops(
-            x,
-            ranges[s],
-            first=s == 0,
-            last=s == pp - 1,
-            attn_flops_tok=_attn_flops_per_key(m, tp) * context,
-            kv_read_tok=_kv_elems(m, tp) * m.kv_dtype_bytes * context,
-        )
-        for s in range(pp)
-    ]
+    m, c = get_model(m), get_chip(c)
+    per_stage, report = step_operators(
+        m,
+        c,
+        phase="decode",
+        batch=batch,
+        seq=context,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        require_fit=require_fit,
+        usable_fraction=usable_fraction,
+    )
     return _estimate("decode", m, c, batch, context, tp, pp, ep, per_stage, report)
 
 
@@ -313,19 +300,17 @@ def prefill_compute(
     Parameters as :func:`decode_compute` with ``prompt`` (tokens per sequence) in place of
     ``context``. ``time`` is the compute part of the time to first token.
     """
-    m, c = _model(m), _chip(c)
-    report = _check(m, c, batch, prompt, "prompt", tp, pp, ep, prompt, require_fit, usable_fraction)
-    x = _ctx(m, tp, ep, batch * prompt, batch / ep * prompt, report)
-    ranges = stage_layers(m.layers, pp)
-    per_stage = [
-        _stage_ops(
-            x,
-            ranges[s],
-            first=s == 0,
-            last=s == pp - 1,
-            attn_flops_tok=_attn_flops_per_key(m, tp) * (prompt + 1) / 2,
-            kv_read_tok=_kv_elems(m, tp) * m.kv_dtype_bytes,
-        )
-        for s in range(pp)
-    ]
+    m, c = get_model(m), get_chip(c)
+    per_stage, report = step_operators(
+        m,
+        c,
+        phase="prefill",
+        batch=batch,
+        seq=prompt,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        require_fit=require_fit,
+        usable_fraction=usable_fraction,
+    )
     return _estimate("prefill", m, c, batch, prompt, tp, pp, ep, per_stage, report)

@@ -56,9 +56,9 @@ from typing import Any
 from netsim.core.errors import CapacityError, ConfigError
 from netsim.core.validate import require_float, require_int
 from workloads.chips import Chip
-from workloads.chips import chip as _chip
+from workloads.chips import chip as get_chip
 from workloads.models import TransformerModel
-from workloads.models import model as _model
+from workloads.models import model as get_model
 
 __all__ = [
     "CapacityReport",
@@ -326,7 +326,7 @@ def per_chip_bytes(
     tokens of one step, plus fp32 logits on the last stage. Training activations are not
     modelled.
     """
-    m = _model(m)
+    m = get_model(m)
     validate_sharding(m, tp=tp, pp=pp, ep=ep, batch=batch)
     require_int("context", context, min=0)
     require_int("step_tokens", step_tokens, min=1)
@@ -502,8 +502,8 @@ def plan_memory(
     -------
     CapacityReport
     """
-    m = _model(m)
-    c = _chip(c)
+    m = get_model(m)
+    c = get_chip(c)
     frac = require_float("usable_fraction", usable_fraction, min=0.0, max=1.0, min_open=True)
     items = per_chip_bytes(
         m, batch=batch, context=context, tp=tp, pp=pp, ep=ep, step_tokens=step_tokens

@@ -1,6 +1,6 @@
 """Energy, dollars and CO2e per token of a decode or prefill step.
 
-``_cost`` gathers the FLOPs per data type and the bytes per memory tier of the compute
+``token_cost`` gathers the FLOPs per data type and the bytes per memory tier of the compute
 estimate and the link bytes of the simulated collectives of one model instance, and prices
 them with :mod:`workloads.cost` (energy presets in :mod:`workloads.cost_presets`).
 """
@@ -18,10 +18,10 @@ from workloads.models import TransformerModel
 from workloads.roofline import ComputeEstimate
 from workloads.sharding import Parallelism
 
-__all__: list[str] = []
+__all__ = ["token_cost"]
 
 
-def _cost(
+def token_cost(
     m: TransformerModel,
     c: Chip,
     est: ComputeEstimate,

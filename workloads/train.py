@@ -40,31 +40,23 @@ from typing import Any
 
 import networkx as nx
 
-from collectives.calibration import LIBRARIES, cost_model, library_costs, link_types
-from netsim._version import __version__
+from collectives.calibration import LibraryCosts, cost_model, library_costs, link_types
+from netsim import __version__
 from netsim.core.errors import ConfigError
-from netsim.core.units import parse_size, parse_time
-from netsim.core.validate import require_choice, require_float, require_int
 from workloads.chips import Chip
-from workloads.chips import chip as _chip
-from workloads.fabric import (
-    ALLREDUCE_ALGOS,
-    AUTO_CANDIDATES,
-    BACKENDS,
-    CollectiveRun,
-    Fabric,
-    library_record,
-    run_groups,
-)
+from workloads.chips import chip as get_chip
+from workloads.fabric import CollectiveRun, Fabric, library_record, run_allreduce, run_groups
 from workloads.models import TransformerModel
-from workloads.models import model as _model
-from workloads.sharding import per_chip_bytes
-from workloads.topology import layout, resolve_topology, topology_chips
+from workloads.models import model as get_model
+from workloads.options import TrainOptions
+from workloads.rank_layout import layout, resolve_topology, topology_chips
+from workloads.sharding import Parallelism, per_chip_bytes
 from workloads.train_flops import train_compute
 
 __all__ = [
     "ADAM_BYTES_PER_PARAM",
     "MAX_BUCKETS",
+    "TrainOptions",
     "TrainResult",
     "bucket_timeline",
     "train_experiment",
@@ -185,27 +177,18 @@ def _run_desc(r: CollectiveRun) -> dict[str, Any]:
     return {"algo": r.algo, "time_s": r.time_s, "bytes": r.bytes, "transfers": r.transfers}
 
 
-def _allreduce(
-    fabric: Fabric, name: str, groups: list[list[int]], nbytes: float, itemsize: int, algo: str
-) -> CollectiveRun:
-    count = max(1, round(nbytes / itemsize))
-    if algo != "auto":
-        option = "tp_allreduce" if name == "tp_allreduce" else "allreduce"
-        try:
-            return run_groups(fabric, name, "allreduce", algo, groups, count, itemsize)
-        except ConfigError as exc:
-            raise ConfigError(f"{option}: {algo} cannot run here; {exc}") from None
-    best = None
-    for cand in AUTO_CANDIDATES:
-        try:
-            r = run_groups(fabric, name, "allreduce", cand, groups, count, itemsize)
-        except ConfigError:
-            continue
-        if best is None or r.time_s < best.time_s:
-            best = r
-    if best is None:
-        raise ConfigError(f"allreduce: no algorithm of {', '.join(AUTO_CANDIDATES)} applies")
-    return best
+@dataclass
+class _Comm:
+    """The collectives of one step as they are timed: seconds, runs and the backend model."""
+
+    tp_s: float = 0.0
+    pp_s: float = 0.0
+    grad_s: float = 0.0
+    exposed_s: float = 0.0
+    buckets: int = 0
+    algo: str | None = None
+    model: str = ""
+    runs: dict[str, Any] = field(default_factory=dict)
 
 
 def train_step(
@@ -213,25 +196,8 @@ def train_step(
     chip: Chip | str,
     topo: str | nx.Graph,
     *,
-    tp: int = 1,
-    pp: int = 1,
-    dp: int | None = None,
-    global_batch: int = 256,
-    seq_len: int = 4096,
-    micro_batch: int = 1,
-    bucket: int | str = 25 * 10**6,
-    allreduce: str = "ring",
-    tp_allreduce: str = "ring",
-    backend: str = "packet",
-    forwarding: str = "cut-through",
-    routing: str = "auto",
-    efficiency: float = 0.5,
-    grad_bytes: float = 2.0,
-    library: str = "none",
-    step_overhead: float | str | None = None,
-    collective_launch: float | str | None = None,
-    zero: int = 0,
-    seed: int = 0,
+    options: TrainOptions | None = None,
+    **overrides: Any,
 ) -> TrainResult:
     """Time one training step (see the module docstring for the model).
 
@@ -239,92 +205,146 @@ def train_step(
     ----------
     model, chip, topo : str or object
         Presets or objects; chip ``r`` runs rank ``r``.
-    tp, pp, dp : int
-        Parallel degrees (``dp=None``: as many replicas as the topology holds).
-    global_batch, seq_len, micro_batch : int
-        Sequences per step, tokens per sequence, sequences per micro-batch.
-    bucket : int or str
-        Gradient bucket size in bytes (``"25MB"``).
-    allreduce, tp_allreduce : str
-        Algorithms of the gradient (DP) and activation (TP) all-reduces.
-    backend, forwarding, routing : str
-        Network model (``packet``, ``analytical`` or ``flow``) and engine options.
-    efficiency : float
-        Model FLOPs utilisation of the compute, in (0, 1].
-    grad_bytes : float
-        Bytes per gradient element (2 for bf16).
-    library : str
-        Collective library whose software costs are added: ``none`` (default, the hardware
-        alone) or ``nccl`` (:func:`collectives.calibration.library_costs` for the
-        topology's link types).
-    step_overhead, collective_launch : float or str, optional
-        Software cost per dependent collective step and per collective call (``"2us"``);
-        default: the library's.
-    zero : int
-        0: every chip holds the full optimizer state (16 B/param); 1: ZeRO stage 1, the
-        12 B/param of fp32 master weights and Adam moments are sharded over ``dp``
-        (the gradient traffic is still timed as one all-reduce, the same ring bytes as
-        reduce-scatter + all-gather).
-    seed : int
-        Engine seed.
+    options : TrainOptions, optional
+        The step's options (default: all defaults); ``overrides`` are applied on top.
+    **overrides
+        Any option of :class:`TrainOptions` by name (unit strings accepted):
+
+        ``tp, pp, dp``
+            Parallel degrees (``dp=None``: as many replicas as the topology holds).
+        ``global_batch, seq_len, micro_batch``
+            Sequences per step, tokens per sequence, sequences per micro-batch.
+        ``bucket``
+            Gradient bucket size in bytes (``"25MB"``).
+        ``allreduce, tp_allreduce``
+            Algorithms of the gradient (DP) and activation (TP) all-reduces.
+        ``backend, forwarding, routing``
+            Network model (``packet``, ``analytical`` or ``flow``) and engine options.
+        ``efficiency``
+            Model FLOPs utilisation of the compute, in (0, 1].
+        ``grad_bytes``
+            Bytes per gradient element (2 for bf16).
+        ``library``
+            Collective library whose software costs are added: ``none`` (default, the
+            hardware alone) or ``nccl`` (:func:`collectives.calibration.library_costs` for
+            the topology's link types).
+        ``step_overhead, collective_launch``
+            Software cost per dependent collective step and per collective call (``"2us"``);
+            default: the library's.
+        ``zero``
+            0: every chip holds the full optimizer state (16 B/param); 1: ZeRO stage 1, the
+            12 B/param of fp32 master weights and Adam moments are sharded over ``dp`` (the
+            gradient traffic is still timed as one all-reduce, the same ring bytes as
+            reduce-scatter + all-gather).
+        ``seed``
+            Engine seed.
 
     Raises
     ------
     ConfigError
-        On invalid parameters (``global_batch`` must be a multiple of ``dp * micro_batch``).
+        On invalid or unknown options (``global_batch`` must be a multiple of
+        ``dp * micro_batch``).
     """
-    m, c = _model(model), _chip(chip)
-    require_choice("allreduce", allreduce, ALLREDUCE_ALGOS)
-    require_choice("tp_allreduce", tp_allreduce, ALLREDUCE_ALGOS)
-    require_choice("backend", backend, BACKENDS)
-    global_batch = require_int("global_batch", global_batch, min=1)
-    seq_len = require_int("seq_len", seq_len, min=1)
-    micro_batch = require_int("micro_batch", micro_batch, min=1)
-    bucket_b = parse_size(bucket, "bucket", allow_zero=False)
-    eff = require_float("efficiency", efficiency, min=0.0, max=1.0, min_open=True)
-    gbytes = require_float("grad_bytes", grad_bytes, min=0.0, min_open=True)
-    require_choice("library", library, LIBRARIES)
-    step = None if step_overhead is None else parse_time(step_overhead, "step_overhead")
-    launch = (
-        None if collective_launch is None else parse_time(collective_launch, "collective_launch")
-    )
-    seed = require_int("seed", seed, min=0)
-    zero = require_int("zero", zero, min=0, max=1)
+    if options is not None and not isinstance(options, TrainOptions):
+        raise ConfigError(f"options: must be a TrainOptions, got {type(options).__name__}")
+    o = (options or TrainOptions()).replace(**overrides)
+    m, c = get_model(model), get_chip(chip)
     g = resolve_topology(topo)
     chips = topology_chips(g)
-    par = layout(len(chips), tp=tp, pp=pp, ep=1, dp=dp)
-    if global_batch % (par.dp * micro_batch):
+    par = layout(len(chips), tp=o.tp, pp=o.pp, ep=1, dp=o.dp)
+    if o.global_batch % (par.dp * o.micro_batch):
         raise ConfigError(
-            f"global_batch: must be a multiple of dp*micro_batch ({par.dp * micro_batch}), "
-            f"got {global_batch}"
+            f"global_batch: must be a multiple of dp*micro_batch ({par.dp * o.micro_batch}), "
+            f"got {o.global_batch}"
         )
-    micro = global_batch // (par.dp * micro_batch)
-    costs = library_costs(library, link_types(g), step=step, launch=launch)
-    params: dict[str, Any] = {
+    micro = o.global_batch // (par.dp * o.micro_batch)
+    costs = library_costs(
+        o.library, link_types(g), step=o.step_overhead, launch=o.collective_launch
+    )
+    params = _record(m, c, topo, g, o, par, micro, costs)
+    memory = _memory(m, c, o, par)
+    if "summary" in memory:
+        return TrainResult(params, False, memory)
+    est = train_compute(
+        m, c, tokens=o.global_batch * o.seq_len, chips=par.world_size, efficiency=o.efficiency
+    )
+    bubble = est.time * (o.pp - 1) / micro
+    fabric = Fabric(
+        g, chips, o.backend, o.forwarding, o.routing, o.seed, costs.step, 0.0, frozenset(chips)
+    )
+    model_costs = cost_model(
+        o.library, link_types(g), step=o.step_overhead, launch=o.collective_launch
+    )
+    fabric = fabric.with_costs(costs, model_costs)
+    comm = _activation_comm(fabric, m, o, par, chips, micro)
+    compute_end = est.time + bubble + comm.tp_s + comm.pp_s
+    grad_total = memory["params_per_chip"] * o.grad_bytes
+    backward_last = (est.time * 2 / 3) / micro  # the last micro-batch's backward pass
+    _gradient_comm(comm, fabric, o, par, chips, grad_total, backward_last, compute_end)
+    step = compute_end + comm.exposed_s
+    tokens = o.global_batch * o.seq_len
+    return TrainResult(
+        params=params,
+        fits=True,
+        memory=memory,
+        step_time_s=step,
+        compute_s=est.time,
+        bubble_s=bubble,
+        tp_comm_s=comm.tp_s,
+        pp_comm_s=comm.pp_s,
+        grad_comm_s=comm.grad_s,
+        exposed_comm_s=comm.exposed_s,
+        buckets=comm.buckets,
+        grad_bytes_per_chip=grad_total,
+        tokens_per_s=tokens / step,
+        tokens_per_s_per_chip=tokens / step / par.world_size,
+        mfu=est.flops / (step * par.world_size * c.peak(m.compute_dtype)),
+        allreduce=comm.algo,
+        model=comm.model or f"{o.backend} (no collectives)",
+        runs=comm.runs,
+    )
+
+
+def _record(
+    m: TransformerModel,
+    c: Chip,
+    topo: str | nx.Graph,
+    g: nx.Graph,
+    o: TrainOptions,
+    par: Parallelism,
+    micro: int,
+    costs: LibraryCosts,
+) -> dict[str, Any]:
+    """The inputs of the step as recorded in the result."""
+    return {
         "llm": m.name,
         "chip": c.name,
         "topo": topo if isinstance(topo, str) else str(g.graph.get("name", "graph")),
-        "tp": tp,
-        "pp": pp,
+        "tp": o.tp,
+        "pp": o.pp,
         "dp": par.dp,
-        "global_batch": global_batch,
-        "seq_len": seq_len,
-        "micro_batch": micro_batch,
+        "global_batch": o.global_batch,
+        "seq_len": o.seq_len,
+        "micro_batch": o.micro_batch,
         "microbatches": micro,
-        "bucket": bucket_b,
-        "allreduce_requested": allreduce,
-        "tp_allreduce_requested": tp_allreduce,
-        "backend": backend,
-        **library_record(library, costs),
-        "efficiency": eff,
-        "zero": zero,
-        "seed": seed,
+        "bucket": o.bucket,
+        "allreduce_requested": o.allreduce,
+        "tp_allreduce_requested": o.tp_allreduce,
+        "backend": o.backend,
+        **library_record(o.library, costs),
+        "efficiency": o.efficiency,
+        "zero": o.zero,
+        "seed": o.seed,
     }
-    shares = per_chip_bytes(m, batch=1, context=0, tp=tp, pp=pp)
+
+
+def _memory(m: TransformerModel, c: Chip, o: TrainOptions, par: Parallelism) -> dict[str, Any]:
+    """Training state needed per chip against its memory; with a ``summary`` if it does not
+    fit (activations are not counted)."""
+    shares = per_chip_bytes(m, batch=1, context=0, tp=o.tp, pp=o.pp)
     n_params = shares["weights"] / m.weight_dtype_bytes
-    per_param = ADAM_BYTES_PER_PARAM if zero == 0 else 4 + 12 / par.dp
-    needed = n_params * per_param
-    avail = c.memory_capacity
+    per_param = ADAM_BYTES_PER_PARAM if o.zero == 0 else 4 + 12 / par.dp
+    needed, avail = n_params * per_param, c.memory_capacity
     memory: dict[str, Any] = {
         "needed": needed,
         "available": avail,
@@ -337,108 +357,90 @@ def train_step(
             f"({per_param:.4g} B/param x {n_params:.4g} params) of {avail / 1e9:.4g} GB "
             "(activations not counted)"
         )
-        return TrainResult(params, False, memory)
+    return memory
 
-    est = train_compute(m, c, tokens=global_batch * seq_len, chips=par.world_size, efficiency=eff)
-    compute = est.time
-    bubble = compute * (pp - 1) / micro
-    fabric = Fabric(
-        g, chips, backend, forwarding, routing, seed, costs.step, 0.0, frozenset(chips)
-    ).with_costs(costs, cost_model(library, link_types(g), step=step, launch=launch))
-    runs: dict[str, Any] = {}
+
+def _activation_comm(
+    fabric: Fabric,
+    m: TransformerModel,
+    o: TrainOptions,
+    par: Parallelism,
+    chips: list[int],
+    micro: int,
+) -> _Comm:
+    """The exposed TP all-reduces (four per layer and micro-batch) and PP sends (two per
+    stage boundary and micro-batch) of one step."""
+    comm = _Comm()
     itemsize = int(m.act_dtype_bytes) if float(m.act_dtype_bytes).is_integer() else 1
-    layers = math.ceil(m.layers / pp)
-    tp_comm = pp_comm = 0.0
-    backend_model = ""
-    if tp > 1:
-        act = micro_batch * seq_len * m.hidden * m.act_dtype_bytes
+    act = o.micro_batch * o.seq_len * m.hidden * m.act_dtype_bytes
+    if o.tp > 1:
+        layers = math.ceil(m.layers / o.pp)
         groups = [[chips[r] for r in grp] for grp in par.tp_groups()]
-        r = _allreduce(fabric, "tp_allreduce", groups, act, itemsize, tp_allreduce)
-        tp_comm = 4 * layers * micro * r.time_s
-        runs["tp_allreduce"] = {**_run_desc(r), "count": 4 * layers * micro}
-        backend_model = r.model
-    if pp > 1:
-        act = micro_batch * seq_len * m.hidden * m.act_dtype_bytes / tp
-        pairs = [
-            [chips[a], chips[b]] for pipe in par.pp_groups() for a, b in itertools.pairwise(pipe)
-        ]
-        r = run_groups(
-            fabric, "pp_send", "sendrecv", "direct", pairs, max(1, round(act / itemsize)), itemsize
-        )
-        pp_comm = 2 * (pp - 1) * micro * r.time_s
-        runs["pp_send"] = {**_run_desc(r), "count": 2 * (pp - 1) * micro}
-        backend_model = r.model
-    compute_end = compute + bubble + tp_comm + pp_comm
-    grad_total = n_params * gbytes
-    nb = max(1, math.ceil(grad_total / bucket_b))
+        count = max(1, round(act / itemsize))
+        r = run_allreduce(fabric, groups, count, itemsize, o.tp_allreduce, option="tp_allreduce")
+        comm.tp_s = 4 * layers * micro * r.time_s
+        comm.runs["tp_allreduce"] = {**_run_desc(r), "count": 4 * layers * micro}
+        comm.model = r.model
+    if o.pp > 1:
+        pipes = par.pp_groups()
+        pairs = [[chips[a], chips[b]] for p in pipes for a, b in itertools.pairwise(p)]
+        count = max(1, round(act / o.tp / itemsize))
+        r = run_groups(fabric, "pp_send", "sendrecv", "direct", pairs, count, itemsize)
+        comm.pp_s = 2 * (o.pp - 1) * micro * r.time_s
+        comm.runs["pp_send"] = {**_run_desc(r), "count": 2 * (o.pp - 1) * micro}
+        comm.model = r.model
+    return comm
+
+
+def _gradient_comm(
+    comm: _Comm,
+    fabric: Fabric,
+    o: TrainOptions,
+    par: Parallelism,
+    chips: list[int],
+    grad_total: float,
+    backward_last: float,
+    compute_end: float,
+) -> None:
+    """Add the bucketed gradient all-reduce, overlapped with the last micro-batch's backward
+    pass (``backward_last`` seconds, ending at ``compute_end``), to ``comm``."""
+    nb = comm.buckets = max(1, math.ceil(grad_total / o.bucket))
     if nb > MAX_BUCKETS:
         raise ConfigError(
             f"bucket: {nb} gradient buckets, more than the limit of {MAX_BUCKETS} "
-            f"(workloads.train.MAX_BUCKETS; use a larger bucket), got {bucket!r}"
+            f"(workloads.train.MAX_BUCKETS; use a larger bucket), got {o.bucket!r}"
         )
-    grad_comm = exposed = 0.0
-    ar_algo = None
-    if par.dp > 1:
-        groups = [[chips[r] for r in grp] for grp in par.dp_groups()]
-        gsize = int(gbytes) if float(gbytes).is_integer() else 1
-        full = _allreduce(
-            fabric, "grad_allreduce", groups, min(bucket_b, grad_total), gsize, allreduce
+    if par.dp == 1:
+        return
+    groups = [[chips[r] for r in grp] for grp in par.dp_groups()]
+    gsize = int(o.grad_bytes) if float(o.grad_bytes).is_integer() else 1
+    count = max(1, round(min(o.bucket, grad_total) / gsize))
+    full = run_allreduce(fabric, groups, count, gsize, o.allreduce, name="grad_allreduce")
+    times = [full.time_s] * nb
+    last_bytes = grad_total - (nb - 1) * o.bucket
+    if nb > 1 and abs(last_bytes - o.bucket) > 0.5:
+        count = max(1, round(last_bytes / gsize))
+        last = run_groups(
+            fabric, "grad_allreduce_last", "allreduce", full.algo, groups, count, gsize
         )
-        last_bytes = grad_total - (nb - 1) * bucket_b
-        times = [full.time_s] * (nb - 1)
-        if nb > 1 and abs(last_bytes - bucket_b) > 0.5:
-            last = run_groups(
-                fabric,
-                "grad_allreduce_last",
-                "allreduce",
-                full.algo,
-                groups,
-                max(1, round(last_bytes / gsize)),
-                gsize,
-            )
-            times.append(last.time_s)
-            runs["grad_allreduce_last"] = _run_desc(last)
-        else:
-            times.append(full.time_s)
-        runs["grad_allreduce"] = {**_run_desc(full), "count": nb}
-        backward_last = (compute * 2 / 3) / micro
-        timeline = bucket_timeline(compute_end - backward_last, backward_last, times)
-        grad_comm = sum(times)
-        exposed = max(0.0, timeline[-1][2] - compute_end)
-        ar_algo = full.algo
-        backend_model = full.model
-    step = compute_end + exposed
-    tokens = global_batch * seq_len
-    return TrainResult(
-        params=params,
-        fits=True,
-        memory=memory,
-        step_time_s=step,
-        compute_s=compute,
-        bubble_s=bubble,
-        tp_comm_s=tp_comm,
-        pp_comm_s=pp_comm,
-        grad_comm_s=grad_comm,
-        exposed_comm_s=exposed,
-        buckets=nb,
-        grad_bytes_per_chip=grad_total,
-        tokens_per_s=tokens / step,
-        tokens_per_s_per_chip=tokens / step / par.world_size,
-        mfu=est.flops / (step * par.world_size * c.peak(m.compute_dtype)),
-        allreduce=ar_algo,
-        model=backend_model or f"{backend} (no collectives)",
-        runs=runs,
-    )
+        times[-1] = last.time_s
+        comm.runs["grad_allreduce_last"] = _run_desc(last)
+    comm.runs["grad_allreduce"] = {**_run_desc(full), "count": nb}
+    timeline = bucket_timeline(compute_end - backward_last, backward_last, times)
+    comm.grad_s = sum(times)
+    comm.exposed_s = max(0.0, timeline[-1][2] - compute_end)
+    comm.algo, comm.model = full.algo, full.model
 
 
 def train_experiment(**params: Any) -> dict[str, Any]:
-    """The ``train`` sweep kind: :func:`train_step` on keyword parameters -> flat record."""
+    """The ``train`` sweep kind: :func:`train_step` on keyword parameters -> flat record.
+
+    ``model``, ``chip`` and ``topo`` are required; the others are options of
+    :class:`TrainOptions` (sizes and times as unit strings).
+    """
     p = dict(params)
     try:
         model, chip, topo = p.pop("model"), p.pop("chip"), p.pop("topo")
     except KeyError as exc:
         raise ConfigError(f"{exc.args[0]}: required parameter of the train experiment") from None
-    try:
-        return train_step(model, chip, topo, **p).to_dict()
-    except TypeError as exc:
-        raise ConfigError(f"train experiment: {exc}") from None
+    return train_step(model, chip, topo, options=TrainOptions.from_mapping(p)).to_dict()

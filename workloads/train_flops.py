@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from netsim.core.validate import require_float, require_int
 from workloads.chips import Chip
-from workloads.chips import chip as _chip
+from workloads.chips import chip as get_chip
 from workloads.models import TransformerModel
-from workloads.models import model as _model
+from workloads.models import model as get_model
 
 __all__ = ["TrainEstimate", "train_compute"]
 
@@ -63,7 +63,7 @@ def train_compute(
     dtype : str, optional
         Data type of the matrix units; default the model's ``compute_dtype``.
     """
-    m, c = _model(m), _chip(c)
+    m, c = get_model(m), get_chip(c)
     require_int("tokens", tokens, min=1)
     require_int("chips", chips, min=1)
     eff = require_float("efficiency", efficiency, min=0.0, max=1.0, min_open=True)

@@ -10,39 +10,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from netsim.app.commands._common import arg_time, print_json
-from netsim.core.engine import FORWARDING, ROUTINGS
+from netsim.app.commands._common import add_options, options_from_args, print_json
 from netsim.core.units import format_time
 from workloads.chips import CHIPS, chip_names
 
-__all__ = ["add_library_arguments", "describe_library", "model_and_chip", "register"]
-
-
-def add_library_arguments(p: argparse.ArgumentParser, libraries: tuple[str, ...]) -> None:
-    """``--library``, ``--step-overhead`` and ``--collective-launch`` (decode and train).
-
-    ``--library`` is checked by the workload (one ``error: library: ...`` line), not by
-    argparse, as the Python API checks it.
-    """
-    p.add_argument(
-        "--library",
-        default="none",
-        metavar="{" + ",".join(libraries) + "}",
-        help="collective library costs: none = hardware only (default), nccl = NCCL's launch, "
-        "per-step cost, protocol efficiency and multipath for the topology's link types",
-    )
-    p.add_argument(
-        "--step-overhead",
-        type=arg_time,
-        default=None,
-        help="software cost per dependent collective step, e.g. 2us (default: the library's)",
-    )
-    p.add_argument(
-        "--collective-launch",
-        type=arg_time,
-        default=None,
-        help="software cost before each collective call, e.g. 6.6us (default: the library's)",
-    )
+__all__ = ["describe_library", "model_and_chip", "register"]
 
 
 def describe_library(d: dict) -> str:
@@ -58,16 +30,10 @@ def describe_library(d: dict) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``decode`` subcommand."""
-    from workloads.decode import (
-        ALLREDUCE_ALGOS,
-        BACKENDS,
-        COMBINE_ALGOS,
-        DISPATCH_ALGOS,
-        LANDINGS,
-        LIBRARIES,
-    )
+    """Add the ``decode`` subcommand: its options are those of
+    :class:`workloads.options.DecodeOptions` (:func:`add_options`) and the run's own."""
     from workloads.models import WEIGHT_DTYPES
+    from workloads.options import DecodeOptions
 
     p = sub.add_parser(
         "decode",
@@ -83,9 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,launch_overhead=0",
     )
     p.add_argument("--topo", help="topology spec or preset, e.g. dgx-h100")
-    p.add_argument("--tp", type=int, default=1)
-    p.add_argument("--pp", type=int, default=1)
-    p.add_argument("--ep", type=int, default=1)
     p.add_argument(
         "--dp",
         type=int,
@@ -115,65 +78,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PROMPT",
         help="time a prefill of PROMPT tokens instead of a decode step",
     )
-    p.add_argument("--allreduce", default="auto", choices=ALLREDUCE_ALGOS)
     p.add_argument(
-        "--dispatch",
-        default="direct",
-        choices=DISPATCH_ALGOS,
-        help="MoE dispatch: direct = low-latency (DeepEP LL: one copy per token and expert, "
-        "straight to its GPU), normal (DeepEP: RDMA to the rail peer once per node, then "
-        "NVLink), hierarchical (NCCL PXN: NVLink first, then RDMA), or switch multicast",
-    )
-    p.add_argument(
-        "--combine",
-        default=None,
-        choices=COMBINE_ALGOS,
-        help="MoE combine (default: as --dispatch; innetwork = reduced by the switches)",
-    )
-    p.add_argument(
-        "--moe-routing",
-        default="uniform",
-        help="uniform | zipf:S[:SEED] | load:W,..., optionally @M: at most M nodes per token",
-    )
-    p.add_argument(
-        "--moe-mode",
-        default=None,
-        choices=("expected", "sample"),
-        help="expected counts or sampled routes (default: sample for multicast/innetwork)",
-    )
-    p.add_argument(
-        "--dispatch-dtype",
-        default=None,
-        help="MoE dispatch wire format: bf16, fp8, fp8/128 (FP8 + an FP32 scale per 128 "
-        "channels), ... (default: the model's; DeepSeek-V3 fp8/128)",
-    )
-    p.add_argument(
-        "--combine-dtype",
-        default=None,
-        help="MoE combine wire format (default: the model's; DeepSeek-V3 bf16)",
-    )
-    p.add_argument(
-        "--moe-kernels",
-        default=None,
-        help="per-call MoE kernel costs: deepep (default for low-latency/normal), none, or "
-        "deepep:KEY=VALUE,... (docs/decode.md)",
-    )
-    p.add_argument("--backend", default="packet", choices=BACKENDS)
-    p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
-    p.add_argument("--routing", default="auto", choices=ROUTINGS)
-    add_library_arguments(p, LIBRARIES)
-    p.add_argument("--landing", default="chip", choices=LANDINGS)
-    p.add_argument("--stragglers", default="none", help="e.g. chip:0.125:20us+exp:1us")
-    p.add_argument("--straggler-policy", default="wait", help="wait | substitute:DEADLINE")
-    p.add_argument("--tokens", type=int, default=1, help="decode steps drawn for percentiles")
-    p.add_argument(
+        "--kernel-launch",
         "--launch-overhead",
-        type=arg_time,
+        dest="kernel_launch",
         default=None,
-        help="override the chip's per-operator launch overhead (0 = CUDA graphs)",
+        metavar="TIME",
+        help="override the chip's per-operator (kernel) launch overhead (0 = CUDA graphs); "
+        "--launch-overhead is its former name",
     )
-    p.add_argument("--chip-price", type=float, default=None, help="USD per chip")
-    p.add_argument("--seed", type=int, default=0)
+    add_options(p, DecodeOptions, skip=("batch", "dp", "kernel_launch"))
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_run)
 
@@ -234,6 +148,7 @@ def _list() -> int:
 def _run(args: argparse.Namespace) -> int:
     from netsim.core.errors import ConfigError
     from workloads.decode import decode, prefill
+    from workloads.options import DecodeOptions
 
     if args.list:
         return _list()
@@ -241,45 +156,15 @@ def _run(args: argparse.Namespace) -> int:
         if not getattr(args, flag):
             raise ConfigError(f"--{flag}: required (or use --list)")
     llm, chip = model_and_chip(args.model, args.chip, args.dtype)
-    batch = args.batch if args.batch is not None else max(1, args.ep)
-    common = dict(
-        tp=args.tp,
-        pp=args.pp,
-        ep=args.ep,
-        dp=args.dp if args.dp is not None else args.ep,
-        batch=batch,
-        allreduce=args.allreduce,
-        dispatch=args.dispatch,
-        combine=args.combine,
-        moe_routing=args.moe_routing,
-        moe_mode=args.moe_mode,
-        dispatch_dtype=args.dispatch_dtype,
-        combine_dtype=args.combine_dtype,
-        moe_kernels=args.moe_kernels,
-        backend=args.backend,
-        forwarding=args.forwarding,
-        routing=args.routing,
-        library=args.library,
-        step_overhead=args.step_overhead,
-        collective_launch=args.collective_launch,
-        landing=args.landing,
-        launch_overhead=args.launch_overhead,
-        chip_price=args.chip_price,
-        seed=args.seed,
-    )
-    if args.prefill is not None:
-        r = prefill(llm, chip, args.topo, prompt=args.prefill, **common)
+    opts = options_from_args(args, DecodeOptions, batch=args.batch or 1, dp=args.dp)
+    # one model instance at the smallest batch its sharding allows unless asked otherwise
+    batch = args.batch if args.batch is not None else max(1, opts.ep)
+    opts = opts.replace(batch=batch, dp=args.dp if args.dp is not None else opts.ep)
+    if args.prefill is not None:  # the straggler options apply to decode steps only
+        opts = opts.replace(stragglers="none", straggler_policy="wait", tokens=1)
+        r = prefill(llm, chip, args.topo, prompt=args.prefill, options=opts)
     else:
-        r = decode(
-            llm,
-            chip,
-            args.topo,
-            context=args.context,
-            stragglers=args.stragglers,
-            straggler_policy=args.straggler_policy,
-            tokens=args.tokens,
-            **common,
-        )
+        r = decode(llm, chip, args.topo, context=args.context, options=opts)
     d = r.to_dict()
     if args.json:
         print_json(d)
@@ -288,8 +173,8 @@ def _run(args: argparse.Namespace) -> int:
     why = "" if args.batch is not None else " (default: the smallest the sharding allows)"
     dtype = f", {args.dtype} weights" if args.dtype else ""
     print(
-        f"{what}: {d['llm']} on {d['chip']} x{args.tp * args.pp * args.ep} per instance "
-        f"(tp={args.tp}, pp={args.pp}, ep={args.ep}, dp={d['dp']}), topology {d['topo']}, "
+        f"{what}: {d['llm']} on {d['chip']} x{opts.tp * opts.pp * opts.ep} per instance "
+        f"(tp={opts.tp}, pp={opts.pp}, ep={opts.ep}, dp={d['dp']}), topology {d['topo']}, "
         f"batch {batch}{why}{dtype}"
     )
     if not r.fits:

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import argparse
 
-from netsim.app.commands._common import arg_size, print_json
-from netsim.core.engine import FORWARDING, ROUTINGS
+from netsim.app.commands._common import add_options, options_from_args, print_json
 from netsim.core.units import format_size, format_time
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``train`` subcommand."""
-    from collectives.calibration import LIBRARIES
-    from netsim.app.commands.decode import add_library_arguments
-    from workloads.fabric import ALLREDUCE_ALGOS, BACKENDS
+    """Add the ``train`` subcommand: its options are those of
+    :class:`workloads.options.TrainOptions` (:func:`add_options`)."""
+    from workloads.options import TrainOptions
 
     p = sub.add_parser(
         "train",
@@ -34,53 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,launch_overhead=0",
     )
     p.add_argument("--topo", required=True)
-    p.add_argument("--tp", type=int, default=1)
-    p.add_argument("--pp", type=int, default=1)
-    p.add_argument("--dp", type=int, default=None, help="replicas (default: fill the topology)")
-    p.add_argument("--global-batch", type=int, default=256, help="sequences per step")
-    p.add_argument("--seq-len", type=int, default=4096)
-    p.add_argument("--micro-batch", type=int, default=1)
-    p.add_argument("--bucket", type=arg_size, default=25 * 10**6, help="gradient bucket (25MB)")
-    p.add_argument("--allreduce", default="ring", choices=ALLREDUCE_ALGOS)
-    p.add_argument("--tp-allreduce", default="ring", choices=ALLREDUCE_ALGOS)
-    p.add_argument("--backend", default="packet", choices=BACKENDS)
-    p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
-    p.add_argument("--routing", default="auto", choices=ROUTINGS)
-    p.add_argument("--efficiency", type=float, default=0.5, help="MFU of the compute")
-    add_library_arguments(p, LIBRARIES)
-    p.add_argument("--zero", type=int, default=0, choices=(0, 1))
-    p.add_argument("--seed", type=int, default=0)
+    add_options(p, TrainOptions)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from netsim.app.commands.decode import describe_library
+    from workloads.options import TrainOptions
     from workloads.train import train_step
 
-    r = train_step(
-        args.model,
-        args.chip,
-        args.topo,
-        tp=args.tp,
-        pp=args.pp,
-        dp=args.dp,
-        global_batch=args.global_batch,
-        seq_len=args.seq_len,
-        micro_batch=args.micro_batch,
-        bucket=args.bucket,
-        allreduce=args.allreduce,
-        tp_allreduce=args.tp_allreduce,
-        backend=args.backend,
-        forwarding=args.forwarding,
-        routing=args.routing,
-        efficiency=args.efficiency,
-        library=args.library,
-        step_overhead=args.step_overhead,
-        collective_launch=args.collective_launch,
-        zero=args.zero,
-        seed=args.seed,
-    )
+    opts = options_from_args(args, TrainOptions)
+    r = train_step(args.model, args.chip, args.topo, options=opts)
     d = r.to_dict()
     if args.json:
         print_json(d)

@@ -1,9 +1,9 @@
 """Stragglers applied to a simulated decode step (the model: :mod:`workloads.decode`).
 
-``_straggle`` applies chip delays on top of the simulated schedules: from the per-chip tails
+``straggled_fabric`` applies chip delays on top of the simulated schedules: from the per-chip tails
 ``L_c`` of every :class:`workloads.decode_result.FabricSite`, the collective of a group
 completes at ``max_{c in G} (d_c + L_c)``, then the straggler policy (wait or substitute)
-decides what the token is charged. ``_with_link_delays`` adds link delays to the edge
+decides what the token is charged. ``with_link_delays`` adds link delays to the edge
 latencies of the graph before it is simulated. The delay draws and the policies are those of
 :mod:`workloads.stragglers`.
 """
@@ -19,14 +19,14 @@ from netsim.core.errors import ConfigError
 from workloads import stragglers as strag
 from workloads.decode_result import FabricSite
 
-__all__ = ["MAX_DRAWS"]
+__all__ = ["MAX_DRAWS", "straggled_fabric", "with_link_delays"]
 
 #: Most numbers the straggler model may draw for one run (tokens x collective calls per
 #: token x chips of an instance; 8 bytes each): more is refused before any is drawn.
 MAX_DRAWS = 20_000_000
 
 
-def _with_link_delays(g: nx.Graph, spec: strag.StragglerSpec, seed: int) -> nx.Graph:
+def with_link_delays(g: nx.Graph, spec: strag.StragglerSpec, seed: int) -> nx.Graph:
     if not any(comp.target == "link" for comp in spec.components):
         return g
     edges = sorted(tuple(sorted(e)) for e in g.edges)
@@ -38,7 +38,7 @@ def _with_link_delays(g: nx.Graph, spec: strag.StragglerSpec, seed: int) -> nx.G
     return h
 
 
-def _straggle(
+def straggled_fabric(
     sites: Sequence[FabricSite],
     chips: list[int],
     inst: Sequence[int],
@@ -55,7 +55,7 @@ def _straggle(
     if draws > MAX_DRAWS:
         raise ConfigError(
             f"tokens: {tokens} tokens need {draws} straggler draws, more than the limit of "
-            f"{MAX_DRAWS} (workloads.straggling.MAX_DRAWS); use fewer tokens, got {tokens}"
+            f"{MAX_DRAWS} (workloads.decode_stragglers.MAX_DRAWS); use fewer tokens, got {tokens}"
         )
     if not chip_spec or calls == 0:
         return np.full(tokens, nominal), np.zeros(0, dtype=bool)

@@ -1,0 +1,211 @@
+"""The options of the workload studies: :class:`DecodeOptions` (decode and prefill) and
+:class:`TrainOptions` (a training step).
+
+Each class is the single list of its study's options (:mod:`netsim.core.options`): the
+Python functions (:func:`workloads.decode.decode`, :func:`workloads.decode.prefill`,
+:func:`workloads.train.train_step`) take ``options=`` and keyword overrides, the sweep kinds
+(``decode``, ``train``) read their parameters through :meth:`~netsim.core.options.Options.
+from_mapping`, and ``netsim decode`` / ``netsim train`` generate their arguments from the
+fields. Values are parsed (units: ``"2us"``, ``"25MB"``) and checked when the object is made,
+with one-line ConfigError messages ``name: rule, got value``; rules that need the model, chip
+or topology (a split, a wire format, a landing zone) are checked by the study.
+
+``kernel_launch`` is the chip's per-operator (kernel) launch cost of the roofline; it is not
+``collective_launch``, the collective library's cost per call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from collectives.calibration import LIBRARIES
+from netsim.core.engine import FORWARDING, ROUTINGS
+from netsim.core.errors import ConfigError
+from netsim.core.options import Options, option
+from netsim.core.units import parse_size
+from netsim.core.validate import require_choice, require_float
+from workloads import moe
+from workloads import stragglers as strag
+from workloads.fabric import ALLREDUCE_ALGOS, BACKENDS
+from workloads.landing import LANDINGS
+from workloads.moe_collectives import COMBINE_ALGOS, DISPATCH_ALGOS
+
+__all__ = ["DecodeOptions", "FabricOptions", "TrainOptions"]
+
+
+def _library(value: Any, name: str) -> str:
+    # A parser, not ``choices``: the command line leaves the check to the study, so that it
+    # fails with the same line as the Python API (``library: must be one of ...``).
+    return require_choice(name, value, LIBRARIES)
+
+
+def _bucket(value: Any, name: str) -> int:
+    return parse_size(value, name, allow_zero=False)
+
+
+def _checked(parse: Any) -> Any:
+    """A kind that checks a spec string with ``parse`` and keeps the string as given."""
+
+    def kind(value: Any, name: str) -> Any:
+        parse(value)
+        return value
+
+    return kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class FabricOptions(Options):
+    """How the collectives of a workload are timed: network model and library costs.
+
+    Shared by :class:`DecodeOptions` and :class:`TrainOptions`.
+    """
+
+    backend: str = option(
+        "packet", choices=BACKENDS, help="network model: packet engine, analytical or flow"
+    )
+    forwarding: str = option("cut-through", choices=FORWARDING, help="packet forwarding")
+    routing: str = option("auto", choices=ROUTINGS, help="packet routing")
+    library: str = option(
+        "none",
+        kind=_library,
+        help="collective library costs: none = hardware only, nccl = NCCL's launch, per-step "
+        "cost, protocol efficiency and multipath for the topology's link types",
+    )
+    step_overhead: float | None = option(
+        None,
+        kind="time",
+        help="software cost per dependent collective step, e.g. 2us (default: the library's)",
+    )
+    collective_launch: float | None = option(
+        None,
+        kind="time",
+        help="software cost before each collective call, e.g. 6.6us (default: the library's)",
+    )
+    seed: int = option(0, kind="int", min=0, help="seed of routing, random draws and the engine")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeOptions(FabricOptions):
+    """Options of one decode step and of a prefill (:func:`workloads.decode.decode`).
+
+    The straggler options (``stragglers``, ``straggler_policy``, ``tokens``) apply to decode
+    only. See :func:`workloads.decode.decode` for what each option means.
+    """
+
+    tp: int = option(1, kind="int", help="tensor-parallel degree")
+    pp: int = option(1, kind="int", help="pipeline-parallel degree")
+    ep: int = option(1, kind="int", help="expert-parallel degree")
+    dp: int | None = option(None, kind="int", help="data-parallel replicas")
+    batch: int = option(1, kind="int", min=1, help="sequences per model instance")
+    allreduce: str = option("auto", choices=ALLREDUCE_ALGOS, help="TP all-reduce algorithm")
+    dispatch: str = option(
+        "direct",
+        choices=DISPATCH_ALGOS,
+        help="MoE dispatch: direct = low-latency (DeepEP LL: one copy per token and expert, "
+        "straight to its GPU), normal (DeepEP: RDMA to the rail peer once per node, then "
+        "NVLink), hierarchical (NCCL PXN: NVLink first, then RDMA), or switch multicast",
+    )
+    combine: str | None = option(
+        None,
+        choices=COMBINE_ALGOS,
+        help="MoE combine (default: as --dispatch; innetwork = reduced by the switches)",
+    )
+    moe_routing: str = option(
+        "uniform",
+        kind=_checked(moe.parse_routing),
+        help="uniform | zipf:S[:SEED] | load:W,..., optionally @M: at most M nodes per token",
+    )
+    moe_mode: str | None = option(
+        None,
+        choices=moe.MODES,
+        help="expected counts or sampled routes (default: sample for multicast/innetwork)",
+    )
+    dispatch_dtype: str | None = option(
+        None,
+        help="MoE dispatch wire format: bf16, fp8, fp8/128 (FP8 + an FP32 scale per 128 "
+        "channels), ... (default: the model's; DeepSeek-V3 fp8/128)",
+    )
+    combine_dtype: str | None = option(
+        None, help="MoE combine wire format (default: the model's; DeepSeek-V3 bf16)"
+    )
+    moe_kernels: str | None = option(
+        None,
+        help="per-call MoE kernel costs: deepep (default for low-latency/normal), none, or "
+        "deepep:KEY=VALUE,... (docs/decode.md)",
+    )
+    landing: str = option("chip", choices=LANDINGS, help="where arriving bytes land")
+    stragglers: str = option(
+        "none", kind=_checked(strag.parse_stragglers), help="e.g. chip:0.125:20us+exp:1us"
+    )
+    straggler_policy: str = option(
+        "wait", kind=_checked(strag.parse_policy), help="wait | substitute:DEADLINE"
+    )
+    tokens: int = option(1, kind="int", min=1, help="decode steps drawn for percentiles")
+    kernel_launch: float | None = option(
+        None,
+        kind="time",
+        min=0.0,
+        help="override the chip's per-operator (kernel) launch overhead (0 = CUDA graphs)",
+    )
+    usable_fraction: float = option(1.0, kind="float", help="fraction of memory usable")
+    chip_price: float | None = option(None, kind="float", help="USD per chip")
+
+    def moe_given(self) -> dict[str, Any]:
+        """The MoE options set to other than their defaults (refused without MoE layers)."""
+        defaults = {"dispatch": "direct", "moe_routing": "uniform"}
+        names = ("dispatch", "combine", "moe_routing", "moe_mode", "dispatch_dtype",
+                 "combine_dtype")  # fmt: skip
+        return {k: getattr(self, k) for k in names if getattr(self, k) != defaults.get(k)}
+
+    def moe_algorithms(self) -> tuple[str, str]:
+        """``(combine, moe_mode)`` with their defaults resolved.
+
+        ``combine`` defaults to the dispatch algorithm (``direct`` after ``multicast``);
+        ``moe_mode`` to ``sample`` when dispatch or combine follows individual tokens
+        (multicast, normal, innetwork), else ``expected``.
+
+        Raises
+        ------
+        ConfigError
+            ``moe_mode=expected`` with an algorithm that needs sampled routes.
+        """
+        combine = self.combine
+        if combine is None:
+            combine = "direct" if self.dispatch == "multicast" else self.dispatch
+        require_choice("combine", combine, COMBINE_ALGOS)
+        sampled = self.dispatch in ("multicast", "normal") or combine in ("innetwork", "normal")
+        mode = self.moe_mode if self.moe_mode is not None else ("sample" if sampled else "expected")
+        if sampled and mode != "sample":
+            raise ConfigError(
+                "moe_mode: multicast and normal dispatch, innetwork and normal combine follow "
+                f"individual tokens and need sampled routes (moe_mode=sample), got {mode!r}"
+            )
+        return combine, mode
+
+    def check(self) -> None:
+        """The MoE algorithms must be able to run together (:meth:`moe_algorithms`)."""
+        self.moe_algorithms()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions(FabricOptions):
+    """Options of one training step (:func:`workloads.train.train_step`)."""
+
+    tp: int = option(1, kind="int", help="tensor-parallel degree")
+    pp: int = option(1, kind="int", help="pipeline-parallel degree")
+    dp: int | None = option(None, kind="int", help="replicas (default: fill the topology)")
+    global_batch: int = option(256, kind="int", min=1, help="sequences per step")
+    seq_len: int = option(4096, kind="int", min=1, help="tokens per sequence")
+    micro_batch: int = option(1, kind="int", min=1, help="sequences per micro-batch")
+    bucket: int = option(25 * 10**6, kind=_bucket, help="gradient bucket, e.g. 25MB")
+    allreduce: str = option("ring", choices=ALLREDUCE_ALGOS, help="gradient all-reduce")
+    tp_allreduce: str = option("ring", choices=ALLREDUCE_ALGOS, help="TP all-reduce")
+    efficiency: float = option(1 / 2, kind="float", help="MFU of the compute, in (0, 1]")
+    grad_bytes: float = option(2.0, kind="float", cli=False, help="bytes per gradient element")
+    zero: int = option(0, kind="int", choices=(0, 1), help="ZeRO stage (1: sharded optimizer)")
+
+    def check(self) -> None:
+        """``efficiency`` in (0, 1] and ``grad_bytes`` > 0."""
+        require_float("efficiency", self.efficiency, min=0.0, max=1.0, min_open=True)
+        require_float("grad_bytes", self.grad_bytes, min=0.0, min_open=True)
