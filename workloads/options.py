@@ -183,7 +183,7 @@ class DecodeOptions(FabricOptions):
             )
         return combine, mode
 
-    def check(self) -> None:
+    def validate(self) -> None:
         """The MoE algorithms must be able to run together (:meth:`moe_algorithms`)."""
         self.moe_algorithms()
 
@@ -205,7 +205,7 @@ class TrainOptions(FabricOptions):
     grad_bytes: float = option(2.0, kind="float", cli=False, help="bytes per gradient element")
     zero: int = option(0, kind="int", choices=(0, 1), help="ZeRO stage (1: sharded optimizer)")
 
-    def check(self) -> None:
+    def validate(self) -> None:
         """``efficiency`` in (0, 1] and ``grad_bytes`` > 0."""
         require_float("efficiency", self.efficiency, min=0.0, max=1.0, min_open=True)
         require_float("grad_bytes", self.grad_bytes, min=0.0, min_open=True)

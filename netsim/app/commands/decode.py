@@ -180,6 +180,13 @@ def _run(args: argparse.Namespace) -> int:
     if not r.fits:
         print(f"does not fit: {d['capacity']['summary']}")
         return 0
+    _print_result(d, what)
+    return 0
+
+
+def _print_result(d: dict[str, Any], what: str) -> None:
+    """The text report of a run that fits: algorithms, latency parts, sites, throughput,
+    stragglers and energy."""
     algos = f"all-reduce {d['allreduce'] or 'none (tp=1)'}"
     if d["dispatch"] is not None:
         algos += (
@@ -221,4 +228,3 @@ def _run(args: argparse.Namespace) -> int:
         f"energy {d['energy_per_token_j']:.4g} J/token, CO2e {d['co2e_per_token_g']:.4g} g/token"
         + ("" if cost is None or cost != cost else f", {cost:.4g} USD per million tokens")
     )
-    return 0
