@@ -55,6 +55,8 @@ from netsim.core.validate import require_float
 __all__ = ["RunResult", "contention_free", "gc_paused", "run"]
 
 _PROBE_FLOWS = 64
+#: Most message times :func:`contention_free` keeps (a bound on memory only).
+_MEMO_SIZE = 1 << 16
 
 
 @dataclass
@@ -349,13 +351,12 @@ def _handlers(r: _Run) -> Callable[[int], None]:
                     start(j)
 
     def start(i: int) -> None:
-        t = ts[i]
+        src, dsts, src_buf, lo, hi = ts[i][:5]
         if sent:
             sent[i] = env.now
         if bufs is not None:
-            payloads[i] = bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()
-        src, dsts = t.src, t.dsts
-        wire = (t.hi - t.lo) * itemsize
+            payloads[i] = bufs[(src, src_buf)][lo:hi].copy()
+        wire = (hi - lo) * itemsize
         e = effs[i]
         if e != 1.0:
             wire = math.ceil(wire / e)
@@ -542,16 +543,36 @@ def contention_free(
     )
     chips = {v for v, k in network.graph.nodes(data="kind") if k == "chip"}
     stripes = _Stripes(network) if any(sprays) else None
+    return _closed_form(schedule, effs, steps, sprays, launch, rbw, chips, stripes, network)
+
+
+def _closed_form(schedule, effs, steps, sprays, launch, rbw, chips, stripes, network):
+    """The pass of :func:`contention_free` over the schedule in list order.
+
+    Message times are memoised per ``(src, dst, bytes, flow)`` (a collective sends the
+    same sizes between the same neighbours over and over); the memo is cleared when it
+    holds :data:`_MEMO_SIZE` entries, which only bounds memory.
+    """
     itemsize = schedule.itemsize
-    message_time = network.message_time
+    memo: dict[tuple[int, int, int, int], float] = {}
+
+    def message_time(src: int, dst: int, nbytes: int, flow: int = 0) -> float:
+        key = (src, dst, nbytes, flow)
+        got = memo.get(key)
+        if got is None:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            got = memo[key] = network.message_time(src, dst, nbytes, flow)
+        return got
+
     arrivals: list[float] = []
     for i, t in enumerate(schedule.transfers):
-        src, dsts = t.src, t.dsts
+        src, dsts, deps = t.src, t.dsts, t.deps
         local = dsts == (src,)
-        if not t.deps:
+        if not deps:
             s = launch if launch > 0 else 0.0
         else:
-            a = max([arrivals[d] for d in t.deps])
+            a = arrivals[deps[0]] if len(deps) == 1 else max([arrivals[d] for d in deps])
             s = a + ((a + steps[i]) - a) if steps[i] > 0 and not local else a
         nbytes = (t.hi - t.lo) * itemsize
         wire = nbytes if effs[i] == 1.0 else math.ceil(nbytes / effs[i])

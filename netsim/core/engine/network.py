@@ -161,6 +161,8 @@ class PacketNetwork:
         if max_segments is not None:
             max_segments = require_int("max_segments", max_segments, min=1)
         self.max_segments = max_segments
+        # Messages up to this many MTUs are cut at the MTU (see _segments).
+        self._real_mtu_limit = min(max_segments or MAX_MESSAGE_PACKETS, MAX_MESSAGE_PACKETS)
         self.seed = require_int("seed", seed, min=0)
         self.forwarding = forwarding
         self.cut_through = forwarding == "cut-through"
@@ -272,7 +274,10 @@ class PacketNetwork:
         call = Call(done, arg)
         if len(dsts) == 1:
             dst = dsts[0]
-            self._send(src, dst, check_send(self._nics, src, dst, nbytes), flow, call, None)
+            nics = self._nics
+            if not (type(nbytes) is int and nbytes >= 0 and src in nics and dst in nics):
+                nbytes = check_send(nics, src, dst, nbytes)  # raises, or converts nbytes
+            self._send(src, dst, nbytes, flow, call, None)
         else:
             self._multicast(src, dsts, nbytes, call)
 
@@ -291,7 +296,7 @@ class PacketNetwork:
         """Run until ``until`` or until no event is left; check conservation at the end."""
         try:
             if until is None:
-                run_all(self.env, Packet, Call)
+                run_all(self.env, Packet, Call, Injector)
             else:
                 self.env.run(until)
         except RuntimeError as exc:
@@ -469,6 +474,9 @@ class PacketNetwork:
         """Queue a message at the injection queue of its first port."""
         if nbytes <= mtu:  # one packet (the common small-message case, inlined)
             count, seg, wire = 1, mtu, nbytes + header
+        elif nbytes <= self._real_mtu_limit * mtu:  # real MTU packets (_segments, inlined)
+            count = -(-nbytes // mtu)
+            seg, wire = mtu, nbytes + count * header
         else:
             count, seg, wire = self._segments(nbytes, mtu, header)
         copies = 1
@@ -479,9 +487,10 @@ class PacketNetwork:
         else:
             port = tree[0][-1][0]
             copies = tree[2]
+        now = self.env._now
         msg = Message(
-            count * copies, self.env._now, event, callback, observe, path, vcs, tree, cbl, count,
-            seg, nbytes, wire,
+            count * copies, now, event, callback, observe, path, vcs, tree, cbl, count, seg,
+            nbytes, wire,
         )  # fmt: skip
         self.messages += 1
         self.packets += count
@@ -490,16 +499,16 @@ class PacketNetwork:
         inj = self._injectors[port]
         if inj is None:
             inj = self._new_injector(src, port)
-        now = self.env._now
+        if tree is not None and count == 1:
+            tail = inj.start_idle(now, wire)
+            if tail is not None:  # one multicast packet on an idle interface: start it now
+                msg.k = 1
+                pkt = Packet(msg, wire, nbytes, path, vcs, cbl)
+                pkt.tail = tail
+                pkt.tree = tree
+                cbl[0](pkt)
+                return
         nic = inj.nic
-        tail = inj.start_idle(now, wire) if tree is not None and count == 1 else None
-        if tail is not None:  # one multicast packet on an idle interface: start it now
-            msg.k = 1
-            pkt = Packet(msg, wire, nbytes, path, vcs, cbl)
-            pkt.tail = tail
-            pkt.tree = tree
-            cbl[0](pkt)
-            return
         inj.queue.append(msg)
         inj.pending += wire
         if inj.callbacks is None:  # idle: start injecting now
@@ -511,7 +520,7 @@ class PacketNetwork:
                 t = inj.until
                 if nic.linger_until == t:
                     nic.linger_until = -1.0  # counted as active now
-            schedule_at(self.env, t, inj)
+            heappush(self._heap, (t, NORMAL, next(self._seq), inj))
 
     def _new_injector(self, src: int, port: int) -> Injector:
         inj = Injector(self._nics[src], self.ports.bandwidth[port], self._cb_emit)
@@ -590,10 +599,16 @@ class PacketNetwork:
                 self.bytes_delivered += pkt.payload
                 msg = pkt.msg
                 if msg is None:  # a message of its own
-                    complete(pkt, end + lat[port])
-                    return
-                msg.left -= 1
-                if msg.left == 0:
+                    msg = pkt
+                else:
+                    msg.left -= 1
+                    if msg.left:
+                        return
+                event = msg.event
+                if type(event) is Call and msg.observe is None:  # transfer(): _complete inlined
+                    t = end + lat[port]
+                    heappush(queue, (t if t > now else now, 1, next(eid), event))
+                else:
                     complete(msg, end + lat[port])
                 return
             pkt.hop = i

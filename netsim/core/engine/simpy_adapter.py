@@ -118,19 +118,25 @@ def events_scheduled(env: simpy.Environment) -> int:
     return int(repr(env._eid)[6:-1].split(",")[0])
 
 
-def run_all(env: simpy.Environment, packet: type, call: type) -> None:
+def run_all(env: simpy.Environment, packet: type, call: type, injector: type | None = None) -> None:
     """simpy's ``Environment.run()`` until no event is left, inlined: same semantics and
     order, less overhead per event.
 
     Events of type ``packet`` are dispatched straight to ``event.cbl[0](event)``, events
-    of type ``call`` to ``event.fn(event.arg)`` (the engine's own records: one known
-    handler, never failed); any other event as simpy's ``step`` does.
+    of type ``call`` to ``event.fn(event.arg)``, events of type ``injector`` to
+    ``event.cbl[0](event)`` after their ``callbacks`` are cleared as simpy's ``step``
+    clears them (the engine's own records: one known handler, never failed); any other
+    event as simpy's ``step`` does.
     """
     queue = env._queue
     while queue:
         env._now, _, _, event = heappop(queue)
         kind = type(event)
         if kind is packet:
+            event.cbl[0](event)
+            continue
+        if kind is injector:
+            event.callbacks = None
             event.cbl[0](event)
             continue
         if kind is call:
