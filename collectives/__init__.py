@@ -15,7 +15,10 @@ Examples
 """
 
 from collectives.algorithms import ALGORITHMS, algorithms_for, busbw_factor
-from collectives.api import BACKENDS, build, make_backend, parse_ranks, run_collective
+from collectives.api import run_collective
+from collectives.backends import make_backend
+from collectives.builder import build
+from collectives.options import BACKENDS, CollectiveOptions, parse_ranks
 from collectives.runner import RunResult, run
 from collectives.schedule import OPS, Schedule, Transfer, execute, expected, merge
 
@@ -23,6 +26,7 @@ __all__ = [
     "ALGORITHMS",
     "BACKENDS",
     "OPS",
+    "CollectiveOptions",
     "RunResult",
     "Schedule",
     "Transfer",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from collectives.api import run_collective
+from collectives.options import CollectiveOptions
 from netsim.core.errors import ConfigError
 from netsim.core.units import parse_size_range
 
@@ -23,7 +24,9 @@ def collective_experiment(**params: Any) -> dict[str, Any]:
     """Sweep entry point (kind ``collective``): keyword parameters of :func:`run_collective`.
 
     ``topo``, ``op`` (default ``"allreduce"``), ``algo`` (default ``"ring"``) and ``size``
-    are read by name; quantities may be unit strings; ``seed`` defaults to 0. A sweep does
+    are read by name; every other parameter is an option of
+    :class:`~collectives.options.CollectiveOptions` (the names of ``netsim collective``'s
+    flags, with ``_``), checked and unit-parsed by it; ``seed`` defaults to 0. A sweep does
     not compute the analytical estimate unless a point asks for it (``estimate: true``;
     ``analytical_time_s`` is None otherwise).
 
@@ -42,7 +45,7 @@ def collective_experiment(**params: Any) -> dict[str, Any]:
     algo = p.pop("algo", "ring")
     size = p.pop("size", None)
     p.setdefault("estimate", False)
-    return run_collective(topo, op, algo, size, **p)
+    return run_collective(topo, op, algo, size, CollectiveOptions.from_mapping(p))
 
 
 def sweep_sizes(

@@ -61,6 +61,7 @@ __all__ = [
     "allgather_ring_line",
     "allreduce_hierarchical",
     "alltoall_hierarchical",
+    "parse_dims",
     "rank_grid",
     "reduce_scatter_ring_line",
 ]
@@ -153,19 +154,26 @@ def allgather_ring_line(line: Sequence[int], lo: int, hi: int, buf: str = "x") -
 # --------------------------------------------------------------------------- grid
 
 
-def _parse_dims(dims: Any) -> tuple[int, ...]:
+def parse_dims(dims: Any, name: str = "dims") -> tuple[int, ...]:
+    """A rank grid ``"8x4"`` or a sequence of ints as a tuple of positive ints.
+
+    Raises
+    ------
+    ConfigError
+        Not a grid of positive integers.
+    """
     if isinstance(dims, str):
         parts = dims.lower().replace(" ", "").split("x")
     elif isinstance(dims, Sequence):
         parts = list(dims)
     else:
-        raise ConfigError(f"dims: must be like '8x4' or a list of ints, got {dims!r}")
+        raise ConfigError(f"{name}: must be like '8x4' or a list of ints, got {dims!r}")
     try:
-        out = tuple(require_int("dims", d, min=1) for d in parts)
+        out = tuple(require_int(name, d, min=1) for d in parts)
     except ConfigError:
-        raise ConfigError(f"dims: must be positive integers like '8x4', got {dims!r}") from None
+        raise ConfigError(f"{name}: must be positive integers like '8x4', got {dims!r}") from None
     if not out:
-        raise ConfigError(f"dims: need at least one dimension, got {dims!r}")
+        raise ConfigError(f"{name}: need at least one dimension, got {dims!r}")
     return out
 
 
@@ -222,7 +230,7 @@ def rank_grid(
     if p < 1:
         raise ConfigError("ranks: need at least one rank, got none")
     if dims is not None:
-        shape = _parse_dims(dims)
+        shape = parse_dims(dims)
         if math.prod(shape) != p:
             raise ConfigError(
                 f"dims: the grid {'x'.join(map(str, shape))} must hold the {p} ranks, "

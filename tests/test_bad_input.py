@@ -548,7 +548,7 @@ _SPEC_TEXT = st.text(alphabet="abcdefghiklmnoprstuwxyz0123456789.:,+-=_ eEµ", m
 def test_generated_option_strings_parse_or_refuse(text, prefix):
     """The small languages of the options: stragglers, straggler policy, MoE routing, chip
     specs, rank lists, matrices and size ranges."""
-    from collectives.api import parse_matrix, parse_ranks
+    from collectives.options import parse_matrix, parse_ranks
     from netsim.core.units import parse_float_range, parse_size_range
     from workloads.chips import chip
     from workloads.moe import parse_routing

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from collectives import build, make_backend, merge, run, run_collective
 from collectives.algorithms import ALGORITHMS, busbw_factor
-from collectives.api import check_result, random_inputs
 from collectives.schedule import execute, expected
+from collectives.verify import check_result, random_inputs
 from netsim.core.errors import ConfigError
 from topologies._build import add_chip, add_link, finish
 from topologies.nvswitch import PRESETS, nvswitch

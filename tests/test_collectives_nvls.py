@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 
 from collectives import build, run_collective
-from collectives.api import check_result, random_inputs
 from collectives.nvls import node_switches
 from collectives.schedule import execute
+from collectives.verify import check_result, random_inputs
 from netsim.core.errors import ConfigError
 from topologies.registry import build as topology
 

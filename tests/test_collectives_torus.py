@@ -9,9 +9,9 @@ import pytest
 
 from collectives import build, make_backend, run, run_collective
 from collectives.algorithms import algorithms_for
-from collectives.api import check_result, random_inputs
 from collectives.multidim import suits
 from collectives.schedule import execute
+from collectives.verify import check_result, random_inputs
 from netsim.core.errors import ConfigError
 from topologies.registry import build as build_topo
 from topologies.torus import mesh, torus

@@ -11,7 +11,7 @@ import networkx as nx
 import pytest
 
 from collectives import run_collective
-from collectives.api import make_backend
+from collectives.backends import make_backend
 from collectives.calibration import LIBRARY_COSTS
 from netsim.core.engine.packetise import wire_bytes
 from netsim.core.linktypes import LINK_TYPES

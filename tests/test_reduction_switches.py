@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from collectives import run_collective
-from collectives.api import make_backend
+from collectives.backends import make_backend
 from netsim.core.linktypes import REDUCTION_ENGINES
 from topologies.registry import build
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from collectives import build, run_collective
-from collectives.api import auto_algorithm
+from collectives.builder import auto_algorithm
 from collectives.tuner import NCCL_TO_NETSIM, System, nccl_times, system
 from netsim.app.cli import main
 from topologies.registry import build as topology

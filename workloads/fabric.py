@@ -22,8 +22,8 @@ from typing import Any
 import networkx as nx
 
 from collectives import RunResult, build, make_backend, run
-from collectives.api import BACKENDS as COLLECTIVE_BACKENDS
 from collectives.calibration import CostModel, LibraryCosts
+from collectives.options import BACKENDS as COLLECTIVE_BACKENDS
 from collectives.schedule import merge
 from netsim.core.errors import ConfigError
 from workloads import once

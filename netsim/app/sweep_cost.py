@@ -96,7 +96,7 @@ def _collective(params: Mapping[str, Any]) -> int:
     chips, mtu, eff = _fabric(str(params["topo"]))
     p = chips
     if params.get("ranks") is not None:
-        from collectives.api import parse_ranks
+        from collectives.options import parse_ranks
 
         p = len(parse_ranks(params["ranks"], chips))
     size = parse_size(params.get("size", 0) or 0)

@@ -94,7 +94,7 @@ def add_options(
         if not spec.cli or f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
-        shown = f" (default {f.default})" if f.default not in (None, False) else ""
+        shown = "" if f.default is None or f.default is False else f" (default {f.default})"
         kw: dict[str, Any] = {"dest": f.name, "default": f.default, "help": spec.help + shown}
         if spec.kind == "bool":
             kw["action"] = "store_true" if f.default is False else argparse.BooleanOptionalAction

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from collectives.api import BACKENDS
 from collectives.calibration import LIBRARIES
+from collectives.options import BACKENDS
 from collectives.schedule import OPS
 from netsim.app.commands._common import print_json
 from netsim.app.nccltests import NcclTestsComparison, compare_nccl_tests, read_nccl_tests
