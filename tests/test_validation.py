@@ -119,7 +119,7 @@ CASES = [
 #: Rows netsim misses, with the mechanism it lacks (also on docs/validation.md).
 MISSES = {
     "4xdgx-h100-nvls-tree-1GiB": "NIC-bound (inner tree nodes carry a quarter of the data "
-    "each way: 364 GB/s at most), but the flow model keeps the NICs 17-23% idle at any piece "
+    "each way: 364 GB/s at most), but the flow model keeps the NICs 18-23% idle at any piece "
     "size (16-256 pieces per slice), while the packet engine reaches 326 GB/s with 64 pieces: "
     "the two share a NIC among the tree's streams differently (max-min rates vs FIFO per "
     "port); netsim's pieces are also far coarser than NCCL's 64 KiB chunks.",
