@@ -125,7 +125,9 @@ def test_nvlink_table_ep16_within_25_percent_and_the_named_misses():
 def test_normal_bottleneck_bandwidth_within_25_percent():
     """netsim's normal mode with DeepEP's kernel costs, read as DeepEP reads its own runs:
     EP16 within 25% of 43 / 43 GB/s. 1024 tokens per GPU instead of 4096 keep the test
-    fast: the run is bandwidth-bound there (4096 tokens move the figures by < 1%)."""
+    fast: the run is bandwidth-bound there (4096 tokens move the figures by < 1%). Held partly
+    by the topology's injection budget covering the NIC: outside it, 1.50 / 1.25 (a miss high;
+    DeepEP's fixed SM budget is not modelled, docs/validation.md)."""
     ep, tokens = 16, 1024
     d, c = _times(_run(ep, _nvl(ep), tokens, "normal", seed=0))
     routes = moe.route_tokens("uniform", tokens, 256, 8, np.random.default_rng(0), ranks=ep)
