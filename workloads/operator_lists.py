@@ -244,10 +244,10 @@ def _stage_ops(
 def step_operators(
     m: TransformerModel,
     c: Chip,
-    *,
     phase: str,
     batch: int,
     seq: int,
+    *,
     tp: int = 1,
     pp: int = 1,
     ep: int = 1,
@@ -317,18 +317,8 @@ def decode_operators(
     Parameters are those of :func:`workloads.roofline.decode_compute`.
     """
     m, c = get_model(m), get_chip(c)
-    per_stage, _ = step_operators(
-        m,
-        c,
-        phase="decode",
-        batch=batch,
-        seq=context,
-        tp=tp,
-        pp=pp,
-        ep=ep,
-        require_fit=require_fit,
-        usable_fraction=usable_fraction,
-    )
+    split = dict(tp=tp, pp=pp, ep=ep, require_fit=require_fit, usable_fraction=usable_fraction)
+    per_stage, _ = step_operators(m, c, "decode", batch, context, **split)
     require_int("stage", stage, min=0, max=pp - 1)
     return per_stage[stage]
 
@@ -350,17 +340,7 @@ def prefill_operators(
     (see :func:`step_operators` for the causal attention).
     """
     m, c = get_model(m), get_chip(c)
-    per_stage, _ = step_operators(
-        m,
-        c,
-        phase="prefill",
-        batch=batch,
-        seq=prompt,
-        tp=tp,
-        pp=pp,
-        ep=ep,
-        require_fit=require_fit,
-        usable_fraction=usable_fraction,
-    )
+    split = dict(tp=tp, pp=pp, ep=ep, require_fit=require_fit, usable_fraction=usable_fraction)
+    per_stage, _ = step_operators(m, c, "prefill", batch, prompt, **split)
     require_int("stage", stage, min=0, max=pp - 1)
     return per_stage[stage]

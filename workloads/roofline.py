@@ -268,18 +268,8 @@ def decode_compute(
     4.48
     """
     m, c = get_model(m), get_chip(c)
-    per_stage, report = step_operators(
-        m,
-        c,
-        phase="decode",
-        batch=batch,
-        seq=context,
-        tp=tp,
-        pp=pp,
-        ep=ep,
-        require_fit=require_fit,
-        usable_fraction=usable_fraction,
-    )
+    split = dict(tp=tp, pp=pp, ep=ep, require_fit=require_fit, usable_fraction=usable_fraction)
+    per_stage, report = step_operators(m, c, "decode", batch, context, **split)
     return _estimate("decode", m, c, batch, context, tp, pp, ep, per_stage, report)
 
 
@@ -301,16 +291,6 @@ def prefill_compute(
     ``context``. ``time`` is the compute part of the time to first token.
     """
     m, c = get_model(m), get_chip(c)
-    per_stage, report = step_operators(
-        m,
-        c,
-        phase="prefill",
-        batch=batch,
-        seq=prompt,
-        tp=tp,
-        pp=pp,
-        ep=ep,
-        require_fit=require_fit,
-        usable_fraction=usable_fraction,
-    )
+    split = dict(tp=tp, pp=pp, ep=ep, require_fit=require_fit, usable_fraction=usable_fraction)
+    per_stage, report = step_operators(m, c, "prefill", batch, prompt, **split)
     return _estimate("prefill", m, c, batch, prompt, tp, pp, ep, per_stage, report)
