@@ -26,11 +26,11 @@ import numpy as np
 from collectives.calibration import LIBRARIES
 from collectives.hierarchical import parse_dims
 from netsim.core.engine import FORWARDING
-from netsim.core.engine.routing import ROUTERS
+from netsim.core.engine.routing import ROUTERS, parse_routing
 from netsim.core.errors import ConfigError
 from netsim.core.options import Options, option
 from netsim.core.units import parse_bandwidth
-from netsim.core.validate import require_choice, require_int
+from netsim.core.validate import require_int
 
 __all__ = [
     "BACKENDS",
@@ -39,7 +39,6 @@ __all__ = [
     "parse_max_segments",
     "parse_ranks",
     "parse_reduce_bandwidth",
-    "parse_routing",
 ]
 
 #: Network models :func:`collectives.backends.make_backend` can make.
@@ -165,12 +164,6 @@ def parse_max_segments(value: Any, name: str = "max_segments") -> int | None:
     if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
         return None
     return require_int(name, value, min=1)
-
-
-def parse_routing(value: Any, name: str = "routing") -> str:
-    """``"auto"`` or a routing of the registry :data:`netsim.core.engine.routing.ROUTERS`
-    as it is now (a routing registered after import is accepted)."""
-    return require_choice(name, value, ("auto", *ROUTERS))
 
 
 def _ranks_option(value: Any, name: str) -> tuple[int, ...]:

@@ -54,3 +54,32 @@ def test_pattern_that_sends_nothing_is_refused_not_run_forever():
     # bitrev on 2 chips maps each chip to itself
     with pytest.raises(ConfigError, match="too few packets"):
         run_traffic(g, "bitrev", 0.5, packets=10, seed=0)
+
+
+def test_cli_sweep_and_python_take_the_same_traffic_options(capsys):
+    """TrafficOptions is the one list: each CLI option is a flag of ``netsim traffic``, and
+    the CLI, the sweep kind and run_traffic with an options object give the same run."""
+    import argparse
+
+    from netsim.app.cli import build_parser
+    from netsim.core.errors import ConfigError
+    from netsim.core.options import fields_of, spec_of
+    from netsim.core.traffic import TrafficOptions, run_traffic, traffic_experiment
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {a.dest: a.option_strings[0] for a in sub.choices["traffic"]._actions}
+    for f in fields_of(TrafficOptions):
+        assert (flags.get(f.name) == "--" + f.name.replace("_", "-")) == spec_of(f).cli
+    assert main([*ARGS, "--load", "0.2", "--size", "512B", "--seed", "2", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    sweep = traffic_experiment(topo="torus:dims=4x4", load=0.2, packets=400, size="512B", seed=2)
+    opts = TrafficOptions(packets=400, size="512B", seed=2)
+    py = run_traffic("torus:dims=4x4", "uniform", 0.2, opts).to_dict()
+    for r in (sweep, py):
+        assert (r["size"], r["latency_mean_s"], r["events"]) == (
+            512,
+            cli["latency_mean_s"],
+            cli["events"],
+        )
+    with pytest.raises(ConfigError, match=r"^paket: not an option of TrafficOptions \(did you"):
+        traffic_experiment(topo="torus:dims=4x4", paket=10)

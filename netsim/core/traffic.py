@@ -43,9 +43,11 @@ import networkx as nx
 import numpy as np
 
 from netsim._version import __version__
-from netsim.core.engine import PacketNetwork
+from netsim.core.engine import FORWARDING, PacketNetwork
+from netsim.core.engine.routing import ROUTERS, parse_routing
 from netsim.core.errors import ConfigError
 from netsim.core.openloop import TOLERANCE, OpenLoop
+from netsim.core.options import Options, option
 from netsim.core.units import parse_size
 from netsim.core.validate import require_choice, require_float, require_int
 
@@ -54,6 +56,7 @@ __all__ = [
     "MAX_LOADS",
     "MAX_PACKETS",
     "PATTERNS",
+    "TrafficOptions",
     "TrafficResult",
     "destination_fn",
     "run_traffic",
@@ -213,24 +216,73 @@ def destination_fn(
     return table.__getitem__
 
 
+def _payload(value: Any, name: str) -> int:
+    return parse_size(value, name, allow_zero=False)
+
+
+def _packets(value: Any, name: str) -> int:
+    limit = "the limit is netsim.core.traffic.MAX_PACKETS; raise it for a longer run"
+    return require_int(name, value, min=1, max=MAX_PACKETS, hint=limit)
+
+
+def _warmup(value: Any, name: str) -> int:
+    return require_int(name, value, min=0, max=MAX_PACKETS)
+
+
+def _tolerance(value: Any, name: str) -> float:
+    return require_float(name, value, min=0.0, max=1.0, min_open=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrafficOptions(Options):
+    """Every option of a synthetic-traffic run (:func:`run_traffic`), ``netsim traffic``'s
+    flags and the ``traffic`` sweep kind's parameters (:mod:`netsim.core.options`)."""
+
+    injection: str = option(
+        "bernoulli", choices=INJECTIONS, help="arrivals: bernoulli slots or poisson"
+    )
+    size: int = option(256, kind=_payload, help="packet payload, e.g. 256B")
+    routing: str = option(
+        "auto",
+        kind=parse_routing,
+        help=f"route choice: auto (by topology family) or a registered routing "
+        f"({', '.join(ROUTERS)})",
+    )
+    forwarding: str = option("cut-through", choices=FORWARDING, help="switch forwarding")
+    buffer: int | None = option(
+        None, kind="size", help="input buffer per port and VC (default: infinite)"
+    )
+    packets: int | None = option(
+        None,
+        kind=_packets,
+        help="measure this many labelled packets (after as many warm-up ones); default: "
+        "sample periods until the mean latency converges or the run saturates",
+    )
+    warmup: int | None = option(
+        None, kind=_warmup, cli=False, help="warm-up packets before the labelled ones"
+    )
+    hotspot_fraction: float = option(
+        0.1, kind="float", cli=False, help="hotspot pattern: share of packets to rank 0"
+    )
+    tolerance: float = option(
+        TOLERANCE,
+        kind=_tolerance,
+        help="relative tolerance of warm-up, convergence and saturation tests",
+    )
+    mtu: int | None = option(None, kind="size", cli=False, help="packet payload bytes")
+    header: int | None = option(None, kind="size", cli=False, help="header bytes per packet")
+    detail: bool = option(
+        False, kind="bool", cli=False, help="also return latency samples and link utilisation"
+    )
+    seed: int = option(0, kind="int", min=0, help="fixes every random choice")
+
+
 def run_traffic(
     topo: nx.Graph | str,
     pattern: str = "uniform",
     load: float = 0.1,
-    *,
-    injection: str = "bernoulli",
-    size: int | str = 256,
-    routing: str = "auto",
-    forwarding: str = "cut-through",
-    packets: int | None = None,
-    warmup: int | None = None,
-    buffer: int | None = None,
-    mtu: int | None = None,
-    header: int | None = None,
-    hotspot_fraction: float = 0.1,
-    tolerance: float = TOLERANCE,
-    detail: bool = False,
-    seed: int = 0,
+    options: TrafficOptions | None = None,
+    **overrides: Any,
 ) -> TrafficResult:
     """Run one synthetic-traffic point and return its figures.
 
@@ -238,26 +290,23 @@ def run_traffic(
     ----------
     topo : networkx.Graph or str
         A topology graph or a spec string for :func:`topologies.registry.build`.
-    pattern, injection : str
+    pattern : str
         See the module docstring.
     load : float
         Offered load per chip, a fraction of its ``injection_bandwidth`` in (0, 1].
-    size : int or str
-        Message (packet) payload bytes, e.g. ``"256B"``.
-    packets : int, optional
-        Measure this many labelled packets after ``warmup`` (default the same number), then
-        drain them. Default: sample periods until the latency estimate converges
-        (:mod:`netsim.core.sampling`).
-    tolerance : float
-        Relative tolerance of the sample-period tests (warm-up, convergence, backlog growth).
-    detail : bool
-        Also return, in ``extra``, ``latency_samples_s`` (the latency of every measured
-        packet, for CDFs) and ``link_utilisation`` (``[[u, v, busy fraction], ...]`` of
-        every directed link over the whole simulated time, for heatmaps).
-    routing, forwarding, buffer, mtu, header
-        Engine options (:class:`netsim.core.engine.PacketNetwork`).
-    seed : int
-        Fixes every random choice (destinations, arrival times, routing).
+    options : TrafficOptions, optional
+        Every other option (:class:`TrafficOptions`): ``injection`` (module docstring),
+        ``size`` (packet payload bytes, e.g. ``"256B"``), ``packets`` (measure this many
+        labelled packets after ``warmup``, default the same number, then drain them;
+        default: sample periods until the latency estimate converges,
+        :mod:`netsim.core.sampling`), ``tolerance`` (of the sample-period tests), ``detail``
+        (also return, in ``extra``, ``latency_samples_s``, the latency of every measured
+        packet, and ``link_utilisation``, ``[[u, v, busy fraction], ...]`` of every
+        directed link), the engine's ``routing``, ``forwarding``, ``buffer``, ``mtu``,
+        ``header`` (:class:`netsim.core.engine.PacketNetwork`) and ``seed`` (fixes every
+        random choice: destinations, arrival times, routing).
+    **overrides
+        Options by name over ``options`` (checked as :meth:`TrafficOptions.from_mapping`).
 
     Returns
     -------
@@ -266,35 +315,26 @@ def run_traffic(
         accepted load is then what the network delivered in the last periods and its
         latencies those of the packets delivered by then (lower bounds).
     """
-    require_choice("injection", injection, INJECTIONS)
+    o = (options or TrafficOptions()).replace(**overrides)
     load = require_float("load", load, min=0.0, max=1.0, min_open=True)
-    nbytes = parse_size(size, "size", allow_zero=False)
-    limit = "the limit is netsim.core.traffic.MAX_PACKETS; raise it for a longer run"
-    if packets is not None:
-        packets = require_int("packets", packets, min=1, max=MAX_PACKETS, hint=limit)
-        warmup = (
-            packets if warmup is None else require_int("warmup", warmup, min=0, max=MAX_PACKETS)
-        )
-    tolerance = require_float("tolerance", tolerance, min=0.0, max=1.0, min_open=True)
-    seed = require_int("seed", seed, min=0)
     if isinstance(topo, str):
         from topologies.registry import build
 
         G, name = build(topo), topo
     else:
         G, name = topo, topo.graph.get("name", "custom")
-    rng = random.Random(seed)
-    dest = destination_fn(G, pattern, rng, hotspot_fraction=hotspot_fraction)
+    rng = random.Random(o.seed)
+    dest = destination_fn(G, pattern, rng, hotspot_fraction=o.hotspot_fraction)
     net = PacketNetwork(
-        G, forwarding=forwarding, routing=routing, buffer=buffer, mtu=mtu, header=header, seed=seed
-    )
-    run = OpenLoop(net, dest, rng, load, nbytes, injection, tolerance)
+        G, forwarding=o.forwarding, routing=o.routing, buffer=o.buffer, mtu=o.mtu,
+        header=o.header, seed=o.seed,
+    )  # fmt: skip
+    run = OpenLoop(net, dest, rng, load, o.size, o.injection, o.tolerance)
     t0 = time.perf_counter()
-    if packets is None:
+    if o.packets is None:
         fig = run.until_converged()
     else:
-        assert warmup is not None
-        fig = run.fixed_count(warmup, packets)
+        fig = run.fixed_count(o.packets if o.warmup is None else o.warmup, o.packets)
     wall = time.perf_counter() - t0
     st = net.stats()
     extra: dict[str, Any] = {
@@ -302,7 +342,7 @@ def run_traffic(
         "periods": run.periods,
         "backlog_packets": run.backlog,
     }
-    if detail:
+    if o.detail:
         extra["latency_samples_s"] = fig.pop("samples").tolist()
         extra["link_utilisation"] = [[u, v, x] for (u, v), x in net.link_utilisation().items()]
     fig.pop("samples", None)
@@ -310,25 +350,30 @@ def run_traffic(
     return TrafficResult(
         topo=name,
         pattern=pattern,
-        injection=injection,
+        injection=o.injection,
         offered_load=load,
         packet_hops=st["packet_hops"],
         events=st["events"],
         wall_s=wall,
-        forwarding=forwarding,
+        forwarding=o.forwarding,
         routing=net.routing,
         model=net.model,
-        size=nbytes,
+        size=o.size,
         chips=len(chips),
         injection_bandwidth=float(np.mean([G.nodes[c]["injection_bandwidth"] for c in chips])),
-        seed=seed,
+        seed=o.seed,
         extra=extra,
         **fig,
     )
 
 
 def traffic_experiment(**params: Any) -> dict[str, Any]:
-    """Sweep entry point (kind ``traffic``): keyword parameters as in :func:`run_traffic`."""
-    seed = params.pop("seed", 0)
-    topo = params.pop("topo")
-    return run_traffic(topo, seed=seed, **params).to_dict()
+    """Sweep entry point (kind ``traffic``): ``topo``, ``pattern`` (default ``uniform``),
+    ``load`` (default 0.1) and the options of :class:`TrafficOptions` by name."""
+    p = dict(params)
+    try:
+        topo = p.pop("topo")
+    except KeyError:
+        raise ConfigError("topo: the traffic experiment needs a topology, got none") from None
+    pattern, load = p.pop("pattern", "uniform"), p.pop("load", 0.1)
+    return run_traffic(topo, pattern, load, TrafficOptions.from_mapping(p)).to_dict()

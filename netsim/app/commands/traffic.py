@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from netsim.app.commands._common import arg_size, print_json
-from netsim.core.engine import FORWARDING, ROUTINGS
+from netsim.app.commands._common import add_options, options_from_args, print_json
 from netsim.core.errors import ConfigError
-from netsim.core.openloop import TOLERANCE
-from netsim.core.traffic import INJECTIONS, MAX_LOADS, PATTERNS, run_traffic
+from netsim.core.traffic import MAX_LOADS, PATTERNS, TrafficOptions, run_traffic
 from netsim.core.units import format_bandwidth, format_size, format_time, parse_float_range
 
 __all__ = ["register"]
@@ -33,31 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="offered load per chip, fraction of its injection bandwidth",
     )
     load.add_argument("--loads", help="a latency-vs-load curve: START:STOP:STEP or a,b,c")
-    p.add_argument("--injection", default="bernoulli", choices=INJECTIONS)
-    p.add_argument("--size", type=arg_size, default=256, help="packet payload (default 256B)")
-    p.add_argument("--routing", default="auto", choices=ROUTINGS)
-    p.add_argument("--forwarding", default="cut-through", choices=FORWARDING)
-    p.add_argument(
-        "--buffer",
-        type=arg_size,
-        default=None,
-        help="input buffer per port and VC (default: infinite)",
-    )
-    p.add_argument(
-        "--packets",
-        type=int,
-        default=None,
-        help="measure this many labelled packets (after as many warm-up ones); default: "
-        "sample periods until the mean latency converges or the run saturates",
-    )
-    p.add_argument(
-        "--tolerance",
-        type=float,
-        default=TOLERANCE,
-        help=f"relative tolerance of warm-up, convergence and saturation tests "
-        f"(default {TOLERANCE})",
-    )
-    p.add_argument("--seed", type=int, default=0)
+    add_options(p, TrafficOptions)
     p.add_argument("--json", action="store_true", help="print JSON (a list with --loads)")
     p.set_defaults(func=_run)
 
@@ -70,22 +44,8 @@ def _run(args: argparse.Namespace) -> int:
             f"loads: at most {MAX_LOADS} loads in one curve (netsim.core.traffic.MAX_LOADS; each "
             f"runs until its latency converges), got {len(loads)}; use a sweep file for more"
         )
-    results = [
-        run_traffic(
-            args.topo,
-            args.pattern,
-            load,
-            injection=args.injection,
-            size=args.size,
-            routing=args.routing,
-            forwarding=args.forwarding,
-            buffer=args.buffer,
-            packets=args.packets,
-            tolerance=args.tolerance,
-            seed=args.seed,
-        ).to_dict()
-        for load in loads
-    ]
+    options = options_from_args(args, TrafficOptions)
+    results = [run_traffic(args.topo, args.pattern, load, options).to_dict() for load in loads]
     if args.json:
         print_json(results if sweep else results[0])
         return 0

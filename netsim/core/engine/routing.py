@@ -49,12 +49,14 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import LINK_TYPES
+from netsim.core.validate import require_choice
 
 __all__ = [
     "ROUTERS",
@@ -64,6 +66,7 @@ __all__ = [
     "RoutingInfo",
     "auto_routing",
     "make_router",
+    "parse_routing",
     "register_routing",
 ]
 
@@ -501,6 +504,12 @@ for _info in (
 
 #: The ``routing=`` values built in (command-line choices): ``auto`` and the registry's.
 ROUTINGS = ("auto", *ROUTERS)
+
+
+def parse_routing(value: Any, name: str = "routing") -> str:
+    """``"auto"`` or a routing of the registry :data:`ROUTERS` as it is now (one registered
+    after import is accepted), else ConfigError listing them."""
+    return require_choice(name, value, ("auto", *ROUTERS))
 
 
 def auto_routing(family: str) -> str:
