@@ -166,7 +166,7 @@ def route_links(backend: Backend, schedule: Schedule) -> list[frozenset[str]]:
     cache: dict[tuple[int, tuple[int, ...]], frozenset[str]] = {}
     out = []
     for t in schedule.transfers:
-        key = (t.src, t.dsts)
+        key = t[:2]  # (src, dsts)
         types = cache.get(key)
         if types is None:
             found: set[str] = set()
@@ -210,12 +210,17 @@ def _resolve_costs(
         require_float("step_overhead", c.step, min=0.0)
         require_float("launch_overhead", c.launch, min=0.0)
         require_float("efficiency", c.efficiency, min=0.0, max=1.0, min_open=True)
+    crossed = tuple(sorted(set().union(*per)))
+    launch = max((c.launch for k, c in per.items() if k), default=0.0)
+    if len(per) == 1:  # every transfer crosses the same link types
+        (c,) = per.values()
+        return [c.efficiency] * n, [c.step] * n, [c.multipath] * n, crossed, launch
     return (
         [per[k].efficiency for k in links],
         [per[k].step for k in links],
         [per[k].multipath for k in links],
-        tuple(sorted(set().union(*links))),
-        max((per[k].launch for k in links if k), default=0.0),
+        crossed,
+        launch,
     )
 
 
@@ -410,7 +415,7 @@ def _result(r: _Run) -> RunResult:
     """The :class:`RunResult` of a finished run; raises SimulationError if a transfer never
     arrived."""
     ts, arrivals, n = r.schedule.transfers, r.arrivals, len(r.arrivals)
-    missing = sum(1 for a in arrivals if math.isnan(a))
+    missing = sum(map(math.isnan, arrivals))
     if missing:
         raise SimulationError(f"run: {missing} of {n} transfers never arrived")
     finish: dict[int, float] = {}

@@ -64,6 +64,8 @@ __all__ = [
 #: transfers holds one per node, not one per transfer).
 _ONE: dict[int, tuple[int]] = {}
 
+_new_tuple = tuple.__new__
+
 #: The collective operations a schedule can implement.
 OPS = ("allreduce", "reduce_scatter", "allgather", "broadcast", "reduce", "alltoall", "sendrecv")
 
@@ -186,7 +188,9 @@ class Schedule:
             dep = () if deps[0] is None else (int(deps[0]),)
         else:
             dep = tuple(sorted({int(d) for d in deps if d is not None}))
-        self.transfers.append(Transfer(src, dsts, src_buf, lo, hi, dst_buf, dst_lo, op, dep))
+        # tuple.__new__ directly: the named tuple's own __new__ is a Python-level call.
+        t = _new_tuple(Transfer, (src, dsts, src_buf, lo, hi, dst_buf, dst_lo, op, dep))
+        self.transfers.append(t)
         b = self.buffers
         key = (src, src_buf)
         n = b.get(key)
@@ -211,17 +215,18 @@ class Schedule:
 
     def validate(self) -> None:
         """Check the invariants; raise :class:`ConfigError` on the first violation."""
-        for i, t in enumerate(self.transfers):
-            if t.op not in ("copy", "sum"):
-                raise ConfigError(f"transfer {i}: op must be 'copy' or 'sum', got {t.op!r}")
-            if not 0 <= t.lo <= t.hi:
-                raise ConfigError(f"transfer {i}: needs 0 <= lo <= hi, got [{t.lo}, {t.hi})")
-            local = t.dsts == (t.src,)
-            if not t.dsts or (t.src in t.dsts and not local):
+        # Unpacked once per transfer: a named tuple's fields by name cost a call each.
+        for i, (src, dsts, src_buf, lo, hi, dst_buf, dst_lo, op, deps) in enumerate(self.transfers):
+            if op != "copy" and op != "sum":
+                raise ConfigError(f"transfer {i}: op must be 'copy' or 'sum', got {op!r}")
+            if not 0 <= lo <= hi:
+                raise ConfigError(f"transfer {i}: needs 0 <= lo <= hi, got [{lo}, {hi})")
+            local = len(dsts) == 1 and dsts[0] == src
+            if not dsts or (not local and src in dsts):
                 raise ConfigError(f"transfer {i}: needs destinations other than its source")
-            if local and t.src_buf == t.dst_buf and t.lo < t.dst_lo + t.count and t.dst_lo < t.hi:
+            if local and src_buf == dst_buf and lo < dst_lo + hi - lo and dst_lo < hi:
                 raise ConfigError(f"transfer {i}: a local transfer needs disjoint slices")
-            for d in t.deps:
+            for d in deps:
                 if not 0 <= d < i:
                     raise ConfigError(f"transfer {i}: dep {d} must index an earlier transfer")
 

@@ -27,7 +27,7 @@ route. ``model`` is ``"analytical/alpha-beta"``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
@@ -38,6 +38,7 @@ from netsim.core.engine.interface import default_injection
 from netsim.core.engine.packetise import Packetiser, wire_bytes
 from netsim.core.engine.packets import Call, Packet
 from netsim.core.engine.routing import PortTable, make_router
+from netsim.core.engine.sending import Sends
 from netsim.core.engine.simpy_adapter import events_scheduled, run_all, schedule_at, succeed_at
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
@@ -45,7 +46,7 @@ from netsim.core.validate import require_int
 __all__ = ["AnalyticalNetwork"]
 
 
-class AnalyticalNetwork:
+class AnalyticalNetwork(Sends):
     """Alpha-beta model of a topology implementing :class:`netsim.core.backend.Backend`.
 
     Parameters
@@ -101,6 +102,7 @@ class AnalyticalNetwork:
             if not bw:
                 bw = default_injection(ports, v, data.get("kind"))
             self._inj[v] = float(bw)
+        self._nodes = self._inj
         self._busy_time = [0.0] * len(ports)
         self._paths: dict[tuple[int, int, int], tuple[float, float, tuple[int, ...]]] = {}
         self.messages = 0
@@ -169,31 +171,8 @@ class AnalyticalNetwork:
         is called at delivery, before the event fires.
         """
         event = self.env.event()
-        self._send(src, dst, check_send(self._inj, src, dst, nbytes), flow, callback, event)
+        self._send(src, dst, check_send(self._inj, src, dst, nbytes), flow, event, callback)
         return event
-
-    def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
-        """Send ``nbytes`` from ``src`` to every node of ``dsts``; fires at the slowest arrival."""
-        event = self.env.event()
-        self._multicast(src, dsts, nbytes, event)
-        return event
-
-    def transfer(
-        self,
-        src: int,
-        dsts: Sequence[int],
-        nbytes: int,
-        done: Callable[[Any], None],
-        arg: Any,
-        flow: int = 0,
-    ) -> None:
-        """Send to ``dsts`` and call ``done(arg)`` on arrival; see :class:`Backend`."""
-        call = Call(done, arg)
-        if len(dsts) == 1:
-            dst = dsts[0]
-            self._send(src, dst, check_send(self._inj, src, dst, nbytes), flow, None, call)
-        else:
-            self._multicast(src, dsts, nbytes, call)
 
     def call_at(self, t: float, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Call ``fn(arg)`` at simulated time ``now + (t - now)`` (``t`` >= now), as a simpy
@@ -202,7 +181,7 @@ class AnalyticalNetwork:
         schedule_at(self.env, now + max(0.0, t - now), Call(fn, arg))
 
     # ------------------------------------------------------------------ internals
-    def _send(self, src, dst, nbytes, flow, callback, event) -> None:
+    def _send(self, src, dst, nbytes, flow, event, callback) -> None:
         """Time a checked message alone on its route; deliver it (see the module docstring)."""
         t = 0.0
         if src != dst:

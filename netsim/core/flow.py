@@ -211,10 +211,10 @@ class FlowNetwork(AnalyticalNetwork):
         self._fifo: dict[tuple[int, ...], deque[_Flow]] = {}  # route -> messages in order
 
     # ------------------------------------------------------------------ internals
-    def _send(self, src, dst, nbytes, flow, callback, event) -> None:
+    def _send(self, src, dst, nbytes, flow, event, callback) -> None:
         """One flow on the route ``src -> dst``, queued behind the route's earlier messages."""
         if src == dst:
-            super()._send(src, dst, nbytes, flow, callback, event)
+            super()._send(src, dst, nbytes, flow, event, callback)
             return
         lat, _, ports = self._path(src, dst, flow)
         self.packet_hops += len(ports)

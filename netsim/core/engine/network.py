@@ -86,6 +86,7 @@ from netsim.core.engine.multicast import make_hop_mc, multicast_tree
 from netsim.core.engine.packetise import Packetiser
 from netsim.core.engine.packets import NOPATH, Call, Injector, Message, Nic, Packet
 from netsim.core.engine.routing import PortTable, make_router
+from netsim.core.engine.sending import Sends
 from netsim.core.engine.simpy_adapter import (
     NORMAL,
     event_counter,
@@ -107,8 +108,12 @@ FORWARDING = ("cut-through", "store-and-forward")
 MAX_MESSAGE_PACKETS = 1 << 20
 
 
-class PacketNetwork:
+class PacketNetwork(Sends):
     """A packet-level model of a topology, implementing :class:`netsim.core.backend.Backend`.
+
+    ``multicast`` replicates packets where the unicast routes diverge (a multicast tree, as
+    NVLink SHARP and InfiniBand multicast do); ``multicast`` and ``transfer`` are
+    :class:`netsim.core.engine.sending.Sends`'.
 
     Parameters
     ----------
@@ -202,6 +207,7 @@ class PacketNetwork:
             if not bw:
                 bw = default_injection(ports, v, data.get("kind"))
             self._nics[v] = Nic(float(bw))
+        self._nodes = self._nics
         self._injectors: list[Injector | None] = [None] * n
         self._heap = event_queue(self.env)  # bound once for the hot paths (simpy_adapter)
         self._seq = event_counter(self.env)
@@ -245,41 +251,6 @@ class PacketNetwork:
         event = self.env.event()
         self._send(src, dst, nbytes, flow, event, callback, observe)
         return event
-
-    def multicast(self, src: int, dsts: Sequence[int], nbytes: int) -> simpy.Event:
-        """Send the same ``nbytes`` from ``src`` to every node of ``dsts``.
-
-        Packets follow the union of the unicast routes, replicated where they diverge (a
-        multicast tree, as NVLink SHARP and InfiniBand multicast do). Fires when every
-        destination has every byte.
-        """
-        event = self.env.event()
-        self._multicast(src, dsts, nbytes, event)
-        return event
-
-    def transfer(
-        self,
-        src: int,
-        dsts: Sequence[int],
-        nbytes: int,
-        done: Callable[[Any], None],
-        arg: Any,
-        flow: int = 0,
-    ) -> None:
-        """Send to ``dsts`` and call ``done(arg)`` on arrival; see :class:`Backend`.
-
-        The message carries a :class:`~netsim.core.engine.packets.Call` where :meth:`send`
-        puts its event: it is scheduled at the same time and in the same order.
-        """
-        call = Call(done, arg)
-        if len(dsts) == 1:
-            dst = dsts[0]
-            nics = self._nics
-            if not (type(nbytes) is int and nbytes >= 0 and src in nics and dst in nics):
-                nbytes = check_send(nics, src, dst, nbytes)  # raises, or converts nbytes
-            self._send(src, dst, nbytes, flow, call, None)
-        else:
-            self._multicast(src, dsts, nbytes, call)
 
     def send_observed(
         self, src: int, dst: int, nbytes: int, flow: int, observe: Callable[[float, float], None]
