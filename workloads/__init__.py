@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from workloads.chips import Chip, chip, chip_names
 from workloads.decode import decode, decode_experiment, prefill
+from workloads.options import DecodeOptions, TrainOptions
 from workloads.train import train_experiment, train_step
 
 __all__ = [
     "Chip",
+    "DecodeOptions",
+    "TrainOptions",
     "chip",
     "chip_names",
     "decode",
