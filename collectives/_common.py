@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import functools
+import inspect
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
 
-__all__ = ["check_ranks", "no_chunks", "no_opts", "pow2"]
+__all__ = [
+    "BUILDER_PARAMETERS",
+    "BuildRequest",
+    "builder",
+    "builder_doc",
+    "check_ranks",
+    "no_chunks",
+    "no_opts",
+    "pow2",
+]
 
 
 def check_ranks(ranks: Sequence[int], *, min_ranks: int = 1) -> tuple[int, ...]:
@@ -45,3 +58,128 @@ def pow2(algo: str, p: int) -> int:
     if p < 1 or p & (p - 1):
         raise ConfigError(f"ranks: {algo} needs a power-of-two number of ranks, got {p}")
     return p.bit_length() - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildRequest:
+    """The arguments every schedule builder takes (see :func:`builder`).
+
+    Attributes
+    ----------
+    ranks : sequence of int
+        Chips taking part, in rank order.
+    count : int
+        Elements per rank buffer (the gathered size for all-gather).
+    itemsize : int
+        Bytes per element.
+    graph : networkx.Graph or None
+        The topology.
+    chunks : int or None
+        Pipeline pieces.
+    root : int
+        Rank index of the root (broadcast, reduce).
+    matrix : array_like or None
+        Per-pair element counts (alltoall).
+    """
+
+    ranks: Sequence[int]
+    count: int
+    itemsize: int = 1
+    graph: Any = None
+    chunks: int | None = None
+    root: int = 0
+    matrix: Any = None
+
+
+#: The numpydoc entries of the arguments every builder takes, by name; :func:`builder` adds
+#: those a builder's docstring does not describe itself.
+BUILDER_PARAMETERS: dict[str, str] = {
+    "ranks": "ranks : sequence of int\n    Chips taking part, in rank order.",
+    "count": "count : int\n    Elements per rank buffer (the gathered size for all-gather).",
+    "itemsize": "itemsize : int\n    Bytes per element (default 1).",
+    "graph": "graph : networkx.Graph, optional\n    The topology (read by the topology-aware "
+    "algorithms).",
+    "chunks": "chunks : int, optional\n    Pipeline pieces (an algorithm that does not "
+    "pipeline refuses more than 1).",
+    "root": "root : int\n    Rank index of the root (broadcast and reduce; 0 for the others).",
+    "matrix": "matrix : array_like, optional\n    Per-pair element counts (alltoall only).",
+}
+
+Builder = Callable[..., Any]
+_ENTRY = re.compile(r"^(\w+(?:, \w+)*)(?: :|$)")
+_SECTIONS = ("Returns", "Raises", "Examples", "Notes", "References", "See Also")
+
+
+def builder(algo: str, *, options: Sequence[str] = ()) -> Callable[[Builder], Builder]:
+    """Make ``body(request, **options)`` a schedule builder with the shared signature.
+
+    The builder is ``fn(ranks, count, *, itemsize=1, graph=None, chunks=None, root=0,
+    matrix=None, **opts) -> Schedule``, what :func:`collectives.builder.build` calls. It
+    refuses an option outside ``options`` (``dims: not an option of the ring algorithm``),
+    calls ``body`` with a :class:`BuildRequest` and the options given, and has the body's
+    docstring with the entries of :data:`BUILDER_PARAMETERS` it lacks added to its
+    Parameters section.
+
+    Parameters
+    ----------
+    algo : str
+        The algorithm's name, for the refusal.
+    options : sequence of str
+        The algorithm's own keyword options (e.g. ``("channels", "pxn")``).
+    """
+
+    def wrap(body: Builder) -> Builder:
+        def fn(
+            ranks: Sequence[int],
+            count: int,
+            *,
+            itemsize: int = 1,
+            graph: Any = None,
+            chunks: int | None = None,
+            root: int = 0,
+            matrix: Any = None,
+            **opts: Any,
+        ) -> Any:
+            no_opts(algo, {k: v for k, v in opts.items() if k not in options})
+            return body(BuildRequest(ranks, count, itemsize, graph, chunks, root, matrix), **opts)
+
+        functools.update_wrapper(fn, body)
+        del fn.__wrapped__  # its signature is the shared one, not the body's
+        fn.__doc__ = builder_doc(body.__doc__ or "")
+        return fn
+
+    return wrap
+
+
+def builder_doc(doc: str) -> str:
+    """``doc`` (a builder's docstring, cleaned as :func:`inspect.cleandoc` cleans it) with
+    a complete Parameters section: the shared arguments first, in signature order (the
+    docstring's own entry where it has one, else :data:`BUILDER_PARAMETERS`), then the
+    algorithm's options (a section is made if there is none)."""
+    lines = inspect.cleandoc(doc).splitlines()
+    try:
+        at = next(i for i, ln in enumerate(lines) if ln.strip() == "Parameters") + 2
+    except StopIteration:
+        lines += ["", "Parameters", "----------"]
+        at = len(lines)
+    end = next((i for i in range(at, len(lines)) if lines[i].strip() in _SECTIONS), len(lines))
+    while end > at and not lines[end - 1].strip():
+        end -= 1
+    entries: list[tuple[list[str], list[str]]] = []  # (names, lines)
+    for ln in lines[at:end]:
+        if _ENTRY.match(ln):
+            entries.append((_ENTRY.match(ln)[1].split(", "), [ln]))
+        elif entries and ln.strip():
+            entries[-1][1].append(ln)
+    out: list[str] = []
+    for name, text in BUILDER_PARAMETERS.items():
+        own = next((e for e in entries if name in e[0]), None)
+        if own is None:
+            out += text.splitlines()
+        elif own[0][0] == name:  # an entry for several names stands at its first name
+            out += own[1]
+    out += [
+        ln for names, body in entries if not set(names) & set(BUILDER_PARAMETERS) for ln in body
+    ]
+    tail = lines[end:]  # the blank line and the sections after Parameters
+    return "\n".join([*lines[:at], *out, *tail]) + "\n"

@@ -2,7 +2,9 @@
 
 Builders are imported lazily (:func:`resolve`), so a missing module only fails when its
 algorithm is asked for. Every builder has the signature
-``fn(ranks, count, *, itemsize, graph, chunks, root, matrix, **opts) -> Schedule``.
+``fn(ranks, count, *, itemsize, graph, chunks, root, matrix, **opts) -> Schedule``, made
+once by :func:`collectives._common.builder` from a body that takes a
+:class:`~collectives._common.BuildRequest` and the algorithm's own options.
 
 Also here: :data:`BUSBW_FACTOR`, the nccl-tests factor from algorithm bandwidth to bus
 bandwidth per operation (``busbw = algbw * factor(n)``), from nccl-tests ``doc/PERFORMANCE.md``.

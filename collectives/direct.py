@@ -31,12 +31,11 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from collectives._common import check_ranks, no_chunks, no_opts
+from collectives._common import BuildRequest, builder, check_ranks, no_chunks
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
@@ -54,14 +53,11 @@ __all__ = [
 ]
 
 
-def _setup(
-    op: str, algo: str, ranks: Any, count: Any, chunks: Any, opts: dict[str, Any], **kw: Any
-) -> Schedule:
-    no_opts(algo, opts)
-    no_chunks(algo, chunks)
-    ranks = check_ranks(ranks)
-    count = require_int("count", count, min=0)
-    return Schedule(op, algo, ranks, count, kw.pop("itemsize", 1), **kw)
+def _setup(op: str, algo: str, req: BuildRequest, **kw: Any) -> Schedule:
+    no_chunks(algo, req.chunks)
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    return Schedule(op, algo, ranks, count, req.itemsize, **kw)
 
 
 def _rs(s: Schedule) -> dict[int, list[int]]:
@@ -86,29 +82,12 @@ def _ag(s: Schedule, deps: dict[int, list[int]] | None = None) -> None:
                 s.add(s.ranks[i], s.ranks[j], "x", b[i], b[i + 1], deps=d)
 
 
-def allreduce_oneshot(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("oneshot")
+def allreduce_oneshot(req: BuildRequest) -> Schedule:
     """One-shot all-reduce: all-to-all copies into scratch, then local sums (see module doc).
 
     Parameters
     ----------
-    ranks : sequence of int
-        Chips taking part.
-    count : int
-        Elements per rank.
-    itemsize : int
-        Bytes per element.
-    graph, root, matrix
-        Unused.
     chunks : int, optional
         Must be unset or 1.
 
@@ -117,7 +96,7 @@ def allreduce_oneshot(
     Schedule
         Peers' vectors land in the scratch buffer ``"os"`` (``p * count`` elements).
     """
-    s = _setup("allreduce", "oneshot", ranks, count, chunks, opts, itemsize=itemsize)
+    s = _setup("allreduce", "oneshot", req)
     r, p, n = s.ranks, len(s.ranks), s.count
     if n == 0 or p == 1:
         return s
@@ -136,96 +115,51 @@ def allreduce_oneshot(
     return s
 
 
-def allreduce_twoshot(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("twoshot")
+def allreduce_twoshot(req: BuildRequest) -> Schedule:
     """Two-shot all-reduce: direct reduce-scatter, then direct all-gather.
 
     Parameters as :func:`allreduce_oneshot`.
     """
-    s = _setup("allreduce", "twoshot", ranks, count, chunks, opts, itemsize=itemsize)
+    s = _setup("allreduce", "twoshot", req)
     _ag(s, _rs(s))
     return s
 
 
-def reduce_scatter_direct(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("direct")
+def reduce_scatter_direct(req: BuildRequest) -> Schedule:
     """Direct reduce-scatter: every rank adds chunk ``j`` into rank ``j`` at once."""
-    s = _setup("reduce_scatter", "direct", ranks, count, chunks, opts, itemsize=itemsize)
+    s = _setup("reduce_scatter", "direct", req)
     _rs(s)
     return s
 
 
-def allgather_direct(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("direct")
+def allgather_direct(req: BuildRequest) -> Schedule:
     """Direct all-gather: every rank copies its chunk to every peer at once."""
-    s = _setup("allgather", "direct", ranks, count, chunks, opts, itemsize=itemsize)
+    s = _setup("allgather", "direct", req)
     _ag(s)
     return s
 
 
-def broadcast_direct(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("direct")
+def broadcast_direct(req: BuildRequest) -> Schedule:
     """Direct broadcast: rank index ``root`` sends the vector to every other rank."""
-    ranks = check_ranks(ranks)
-    root = require_int("root", root, min=0, max=len(ranks) - 1)
-    s = _setup("broadcast", "direct", ranks, count, chunks, opts, itemsize=itemsize, root=root)
+    ranks = check_ranks(req.ranks)
+    root = require_int("root", req.root, min=0, max=len(ranks) - 1)
+    s = _setup("broadcast", "direct", req, root=root)
     if s.count:
         for k in range(1, len(ranks)):
             s.add(ranks[root], ranks[(root + k) % len(ranks)], "x", 0, s.count)
     return s
 
 
-def reduce_direct(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("direct")
+def reduce_direct(req: BuildRequest) -> Schedule:
     """Direct reduce: every rank adds its vector into rank index ``root`` at once."""
-    ranks = check_ranks(ranks)
-    root = require_int("root", root, min=0, max=len(ranks) - 1)
-    s = _setup("reduce", "direct", ranks, count, chunks, opts, itemsize=itemsize, root=root)
+    ranks = check_ranks(req.ranks)
+    root = require_int("root", req.root, min=0, max=len(ranks) - 1)
+    s = _setup("reduce", "direct", req, root=root)
     if s.count:
         for k in range(1, len(ranks)):
             s.add(ranks[(root + k) % len(ranks)], ranks[root], "x", 0, s.count, op="sum")
@@ -264,26 +198,17 @@ def alltoall_matrix(matrix: Any, p: int) -> np.ndarray:
     return m
 
 
-def alltoall_direct(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("direct")
+def alltoall_direct(req: BuildRequest) -> Schedule:
     """Direct all-to-all with per-pair sizes ``matrix[i][j]`` (elements, zero diagonal).
 
     ``count`` is recorded (use the largest row sum, as nccl-tests counts the send buffer).
     Rank ``i``'s ``"send"`` buffer holds its segments for ``j = 0..p-1`` in order; segment
     ``i`` of rank ``j``'s ``"recv"`` receives them.
     """
-    s = _setup("alltoall", "direct", ranks, count, chunks, opts, itemsize=itemsize)
+    s = _setup("alltoall", "direct", req)
     r, p = s.ranks, len(s.ranks)
-    m = alltoall_matrix(matrix, p)
+    m = alltoall_matrix(req.matrix, p)
     s.matrix = m
     soff = np.concatenate([np.zeros((p, 1), np.int64), np.cumsum(m, axis=1)], axis=1)
     roff = np.concatenate([np.zeros((1, p), np.int64), np.cumsum(m, axis=0)], axis=0)
@@ -299,24 +224,15 @@ def alltoall_direct(
     return s
 
 
-def sendrecv_direct(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("direct")
+def sendrecv_direct(req: BuildRequest) -> Schedule:
     """Point-to-point: ``ranks[0]`` sends its ``x`` to ``ranks[1]`` (exactly two ranks)."""
-    ranks = check_ranks(ranks)
+    ranks = check_ranks(req.ranks)
     if len(ranks) != 2:
         raise ConfigError(
             f"ranks: sendrecv needs exactly 2 ranks (sender, receiver), got {list(ranks)}"
         )
-    s = _setup("sendrecv", "direct", ranks, count, chunks, opts, itemsize=itemsize)
+    s = _setup("sendrecv", "direct", req)
     if s.count:
         s.add(ranks[0], ranks[1], "x", 0, s.count)
     return s

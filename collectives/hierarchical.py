@@ -53,6 +53,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from collectives._common import BuildRequest, builder
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
@@ -289,45 +290,19 @@ def _check_ranks(ranks: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(r) for r in ranks)
 
 
-def _no_opts(opts: dict[str, Any]) -> None:
-    if opts:
-        name = sorted(opts)[0]
-        raise ConfigError(
-            f"{name}: not an option of the hierarchical algorithms, got {opts[name]!r}"
-        )
-
-
 # --------------------------------------------------------------------------- builders
 
 
-def allreduce_hierarchical(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: nx.Graph | None = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    dims: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("hierarchical", options=("dims",))
+def allreduce_hierarchical(req: BuildRequest, *, dims: Any = None) -> Schedule:
     """Multi-dimensional all-reduce: ring reduce-scatter / recurse / ring all-gather per axis.
 
     Parameters
     ----------
-    ranks : sequence of int
-        Chips in rank order.
-    count : int
-        Elements per rank.
-    itemsize : int
-        Bytes per element.
     graph : networkx.Graph, optional
         Topology giving the grid when ``dims`` is not set (see :func:`rank_grid`).
     chunks : int, optional
         Pieces pipelined through the whole algorithm (default 1).
-    root, matrix
-        Not used by all-reduce.
     dims : str or sequence of int, optional
         Rank grid, e.g. ``"4x8"`` (row-major; the last axis is reduced first).
 
@@ -340,12 +315,11 @@ def allreduce_hierarchical(
     ConfigError
         No grid (see :func:`rank_grid`), bad ``count`` or ``chunks``, unknown option.
     """
-    _no_opts(opts)
-    ranks = _check_ranks(ranks)
-    count = require_int("count", count, min=0)
-    chunks = 1 if chunks is None else require_int("chunks", chunks, min=1)
-    shape, coords = rank_grid(ranks, graph, dims)
-    itemsize = require_int("itemsize", itemsize, min=1)
+    ranks = _check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    chunks = 1 if req.chunks is None else require_int("chunks", req.chunks, min=1)
+    shape, coords = rank_grid(ranks, req.graph, dims)
+    itemsize = require_int("itemsize", req.itemsize, min=1)
     s = Schedule("allreduce", "hierarchical", ranks, count, itemsize)
     members = list(zip(ranks, coords, strict=True))
     axes = list(range(len(shape)))[::-1]
@@ -376,28 +350,14 @@ def _alltoall_matrix(matrix: Any, p: int) -> np.ndarray:
     return m
 
 
-def alltoall_hierarchical(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: nx.Graph | None = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    dims: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("hierarchical", options=("dims",))
+def alltoall_hierarchical(req: BuildRequest, *, dims: Any = None) -> Schedule:
     """All-to-all through the scale-up domain (PXN, see the module docstring).
 
     Parameters
     ----------
-    ranks : sequence of int
-        Chips in rank order.
     count : int
         Recorded as the schedule's ``count`` (the sizes come from ``matrix``).
-    itemsize : int
-        Bytes per element.
     graph : networkx.Graph, optional
         Topology giving the ``nodes x local`` grid when ``dims`` is not set.
     chunks : int, optional
@@ -420,22 +380,21 @@ def alltoall_hierarchical(
         Grid not two-dimensional, bad ``matrix`` (shape, negative, non-zero diagonal),
         ``chunks`` other than 1, unknown option.
     """
-    _no_opts(opts)
-    ranks = _check_ranks(ranks)
-    count = require_int("count", count, min=0)
-    if chunks not in (None, 1):
+    ranks = _check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    if req.chunks not in (None, 1):
         raise ConfigError(
-            f"chunks: alltoall hierarchical does not pipeline, must be 1, got {chunks}"
+            f"chunks: alltoall hierarchical does not pipeline, must be 1, got {req.chunks}"
         )
-    shape, coords = rank_grid(ranks, graph, dims)
+    shape, coords = rank_grid(ranks, req.graph, dims)
     if len(shape) != 2:
         raise ConfigError(
             f"dims: alltoall hierarchical needs a 2-D grid nodes x local, got "
             f"{'x'.join(map(str, shape))}"
         )
     p = len(ranks)
-    m = _alltoall_matrix(matrix, p)
-    itemsize = require_int("itemsize", itemsize, min=1)
+    m = _alltoall_matrix(req.matrix, p)
+    itemsize = require_int("itemsize", req.itemsize, min=1)
     s = Schedule("alltoall", "hierarchical", ranks, count, itemsize, matrix=m)
     soff = np.concatenate([np.zeros((p, 1), np.int64), np.cumsum(m, axis=1)], axis=1)
     roff = np.concatenate([np.zeros((1, p), np.int64), np.cumsum(m, axis=0)], axis=0)

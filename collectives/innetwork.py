@@ -51,6 +51,7 @@ from typing import Any
 
 import networkx as nx
 
+from collectives._common import BuildRequest, builder
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
@@ -245,35 +246,18 @@ def _reduce_up(
     return into.get(plane.root, [])
 
 
-def allreduce_innetwork(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: nx.Graph | None = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("innetwork")
+def allreduce_innetwork(req: BuildRequest) -> Schedule:
     """All-reduce in the switches: reduce up the aggregation tree, multicast the result down.
 
     Parameters
     ----------
-    ranks : sequence of int
-        Chips in rank order.
-    count : int
-        Elements per rank.
-    itemsize : int
-        Bytes per element.
     graph : networkx.Graph
         The topology (required).
     chunks : int, optional
         Pipeline chunks in all, spread round-robin over the planes (default
         :data:`CHUNKS_PER_PLANE` per plane, but no chunk below :data:`MIN_CHUNK_BYTES` beyond
         one per plane); chunks with no elements are skipped.
-    root, matrix
-        Not used by all-reduce.
 
     Returns
     -------
@@ -285,8 +269,9 @@ def allreduce_innetwork(
     ConfigError
         See :func:`aggregation_planes`; bad ``count`` or ``chunks``; an unknown option.
     """
-    _no_opts(opts)
-    s, planes, bounds, acc = _setup("allreduce", ranks, count, graph, chunks, root, itemsize)
+    s, planes, bounds, acc = _setup(
+        "allreduce", req.ranks, req.count, req.graph, req.chunks, req.root, req.itemsize
+    )
     last: dict[Any, int] = {}
     for c in range(len(bounds) - 1):
         lo, hi = bounds[c], bounds[c + 1]
@@ -299,23 +284,15 @@ def allreduce_innetwork(
     return s
 
 
-def reduce_innetwork(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: nx.Graph | None = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("innetwork")
+def reduce_innetwork(req: BuildRequest) -> Schedule:
     """Reduce in the switches to rank index ``root``: up the tree, then root switch -> root.
 
     Parameters as :func:`allreduce_innetwork`, plus ``root`` (rank index of the result).
     """
-    _no_opts(opts)
-    s, planes, bounds, acc = _setup("reduce", ranks, count, graph, chunks, root, itemsize)
+    s, planes, bounds, acc = _setup(
+        "reduce", req.ranks, req.count, req.graph, req.chunks, req.root, req.itemsize
+    )
     dst = s.ranks[s.root]
     last: dict[Any, int] = {}
     for c in range(len(bounds) - 1):
@@ -329,25 +306,17 @@ def reduce_innetwork(
     return s
 
 
-def broadcast_innetwork(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: nx.Graph | None = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("innetwork")
+def broadcast_innetwork(req: BuildRequest) -> Schedule:
     """Broadcast by switch multicast: rank ``root`` -> plane root switch -> all other ranks.
 
     Each chunk is sent (routed by the network) to the root switch of its plane, which
     multicasts it to every other rank in one transfer. Parameters as
     :func:`allreduce_innetwork`, plus ``root`` (rank index of the source).
     """
-    _no_opts(opts)
-    s, planes, bounds, acc = _setup("broadcast", ranks, count, graph, chunks, root, itemsize)
+    s, planes, bounds, acc = _setup(
+        "broadcast", req.ranks, req.count, req.graph, req.chunks, req.root, req.itemsize
+    )
     src = s.ranks[s.root]
     others = [r for r in s.ranks if r != src]
     if not others:
@@ -363,9 +332,3 @@ def broadcast_innetwork(
         key = ("mc", sw)
         last[key] = s.add(sw, others, acc, lo, hi, "x", deps=[up, last.get(key)])
     return s
-
-
-def _no_opts(opts: dict[str, Any]) -> None:
-    if opts:
-        name = sorted(opts)[0]
-        raise ConfigError(f"{name}: not an option of the innetwork algorithms, got {opts[name]!r}")

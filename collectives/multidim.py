@@ -58,7 +58,7 @@ from typing import Any
 
 import networkx as nx
 
-from collectives._common import check_ranks, no_chunks, no_opts
+from collectives._common import BuildRequest, builder, check_ranks, no_chunks
 from collectives.hierarchical import rank_grid
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
@@ -182,34 +182,16 @@ def _stream(
             _allgather(s, line[::sign], parent[line[0]], seg, ready)
 
 
-def allreduce_torus(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: nx.Graph | None = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    dims: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("torus", options=("dims",))
+def allreduce_torus(req: BuildRequest, *, dims: Any = None) -> Schedule:
     """Multi-dimensional bidirectional all-reduce (see the module docstring).
 
     Parameters
     ----------
-    ranks : sequence of int
-        Chips in rank order.
-    count : int
-        Elements per rank.
-    itemsize : int
-        Bytes per element.
     graph : networkx.Graph, optional
         Topology whose chips' ``coord`` give the grid (torus, mesh, wafer).
     chunks : int, optional
         Must be None or 1 (the ``2n`` streams already overlap).
-    root, matrix
-        Not used by all-reduce.
     dims : str or sequence of int, optional
         Rank grid, e.g. ``"4x4x4"`` (row-major), instead of the chips' coordinates.
 
@@ -231,17 +213,16 @@ def allreduce_torus(
     >>> len(s.transfers)  # 4 streams x 4 phases (2 reduce-scatters, 2 all-gathers) x 2 lines x 2
     64
     """
-    no_opts("torus", opts)
-    no_chunks("torus", chunks)
-    ranks = check_ranks(ranks)
-    count = require_int("count", count, min=0)
-    itemsize = require_int("itemsize", itemsize, min=1)
+    no_chunks("torus", req.chunks)
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    itemsize = require_int("itemsize", req.itemsize, min=1)
     try:
-        shape, coords = rank_grid(ranks, graph, dims)
+        shape, coords = rank_grid(ranks, req.graph, dims)
     except ConfigError as exc:
         if dims is not None:
             raise
-        name = graph.graph.get("name", "custom") if isinstance(graph, nx.Graph) else "none"
+        name = req.graph.graph.get("name", "custom") if isinstance(req.graph, nx.Graph) else "none"
         raise ConfigError(
             f"dims: torus needs a rank grid: give dims like '4x4x4', or a topology whose "
             f"chips have 'coord' that the ranks fill (got topology {name})"

@@ -71,6 +71,7 @@ from typing import Any
 
 import networkx as nx
 
+from collectives._common import BuildRequest, builder
 from collectives.channels import Layout, layout
 from collectives.innetwork import aggregation_planes, allreduce_innetwork
 from collectives.schedule import Schedule, chunk_bounds
@@ -212,41 +213,20 @@ def _pieces(count: int, L: int, k: int) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _no_opts(opts: dict[str, Any]) -> None:
-    if opts:
-        name = sorted(opts)[0]
-        raise ConfigError(f"{name}: not an option of the nvls algorithms, got {opts[name]!r}")
-
-
-def allreduce_nvls_tree(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: nx.Graph | None = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("nvls-tree")
+def allreduce_nvls_tree(req: BuildRequest) -> Schedule:
     """NVLS+tree all-reduce: NVLink SHARP inside nodes, double binary trees across them.
 
     Parameters
     ----------
     ranks : sequence of int
         Chips on two or more nodes (chips with ``node`` and ``local_rank``).
-    count : int
-        Elements per rank.
-    itemsize : int
-        Bytes per element.
     graph : networkx.Graph
         The topology: every node needs NVSwitches with ``reduction``.
     chunks : int, optional
         Pipeline pieces per slice (default :data:`DEFAULT_NVLS_CHUNKS`, more for large
         messages: pieces of at most :data:`NVLS_PIECE_BYTES`, up to
         :data:`MAX_NVLS_CHUNKS`).
-    root, matrix
-        Not used by all-reduce.
 
     Returns
     -------
@@ -257,9 +237,8 @@ def allreduce_nvls_tree(
     ConfigError
         Ranks on one node, no reducing NVSwitch, bad ``count``/``chunks``, unknown option.
     """
-    _no_opts(opts)
-    s, lay, k = _setup("nvls-tree", ranks, count, itemsize, graph, chunks)
-    st = _Stages(s, graph, lay, need_switch=True)
+    s, lay, k = _setup("nvls-tree", req.ranks, req.count, req.itemsize, req.graph, req.chunks)
+    st = _Stages(s, req.graph, lay, need_switch=True)
     trees = dtree_parents(len(lay.nodes))
     for j, m, lo, hi in _pieces(s.count, lay.local, k):
         parents = trees[(j + m) % 2]
@@ -294,27 +273,19 @@ def _leaves_first(parents: Sequence[int]) -> list[int]:
     return sorted(range(len(parents)), key=lambda r: (-depth[r], r))
 
 
-def allreduce_collnet(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: nx.Graph | None = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("collnet")
+def allreduce_collnet(req: BuildRequest) -> Schedule:
     """CollNet all-reduce: intra-node reduce to the heads, InfiniBand SHARP across nodes.
 
     Parameters as :func:`allreduce_nvls_tree`; the fabric switches joining the heads of a
     rail need ``reduction`` (``fabric_reduction=true``); NVSwitches without reduction are
     replaced by direct sends to the heads.
     """
-    _no_opts(opts)
-    s, lay, k = _setup("collnet", ranks, count, itemsize, graph, chunks)
-    st = _Stages(s, graph, lay, need_switch=False)
-    rails = [aggregation_planes(graph, [node[j] for node in lay.nodes]) for j in range(lay.local)]
+    s, lay, k = _setup("collnet", req.ranks, req.count, req.itemsize, req.graph, req.chunks)
+    st = _Stages(s, req.graph, lay, need_switch=False)
+    rails = [
+        aggregation_planes(req.graph, [node[j] for node in lay.nodes]) for j in range(lay.local)
+    ]
     for j, m, lo, hi in _pieces(s.count, lay.local, k):
         heads = [node[j] for node in lay.nodes]
         plane = rails[j][m % len(rails[j])]
@@ -333,35 +304,26 @@ def allreduce_collnet(
     return s
 
 
-def allreduce_nvls(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: nx.Graph | None = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("nvls")
+def allreduce_nvls(req: BuildRequest) -> Schedule:
     """NVLS all-reduce inside one NVLink domain: reduction and multicast in its NVSwitches
     (:func:`collectives.innetwork.allreduce_innetwork`), refused across nodes.
 
     Parameters as :func:`allreduce_nvls_tree`.
     """
-    lay = layout(ranks, graph)
+    lay = layout(req.ranks, req.graph)
     if lay is not None and len(lay.nodes) > 1:
         raise ConfigError(
             "ranks: nvls runs inside one NVLink domain, got ranks on "
             f"{len(lay.nodes)} nodes; across nodes use nvls-tree or collnet"
         )
-    if isinstance(graph, nx.Graph) and not any(
-        d.get("role") == "nvswitch" and d.get("reduction") for _, d in graph.nodes(data=True)
+    if isinstance(req.graph, nx.Graph) and not any(
+        d.get("role") == "nvswitch" and d.get("reduction") for _, d in req.graph.nodes(data=True)
     ):
         raise ConfigError("graph: nvls needs NVSwitches with reduction (NVLink SHARP)")
     s = allreduce_innetwork(
-        ranks, count, itemsize=itemsize, graph=graph, chunks=chunks, root=root,
-        matrix=matrix, **opts,
+        req.ranks, req.count, itemsize=req.itemsize, graph=req.graph, chunks=req.chunks, root=req.root,
+        matrix=req.matrix,
     )  # fmt: skip
     s.algo = "nvls"
     return s

@@ -28,10 +28,7 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from collectives._common import check_ranks, no_chunks, no_opts, pow2
+from collectives._common import BuildRequest, builder, check_ranks, no_chunks, pow2
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.validate import require_int
 
@@ -43,13 +40,12 @@ __all__ = [
 ]
 
 
-def _setup(op: str, algo: str, ranks: Any, count: Any, chunks: Any, opts: Any, itemsize: int):
-    no_opts(algo, opts)
-    no_chunks(algo, chunks)
-    ranks = check_ranks(ranks)
+def _setup(op: str, algo: str, req: BuildRequest) -> tuple[Schedule, int]:
+    no_chunks(algo, req.chunks)
+    ranks = check_ranks(req.ranks)
     steps = pow2(algo, len(ranks))
-    count = require_int("count", count, min=0)
-    return Schedule(op, algo, ranks, count, itemsize), steps
+    count = require_int("count", req.count, min=0)
+    return Schedule(op, algo, ranks, count, req.itemsize), steps
 
 
 def _halving(s: Schedule, steps: int) -> dict[int, list[int]]:
@@ -83,29 +79,14 @@ def _doubling_gather(s: Schedule, steps: int, ready: dict[int, list[int]] | None
             into[i].append(t)
 
 
-def allreduce_recursive_doubling(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("recursive-doubling")
+def allreduce_recursive_doubling(req: BuildRequest) -> Schedule:
     """Recursive-doubling all-reduce (see the module docstring).
 
     Parameters
     ----------
     ranks : sequence of int
         Chips; their number must be a power of two.
-    count : int
-        Elements per rank.
-    itemsize : int
-        Bytes per element.
-    graph, root, matrix
-        Unused.
     chunks : int, optional
         Must be unset or 1.
 
@@ -118,7 +99,7 @@ def allreduce_recursive_doubling(
     ConfigError
         Rank count not a power of two, ``chunks`` > 1, bad count, unknown option.
     """
-    s, steps = _setup("allreduce", "recursive-doubling", ranks, count, chunks, opts, itemsize)
+    s, steps = _setup("allreduce", "recursive-doubling", req)
     p, r, n = len(s.ranks), s.ranks, s.count
     if n == 0:
         return s
@@ -133,55 +114,28 @@ def allreduce_recursive_doubling(
     return s
 
 
-def reduce_scatter_recursive_halving(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("recursive-halving")
+def reduce_scatter_recursive_halving(req: BuildRequest) -> Schedule:
     """Recursive-halving reduce-scatter. Parameters as :func:`allreduce_recursive_doubling`."""
-    s, steps = _setup("reduce_scatter", "recursive-halving", ranks, count, chunks, opts, itemsize)
+    s, steps = _setup("reduce_scatter", "recursive-halving", req)
     _halving(s, steps)
     return s
 
 
-def allgather_recursive_doubling(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("recursive-doubling")
+def allgather_recursive_doubling(req: BuildRequest) -> Schedule:
     """Recursive-doubling all-gather. Parameters as :func:`allreduce_recursive_doubling`."""
-    s, steps = _setup("allgather", "recursive-doubling", ranks, count, chunks, opts, itemsize)
+    s, steps = _setup("allgather", "recursive-doubling", req)
     _doubling_gather(s, steps, None)
     return s
 
 
-def allreduce_rabenseifner(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("rabenseifner")
+def allreduce_rabenseifner(req: BuildRequest) -> Schedule:
     """Rabenseifner all-reduce: recursive halving, then recursive doubling.
 
     Parameters as :func:`allreduce_recursive_doubling`.
     """
-    s, steps = _setup("allreduce", "rabenseifner", ranks, count, chunks, opts, itemsize)
+    s, steps = _setup("allreduce", "rabenseifner", req)
     _doubling_gather(s, steps, _halving(s, steps))
     return s

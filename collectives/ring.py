@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from collectives._common import check_ranks, no_opts
+from collectives._common import BuildRequest, builder, check_ranks
 from collectives.channels import resolve_channels, ring_orders
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
@@ -187,18 +187,9 @@ def _owned(ranks: Sequence[int], order: Sequence[int], count: int, c: int, n: in
     return seg
 
 
+@builder("ring", options=("channels", "pxn"))
 def allreduce_ring(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    channels: int | None = None,
-    pxn: bool = False,
-    **opts: Any,
+    req: BuildRequest, *, channels: int | None = None, pxn: bool = False
 ) -> Schedule:
     """Ring all-reduce: reduce-scatter then all-gather around each channel's ring.
 
@@ -206,18 +197,12 @@ def allreduce_ring(
     ----------
     ranks : sequence of int
         Chips in ring order.
-    count : int
-        Elements per rank.
-    itemsize : int
-        Bytes per element.
     graph : networkx.Graph, optional
         The topology: on a multi-node system (chips with ``node``) it gives every channel
         its ring (:func:`collectives.channels.ring_orders`); otherwise the ring follows the
         rank order.
     chunks : int, optional
         Sub-chunks pipelined per step (default 1).
-    root, matrix
-        Unused.
     channels : int, optional
         Rings run side by side, each on ``1/channels`` of the data (default
         :func:`collectives.channels.default_channels`: one per NIC of a node on a
@@ -234,12 +219,11 @@ def allreduce_ring(
     ConfigError
         Bad ranks, count, chunks or channels, or an unknown option.
     """
-    no_opts("ring", opts)
-    ranks = check_ranks(ranks)
-    count = require_int("count", count, min=0)
-    k = _chunks(chunks, 1)
-    s = Schedule("allreduce", "ring", ranks, count, itemsize)
-    rings = _rings(ranks, graph, "allreduce", channels, pxn)
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    k = _chunks(req.chunks, 1)
+    s = Schedule("allreduce", "ring", ranks, count, req.itemsize)
+    rings = _rings(ranks, req.graph, "allreduce", channels, pxn)
     part = chunk_bounds(count, len(rings))
     for c, (order, rs, ag) in enumerate(rings):
         seg = _equal(part[c], part[c + 1], len(order))
@@ -248,84 +232,54 @@ def allreduce_ring(
     return s
 
 
-def allreduce_ring_bidir(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("ring-bidir")
+def allreduce_ring_bidir(req: BuildRequest) -> Schedule:
     """Bidirectional ring all-reduce: the first half clockwise, the second half the other way.
 
     Parameters as :func:`allreduce_ring` (without channels).
     """
-    no_opts("ring-bidir", opts)
-    ranks = check_ranks(ranks)
-    count = require_int("count", count, min=0)
-    k = _chunks(chunks, 1)
-    s = Schedule("allreduce", "ring-bidir", ranks, count, itemsize)
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    k = _chunks(req.chunks, 1)
+    s = Schedule("allreduce", "ring-bidir", ranks, count, req.itemsize)
     half = count // 2
     _allreduce_on(s, ranks, 0, half, k)
     _allreduce_on(s, ranks[::-1], half, count, k)
     return s
 
 
+@builder("ring", options=("channels", "pxn"))
 def reduce_scatter_ring(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    channels: int | None = None,
-    pxn: bool = False,
-    **opts: Any,
+    req: BuildRequest, *, channels: int | None = None, pxn: bool = False
 ) -> Schedule:
     """Ring reduce-scatter (``p - 1`` steps per channel); chunk ``r`` ends reduced at rank
     ``r``, channel ``c`` carrying part ``c`` of every chunk.
 
     Parameters as :func:`allreduce_ring`.
     """
-    no_opts("ring", opts)
-    ranks = check_ranks(ranks)
-    count = require_int("count", count, min=0)
-    k = _chunks(chunks, 1)
-    s = Schedule("reduce_scatter", "ring", ranks, count, itemsize)
-    rings = _rings(ranks, graph, "reduce_scatter", channels, pxn)
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    k = _chunks(req.chunks, 1)
+    s = Schedule("reduce_scatter", "ring", ranks, count, req.itemsize)
+    rings = _rings(ranks, req.graph, "reduce_scatter", channels, pxn)
     for c, (order, rs, _) in enumerate(rings):
         ring_reduce_scatter(s, order, _owned(ranks, order, count, c, len(rings)), k, rs)
     return s
 
 
+@builder("ring", options=("channels", "pxn"))
 def allgather_ring(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    channels: int | None = None,
-    pxn: bool = False,
-    **opts: Any,
+    req: BuildRequest, *, channels: int | None = None, pxn: bool = False
 ) -> Schedule:
     """Ring all-gather (``p - 1`` steps per channel); ``count`` is the gathered size.
 
     Parameters as :func:`allreduce_ring`.
     """
-    no_opts("ring", opts)
-    ranks = check_ranks(ranks)
-    count = require_int("count", count, min=0)
-    k = _chunks(chunks, 1)
-    s = Schedule("allgather", "ring", ranks, count, itemsize)
-    rings = _rings(ranks, graph, "allgather", channels, pxn)
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    k = _chunks(req.chunks, 1)
+    s = Schedule("allgather", "ring", ranks, count, req.itemsize)
+    rings = _rings(ranks, req.graph, "allgather", channels, pxn)
     for c, (order, _, ag) in enumerate(rings):
         ring_allgather(s, order, _owned(ranks, order, count, c, len(rings)), k, None, ag)
     return s
@@ -340,53 +294,33 @@ def _chain(s: Schedule, nodes: Sequence[int], count: int, k: int, op: str) -> No
             prev = s.add(nodes[q], nodes[q + 1], "x", a, b, op=op, deps=[prev])
 
 
-def broadcast_ring(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("ring")
+def broadcast_ring(req: BuildRequest) -> Schedule:
     """Pipelined chain broadcast from rank index ``root`` along the rank order.
 
     ``chunks`` (default :data:`DEFAULT_CHAIN_CHUNKS`) pieces follow one another.
     """
-    no_opts("ring", opts)
-    ranks = check_ranks(ranks)
-    count = require_int("count", count, min=0)
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
     p = len(ranks)
-    root = require_int("root", root, min=0, max=p - 1)
-    s = Schedule("broadcast", "ring", ranks, count, itemsize, root=root)
+    root = require_int("root", req.root, min=0, max=p - 1)
+    s = Schedule("broadcast", "ring", ranks, count, req.itemsize, root=root)
     order = [ranks[(root + q) % p] for q in range(p)]
-    _chain(s, order, count, _chunks(chunks, DEFAULT_CHAIN_CHUNKS), "copy")
+    _chain(s, order, count, _chunks(req.chunks, DEFAULT_CHAIN_CHUNKS), "copy")
     return s
 
 
-def reduce_ring(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("ring")
+def reduce_ring(req: BuildRequest) -> Schedule:
     """Pipelined chain reduce to rank index ``root``: ``root+1 -> root+2 -> ... -> root``.
 
     ``chunks`` (default :data:`DEFAULT_CHAIN_CHUNKS`) pieces follow one another.
     """
-    no_opts("ring", opts)
-    ranks = check_ranks(ranks)
-    count = require_int("count", count, min=0)
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
     p = len(ranks)
-    root = require_int("root", root, min=0, max=p - 1)
-    s = Schedule("reduce", "ring", ranks, count, itemsize, root=root)
+    root = require_int("root", req.root, min=0, max=p - 1)
+    s = Schedule("reduce", "ring", ranks, count, req.itemsize, root=root)
     order = [ranks[(root + 1 + q) % p] for q in range(p)]
-    _chain(s, order, count, _chunks(chunks, DEFAULT_CHAIN_CHUNKS), "sum")
+    _chain(s, order, count, _chunks(req.chunks, DEFAULT_CHAIN_CHUNKS), "sum")
     return s

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
+from collectives._common import BuildRequest, builder
 from collectives.channels import layout, resolve_channels
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
@@ -277,28 +278,12 @@ def _bcast_down(
 # --------------------------------------------------------------------------- builders
 
 
-def allreduce_tree(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    channels: int | None = None,
-    **opts: Any,
-) -> Schedule:
+@builder("tree", options=("channels",))
+def allreduce_tree(req: BuildRequest, *, channels: int | None = None) -> Schedule:
     """All-reduce by NCCL's double binary tree (see the module docstring), on channels.
 
     Parameters
     ----------
-    ranks : sequence of int
-        Chips in rank order.
-    count : int
-        Elements per rank.
-    itemsize : int
-        Bytes per element.
     graph : networkx.Graph, optional
         The topology. On a multi-node system (chips with ``node``) every channel is NCCL's
         tree: a chain inside each node and the double binary tree across nodes
@@ -307,8 +292,6 @@ def allreduce_tree(
     chunks : int, optional
         Pipeline chunks per tree of a channel (default :data:`DEFAULT_TREE_CHUNKS`);
         chunks with no elements are skipped.
-    root, matrix
-        Not used by all-reduce.
     channels : int, optional
         Channels, each with its two trees carrying ``1/(2 channels)`` of the data (default
         :func:`collectives.channels.default_channels`).
@@ -322,86 +305,59 @@ def allreduce_tree(
     ConfigError
         Bad ``ranks``, ``count``, ``chunks`` or ``channels``, or an unknown option.
     """
-    _no_opts(opts)
-    count, chunks = _check(ranks, count, chunks, DEFAULT_TREE_CHUNKS)
-    itemsize = require_int("itemsize", itemsize, min=1)
-    s = Schedule("allreduce", "tree", tuple(ranks), count, itemsize)
-    p = len(ranks)
-    n = resolve_channels("allreduce", "tree", ranks, graph, channels) or 1
+    count, chunks = _check(req.ranks, req.count, req.chunks, DEFAULT_TREE_CHUNKS)
+    itemsize = require_int("itemsize", req.itemsize, min=1)
+    s = Schedule("allreduce", "tree", tuple(req.ranks), count, itemsize)
+    p = len(req.ranks)
+    n = resolve_channels("allreduce", "tree", req.ranks, req.graph, channels) or 1
     if p == 1:
         return s
-    trees = channel_trees(ranks, graph, n) or [dtree_parents(p)] * n
+    trees = channel_trees(req.ranks, req.graph, n) or [dtree_parents(p)] * n
     part = chunk_bounds(count, 2 * n)
     for c, pair in enumerate(trees):
         for t, parents in enumerate(pair):
             lo, hi = part[2 * c + t], part[2 * c + t + 1]
             bounds = [lo + b for b in chunk_bounds(hi - lo, chunks)]
             last: dict[tuple[int, int], int] = {}
-            got = _reduce_up(s, ranks, parents, bounds, last)
-            _bcast_down(s, ranks, parents, bounds, got, last)
+            got = _reduce_up(s, req.ranks, parents, bounds, last)
+            _bcast_down(s, req.ranks, parents, bounds, got, last)
     return s
 
 
-def broadcast_tree(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("tree")
+def broadcast_tree(req: BuildRequest) -> Schedule:
     """Broadcast from rank index ``root`` down a binomial tree (``ceil(log2 p)`` rounds).
 
     ``chunks`` (default 1) pipelines the data; ``graph`` and ``matrix`` are unused.
     """
-    _no_opts(opts)
-    count, chunks = _check(ranks, count, chunks, 1)
-    root = require_int("root", root, min=0, max=len(ranks) - 1)
-    itemsize = require_int("itemsize", itemsize, min=1)
-    s = Schedule("broadcast", "tree", tuple(ranks), count, itemsize, root=root)
-    p = len(ranks)
+    count, chunks = _check(req.ranks, req.count, req.chunks, 1)
+    root = require_int("root", req.root, min=0, max=len(req.ranks) - 1)
+    itemsize = require_int("itemsize", req.itemsize, min=1)
+    s = Schedule("broadcast", "tree", tuple(req.ranks), count, itemsize, root=root)
+    p = len(req.ranks)
     parents = binomial_parents(p, root)
     # Largest subtree first: the child of the earliest round.
     kids = [sorted(k, key=lambda c: -((c - root) % p)) for k in _children(parents)]
-    _bcast_down(s, ranks, parents, chunk_bounds(count, chunks), {}, {}, serial=True, kids=kids)
+    _bcast_down(s, req.ranks, parents, chunk_bounds(count, chunks), {}, {}, serial=True, kids=kids)
     return s
 
 
-def reduce_tree(
-    ranks: Sequence[int],
-    count: int,
-    *,
-    itemsize: int = 1,
-    graph: Any = None,
-    chunks: int | None = None,
-    root: int = 0,
-    matrix: Any = None,
-    **opts: Any,
-) -> Schedule:
+@builder("tree")
+def reduce_tree(req: BuildRequest) -> Schedule:
     """Reduce to rank index ``root`` up a binomial tree (``ceil(log2 p)`` rounds).
 
     Partial sums accumulate in ``x`` of the interior ranks (only the root's ``x`` is
     specified afterwards); a rank takes its children's sums one per round, smallest subtree
     first. ``chunks`` (default 1) pipelines the data.
     """
-    _no_opts(opts)
-    count, chunks = _check(ranks, count, chunks, 1)
-    root = require_int("root", root, min=0, max=len(ranks) - 1)
-    itemsize = require_int("itemsize", itemsize, min=1)
-    s = Schedule("reduce", "tree", tuple(ranks), count, itemsize, root=root)
-    p = len(ranks)
+    count, chunks = _check(req.ranks, req.count, req.chunks, 1)
+    root = require_int("root", req.root, min=0, max=len(req.ranks) - 1)
+    itemsize = require_int("itemsize", req.itemsize, min=1)
+    s = Schedule("reduce", "tree", tuple(req.ranks), count, itemsize, root=root)
+    p = len(req.ranks)
     parents = binomial_parents(p, root)
     # Relative rank v sends in the round of its lowest set bit: emit round by round.
     rel = [(r - root) % p for r in range(p)]
     order = sorted(range(p), key=lambda r: ((rel[r] & -rel[r]) or p, rel[r]))
-    _reduce_up(s, ranks, parents, chunk_bounds(count, chunks), {}, order=order, serial=True)
+    _reduce_up(s, req.ranks, parents, chunk_bounds(count, chunks), {}, order=order, serial=True)
     return s
-
-
-def _no_opts(opts: dict[str, Any]) -> None:
-    if opts:
-        name = sorted(opts)[0]
-        raise ConfigError(f"{name}: not an option of the tree algorithms, got {opts[name]!r}")
