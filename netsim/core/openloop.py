@@ -109,7 +109,7 @@ class OpenLoop:
         """Arm every source; packet number ``k`` in ``labelled`` reports to ``on_labelled``."""
         net, env, dest, nbytes = self.net, self.net.env, self.dest, self.nbytes
         next_gap = self.next_gap
-        send = net.send_observed
+        send = net.launch
         lo, hi = labelled.start, labelled.stop
         # A pattern that sends (almost) nothing is stopped after this many draws.
         max_draws = 100 * max(hi, PERIOD_PACKETS) + 1000
@@ -126,7 +126,7 @@ class OpenLoop:
             if d != c:
                 k = generated
                 generated = k + 1
-                send(c, d, nbytes, c, on_labelled if lo <= k < hi else on_other)
+                send(c, d, nbytes, c, None, None, on_labelled if lo <= k < hi else on_other)
             elif draws > max_draws:
                 stop_at = -math.inf
                 return

@@ -249,19 +249,8 @@ class PacketNetwork(Sends):
         """
         nbytes = check_send(self._nics, src, dst, nbytes)
         event = self.env.event()
-        self._send(src, dst, nbytes, flow, event, callback, observe)
+        self.launch(src, dst, nbytes, flow, event, callback, observe)
         return event
-
-    def send_observed(
-        self, src: int, dst: int, nbytes: int, flow: int, observe: Callable[[float, float], None]
-    ) -> None:
-        """Send ``nbytes`` with no event and no check: ``observe(t_sent, t_arrived)`` only.
-
-        The open-loop traffic sources' path (:mod:`netsim.core.openloop`): ``src`` and
-        ``dst`` must be nodes and ``nbytes`` a whole number >= 0 (they are not checked
-        here); ``observe`` as in :meth:`send`.
-        """
-        self._send(src, dst, nbytes, flow, None, None, observe)
 
     def run(self, until: float | simpy.Event | None = None) -> None:
         """Run until ``until`` or until no event is left; check conservation at the end."""
@@ -378,7 +367,23 @@ class PacketNetwork(Sends):
         else:
             succeed_at(self.env, t, event)
 
-    def _send(self, src, dst, nbytes, flow, event, callback, observe=None) -> None:
+    def launch(
+        self,
+        src: int,
+        dst: int,
+        nbytes: int,
+        flow: int,
+        event: simpy.Event | Call | None,
+        callback: Callable[[float], None] | None,
+        observe: Callable[[float, float], None] | None = None,
+    ) -> None:
+        """Start a message whose arguments are already checked (the hot path of :meth:`send`
+        and of open-loop sources, :mod:`netsim.core.openloop`).
+
+        ``src`` and ``dst`` must be nodes and ``nbytes`` a whole number >= 0; ``event`` is
+        a simpy event, a :class:`Call` or None, completed at arrival; ``flow``,
+        ``callback`` and ``observe`` as in :meth:`send`.
+        """
         if src == dst:
             self.messages += 1
             self.bytes_injected += nbytes
@@ -415,6 +420,8 @@ class PacketNetwork(Sends):
                 cbl[0](pkt)
                 return
         self._inject(src, nbytes, path, vcs, event, callback, observe, None, mtu, header, cbl)
+
+    _send = launch  # the hook of Sends (netsim.core.engine.sending)
 
     def _unicast(self, path: tuple[int, ...], nbytes: int) -> tuple[int, int, list]:
         """``(path MTU, first link's header, hop callback list)`` of a message on ``path``."""
