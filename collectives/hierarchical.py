@@ -380,22 +380,8 @@ def alltoall_hierarchical(req: BuildRequest, *, dims: Any = None) -> Schedule:
         Grid not two-dimensional, bad ``matrix`` (shape, negative, non-zero diagonal),
         ``chunks`` other than 1, unknown option.
     """
-    ranks = _check_ranks(req.ranks)
-    count = require_int("count", req.count, min=0)
-    if req.chunks not in (None, 1):
-        raise ConfigError(
-            f"chunks: alltoall hierarchical does not pipeline, must be 1, got {req.chunks}"
-        )
-    shape, coords = rank_grid(ranks, req.graph, dims)
-    if len(shape) != 2:
-        raise ConfigError(
-            f"dims: alltoall hierarchical needs a 2-D grid nodes x local, got "
-            f"{'x'.join(map(str, shape))}"
-        )
-    p = len(ranks)
-    m = _alltoall_matrix(req.matrix, p)
-    itemsize = require_int("itemsize", req.itemsize, min=1)
-    s = Schedule("alltoall", "hierarchical", ranks, count, itemsize, matrix=m)
+    s, shape, coords = _alltoall_setup(req, dims)
+    ranks, m, p = s.ranks, s.matrix, len(s.ranks)
     soff = np.concatenate([np.zeros((p, 1), np.int64), np.cumsum(m, axis=1)], axis=1)
     roff = np.concatenate([np.zeros((1, p), np.int64), np.cumsum(m, axis=0)], axis=0)
     for i, r in enumerate(ranks):
@@ -441,22 +427,33 @@ def alltoall_hierarchical(req: BuildRequest, *, dims: Any = None) -> Schedule:
         for a in range(shape[1]):  # same-node pairs: direct over the scale-up domain
             j = at[(n, a)]
             if j != k and m[k, j]:
-                lo = int(soff[k, j])
-                intra.append(
-                    (
-                        ranks[k],
-                        ranks[j],
-                        "send",
-                        lo,
-                        lo + int(m[k, j]),
-                        "recv",
-                        int(roff[k, j]),
-                        "copy",
-                    )
-                )
+                lo, hi = int(soff[k, j]), int(soff[k, j]) + int(m[k, j])
+                intra.append((ranks[k], ranks[j], "send", lo, hi, "recv", int(roff[k, j]), "copy"))
     for op in (*intra, *stage1, *stage2):
         tr.add(op)
     return s
+
+
+def _alltoall_setup(
+    req: BuildRequest, dims: Any
+) -> tuple[Schedule, tuple[int, ...], list[tuple[int, ...]]]:
+    """The checked schedule of :func:`alltoall_hierarchical` (matrix in ``s.matrix``), its
+    ``nodes x local`` grid shape and every rank's coordinates."""
+    ranks = _check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    if req.chunks not in (None, 1):
+        raise ConfigError(
+            f"chunks: alltoall hierarchical does not pipeline, must be 1, got {req.chunks}"
+        )
+    shape, coords = rank_grid(ranks, req.graph, dims)
+    if len(shape) != 2:
+        raise ConfigError(
+            f"dims: alltoall hierarchical needs a 2-D grid nodes x local, got "
+            f"{'x'.join(map(str, shape))}"
+        )
+    m = _alltoall_matrix(req.matrix, len(ranks))
+    itemsize = require_int("itemsize", req.itemsize, min=1)
+    return Schedule("alltoall", "hierarchical", ranks, count, itemsize, matrix=m), shape, coords
 
 
 def _run_op(src: int, dst: int, run: tuple[int, int, int]) -> Op:

@@ -141,6 +141,25 @@ def destination_fn(
     n = sum(1 for _, k in G.nodes(data="kind") if k == "chip")
     if n < 2:
         raise ConfigError(f"pattern: needs at least 2 chips, got {n}")
+    if pattern in ("uniform", "hotspot", "alltoall"):
+        return _drawn(pattern, n, rng, hotspot_fraction)
+    if pattern == "tornado":
+        return _tornado(G, n).__getitem__
+    if pattern == "randperm":
+        perm = list(range(n))
+        while True:
+            rng.shuffle(perm)
+            if all(perm[s] != s for s in range(n)):
+                return perm.__getitem__
+    if pattern == "group-shift":
+        return _group_shift(G, n).__getitem__
+    return _bit_table(pattern, n).__getitem__
+
+
+def _drawn(
+    pattern: str, n: int, rng: random.Random, hotspot_fraction: float
+) -> Callable[[int], int]:
+    """The patterns that pick a destination per packet: uniform, hotspot, alltoall."""
     draw = rng.random  # int(draw() * m) is uniform on 0..m-1 to within m / 2**53
     if pattern == "uniform":
 
@@ -158,62 +177,58 @@ def destination_fn(
             return d + 1 if d >= s else d
 
         return hotspot
-    if pattern == "alltoall":
-        nxt = dict.fromkeys(range(n), 1)
+    nxt = dict.fromkeys(range(n), 1)
 
-        def alltoall(s: int) -> int:
-            k = nxt[s]
-            nxt[s] = k % (n - 1) + 1
-            return (s + k) % n
+    def alltoall(s: int) -> int:
+        k = nxt[s]
+        nxt[s] = k % (n - 1) + 1
+        return (s + k) % n
 
-        return alltoall
-    table: list[int]
+    return alltoall
+
+
+def _bit_table(pattern: str, n: int) -> list[int]:
+    """Destinations of shift, bitcomp, bitrev and transpose, by source."""
     if pattern == "shift":
-        table = [(s + 1) % n for s in range(n)]
-    elif pattern == "bitcomp":
-        _pow2_bits(n, pattern)
-        table = [(n - 1) ^ s for s in range(n)]
-    elif pattern == "bitrev":
-        bits = _pow2_bits(n, pattern)
-        table = [int(format(s, f"0{bits}b")[::-1], 2) for s in range(n)]
-    elif pattern == "transpose":
-        bits = _pow2_bits(n, pattern)
-        if bits % 2:
-            raise ConfigError(f"pattern: 'transpose' needs N = 2**(2m) chips, got {n}")
-        h = bits // 2
-        mask = (1 << h) - 1
-        table = [((s & mask) << h) | (s >> h) for s in range(n)]
-    elif pattern == "tornado":
-        coords = [G.nodes[s].get("coord") for s in range(n)]
-        if all(c is not None for c in coords):
-            radix = [1 + max(c[d] for c in coords) for d in range(len(coords[0]))]
-            at = {tuple(c): s for s, c in enumerate(coords)}
-            table = [
-                at[tuple((c[d] + math.ceil(k / 2) - 1) % k for d, k in enumerate(radix))]
-                for c in coords
-            ]
-        else:
-            table = [(s + math.ceil(n / 2) - 1) % n for s in range(n)]
-    elif pattern == "randperm":
-        perm = list(range(n))
-        while True:
-            rng.shuffle(perm)
-            if all(perm[s] != s for s in range(n)):
-                break
-        table = perm
-    else:  # group-shift
-        groups = [G.nodes[s].get("group") for s in range(n)]
-        if any(g is None for g in groups):
-            raise ConfigError("pattern: 'group-shift' needs a dragonfly (chips with 'group')")
-        members: dict[int, list[int]] = {}
-        for s, g in enumerate(groups):
-            members.setdefault(g, []).append(s)
-        order = sorted(members)
-        table = []
-        for s, g in enumerate(groups):
-            nxt_group = members[order[(order.index(g) + 1) % len(order)]]
-            table.append(nxt_group[members[g].index(s) % len(nxt_group)])
-    return table.__getitem__
+        return [(s + 1) % n for s in range(n)]
+    bits = _pow2_bits(n, pattern)
+    if pattern == "bitcomp":
+        return [(n - 1) ^ s for s in range(n)]
+    if pattern == "bitrev":
+        return [int(format(s, f"0{bits}b")[::-1], 2) for s in range(n)]
+    if bits % 2:  # transpose
+        raise ConfigError(f"pattern: 'transpose' needs N = 2**(2m) chips, got {n}")
+    h = bits // 2
+    mask = (1 << h) - 1
+    return [((s & mask) << h) | (s >> h) for s in range(n)]
+
+
+def _tornado(G: nx.Graph, n: int) -> list[int]:
+    """Tornado: on grids each coordinate moves ``ceil(k/2) - 1`` forward, else the rank."""
+    coords = [G.nodes[s].get("coord") for s in range(n)]
+    if any(c is None for c in coords):
+        return [(s + math.ceil(n / 2) - 1) % n for s in range(n)]
+    radix = [1 + max(c[d] for c in coords) for d in range(len(coords[0]))]
+    at = {tuple(c): s for s, c in enumerate(coords)}
+    return [
+        at[tuple((c[d] + math.ceil(k / 2) - 1) % k for d, k in enumerate(radix))] for c in coords
+    ]
+
+
+def _group_shift(G: nx.Graph, n: int) -> list[int]:
+    """Chip j of dragonfly group i sends to chip j of group i + 1."""
+    groups = [G.nodes[s].get("group") for s in range(n)]
+    if any(g is None for g in groups):
+        raise ConfigError("pattern: 'group-shift' needs a dragonfly (chips with 'group')")
+    members: dict[int, list[int]] = {}
+    for s, g in enumerate(groups):
+        members.setdefault(g, []).append(s)
+    order = sorted(members)
+    table = []
+    for s, g in enumerate(groups):
+        nxt_group = members[order[(order.index(g) + 1) % len(order)]]
+        table.append(nxt_group[members[g].index(s) % len(nxt_group)])
+    return table
 
 
 def _payload(value: Any, name: str) -> int:
