@@ -583,7 +583,7 @@ class PacketNetwork(Sends):
                     if msg.left:
                         return
                 event = msg.event
-                if type(event) is Call and msg.observe is None:  # transfer(): _complete inlined
+                if msg.observe is None and type(event) is Call:  # transfer(): _complete inlined
                     t = end + lat[port]
                     heappush(queue, (t if t > now else now, 1, next(eid), event))
                 else:
