@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collectives import make_backend
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import LINK_TYPES
 from topologies.hierarchical import PRESETS, fabric_size, hierarchical
@@ -121,7 +122,7 @@ def test_structure(nodes, gpus, switches, links):
         d = G.nodes[c]
         node, rank = divmod(c, gpus)
         assert (d["node"], d["local_rank"], d["rail"]) == (node, rank, rank)
-        assert d["injection_bandwidth"] == pytest.approx(links * NVLINK)
+        assert d["injection_bandwidth"] == pytest.approx(links * NVLINK + IB)
         assert d["nic_bandwidth"] == IB
         assert G.degree(c) == switches + 1
         (leaf,) = [v for v in G.adj[c] if G.nodes[v]["role"] == "leaf"]
@@ -243,10 +244,39 @@ def _preset(name: str) -> nx.Graph:
     return hierarchical(**entry["params"])
 
 
+@pytest.mark.parametrize("backend", ["flow", "packet"])
+def test_a_gpu_drives_its_nvlinks_and_its_nic_at_once(backend):
+    """The NIC hangs off the GPU's PCIe switch (DGX H100), outside the NVLink budget: an
+    NVLink send (GPU 0 -> 1) and a NIC send (GPU 0 -> 2, other node, same rail) started
+    together each take the time they take alone, its wire bytes (payload plus one header
+    per MTU) over its link's bandwidth plus < 1 us of latencies. With the NIC inside the
+    NVLink budget (50 GB/s here) the two would share it and each take about twice as long."""
+    G = hierarchical(2, gpus=2, switches=1, links_per_gpu=2)
+    n = 2**24
+    alone = {}
+    for dst, name, bw in ((1, "nvlink", 2 * NVLINK), (2, "ib", IB)):
+        lt = LINK_TYPES[name]
+        wire = n + math.ceil(n / lt.mtu) * lt.header
+        (alone[dst],) = _arrivals(G, backend, [(0, dst, n)])
+        assert alone[dst] == pytest.approx(wire / bw, abs=1e-6)
+    both = _arrivals(G, backend, [(0, 1, n), (0, 2, n)])
+    assert both == pytest.approx([alone[1], alone[2]], rel=1e-9)
+
+
+def _arrivals(G: nx.Graph, backend: str, sends: list[tuple[int, int, int]]) -> list[float]:
+    """Start ``sends`` = [(src, dst, nbytes)] together; each message's arrival time."""
+    net = make_backend(G, backend)
+    out: dict[int, float] = {}
+    for i, (s, d, n) in enumerate(sends):
+        net.send(s, d, n).callbacks.append(lambda _, i=i: out.setdefault(i, net.env.now))
+    net.run()
+    return [out[i] for i in range(len(sends))]
+
+
 def test_superpod_presets():
     G = _preset("dgx-h100-superpod-4")
     # 4 DGX H100: 32 GPUs, 16 NVSwitch chips, one SU fabric of 8 rail leaves + 4 spines;
-    # NDR = 400 Gb/s per NIC; NVLink 450 GB/s per direction per GPU.
+    # NDR = 400 Gb/s per NIC; NVLink 450 GB/s per direction per GPU, plus the NIC (on PCIe).
     assert G.graph["chips"] == 32
     assert (len(by_role(G, "nvswitch")), len(by_role(G, "leaf")), len(by_role(G, "spine"))) == (
         16,
@@ -254,7 +284,7 @@ def test_superpod_presets():
         4,
     )
     assert G.nodes[0]["nic_bandwidth"] * 8 == pytest.approx(400e9)
-    assert G.nodes[0]["injection_bandwidth"] == pytest.approx(450e9)
+    assert G.nodes[0]["injection_bandwidth"] == pytest.approx(450e9 + 50e9)
     G = _preset("dgx-h100-superpod-su")
     assert G.graph["chips"] == 248  # RA Table 4: 31 nodes, 248 GPUs per SU
 

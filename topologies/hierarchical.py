@@ -219,8 +219,9 @@ def hierarchical(
 
     Rank order: chip ``node * gpus + local_rank``. Chips carry ``node``, ``local_rank``,
     ``rail`` (= ``local_rank``) and ``nic_bandwidth``; their ``injection_bandwidth`` is the
-    scale-up (NVLink) aggregate ``links_per_gpu * scale_up_bandwidth``, the larger of the
-    chip's two networks. Switches follow: the NVSwitch chips node by node
+    scale-up (NVLink) aggregate plus the NIC, ``links_per_gpu * scale_up_bandwidth +
+    nic_bandwidth``: on a DGX H100 the NIC (ConnectX-7) hangs off the GPU's PCIe switch, so
+    its traffic does not share the NVLink budget (a GPU drives both at once). Switches follow: the NVSwitch chips node by node
     (``role="nvswitch"``, ``level=0``, ``node``, ``index``), the leaves group by group and
     rail by rail (``role="leaf"``, ``level=0``, ``group``, ``rail``), then the spines
     (``role="spine"``, ``level=1``, ``index``). Edges carry ``role``: ``"scale_up"``,
@@ -351,7 +352,8 @@ def _validated(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_nodes(G: nx.Graph, p: dict[str, Any], scale_up: LinkSpec, nic_bw: float) -> None:
-    """Add the scale-up domains (GPUs and NVSwitch chips) node by node."""
+    """Add the scale-up domains (GPUs and NVSwitch chips) node by node; a GPU's injection
+    budget is its NVLinks plus its NIC (``nic_bw``)."""
     nodes, gpus, switches = p["nodes"], p["gpus"], p["switches"]
     nvs0 = nodes * gpus
     split = link_split(p["links_per_gpu"], switches)
@@ -373,6 +375,8 @@ def _add_nodes(G: nx.Graph, p: dict[str, Any], scale_up: LinkSpec, nic_bw: float
             switch_attrs={"node": node},
             edge_attrs={"role": "scale_up"},
         )
+        for c in range(first, first + gpus):  # the NIC sits on PCIe, beside the NVLinks
+            G.nodes[c]["injection_bandwidth"] += nic_bw
 
 
 def _add_fabric(G: nx.Graph, p: dict[str, Any], size: dict[str, int], nic: LinkSpec) -> None:
