@@ -122,12 +122,13 @@ def test_nvlink_table_ep16_within_25_percent_and_the_named_misses():
     assert d8 / NVLINK[8][0] < 0.6  # the EP8 miss
 
 
-def test_normal_bottleneck_bandwidth_within_25_percent():
+def test_normal_bottleneck_bandwidth_is_a_named_miss_high():
     """netsim's normal mode with DeepEP's kernel costs, read as DeepEP reads its own runs:
-    EP16 within 25% of 43 / 43 GB/s. 1024 tokens per GPU instead of 4096 keep the test
-    fast: the run is bandwidth-bound there (4096 tokens move the figures by < 1%). Held partly
-    by the topology's injection budget covering the NIC: outside it, 1.50 / 1.25 (a miss high;
-    DeepEP's fixed SM budget is not modelled, docs/validation.md)."""
+    EP16 64.5 / 53.8 GB/s against 43 / 43 GB/s (1.50 / 1.25): the dispatch misses high. 1024
+    tokens per GPU instead of 4096 keep the test fast: the run is bandwidth-bound there (4096
+    tokens move the figures by < 1%). The mechanism netsim lacks: DeepEP's normal kernels run
+    on a fixed SM budget (24 SMs) that caps their NVLink forwarding (docs/validation.md).
+    Held so that the page is updated when the miss closes."""
     ep, tokens = 16, 1024
     d, c = _times(_run(ep, _nvl(ep), tokens, "normal", seed=0))
     routes = moe.route_tokens("uniform", tokens, 256, 8, np.random.default_rng(0), ranks=ep)
@@ -137,8 +138,8 @@ def test_normal_bottleneck_bandwidth_within_25_percent():
     nodes = [np.sort(place[r] // 8, axis=1) for r in routes]
     sent = np.mean([(1 + (np.diff(n, axis=1) != 0).sum(axis=1)).sum() for n in nodes])
     got = (sent * BYTES["dispatch"] / d / 1e9, sent * BYTES["combine"] / c / 1e9)
-    for g in got:
-        assert g / 43.0 == pytest.approx(1.0, abs=0.25)
+    assert got[0] / 43.0 > 1.25  # the miss
+    assert got[1] / 43.0 > 1.0
 
 
 @pytest.mark.parametrize(
