@@ -285,13 +285,22 @@ def allgather_ring(
     return s
 
 
-def _chain(s: Schedule, nodes: Sequence[int], count: int, k: int, op: str) -> None:
-    for a, b in _subs(0, count, k):
+def _chain(req: BuildRequest, op: str, start: int, reduce: str) -> Schedule:
+    """A pipelined chain over the ranks from ``root + start`` on (``reduce``: the transfers'
+    op, ``"copy"`` or ``"sum"``), in ``chunks`` (default :data:`DEFAULT_CHAIN_CHUNKS`)."""
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    p = len(ranks)
+    root = require_int("root", req.root, min=0, max=p - 1)
+    s = Schedule(op, "ring", ranks, count, req.itemsize, root=root)
+    nodes = [ranks[(root + start + q) % p] for q in range(p)]
+    for a, b in _subs(0, count, _chunks(req.chunks, DEFAULT_CHAIN_CHUNKS)):
         if a == b:
             continue
         prev = None
         for q in range(len(nodes) - 1):
-            prev = s.add(nodes[q], nodes[q + 1], "x", a, b, op=op, deps=[prev])
+            prev = s.add(nodes[q], nodes[q + 1], "x", a, b, op=reduce, deps=[prev])
+    return s
 
 
 @builder("ring")
@@ -300,14 +309,7 @@ def broadcast_ring(req: BuildRequest) -> Schedule:
 
     ``chunks`` (default :data:`DEFAULT_CHAIN_CHUNKS`) pieces follow one another.
     """
-    ranks = check_ranks(req.ranks)
-    count = require_int("count", req.count, min=0)
-    p = len(ranks)
-    root = require_int("root", req.root, min=0, max=p - 1)
-    s = Schedule("broadcast", "ring", ranks, count, req.itemsize, root=root)
-    order = [ranks[(root + q) % p] for q in range(p)]
-    _chain(s, order, count, _chunks(req.chunks, DEFAULT_CHAIN_CHUNKS), "copy")
-    return s
+    return _chain(req, "broadcast", 0, "copy")
 
 
 @builder("ring")
@@ -316,11 +318,4 @@ def reduce_ring(req: BuildRequest) -> Schedule:
 
     ``chunks`` (default :data:`DEFAULT_CHAIN_CHUNKS`) pieces follow one another.
     """
-    ranks = check_ranks(req.ranks)
-    count = require_int("count", req.count, min=0)
-    p = len(ranks)
-    root = require_int("root", req.root, min=0, max=p - 1)
-    s = Schedule("reduce", "ring", ranks, count, req.itemsize, root=root)
-    order = [ranks[(root + 1 + q) % p] for q in range(p)]
-    _chain(s, order, count, _chunks(req.chunks, DEFAULT_CHAIN_CHUNKS), "sum")
-    return s
+    return _chain(req, "reduce", 1, "sum")
