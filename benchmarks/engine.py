@@ -31,7 +31,7 @@ import simpy
 
 from netsim.core.engine import PacketNetwork
 from netsim.core.traffic import run_traffic
-from topologies._build import add_chip, add_link, finish
+from topologies.graph import add_chip, add_link, finish
 
 BW = 50e9  # bytes/s per link
 LAT = 100e-9  # s per link

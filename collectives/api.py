@@ -28,7 +28,7 @@ from collectives.runner import RunResult, contention_free, run
 from collectives.schedule import OPS, Schedule, merge
 from collectives.tuner import Choice
 from collectives.verify import check_result, random_inputs
-from netsim._version import __version__
+from netsim import __version__
 from netsim.core.errors import ConfigError
 from netsim.core.units import parse_size
 from netsim.core.validate import require_choice

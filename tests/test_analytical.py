@@ -9,7 +9,7 @@ from netsim.core.analytical import AnalyticalNetwork
 from netsim.core.backend import Backend
 from netsim.core.engine import PacketNetwork
 from netsim.core.errors import ConfigError
-from topologies._build import add_chip, add_link, add_switch, finish
+from topologies.graph import add_chip, add_link, add_switch, finish
 from topologies.nvswitch import nvswitch
 from topologies.torus import torus
 

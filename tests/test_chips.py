@@ -205,7 +205,7 @@ def test_bad_spec_is_one_clear_line(spec, match):
 def test_doubling_hbm_bandwidth_halves_a_memory_bound_token():
     import networkx as nx
 
-    from topologies._build import add_chip, finish
+    from topologies.graph import add_chip, finish
     from workloads import decode
 
     G = nx.Graph()

@@ -44,7 +44,7 @@ def test_pattern_that_sends_nothing_is_refused_not_run_forever():
 
     from netsim.core.errors import ConfigError
     from netsim.core.traffic import run_traffic
-    from topologies._build import add_chip, add_link, finish
+    from topologies.graph import add_chip, add_link, finish
 
     g = nx.Graph()
     add_chip(g, 0, (0.0, 0.0))

@@ -15,7 +15,7 @@ from collectives.algorithms import ALGORITHMS, busbw_factor
 from collectives.schedule import execute, expected
 from collectives.verify import check_result, random_inputs
 from netsim.core.errors import ConfigError
-from topologies._build import add_chip, add_link, finish
+from topologies.graph import add_chip, add_link, finish
 from topologies.nvswitch import PRESETS, nvswitch
 from topologies.torus import torus
 from topologies.trees import fat_tree

@@ -271,7 +271,7 @@ def test_reducing_switch_charges_its_traversal_latency(backend):
     bandwidth B, one packet per message: up = a + d + w/B (the reduction enters the switch's
     pipeline), down (multicast from the switch) = a + w/B. Total 2a + d + 2w/B."""
     from collectives import make_backend, run
-    from topologies._build import add_chip, add_link, add_switch, finish
+    from topologies.graph import add_chip, add_link, add_switch, finish
 
     a, d, B = 50e-9, 300e-9, 25e9
     g = nx.Graph()

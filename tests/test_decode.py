@@ -10,7 +10,7 @@ import pytest
 
 from netsim.app.cli import main
 from netsim.core.errors import ConfigError
-from topologies._build import add_chip, finish
+from topologies.graph import add_chip, finish
 from topologies.nvswitch import nvswitch
 from workloads.chips import chip
 from workloads.decode import decode, decode_experiment, prefill

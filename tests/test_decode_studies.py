@@ -12,7 +12,7 @@ import pytest
 
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import LINK_TYPES
-from topologies._build import add_chip, add_link, add_switch, finish
+from topologies.graph import add_chip, add_link, add_switch, finish
 from topologies.nvswitch import nvswitch
 from workloads import moe
 from workloads.decode import decode

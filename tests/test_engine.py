@@ -10,7 +10,7 @@ import pytest
 from netsim.core.engine import PacketNetwork
 from netsim.core.errors import ConfigError, DeadlockError
 from netsim.core.traffic import run_traffic
-from topologies._build import add_chip, add_link, add_switch, finish
+from topologies.graph import add_chip, add_link, add_switch, finish
 
 
 def chain(bws, lats, switch_lat=0.0, inj=None):
@@ -142,7 +142,9 @@ def test_send_to_self_is_immediate():
     assert ev.triggered and net.env.now == 0
 
 
-def _md1(rho, S, lat):
+def md1_latency(rho, S, lat):
+    """Mean latency of an M/D/1 queue at load ``rho`` with service time ``S`` plus ``lat``:
+    the Pollaczek-Khinchine wait ``rho S / (2 (1 - rho))`` (Kleinrock, Queueing Systems I)."""
     return rho * S / (2 * (1 - rho)) + S + lat
 
 
@@ -164,7 +166,7 @@ def test_md1_single_link(rho):
         header=0,
         seed=3,
     )
-    assert r.latency_mean_s == pytest.approx(_md1(rho, size / bw, lat), rel=0.04)
+    assert r.latency_mean_s == pytest.approx(md1_latency(rho, size / bw, lat), rel=0.04)
     assert r.accepted_load == pytest.approx(rho, rel=0.03)
 
 

@@ -15,7 +15,7 @@ from netsim.core.analytical import AnalyticalNetwork
 from netsim.core.backend import Backend
 from netsim.core.errors import ConfigError
 from netsim.core.flow import FlowNetwork
-from topologies._build import add_chip, add_link, finish
+from topologies.graph import add_chip, add_link, finish
 from topologies.registry import build as build_topo
 from topologies.torus import torus
 

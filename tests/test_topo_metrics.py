@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netsim.core.errors import ConfigError
-from topologies._build import add_chip, add_link, add_switch, finish
+from topologies.graph import add_chip, add_link, add_switch, finish
 from topologies.metrics import bisection, closed_form_hops, hop_stats, summary, topo_experiment
 from topologies.registry import build
 

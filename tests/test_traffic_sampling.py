@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_engine import _md1, chain
+from test_engine import chain, md1_latency
 
 from netsim.core.openloop import DRAIN_PERIODS, PERIOD_PACKETS
 from netsim.core.sampling import (
@@ -31,7 +31,7 @@ def test_converged_run_meets_md1_within_its_tolerance(rho):
     G = chain([bw], [lat])
     r = run_traffic(G, "shift", rho, injection="poisson", size=size, mtu=size, header=0, seed=3)
     assert r.converged is True and r.saturated is False
-    assert r.latency_mean_s == pytest.approx(_md1(rho, size / bw, lat), rel=0.05)
+    assert r.latency_mean_s == pytest.approx(md1_latency(rho, size / bw, lat), rel=0.05)
     assert r.accepted_load == pytest.approx(rho, rel=0.05)
     assert r.packets >= MIN_PERIODS * PERIOD_PACKETS * 0.9  # at least the minimum measured
 

@@ -7,7 +7,7 @@ import math
 import networkx as nx
 import pytest
 
-from topologies._build import add_chip, add_link, add_switch, finish
+from topologies.graph import add_chip, add_link, add_switch, finish
 from workloads.chips import chip
 from workloads.models import model
 from workloads.train import ADAM_BYTES_PER_PARAM, bucket_timeline, train_experiment, train_step

@@ -42,7 +42,7 @@ import networkx as nx
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import link_type
 from netsim.core.validate import require_int
-from topologies._build import LinkSpec, add_switch, finish
+from topologies.graph import LinkSpec, add_switch, finish
 from topologies.limits import check_chips
 from topologies.nvswitch import add_domain, link_split
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link

@@ -51,7 +51,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from netsim._version import __version__
+from netsim import __version__
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
 

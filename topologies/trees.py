@@ -27,7 +27,7 @@ import networkx as nx
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import link_type
 from netsim.core.validate import require_float, require_int
-from topologies._build import add_chip, add_link, add_switch, finish
+from topologies.graph import add_chip, add_link, add_switch, finish
 from topologies.limits import MAX_CHIPS, check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 

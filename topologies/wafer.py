@@ -50,7 +50,7 @@ import networkx as nx
 
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import link_type
-from topologies._build import add_chip, add_link, finish, set_injection
+from topologies.graph import add_chip, add_link, finish, set_injection
 from topologies.options import opt_bandwidth, opt_time, require_link
 from topologies.torus import MAX_CHIPS, parse_dims
 

@@ -1,6 +1,6 @@
-"""Shared helpers of the topology generators (private).
+"""Building blocks of topology graphs: the generators' helpers, public for custom graphs.
 
-Every generator builds an undirected :class:`networkx.Graph` following the attribute
+Every generator (and any hand-built topology, e.g. in a test or notebook) builds an undirected :class:`networkx.Graph` following the attribute
 contract documented in :mod:`topologies`:
 
 * nodes are ints; chips are ``0..N-1`` in the family's documented rank order, switches
