@@ -11,7 +11,7 @@ Three measurements on this machine, in this process, one after the other:
 4. netsim on a ring all-reduce of 256 MiB on ``dgx-h100`` (every GPU stripes each step over
    its four NVSwitch ports, so the network interfaces interleave concurrent messages).
 
-Goals (issue 3): netsim's packet-hop rate >= 0.5x the raw simpy event rate, and >= 5x the
+Goals: netsim's packet-hop rate >= 0.5x the raw simpy event rate, and >= 5x the
 ns.py packet-hop rate on the equivalent chain; a 4,096-chip topology with its routing tables
 in well under 2 GiB (the script reports the peak resident memory after building a 16x16x16
 torus and a PacketNetwork on it, and routing every chip pair of a sample).

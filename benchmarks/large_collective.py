@@ -5,7 +5,7 @@ The packet engine simulates a message of ``n`` bytes as ``ceil(n / segment)`` pa
 
 1. times the same ring all-reduce fine-grained (``max_segments=None``: every real MTU packet)
    and coarse (``max_segments=4``) on an 8x8 torus, 64 MiB per rank, and prints the relative
-   difference of the simulated times (the goal of issue 3: within 2% on bandwidth-bound
+   difference of the simulated times (the goal: within 2% on bandwidth-bound
    cases), and the wall time of each, next to the flow-level model (:mod:`netsim.core.flow`);
 2. runs a 1 GiB ring all-reduce on a 32x32 torus (1,024 chips, ICI links) with one segment
    per message, printing wall time, peak memory, the simulated time and the bandwidth bound

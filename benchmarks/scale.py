@@ -1,7 +1,7 @@
-"""Scaling benchmark (issue 13): the study points of the issue's table, and how wall time
+"""Scaling benchmark: a fixed table of study points, and how wall time
 grows with the chip count.
 
-Every point is the CLI command of the issue's table run in a fresh subprocess
+Every point is the CLI command of that table run in a fresh subprocess
 (``python -m netsim ...``), so it is measured whatever the implementation behind it: wall
 time (best of ``--repeat``, default 3), the peak resident memory of that run (``ru_maxrss``
 of the child) and the simulated result read from its ``--json`` output, next to the goal.
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: (x4), six algorithms, in-network only where the switches reduce (5 x 5 x 11 + 2 x 11).
 SWEEP_SPEC = """\
 name: allreduce-297
-description: issue 13 sweep, all-reduce on five fabrics, 8 B - 8 MiB, six algorithms
+description: scaling sweep, all-reduce on five fabrics, 8 B - 8 MiB, six algorithms
 kind: collective
 fixed: {op: allreduce, backend: packet, step_overhead: 0.0, launch_overhead: 0.0}
 seeds: [0]
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         load = os.getloadavg()[0]
-        print(f"issue 13 table: best of {repeat}, {os.cpu_count()} CPUs, load {load:.1f}")
+        print(f"scaling table: best of {repeat}, {os.cpu_count()} CPUs, load {load:.1f}")
         print(f"{'point':<18} {'wall':>10} {'peak':>11}  {'goal':<18} {'':<7} simulated result")
         for row in ROWS:
             if only is None or row.name in only:

@@ -1,4 +1,4 @@
-"""Validation shared by the algorithm builders of this package (B1's modules)."""
+"""Validation shared by the algorithm builders of this package (ring, direct, recursive, multidim)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad input never gives a traceback, a hang or a silent wrong answer (issue 14).
+"""Bad input never gives a traceback, a hang or a silent wrong answer.
 
 Every command runs in-process on the table :data:`CASES` of bad inputs and must end with
 exit code 2 and one ``error: ...`` line naming the problem, within :data:`TIME_BOUND`

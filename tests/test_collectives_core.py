@@ -20,7 +20,7 @@ from topologies.nvswitch import PRESETS, nvswitch
 from topologies.torus import torus
 from topologies.trees import fat_tree
 
-B1 = [
+BUILDERS = [
     ("allreduce", "ring"),
     ("allreduce", "ring-bidir"),
     ("allreduce", "recursive-doubling"),
@@ -86,7 +86,7 @@ def _p_for(op, algo, p):
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    case=st.sampled_from(B1),
+    case=st.sampled_from(BUILDERS),
     p=st.integers(1, 8),
     count=st.integers(0, 37),
     chunks=st.integers(1, 3),
@@ -115,7 +115,7 @@ def test_every_algorithm_sums_right_on_data_and_in_any_order(
     assert all(a >= 0 for a in res.arrivals)
 
 
-@pytest.mark.parametrize("op,algo", B1)
+@pytest.mark.parametrize("op,algo", BUILDERS)
 def test_concurrent_groups_on_a_fat_tree(op, algo):
     """Four groups of four ranks at once on one fabric: every group still gets its result."""
     ranks = "0-7" if op == "sendrecv" else None

@@ -332,7 +332,7 @@ def test_llama70b_prefill_against_trtllm_first_token_latency():
     assert r.to_dict()["ttft_s"] == r.token_latency_s
 
 
-# ---------------------------------------------------------------------- CLI (issues 5 and 6)
+# ---------------------------------------------------------------------- CLI
 def _cli_json(argv, capsys):
     assert main([*argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -355,7 +355,7 @@ def test_cli_decode_json_has_the_issue_keys(capsys):
 
 
 def test_cli_decode_studies_options(capsys):
-    """The options spelled in issue 6 on one MoE run: Zipf routing, multicast dispatch,
+    """The decode-study options on one MoE run: Zipf routing, multicast dispatch,
     in-network combine, one late chip of eight (20 us) and a 5 us deadline: that chip's
     contribution is substituted at every call, and no token waits more than the deadline
     per call beyond the run without stragglers."""

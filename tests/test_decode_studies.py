@@ -1,4 +1,4 @@
-"""Decode-time studies (issue 6): MoE all-to-all under routing skew, multicast dispatch,
+"""Decode-time studies: MoE all-to-all under routing skew, multicast dispatch,
 stragglers with wait/substitute, landing zones and cost per token.
 
 Everything here times collectives on small hand-built topologies.

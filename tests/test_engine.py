@@ -508,7 +508,7 @@ def test_one_event_per_packet_hop_and_one_per_message():
 
 def test_uniform_traffic_costs_one_event_per_packet_hop():
     # Each generated packet costs its source's timer event and one event per hop but the
-    # last: as many events as link traversals (issue 3: at most about two).
+    # last: as many events as link traversals (at most about two per traversal).
     r = run_traffic(torus2d(4), "uniform", 0.3, packets=500, seed=3)
     assert r.packet_hops <= r.events <= r.packet_hops * 1.05
 

@@ -1,8 +1,7 @@
 """Library costs per link type, charged per route (collectives.calibration.cost_model).
 
 On a DGX SuperPOD-style system (NVSwitch nodes on InfiniBand) an intra-node transfer must be
-charged NVLink's costs and an inter-node one InfiniBand's, never one fabric-wide minimum
-(issue 12, item 2).
+charged NVLink's costs and an inter-node one InfiniBand's, never one fabric-wide minimum.
 """
 
 import pytest

@@ -1,4 +1,4 @@
-"""DeepSeek-V3 dispatch and combine against DeepEP's published tables (issue 12, item 5).
+"""DeepSeek-V3 dispatch and combine against DeepEP's published tables.
 
 Held out: no netsim constant was set from these tables. The per-call costs of DeepEP's
 kernels (``--moe-kernels deepep``, the default of ``low-latency`` and ``normal``) come from

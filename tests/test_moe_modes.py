@@ -1,4 +1,4 @@
-"""DeepEP-style MoE modes (issue 12, item 5): ``low-latency`` (direct, one copy per token and
+"""DeepEP-style MoE modes: ``low-latency`` (direct, one copy per token and
 expert) and ``normal`` (RDMA once per node to the rail peer, then NVLink forwarding)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MoE wire formats (issue 12, item 5): per-model dispatch and combine dtypes, overrides on the
+"""MoE wire formats: per-model dispatch and combine dtypes, overrides on the
 API, the CLI and the decode sweep kind."""
 
 from __future__ import annotations

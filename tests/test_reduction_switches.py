@@ -1,4 +1,4 @@
-"""Reduction switches with a throughput (issue 12 item 6).
+"""Reduction switches with a throughput.
 
 A reducing switch's engine consumes operand bytes at ``reduction_bandwidth`` and adds
 ``reduction_latency`` per reduction (collectives.runner), on every backend; defaults per
