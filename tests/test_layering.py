@@ -27,66 +27,10 @@ TREES = ("netsim", "topologies", "collectives", "workloads", "tests", "benchmark
 GROUND = ("netsim/core", "topologies")
 ABOVE_GROUND = ("netsim.app", "collectives", "workloads")
 
-#: Known exceptions ``(file, message)``, left while their owners restructure those modules;
-#: an entry whose import is gone is simply unused. Empty when the rules hold everywhere.
+#: Known exceptions ``(file, message)``, each to be removed by its owner; an entry whose
+#: import is gone is simply unused.
 ALLOWED: set[tuple[str, str]] = {
-    # seam-speed (engine)
-    (
-        "netsim/core/engine/multicast.py",
-        "imports private name _Router of netsim.core.engine.routing",
-    ),
-    # opts-work (workloads)
-    ("workloads/decode.py", "imports private name _ACC_OWNER of workloads.fabric"),
-    ("workloads/decode.py", "imports private name _allreduce of workloads.fabric"),
-    ("workloads/decode.py", "imports private name _elements of workloads.fabric"),
-    ("workloads/decode.py", "imports private name _library_notes of workloads.fabric"),
-    ("workloads/decode.py", "imports private name _retag of workloads.fabric"),
-    ("workloads/decode.py", "imports private name _check_landing of workloads.landing"),
-    ("workloads/decode.py", "imports private name _alltoall_run of workloads.moe_collectives"),
-    ("workloads/decode.py", "imports private name _check_moe_options of workloads.moe_collectives"),
-    (
-        "workloads/decode.py",
-        "imports private name _innetwork_combine_schedule of workloads.moe_collectives",
-    ),
-    ("workloads/decode.py", "imports private name _moe_runs of workloads.moe_collectives"),
-    (
-        "workloads/decode.py",
-        "imports private name _multicast_schedule of workloads.moe_collectives",
-    ),
-    ("workloads/decode.py", "imports private name _require_capable of workloads.moe_collectives"),
-    ("workloads/decode.py", "imports private name _phase of workloads.phase"),
-    ("workloads/decode.py", "imports private name _sites of workloads.phase"),
-    ("workloads/decode.py", "imports private name _straggle of workloads.straggling"),
-    ("workloads/decode.py", "imports private name _with_link_delays of workloads.straggling"),
-    ("workloads/decode.py", "imports private name _cost of workloads.token_cost"),
-    ("workloads/moe_collectives.py", "imports private name _elements of workloads.fabric"),
-    ("workloads/moe_collectives.py", "imports private name _retag of workloads.fabric"),
-    ("workloads/phase.py", "imports private name _allreduce of workloads.fabric"),
-    ("workloads/phase.py", "imports private name _elements of workloads.fabric"),
-    ("workloads/phase.py", "imports private name _library_notes of workloads.fabric"),
-    ("workloads/phase.py", "imports private name _check_landing of workloads.landing"),
-    ("workloads/phase.py", "imports private name _check_moe_options of workloads.moe_collectives"),
-    ("workloads/phase.py", "imports private name _moe_runs of workloads.moe_collectives"),
-    ("workloads/phase.py", "imports private name _straggle of workloads.straggling"),
-    ("workloads/phase.py", "imports private name _with_link_delays of workloads.straggling"),
-    ("workloads/phase.py", "imports private name _cost of workloads.token_cost"),
-    (
-        "workloads/roofline.py",
-        "imports private name _attn_flops_per_key of workloads.operator_lists",
-    ),
-    ("workloads/roofline.py", "imports private name _check of workloads.operator_lists"),
-    ("workloads/roofline.py", "imports private name _ctx of workloads.operator_lists"),
-    ("workloads/roofline.py", "imports private name _kv_elems of workloads.operator_lists"),
-    ("workloads/roofline.py", "imports private name _stage_ops of workloads.operator_lists"),
-    ("workloads/roofline.py", "imports private name _Ctx of workloads.operator_lists"),
-    ("workloads/roofline.py", "imports private name _layer_ops of workloads.operator_lists"),
-    ("workloads/roofline.py", "imports private name _merge of workloads.operator_lists"),
-    ("workloads/roofline.py", "imports private name _split of workloads.operator_lists"),
-    (
-        "tests/test_decode_studies.py",
-        "imports private name _innetwork_combine_schedule of workloads.decode",
-    ),
-    # opts-coll (options CLI)
+    # The options-to-argparse generator lives in the package-private commands/_common.py.
     ("tests/test_options.py", "imports private module netsim.app.commands._common"),
 }
 
