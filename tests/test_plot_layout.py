@@ -11,6 +11,7 @@ import pytest
 
 from netsim.app.cli import main
 from netsim.app.plots import (
+    Layout,
     averaged_parameters,
     plot_breakdown,
     plot_cdf,
@@ -149,8 +150,9 @@ def test_size_ticks_are_powers_of_1024_on_a_wide_range():
 
 
 def test_one_legend_short_panel_names_and_labels():
-    fig = plot_results(_records(), "size", "time_s", hue="algo", col="topo", sharey=True,
-                       xlabel="message (B)", ylabel="latency", title="T")  # fmt: skip
+    layout = Layout(sharey=True, xlabel="message (B)", ylabel="latency")
+    fig = plot_results(_records(), "size", "time_s", hue="algo", col="topo", layout=layout,
+                       title="T")  # fmt: skip
     assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["ring", "tree"]
     # axes: row-major, latency row over the busbw row, one column per topology
@@ -164,8 +166,8 @@ def test_one_legend_short_panel_names_and_labels():
 
 
 def test_rows_of_panels():
-    fig = plot_results(_records(), "size", "time_s", hue="algo", col="topo", row="seed",
-                       kind="line")  # fmt: skip
+    fig = plot_results(_records(), "size", "time_s", hue="algo", col="topo",
+                       layout=Layout(row="seed"), kind="line")  # fmt: skip
     assert len(fig.axes) == 4
     assert fig.axes[3].get_title() == "seed=1, torus:dims=4x4"
 

@@ -17,6 +17,7 @@ import pytest
 from netsim.core.engine import PacketNetwork
 from netsim.core.traffic import run_traffic
 from topologies.dragonfly import dragonfly
+from topologies.graph import LinkSpec
 from topologies.hierarchical import hierarchical
 from topologies.registry import build as build_spec
 from topologies.torus import mesh, torus
@@ -132,10 +133,9 @@ def _small_dragonfly(global_bandwidth: float) -> object:
         4,
         2,
         2,
-        global_bandwidth=global_bandwidth,
-        terminal_latency=1e-8,
-        local_latency=1e-8,
-        global_latency=1e-8,
+        terminal=LinkSpec(latency=1e-8),
+        local=LinkSpec(latency=1e-8),
+        global_=LinkSpec(bandwidth=global_bandwidth, latency=1e-8),
         switch_latency=1e-8,
     )
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import LINK_TYPES
 from topologies.dragonfly import GLOBAL_EXTRA_LATENCY, PRESETS, dragonfly, global_links
+from topologies.graph import LinkSpec
 from topologies.registry import build
 
 
@@ -127,10 +128,9 @@ def test_link_parameters_and_defaults():
         2,
         2,
         1,
-        terminal_bandwidth=4e9,
-        local_bandwidth=2e9,
-        global_bandwidth=1e9,
-        global_latency=1e-6,
+        terminal=LinkSpec(bandwidth=4e9),
+        local=LinkSpec(bandwidth=2e9),
+        global_=LinkSpec(bandwidth=1e9, latency=1e-6),
         switch_latency=5e-8,
     )
     bws = {(d["role"], d["bandwidth"] / d["count"]) for *_, d in H.edges(data=True)}
@@ -161,7 +161,7 @@ def test_presets():
         (lambda: dragonfly(0, 1, 1), r"^a: must be an integer >= 1, got 0$"),
         (lambda: dragonfly(2, 1, 1, arrangement="x"), r"^arrangement: must be one of"),
         (lambda: dragonfly(2, 1, 1, reduction=1), r"^reduction: must be true or false"),
-        (lambda: dragonfly(2, 1, 1, global_bandwidth=0), r"^global_bandwidth: must be"),
+        (lambda: dragonfly(2, 1, 1, global_=LinkSpec(bandwidth=0)), r"^global_bandwidth: must be"),
         (lambda: dragonfly(64, 512, 64), r"^a, p, g: at most \d+ chips"),
     ],
 )

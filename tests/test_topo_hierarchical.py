@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from collectives import make_backend
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import LINK_TYPES
+from topologies.graph import LinkSpec
 from topologies.hierarchical import PRESETS, fabric_size, hierarchical
 from topologies.nvswitch import link_split
 
@@ -186,8 +187,8 @@ def test_bisection_matches_brute_force(nodes, gpus, switches, links, radix, nic_
         switches=switches,
         links_per_gpu=links,
         leaf_radix=radix,
-        nic_bandwidth=nic_bw,
-        scale_up_bandwidth=su_bw,
+        nic=LinkSpec("ib", bandwidth=nic_bw),
+        scale_up=LinkSpec("nvlink", bandwidth=su_bw),
     )
     expect = closed_bisection(nodes, gpus, links, nic_bw, su_bw)
     assert G.graph["bisection_bandwidth"] == pytest.approx(expect)
@@ -303,9 +304,12 @@ def test_superpod_presets():
         ),
         ({"nodes": 2, "leaf_radix": 7}, r"^leaf_radix: must be an even integer >= 2, got 7$"),
         ({"nodes": 2, "links_per_gpu": 2}, r"^links_per_gpu: must be an integer >= 4, got 2$"),
-        ({"nodes": 2, "nic_link": "pcie"}, r"^nic_link: must be one of .*, got 'pcie'$"),
-        ({"nodes": 2, "scale_up_link": "x"}, r"^scale_up_link: must be one of .*, got 'x'$"),
-        ({"nodes": 2, "nic_bandwidth": 0}, r"^nic_bandwidth: must be a finite number > 0, got 0$"),
+        ({"nodes": 2, "nic": LinkSpec("pcie")}, r"^nic_link: must be one of .*, got 'pcie'$"),
+        ({"nodes": 2, "scale_up": LinkSpec("x")}, r"^scale_up_link: must be one of .*, got 'x'$"),
+        (
+            {"nodes": 2, "nic": LinkSpec("ib", bandwidth=0)},
+            r"^nic_bandwidth: must be a finite number > 0, got 0$",
+        ),
         (
             {"nodes": 2, "fabric_reduction": "no"},
             r"^fabric_reduction: must be true or false, got 'no'$",

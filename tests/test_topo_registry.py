@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 
 from netsim.core.errors import ConfigError
 from netsim.core.units import parse_time
+from topologies.dragonfly import dragonfly
+from topologies.graph import LinkSpec
+from topologies.hierarchical import hierarchical
 from topologies.options import KINDS, convert
 from topologies.registry import (
     FAMILY_MODULES,
@@ -138,8 +141,8 @@ def test_preset_dicts_are_not_shared():
 def test_round_trip_through_spec_string(family):
     G = build(SMALL[family])
     params = G.graph["params"]
-    sig = inspect.signature(_func(family)).parameters
-    spec = spec_string(family, {k: v for k, v in params.items() if k in sig})
+    names = families()[family]["parameters"]  # as specs name them
+    spec = spec_string(family, {k: v for k, v in params.items() if k in names})
     H = build(spec)
     assert H.graph["params"] == params
     assert H.number_of_edges() == G.number_of_edges()
@@ -223,7 +226,15 @@ def _declared(family: str) -> dict[str, str]:
 def test_every_family_parameter_declares_a_known_kind(family):
     sig = inspect.signature(_func(family)).parameters
     declared = _declared(family)
-    assert set(declared) == set(sig)
+    spec_names = set()  # a LinkSpec parameter ``nic`` is written nic_link, nic_bandwidth, ...
+    for name, p in sig.items():
+        if isinstance(p.default, LinkSpec):
+            keys = {f"{name.rstrip('_')}_{f}" for f in ("link", "bandwidth", "latency")}
+            assert keys & set(declared), f"{name}: no spec key declared"
+            spec_names |= keys & set(declared)
+        else:
+            spec_names.add(name)
+    assert set(declared) == spec_names
     assert set(declared.values()) <= set(KINDS)
     assert {k: v["kind"] for k, v in families()[family]["parameters"].items()} == declared
 
@@ -272,3 +283,32 @@ def test_convert_rejects_an_unknown_kind():
     assert convert("bool", "x", "on") is True
     with pytest.raises(ConfigError, match="declared kind must be one of"):
         convert("length", "x", "1")
+
+
+@pytest.mark.parametrize(
+    ("spec", "call"),
+    [
+        (
+            "hierarchical:nodes=2,gpus=4,nic_bandwidth=25GB/s,scale_up_link=nvlink5",
+            lambda: hierarchical(
+                2, gpus=4, nic=LinkSpec("ib", bandwidth=25e9), scale_up=LinkSpec("nvlink5")
+            ),
+        ),
+        (
+            "dragonfly:a=2,p=2,h=1,global_bandwidth=10GB/s,terminal_latency=5ns",
+            lambda: dragonfly(
+                2, 2, 1, global_=LinkSpec(bandwidth=10e9), terminal=LinkSpec(latency=5e-9)
+            ),
+        ),
+    ],
+)
+def test_spec_keys_of_a_link_class_fill_its_linkspec(spec, call):
+    G, H = build(spec), call()
+    assert list(G.nodes(data=True)) == list(H.nodes(data=True))
+    assert list(G.edges(data=True)) == list(H.edges(data=True))
+    assert G.graph["params"] == H.graph["params"]
+    assert spec_string(G.graph["family"], G.graph["params"]).startswith(spec.split(":")[0])
+    assert (
+        build(spec_string(G.graph["family"], G.graph["params"])).graph["params"]
+        == (G.graph["params"])
+    )

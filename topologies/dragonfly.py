@@ -62,7 +62,7 @@ import networkx as nx
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import link_type
 from netsim.core.validate import require_choice, require_int
-from topologies.graph import LinkSpec, add_chip, add_switch, finish
+from topologies.graph import DEFAULT_LINK, LinkSpec, add_chip, add_switch, finish
 from topologies.limits import MAX_CHIPS, check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
@@ -214,12 +214,9 @@ def dragonfly(
     *,
     arrangement: str = "consecutive",
     link: str = "ib",
-    terminal_bandwidth: float | None = None,
-    local_bandwidth: float | None = None,
-    global_bandwidth: float | None = None,
-    terminal_latency: float | None = None,
-    local_latency: float | None = None,
-    global_latency: float | None = None,
+    terminal: LinkSpec = DEFAULT_LINK,
+    local: LinkSpec = DEFAULT_LINK,
+    global_: LinkSpec = DEFAULT_LINK,
     switch_latency: float | None = None,
     reduction: bool = False,
 ) -> nx.Graph:
@@ -242,13 +239,12 @@ def dragonfly(
         How global links are wired.
     link : str
         Link type of every link (default ``ib``).
-    terminal_bandwidth, local_bandwidth, global_bandwidth : float, optional
-        Bytes/s per direction of one chip-router, router-router in-group, and inter-group
-        link (default: the link type's).
-    terminal_latency, local_latency : float, optional
-        Seconds (default: the link type's latency).
-    global_latency : float, optional
-        Seconds (default: the link type's latency + :data:`GLOBAL_EXTRA_LATENCY`).
+    terminal, local, global_ : LinkSpec
+        Bandwidth (bytes/s per direction of one link) and latency (seconds) of the
+        chip-router, router-router in-group and inter-group links; their link type is
+        ``link`` (a LinkSpec here gives no ``link`` of its own). Defaults: the link type's,
+        and for global links its latency + :data:`GLOBAL_EXTRA_LATENCY`. In spec strings
+        ``terminal_bandwidth``, ``terminal_latency``, ``local_...``, ``global_...``.
     switch_latency : float, optional
         Router traversal, seconds (default: the link type's ``switch_latency``).
     reduction : bool
@@ -257,7 +253,7 @@ def dragonfly(
     Returns
     -------
     networkx.Graph
-        Chip ``injection_bandwidth`` is ``terminal_bandwidth``.
+        Chip ``injection_bandwidth`` is the terminal link bandwidth.
 
     Raises
     ------
@@ -277,15 +273,8 @@ def dragonfly(
     a, h, g, arrangement = _checked_shape(a, h, g, arrangement)
     check_chips("a, p, g", a * p * g, f"a*p*g = {a * p * g}")
     link = require_link("link", link)
-    options = {
-        "terminal_bandwidth": opt_bandwidth("terminal_bandwidth", terminal_bandwidth),
-        "local_bandwidth": opt_bandwidth("local_bandwidth", local_bandwidth),
-        "global_bandwidth": opt_bandwidth("global_bandwidth", global_bandwidth),
-        "terminal_latency": opt_time("terminal_latency", terminal_latency),
-        "local_latency": opt_time("local_latency", local_latency),
-        "global_latency": opt_time("global_latency", global_latency),
-        "switch_latency": opt_time("switch_latency", switch_latency),
-    }
+    options = _link_options({"terminal": terminal, "local": local, "global": global_})
+    options["switch_latency"] = opt_time("switch_latency", switch_latency)
     reduction = require_bool("reduction", reduction)
     params = {"a": a, "p": p, "h": h, "g": g, "arrangement": arrangement, "link": link}
     params.update(options)
@@ -307,6 +296,23 @@ def dragonfly(
     if g == a * h + 1:
         G.graph["diameter"] = 5 if a >= 2 else 3
     return finish(G, "dragonfly", params)
+
+
+def _link_options(specs: dict[str, Any]) -> dict[str, float | None]:
+    """Check the three link classes; return their values under their spec keys
+    (``terminal_bandwidth``, ..., ``global_latency``), as ``G.graph["params"]`` records them."""
+    for role, spec in specs.items():
+        name = "global_" if role == "global" else role
+        if not isinstance(spec, LinkSpec):
+            raise ConfigError(f"{name}: must be a topologies.graph.LinkSpec, got {spec!r}")
+        if spec.link is not None:
+            raise ConfigError(f"{name}: takes the link type of link=, got link={spec.link!r}")
+    out: dict[str, float | None] = {}
+    for role, spec in specs.items():
+        out[f"{role}_bandwidth"] = opt_bandwidth(f"{role}_bandwidth", spec.bandwidth)
+    for role, spec in specs.items():
+        out[f"{role}_latency"] = opt_time(f"{role}_latency", spec.latency)
+    return out
 
 
 def _link_specs(link: str, options: dict[str, float | None]) -> dict[str, LinkSpec]:

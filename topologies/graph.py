@@ -24,30 +24,50 @@ import networkx as nx
 
 from netsim.core.linktypes import REDUCTION_ENGINES, link_type
 
-__all__ = ["LinkSpec", "add_chip", "add_link", "add_switch", "finish", "set_injection"]
+__all__ = [
+    "DEFAULT_LINK",
+    "LinkSpec",
+    "add_chip",
+    "add_link",
+    "add_switch",
+    "finish",
+    "set_injection",
+]
 
 
 @dataclass(frozen=True)
 class LinkSpec:
-    """One class of links of a generator (e.g. a dragonfly's global links).
+    """One class of links of a generator (a dragonfly's global links, a node's NICs).
+
+    Generators take one per link class instead of three loose parameters; spec strings keep
+    the flat names (``nic_bandwidth=25GB/s`` sets ``nic.bandwidth``, see
+    :mod:`topologies.registry`).
 
     Attributes
     ----------
-    link : str
-        Link type of :mod:`netsim.core.linktypes`.
+    link : str or None
+        Link type of :mod:`netsim.core.linktypes` (None: the generator's, where it has one
+        link type for all classes, as the dragonfly's ``link``).
     bandwidth : float or None
         Bytes/s per direction of one physical link (None: the link type's).
     latency : float or None
         Seconds (None: the link type's).
+
+    Examples
+    --------
+    >>> LinkSpec("ib", bandwidth=25e9).link_bandwidth()
+    25000000000.0
     """
 
-    link: str
+    link: str | None = None
     bandwidth: float | None = None
     latency: float | None = None
 
     def link_bandwidth(self) -> float:
         """Bytes/s per direction of one physical link (the link type's if not given)."""
-        return link_type(self.link).bandwidth if self.bandwidth is None else float(self.bandwidth)
+        if self.bandwidth is not None:
+            return float(self.bandwidth)
+        return link_type(str(self.link)).bandwidth
 
     def add(self, G: nx.Graph, u: int, v: int, count: int = 1, **attrs: Any) -> None:
         """:func:`add_link` of ``count`` links of this class between ``u`` and ``v``."""
@@ -55,12 +75,16 @@ class LinkSpec:
             G,
             u,
             v,
-            link=self.link,
+            link=str(self.link),
             bandwidth=self.bandwidth,
             latency=self.latency,
             count=count,
             **attrs,
         )
+
+
+#: A link class with every value left to its generator's defaults.
+DEFAULT_LINK = LinkSpec()
 
 
 def add_chip(G: nx.Graph, n: int, pos: tuple[float, float], **attrs: Any) -> None:

@@ -47,7 +47,7 @@ from topologies.limits import check_chips
 from topologies.nvswitch import add_domain, link_split
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
-__all__ = ["PARAMETER_KINDS", "PRESETS", "fabric_size", "hierarchical"]
+__all__ = ["NIC", "PARAMETER_KINDS", "PRESETS", "SCALE_UP", "fabric_size", "hierarchical"]
 
 #: Kind of every generator parameter (:data:`topologies.options.KINDS`): how the
 #: registry converts a spec value for it.
@@ -70,6 +70,10 @@ PARAMETER_KINDS: dict[str, dict[str, str]] = {
         "fabric_reduction": "bool",
     },
 }
+
+#: Default link classes of :func:`hierarchical`: NVLink inside a node, NDR InfiniBand NICs.
+SCALE_UP = LinkSpec("nvlink")
+NIC = LinkSpec("ib")
 
 _SUPERPOD_SOURCE = (
     "DGX H100 nodes (8 H100, 4 NVSwitch, 18 NVLink4 links per GPU; H100 whitepaper 2022) "
@@ -203,14 +207,10 @@ def hierarchical(
     gpus: int = 8,
     switches: int = 4,
     links_per_gpu: int = 18,
-    scale_up_link: str = "nvlink",
-    scale_up_bandwidth: float | None = None,
-    scale_up_latency: float | None = None,
+    scale_up: LinkSpec = SCALE_UP,
     nvswitch_latency: float | None = None,
     nvswitch_reduction: bool = True,
-    nic_link: str = "ib",
-    nic_bandwidth: float | None = None,
-    nic_latency: float | None = None,
+    nic: LinkSpec = NIC,
     leaf_radix: int = 64,
     fabric_switch_latency: float | None = None,
     fabric_reduction: bool = False,
@@ -235,21 +235,19 @@ def hierarchical(
     gpus, switches, links_per_gpu : int
         GPUs, NVSwitch chips and NVLink links per GPU of one node, as in
         :func:`topologies.nvswitch.nvswitch`.
-    scale_up_link : str
-        Link type of the NVLinks (``nvlink``, ``nvlink5``).
-    scale_up_bandwidth : float, optional
-        Bytes/s per direction of ONE NVLink link (default: the link type's).
-    scale_up_latency, nvswitch_latency : float, optional
-        NVLink latency and NVSwitch traversal latency, seconds (default: the link type's).
+    scale_up : LinkSpec
+        The NVLinks: link type (``nvlink``, ``nvlink5``), bytes/s per direction of ONE
+        link and latency (default :data:`SCALE_UP`: the ``nvlink`` type's values). In spec
+        strings ``scale_up_link``, ``scale_up_bandwidth``, ``scale_up_latency``.
+    nvswitch_latency : float, optional
+        NVSwitch traversal latency, seconds (default: the scale-up link type's).
     nvswitch_reduction : bool
         NVSwitch in-network reduction (NVLink SHARP).
-    nic_link : str
-        Link type of the NICs and of the leaf-spine links (``ib``, ``ethernet``).
-    nic_bandwidth : float, optional
-        Bytes/s per direction of one NIC and of one leaf-spine link (default: the link
-        type's; 50 GB/s = 400 Gb/s NDR for ``ib``).
-    nic_latency : float, optional
-        Latency of NIC and leaf-spine links, seconds (default: the link type's).
+    nic : LinkSpec
+        The NICs and the leaf-spine links: link type (``ib``, ``ethernet``), bytes/s per
+        direction of one NIC and of one leaf-spine link, latency (default :data:`NIC`: the
+        ``ib`` type's, 50 GB/s = 400 Gb/s NDR). In spec strings ``nic_link``,
+        ``nic_bandwidth``, ``nic_latency``.
     leaf_radix : int
         Ports per leaf and per spine switch, even, ``>= 2`` (64 for the NDR QM9700).
     fabric_switch_latency : float, optional
@@ -288,20 +286,23 @@ def hierarchical(
     >>> sorted({d["role"] for _, d in G.nodes(data=True) if d["kind"] == "switch"})
     ['leaf', 'nvswitch', 'spine']
     """
+    for name, spec in (("scale_up", scale_up), ("nic", nic)):
+        if not isinstance(spec, LinkSpec):
+            raise ConfigError(f"{name}: must be a topologies.graph.LinkSpec, got {spec!r}")
     params = _validated(
         {
             "nodes": nodes,
             "gpus": gpus,
             "switches": switches,
             "links_per_gpu": links_per_gpu,
-            "scale_up_link": scale_up_link,
-            "scale_up_bandwidth": scale_up_bandwidth,
-            "scale_up_latency": scale_up_latency,
+            "scale_up_link": scale_up.link,
+            "scale_up_bandwidth": scale_up.bandwidth,
+            "scale_up_latency": scale_up.latency,
             "nvswitch_latency": nvswitch_latency,
             "nvswitch_reduction": nvswitch_reduction,
-            "nic_link": nic_link,
-            "nic_bandwidth": nic_bandwidth,
-            "nic_latency": nic_latency,
+            "nic_link": nic.link,
+            "nic_bandwidth": nic.bandwidth,
+            "nic_latency": nic.latency,
             "leaf_radix": leaf_radix,
             "fabric_switch_latency": fabric_switch_latency,
             "fabric_reduction": fabric_reduction,

@@ -19,6 +19,12 @@ Every value is converted by the kind its family module declares for the paramete
 parameter without a declared kind is an error, never a guess from its name.
 ``none`` gives ``None`` where the default is ``None`` (the link type's default).
 
+A generator parameter holding a :class:`~topologies.graph.LinkSpec` (a class of links, e.g.
+``hierarchical``'s ``nic``) is written in specs as one key per field its module declares:
+``nic_link``, ``nic_bandwidth``, ``nic_latency`` (a trailing ``_`` of the parameter is
+dropped: ``global_`` -> ``global_bandwidth``). :func:`families` lists those keys, and
+:func:`build` packs them into the LinkSpec.
+
 The families live in one module each (:data:`FAMILY_MODULES`); every module's ``PRESETS``
 table is collected.
 """
@@ -29,6 +35,7 @@ import difflib
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import fields, replace
 from functools import cache
 from typing import Any
 
@@ -36,6 +43,7 @@ import networkx as nx
 
 from netsim.core.errors import ConfigError
 from netsim.core.units import format_bandwidth, format_time, parse_bandwidth, parse_time
+from topologies.graph import LinkSpec
 from topologies.options import KINDS, convert
 
 __all__ = [
@@ -79,12 +87,55 @@ def _first_line(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0].strip() if (doc or "").strip() else ""
 
 
-def _parameters(func: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+def _signature(func: Callable[..., Any]) -> dict[str, inspect.Parameter]:
     return {
         p.name: p
         for p in inspect.signature(func).parameters.values()
         if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     }
+
+
+@cache
+def _groups(family: str) -> dict[str, dict[str, str]]:
+    """The :class:`~topologies.graph.LinkSpec` parameters of ``family``'s generator:
+    ``{parameter: {spec key: field}}``. A parameter ``nic`` (or ``global_``) is written in
+    specs as the keys ``nic_link``, ``nic_bandwidth``, ``nic_latency`` (``global_...``) that
+    its module declares in ``PARAMETER_KINDS``."""
+    modname, funcname = FAMILY_MODULES[family]
+    declared = _module(modname).PARAMETER_KINDS.get(funcname, {})
+    out = {}
+    for name, p in _signature(_function(family)).items():
+        if isinstance(p.default, LinkSpec):
+            prefix = name.rstrip("_")
+            keys = {f"{prefix}_{f.name}": f.name for f in fields(LinkSpec)}
+            out[name] = {k: f for k, f in keys.items() if k in declared}
+    return out
+
+
+def _parameters(family: str) -> dict[str, inspect.Parameter]:
+    """The parameters of ``family`` as specs name them: a LinkSpec parameter is replaced by
+    its keys (defaults from the parameter's default LinkSpec)."""
+    groups = _groups(family)
+    out = {}
+    for name, p in _signature(_function(family)).items():
+        if name not in groups:
+            out[name] = p
+            continue
+        for key, field in groups[name].items():
+            default = getattr(p.default, field)
+            out[key] = inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default)
+    return out
+
+
+def _grouped(family: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for the generator: spec keys of a group packed into its LinkSpec."""
+    out = dict(params)
+    sig = _signature(_function(family))
+    for name, keys in _groups(family).items():
+        given = {field: out.pop(key) for key, field in keys.items() if key in out}
+        if given:
+            out[name] = replace(sig[name].default, **given)
+    return out
 
 
 def families() -> dict[str, dict[str, Any]]:
@@ -107,7 +158,7 @@ def families() -> dict[str, dict[str, Any]]:
                     "required": p.default is inspect.Parameter.empty,
                     "kind": kinds[name],
                 }
-                for name, p in _parameters(func).items()
+                for name, p in _parameters(fam).items()
             },
         }
     return out
@@ -153,7 +204,7 @@ def _kinds(family: str) -> dict[str, str]:
     modname, funcname = FAMILY_MODULES[family]
     declared = dict(_module(modname).PARAMETER_KINDS.get(funcname, {}))
     where = f"topologies.{modname}.PARAMETER_KINDS[{funcname!r}]"
-    sig = _parameters(_function(family))
+    sig = _parameters(family)
     for name in sig:
         if name not in declared:
             raise ConfigError(f"{where}: parameter {name!r} has no declared kind")
@@ -256,7 +307,7 @@ def parse_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"topology: expected a spec string or a mapping, got {spec!r}")
     family, params, _ = _resolve(head)
     where = head.strip()
-    sig = _parameters(_function(family))
+    sig = _parameters(family)
     kinds = _kinds(family)
     for key, value in raw.items():
         key = str(key).strip()
@@ -304,7 +355,7 @@ def build(spec: str | Mapping[str, Any]) -> nx.Graph:
     family, params = parse_spec(spec)
     func = _function(family)
     try:
-        G = func(**params)
+        G = func(**_grouped(family, params))
     except ConfigError as exc:
         msg = str(exc)
         raise ConfigError(msg if msg.startswith(f"{family}") else f"{family}: {msg}") from None

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from netsim.app.plots import AGGREGATES, FIGURE_KINDS, check_figure_path, plot_results
+from netsim.app.plots import (
+    AGGREGATES,
+    FIGURE_KINDS,
+    Layout,
+    check_figure_path,
+    plot_results,
+)
 from netsim.core.errors import ConfigError
 
 __all__ = ["register"]
@@ -63,15 +69,11 @@ def _run(args: argparse.Namespace) -> int:
         args.y,
         hue=args.hue,
         col=args.col,
-        row=args.row,
         kind=args.kind,
         where=where,
         out=args.out,
         title=args.title,
-        xlabel=args.xlabel,
-        ylabel=args.ylabel,
-        sharex=args.sharex,
-        sharey=args.sharey,
+        layout=Layout(args.row, args.sharex, args.sharey, args.xlabel, args.ylabel),
         aggregate=args.aggregate,
     )
     import matplotlib.pyplot as plt

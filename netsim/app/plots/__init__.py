@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import matplotlib
@@ -110,15 +111,11 @@ def plot_results(
     *,
     hue: str | None = None,
     col: str | None = None,
-    row: str | None = None,
     kind: str = "auto",
     where: Mapping[str, Any] | None = None,
     out: str | os.PathLike[str] | None = None,
     title: str | None = None,
-    xlabel: str | None = None,
-    ylabel: str | None = None,
-    sharex: bool = False,
-    sharey: bool = False,
+    layout: Layout | None = None,
     aggregate: str | None = None,
 ) -> Figure:
     """The general figure of ``netsim plot``: pick a kind (or ``kind=...``) and draw it.
@@ -132,19 +129,20 @@ def plot_results(
         ``memory_s``, ``launch_s``, ``fabric_s`` (those present); ``"cdf"`` uses ``y``
         only; ``"heatmap"`` draws ``y`` (``[[u, v, value], ...]``), averaged over the rows
         of a panel, on the topology of their ``topo`` column (one per panel).
-    hue, col, row : str, optional
-        Column giving one line per value / one panel column per value / one panel row per
-        value (``row``: not for heatmaps).
+    hue, col : str, optional
+        Column giving one line per value / one panel column per value.
     kind : str
         One of :data:`FIGURE_KINDS`; ``"auto"`` chooses from the column names.
     where : mapping, optional
         Keep rows whose columns equal these values (:func:`select`).
     out : path, optional
         Save to this ``.pdf``/``.svg``/``.png`` (checked before anything is drawn).
-    title, xlabel, ylabel : str, optional
-        Figure title; axis labels replacing the automatic ones.
-    sharex, sharey : bool
-        One x (y) scale for all panels.
+    title : str, optional
+        Figure title.
+    layout : Layout, optional
+        Panel rows (``row``: one row of panels per value of a column; not for heatmaps),
+        shared scales (``sharex``, ``sharey``) and axis labels replacing the automatic ones
+        (``xlabel``, ``ylabel``); its ``aggregate`` is set from ``aggregate``.
     aggregate : {"mean", "min", "max"}, optional
         Reduce points that differ in a swept parameter not on an axis, ``hue``, ``col`` or
         ``row``. Without it such a figure is refused (no silent averaging); repeated
@@ -163,7 +161,7 @@ def plot_results(
         raise ConfigError(f"aggregate: must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     if out is not None:
         check_figure_path(out)
-    layout = Layout(row, sharex, sharey, xlabel, ylabel, aggregate or "mean")
+    layout = replace(layout or Layout(), aggregate=aggregate or "mean")
     before = set(plt.get_fignums())
     token = LABELS.set(_file_labels(data))
     try:
