@@ -2,14 +2,13 @@
 
 :func:`collective_experiment` is what a sweep point of kind ``collective`` runs (a thin
 wrapper over :func:`collectives.run_collective`); :func:`sweep_sizes` runs one collective
-over a range of sizes and algorithms; :func:`plot_sizes` draws latency (log-log) and bus
-bandwidth against size, one line per algorithm.
+over a range of sizes and algorithms (its figure is
+:func:`netsim.app.plots.plot_collective_sizes`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from collectives.api import run_collective
@@ -17,7 +16,7 @@ from collectives.options import CollectiveOptions
 from netsim.core.errors import ConfigError
 from netsim.core.units import parse_size_range
 
-__all__ = ["collective_experiment", "plot_sizes", "sweep_sizes"]
+__all__ = ["collective_experiment", "sweep_sizes"]
 
 
 def collective_experiment(**params: Any) -> dict[str, Any]:
@@ -58,39 +57,3 @@ def sweep_sizes(
     """
     size_list = parse_size_range(sizes, "sizes")
     return [run_collective(topo, op, a, n, **kw) for a in algos for n in size_list]
-
-
-def plot_sizes(rows: Sequence[dict[str, Any]], path: str | Path) -> list[Path]:
-    """Draw latency (log-log) and busbw vs size, one line per algorithm; return files written.
-
-    Writes ``path`` and, next to a raster file, the same figure as PDF (vector).
-    """
-    if not rows:
-        raise ConfigError("rows: nothing to plot, got no results")
-    import matplotlib.pyplot as plt
-
-    from netsim.app.plots import Layout, plot_latency_vs_size, save_figure
-
-    # One line for auto, whichever algorithm it picked at each size.
-    records = [
-        {
-            "point_id": str(i),
-            "params": {
-                "algo": "auto" if r.get("algo_requested") == "auto" else str(r["algo"]),
-                "size": r["size"],
-            },
-            "metrics": {"time_s": r["time_s"], "busbw": r["busbw"]},
-        }
-        for i, r in enumerate(rows)
-    ]
-    r0 = rows[0]
-    title = f"{r0['op']} on {r0['topo']} ({r0['group_size']} ranks, {r0['model']})"
-    fig = plot_latency_vs_size(
-        records, hue="algo", title=title, layout=Layout(xlabel="size per rank (bytes)")
-    )
-    path = Path(path)
-    written = [save_figure(fig, path)]
-    if path.suffix.lower() not in (".pdf", ".svg"):
-        written.append(save_figure(fig, path.with_suffix(".pdf")))
-    plt.close(fig)
-    return written

@@ -6,11 +6,11 @@ import argparse
 from typing import Any
 
 from collectives.api import run_collective
-from collectives.experiment import plot_sizes
 from collectives.options import CollectiveOptions
 from collectives.schedule import OPS
 from netsim.app.commands._common import add_options, arg_size, options_from_args, print_json
 from netsim.app.nccltests import format_nccl_tests
+from netsim.app.plots import plot_collective_sizes
 from netsim.core.errors import ConfigError
 from netsim.core.units import format_bandwidth, format_size, format_time, parse_size_range
 from netsim.core.validate import require_writable
@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     options = options_from_args(args, CollectiveOptions)
     rows = [run_collective(args.topo, args.op, a, n, options) for a in algos for n in sizes]
     if args.plot:
-        for path in plot_sizes(rows, args.plot):
+        for path in plot_collective_sizes(rows, args.plot):
             if fmt == "text":
                 print(f"wrote {path}")
     if fmt == "json":

@@ -60,7 +60,12 @@ from netsim.app.plots.breakdown import BREAKDOWN_COMPONENTS, plot_breakdown
 from netsim.app.plots.cdf import plot_cdf
 from netsim.app.plots.compare import plot_comparison
 from netsim.app.plots.heatmap import heatmap_panels, plot_link_heatmap
-from netsim.app.plots.lines import plot_latency_vs_size, plot_line, plot_load_latency
+from netsim.app.plots.lines import (
+    plot_collective_sizes,
+    plot_latency_vs_size,
+    plot_line,
+    plot_load_latency,
+)
 from netsim.app.results import check_results_file
 from netsim.app.sweep_spec import load_yaml, spec_labels
 from netsim.core.errors import ConfigError
@@ -77,6 +82,7 @@ __all__ = [
     "check_figure_path",
     "plot_breakdown",
     "plot_cdf",
+    "plot_collective_sizes",
     "plot_comparison",
     "plot_latency_vs_size",
     "plot_line",

@@ -11,6 +11,8 @@ error bars (``_line_panel``).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -36,11 +38,11 @@ from netsim.app.plots._data import (
     numeric_column,
     same_value,
 )
-from netsim.app.plots._figure import Layout, facets, finish_figure
+from netsim.app.plots._figure import Layout, facets, finish_figure, save_figure
 from netsim.app.plots._theme import RC_STYLE, line_style
 from netsim.core.errors import ConfigError
 
-__all__ = ["plot_latency_vs_size", "plot_line", "plot_load_latency"]
+__all__ = ["plot_collective_sizes", "plot_latency_vs_size", "plot_line", "plot_load_latency"]
 
 
 def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, layout=None, names=None):
@@ -190,3 +192,36 @@ def plot_load_latency(
             _line_panel(axes[i][j], sub, x, y, hue, logx=False, layout=layout, names=names)
             _set_ylabel(axes[i][j], layout)
         return finish_figure(fig, out, title, layout, _legend_title(hue))
+
+
+def plot_collective_sizes(rows: Sequence[dict[str, Any]], path: str | Path) -> list[Path]:
+    """Draw :func:`collectives.experiment.sweep_sizes` results: latency (log-log) and busbw vs
+    size, one line per algorithm; return the files written.
+
+    Writes ``path`` and, next to a raster file, the same figure as PDF (vector).
+    """
+    if not rows:
+        raise ConfigError("rows: nothing to plot, got no results")
+    # One line for auto, whichever algorithm it picked at each size.
+    records = [
+        {
+            "point_id": str(i),
+            "params": {
+                "algo": "auto" if r.get("algo_requested") == "auto" else str(r["algo"]),
+                "size": r["size"],
+            },
+            "metrics": {"time_s": r["time_s"], "busbw": r["busbw"]},
+        }
+        for i, r in enumerate(rows)
+    ]
+    r0 = rows[0]
+    title = f"{r0['op']} on {r0['topo']} ({r0['group_size']} ranks, {r0['model']})"
+    fig = plot_latency_vs_size(
+        records, hue="algo", title=title, layout=Layout(xlabel="size per rank (bytes)")
+    )
+    path = Path(path)
+    written = [save_figure(fig, path)]
+    if path.suffix.lower() not in (".pdf", ".svg"):
+        written.append(save_figure(fig, path.with_suffix(".pdf")))
+    plt.close(fig)
+    return written
