@@ -7,7 +7,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -17,6 +17,7 @@ from netsim.core.options import Options, fields_of, spec_of
 from netsim.core.units import parse_bandwidth, parse_size, parse_time
 
 __all__ = [
+    "add_command",
     "add_options",
     "arg_bandwidth",
     "arg_size",
@@ -64,6 +65,38 @@ def print_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
     json.dump(to_jsonable(obj), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
+
+
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    help: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name``, run by ``run(args)`` (its exit status), and return its parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of the ``netsim`` parser.
+    name : str
+        The subcommand's name.
+    run : callable
+        Called with the parsed arguments; returns the exit status.
+    help : str
+        One line for the ``netsim --help`` list.
+    description : str
+        The paragraph of ``netsim NAME --help``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The subcommand's parser, for its own arguments.
+    """
+    p = sub.add_parser(name, help=help, description=description)
+    p.set_defaults(func=run)
+    return p
 
 
 def add_options(

@@ -8,7 +8,13 @@ from typing import Any
 from collectives.api import run_collective
 from collectives.options import CollectiveOptions
 from collectives.schedule import OPS
-from netsim.app.commands._common import add_options, arg_size, options_from_args, print_json
+from netsim.app.commands._common import (
+    add_command,
+    add_options,
+    arg_size,
+    options_from_args,
+    print_json,
+)
 from netsim.app.nccltests import format_nccl_tests
 from netsim.app.plots import plot_collective_sizes
 from netsim.core.errors import ConfigError
@@ -22,8 +28,10 @@ PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "collective",
+        _run,
         help="time a collective (all-reduce, all-gather, ...) on a topology",
         description="Build a collective schedule, run it on the packet engine (or the "
         "flow-level or analytical model), and print time, algbw and busbw (nccl-tests definitions), the "
@@ -52,7 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "*_perf programs print (read back by netsim compare)",
     )
     p.add_argument("--json", action="store_true", help="same as --format json")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import math
 from collectives.calibration import LIBRARIES
 from collectives.options import BACKENDS
 from collectives.schedule import OPS
-from netsim.app.commands._common import print_json
+from netsim.app.commands._common import add_command, print_json
 from netsim.app.nccltests import NcclTestsComparison, compare_nccl_tests, read_nccl_tests
 from netsim.core.units import format_bandwidth, format_size, format_time
 
@@ -18,8 +18,10 @@ __all__ = ["print_comparison", "register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "compare",
+        _run,
         help="compare an nccl-tests log (all_reduce_perf, ...) with a simulation",
         description="Read the output of an nccl-tests program (all_reduce_perf, all_gather_perf, "
         "reduce_scatter_perf, alltoall_perf, broadcast_perf, reduce_perf), simulate the same "
@@ -50,7 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="figure: .pdf, .svg or .png")
     p.add_argument("--title", default=None, help="figure title")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

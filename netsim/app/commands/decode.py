@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from netsim.app.commands._common import add_options, options_from_args, print_json
+from netsim.app.commands._common import add_command, add_options, options_from_args, print_json
 from netsim.core.units import format_time
 from workloads.chips import CHIPS, chip_names
 
@@ -35,8 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     from workloads.models import WEIGHT_DTYPES
     from workloads.options import DecodeOptions
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "decode",
+        _run,
         help="per-token decode latency: roofline compute + collectives on the fabric",
         description="Time one decode step (or a prefill with --prefill) of a model on a chip "
         "and topology: roofline compute/memory time plus TP all-reduces, MoE all-to-alls and "
@@ -89,7 +91,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_options(p, DecodeOptions, skip=("batch", "dp", "kernel_launch"))
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_run)
 
 
 def model_and_chip(model: str, chip: str, dtype: str | None = None) -> tuple[Any, Any]:

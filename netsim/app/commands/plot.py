@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from netsim.app.commands._common import add_command
 from netsim.app.plots import (
     AGGREGATES,
     FIGURE_KINDS,
@@ -17,8 +18,10 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "plot",
+        _run,
         help="draw a figure from a sweep's HDF5 results",
         description="Draw Y against X from a results file: one line per --hue value, one "
         "panel per --col (and --row) value, one legend. --kind auto picks latency-vs-size "
@@ -52,7 +55,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="reduce points that differ in a parameter on no axis/hue/col/row (default: refuse)",
     )
     p.add_argument("--out", required=True, help="figure file: .pdf, .svg or .png")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from netsim.app.commands._common import print_json
+from netsim.app.commands._common import add_command, print_json
 from netsim.app.quickstart import quickstart
 from netsim.core.validate import require_writable
 
@@ -12,8 +12,10 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "quickstart",
+        _run,
         help="run a small built-in study (all-reduce vs size, decode) and draw figures",
         description="All-reduce latency vs message size on five fabric families and decode "
         "token latency on several fabrics; writes DIR/results.h5 and DIR/*.png, *.pdf. "
@@ -23,7 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker processes")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from netsim.app.commands._common import print_json
+from netsim.app.commands._common import add_command, print_json
 from netsim.app.sweep import by_cost, load_spec, run_sweep
 from netsim.app.sweep_cost import estimate_cost
 from netsim.core.units import format_time
@@ -14,8 +14,10 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "sweep",
+        _run,
         help="run a parameter sweep (YAML spec) into an HDF5 results file",
         description="Run every point of SPEC not yet in --out (re-running resumes). Points "
         "run on a local process pool, or on Dask workers with --scheduler/--cluster. "
@@ -46,7 +48,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="only count the points of SPEC and estimate their cost (packets or flows)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=_run)
 
 
 def _dry_run(spec_path: str, as_json: bool, top: int = 10) -> int:

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from netsim._version import __version__
-from netsim.app.commands._common import print_json
+from netsim.app.commands._common import add_command, print_json
 from netsim.core.errors import ConfigError
 from netsim.core.units import format_bandwidth
 from netsim.core.validate import require_writable
@@ -17,8 +17,10 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "topo",
+        _run,
         help="describe a topology: size, hops, bisection; draw it; list families and presets",
         description="Build the topology SPEC (FAMILY:NAME=VALUE,... or a preset name, e.g. "
         "torus:dims=8x8,bandwidth=100GB/s or dgx-h100) and print chips, switches, links, "
@@ -29,7 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE", help="also draw the topology (.png, .pdf or .svg)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bisection heuristic")
-    p.set_defaults(func=_run)
 
 
 def _list(as_json: bool) -> int:

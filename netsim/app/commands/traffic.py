@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from netsim.app.commands._common import add_options, options_from_args, print_json
+from netsim.app.commands._common import add_command, add_options, options_from_args, print_json
 from netsim.core.errors import ConfigError
 from netsim.core.traffic import MAX_LOADS, PATTERNS, TrafficOptions, run_traffic
 from netsim.core.units import format_bandwidth, format_size, format_time, parse_float_range
@@ -13,8 +13,10 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "traffic",
+        _run,
         help="synthetic traffic: latency vs offered load",
         description="Run a synthetic traffic pattern on the packet engine: warm-up and "
         "measurement in sample periods until the mean latency converges, or a stop reported "
@@ -33,7 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     load.add_argument("--loads", help="a latency-vs-load curve: START:STOP:STEP or a,b,c")
     add_options(p, TrafficOptions)
     p.add_argument("--json", action="store_true", help="print JSON (a list with --loads)")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from netsim.app.commands._common import add_options, options_from_args, print_json
+from netsim.app.commands._common import add_command, add_options, options_from_args, print_json
 from netsim.core.units import format_size, format_time
 
 __all__ = ["register"]
@@ -19,8 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     :class:`workloads.options.TrainOptions` (:func:`add_options`)."""
     from workloads.options import TrainOptions
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "train",
+        _run,
         help="one training step: compute, TP traffic, bucketed gradient all-reduce",
         description="Time one training step: 6ND compute, pipeline bubble, TP all-reduces, "
         "and the gradient all-reduce in buckets overlapped with the last backward pass.",
@@ -34,7 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topo", required=True)
     add_options(p, TrainOptions)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
