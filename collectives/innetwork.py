@@ -246,6 +246,29 @@ def _reduce_up(
     return into.get(plane.root, [])
 
 
+def _reduce_chunks(op: str, req: BuildRequest) -> Schedule:
+    """Reduce every chunk up its plane's aggregation tree, then send the root switch's sum
+    down: multicast to every rank (``op="allreduce"``) or to rank index ``root`` (``"reduce"``).
+    """
+    s, planes, bounds, acc = _setup(
+        op, req.ranks, req.count, req.graph, req.chunks, req.root, req.itemsize
+    )
+    last: dict[Any, int] = {}
+    for c in range(len(bounds) - 1):
+        lo, hi = bounds[c], bounds[c + 1]
+        if lo == hi:
+            continue
+        pl = planes[c % len(planes)]
+        deps = _reduce_up(s, pl, lo, hi, acc, last)
+        if op == "allreduce":
+            dst, key = s.ranks, ("mc", pl.root)
+        else:
+            dst = s.ranks[s.root]
+            key = (pl.root, dst)
+        last[key] = s.add(pl.root, dst, acc, lo, hi, "x", deps=[*deps, last.get(key)])
+    return s
+
+
 @builder("innetwork")
 def allreduce_innetwork(req: BuildRequest) -> Schedule:
     """All-reduce in the switches: reduce up the aggregation tree, multicast the result down.
@@ -269,19 +292,7 @@ def allreduce_innetwork(req: BuildRequest) -> Schedule:
     ConfigError
         See :func:`aggregation_planes`; bad ``count`` or ``chunks``; an unknown option.
     """
-    s, planes, bounds, acc = _setup(
-        "allreduce", req.ranks, req.count, req.graph, req.chunks, req.root, req.itemsize
-    )
-    last: dict[Any, int] = {}
-    for c in range(len(bounds) - 1):
-        lo, hi = bounds[c], bounds[c + 1]
-        if lo == hi:
-            continue
-        pl = planes[c % len(planes)]
-        deps = _reduce_up(s, pl, lo, hi, acc, last)
-        key = ("mc", pl.root)
-        last[key] = s.add(pl.root, s.ranks, acc, lo, hi, "x", deps=[*deps, last.get(key)])
-    return s
+    return _reduce_chunks("allreduce", req)
 
 
 @builder("innetwork")
@@ -290,20 +301,7 @@ def reduce_innetwork(req: BuildRequest) -> Schedule:
 
     Parameters as :func:`allreduce_innetwork`, plus ``root`` (rank index of the result).
     """
-    s, planes, bounds, acc = _setup(
-        "reduce", req.ranks, req.count, req.graph, req.chunks, req.root, req.itemsize
-    )
-    dst = s.ranks[s.root]
-    last: dict[Any, int] = {}
-    for c in range(len(bounds) - 1):
-        lo, hi = bounds[c], bounds[c + 1]
-        if lo == hi:
-            continue
-        pl = planes[c % len(planes)]
-        deps = _reduce_up(s, pl, lo, hi, acc, last)
-        key = (pl.root, dst)
-        last[key] = s.add(pl.root, dst, acc, lo, hi, "x", deps=[*deps, last.get(key)])
-    return s
+    return _reduce_chunks("reduce", req)
 
 
 @builder("innetwork")
