@@ -3,61 +3,17 @@ published figures."""
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections import Counter
 
 import networkx as nx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from topo_helpers import brute_bisection, chip_distances
 
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import LINK_TYPES
 from topologies.nvswitch import PRESETS, link_split, nvswitch
-
-
-def chip_distances(G: nx.Graph) -> dict[tuple[int, int], int]:
-    """Links between every ordered chip pair; chips do not forward (switched network)."""
-    chips = [v for v, k in G.nodes(data="kind") if k == "chip"]
-    out = {}
-    for s in chips:
-        dist = {s: 0}
-        frontier = [s]
-        while frontier:
-            nxt = []
-            for u in frontier:
-                if u != s and G.nodes[u]["kind"] == "chip":
-                    continue
-                for v in G.adj[u]:
-                    if v not in dist:
-                        dist[v] = dist[u] + 1
-                        nxt.append(v)
-            frontier = nxt
-        out.update({(s, t): dist[t] for t in chips if t != s})
-    return out
-
-
-def brute_bisection(G: nx.Graph) -> float:
-    """Minimum over every split of the chips into floor(N/2) | ceil(N/2) of the min cut
-    with the switches placed optimally (a min s-t cut per split)."""
-    chips = [v for v, k in G.nodes(data="kind") if k == "chip"]
-    H = nx.DiGraph()
-    for u, v, d in G.edges(data=True):
-        H.add_edge(u, v, capacity=d["bandwidth"])
-        H.add_edge(v, u, capacity=d["bandwidth"])
-    best = math.inf
-    for side in itertools.combinations(chips, len(chips) // 2):
-        K = H.copy()
-        a = set(side)
-        for c in chips:
-            if c in a:
-                K.add_edge("s", c)  # no capacity attribute: infinite
-            else:
-                K.add_edge(c, "t")
-        best = min(best, nx.minimum_cut_value(K, "s", "t"))
-    return best
-
 
 NVLINK = LINK_TYPES["nvlink"].bandwidth
 

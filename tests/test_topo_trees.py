@@ -3,7 +3,6 @@ generic tapered tree, against closed forms."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from collections import Counter
@@ -12,65 +11,13 @@ import networkx as nx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from topo_helpers import brute_bisection, chip_distances, chips_of, cut_of, flow_graph
 
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import LINK_TYPES
 from topologies.trees import MAX_TREE_CHIPS, PRESETS, fat_tree, tree
 
 IB = LINK_TYPES["ib"].bandwidth
-
-
-def chips_of(G: nx.Graph) -> list[int]:
-    return [v for v, k in G.nodes(data="kind") if k == "chip"]
-
-
-def chip_distances(G: nx.Graph) -> dict[tuple[int, int], int]:
-    """Links between every ordered chip pair; chips do not forward (switched network)."""
-    chips = chips_of(G)
-    out = {}
-    for s in chips:
-        dist = {s: 0}
-        frontier = [s]
-        while frontier:
-            nxt = []
-            for u in frontier:
-                if u != s and G.nodes[u]["kind"] == "chip":
-                    continue
-                for v in G.adj[u]:
-                    if v not in dist:
-                        dist[v] = dist[u] + 1
-                        nxt.append(v)
-            frontier = nxt
-        out.update({(s, t): dist[t] for t in chips if t != s})
-    return out
-
-
-def _flow_graph(G: nx.Graph) -> nx.DiGraph:
-    H = nx.DiGraph()
-    for u, v, d in G.edges(data=True):
-        H.add_edge(u, v, capacity=d["bandwidth"])
-        H.add_edge(v, u, capacity=d["bandwidth"])
-    return H
-
-
-def cut_of(H: nx.DiGraph, chips: list[int], side: set[int]) -> float:
-    """Min cut separating chip set ``side`` from the other chips (switches placed freely)."""
-    K = H.copy()
-    for c in chips:
-        if c in side:
-            K.add_edge("s", c)  # no capacity attribute: infinite
-        else:
-            K.add_edge(c, "t")
-    return nx.minimum_cut_value(K, "s", "t")
-
-
-def brute_bisection(G: nx.Graph) -> float:
-    """Minimum over every floor(N/2) | ceil(N/2) split of the chips."""
-    chips = chips_of(G)
-    H = _flow_graph(G)
-    return min(
-        cut_of(H, chips, set(side)) for side in itertools.combinations(chips, len(chips) // 2)
-    )
 
 
 # --------------------------------------------------------------------------- fat-tree
@@ -136,7 +83,7 @@ def test_fat_tree_bisection_k4():
     G = fat_tree(4)
     assert G.graph["bisection_bandwidth"] == pytest.approx(8 * IB)
     assert G.graph["bisection_links"] == 8
-    H = _flow_graph(G)
+    H = flow_graph(G)
     chips = chips_of(G)
     assert cut_of(H, chips, set(range(8))) == pytest.approx(8 * IB)
     rng = random.Random(1)
@@ -210,7 +157,7 @@ def test_tree_bisection_matches_brute_force(depth, radix, taper):
     if n <= 9:
         assert brute_bisection(G) == pytest.approx(expect)
     else:  # 16 chips: the closed-form cut is attained and sampled splits do no better
-        H = _flow_graph(G)
+        H = flow_graph(G)
         chips = chips_of(G)
         assert cut_of(H, chips, set(range(n // 2))) == pytest.approx(expect)
         rng = random.Random(2)
