@@ -10,6 +10,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from collectives.schedule import apply_transfer
 from netsim.core.errors import ConfigError
 from netsim.core.linktypes import LINK_TYPES
 from topologies.graph import add_chip, add_link, add_switch, finish
@@ -184,13 +185,7 @@ def _execute(sched, inputs):
     for k, v in inputs.items():
         bufs[k][: len(v)] = v
     for t in sched.transfers:
-        payload = bufs[(t.src, t.src_buf)][t.lo : t.hi].copy()
-        for d in t.dsts:
-            view = bufs[(d, t.dst_buf)][t.dst_lo : t.dst_lo + len(payload)]
-            if t.op == "sum":
-                view += payload
-            else:
-                view[:] = payload
+        apply_transfer(bufs, t, bufs[(t.src, t.src_buf)][t.lo : t.hi].copy())
     return bufs
 
 
