@@ -9,6 +9,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from model_helpers import TINY_MOE
 
 from collectives.schedule import apply_transfer
 from netsim.core.errors import ConfigError
@@ -34,19 +35,7 @@ def star(n: int = 8, reduction: bool = True) -> nx.Graph:
     return finish(g, "star", {"n": n})
 
 
-MOE = TransformerModel(
-    name="tinymoe",
-    layers=2,
-    hidden=1024,
-    heads=8,
-    kv_heads=8,
-    head_dim=128,
-    ffn=2048,
-    vocab=256,
-    experts=8,
-    experts_per_token=2,
-    expert_ffn=512,
-)
+MOE = TINY_MOE
 DENSE = TransformerModel(
     name="tiny", layers=2, hidden=64, heads=8, kv_heads=8, head_dim=8, ffn=128, vocab=256
 )

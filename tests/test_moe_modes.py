@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from model_helpers import TINY_MOE
 
 from netsim.core.errors import ConfigError
 from workloads import moe
 from workloads.decode import decode
-from workloads.models import TransformerModel
 from workloads.moe_nodes import route_node_limited
 from workloads.moe_normal import token_targets
 
-TINY = TransformerModel(
-    name="tinymoe",
-    layers=2,
-    hidden=1024,
-    heads=8,
-    kv_heads=8,
-    head_dim=128,
-    ffn=2048,
-    vocab=256,
-    experts=16,
-    experts_per_token=4,
-    expert_ffn=512,
-    dispatch_dtype="fp8/128",
-    combine_dtype="bf16",
+TINY = TINY_MOE.replace(
+    experts=16, experts_per_token=4, dispatch_dtype="fp8/128", combine_dtype="bf16"
 )
 # 2 nodes x 4 GPUs, one NIC per GPU on a rail-optimised leaf-spine fabric.
 TOPO = "hierarchical:nodes=2,gpus=4,switches=2,links_per_gpu=4"

@@ -6,27 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from model_helpers import TINY_MOE
 
 from netsim.app.cli import main
 from netsim.core.errors import ConfigError
 from workloads.collective_needs import decode_collectives
 from workloads.decode import decode, decode_experiment
-from workloads.models import TransformerModel, model
+from workloads.models import model
 from workloads.moe_bytes import parse_wire_dtype
 
-TINY = TransformerModel(
-    name="tinymoe",
-    layers=2,
-    hidden=1024,
-    heads=8,
-    kv_heads=8,
-    head_dim=128,
-    ffn=2048,
-    vocab=256,
-    experts=8,
-    experts_per_token=2,
-    expert_ffn=512,
-)
+TINY = TINY_MOE
 # 8 chips on one InfiniBand switch: every pair one switch away, no shared links.
 STAR = "tree:depth=1,radix=8"
 KW = dict(ep=8, batch=4096, context=16, landing="sram", backend="flow")
