@@ -14,6 +14,7 @@ from typing import Any
 from collectives.api import run_collective
 from collectives.options import CollectiveOptions
 from netsim.core.errors import ConfigError
+from netsim.core.options import Parameters
 from netsim.core.units import parse_size_range
 
 __all__ = ["collective_experiment", "sweep_sizes"]
@@ -45,6 +46,11 @@ def collective_experiment(**params: Any) -> dict[str, Any]:
     size = p.pop("size", None)
     p.setdefault("estimate", False)
     return run_collective(topo, op, algo, size, CollectiveOptions.from_mapping(p))
+
+
+collective_experiment.parameters = Parameters(  # type: ignore[attr-defined]
+    ("topo",), ("op", "algo", "size"), CollectiveOptions
+)
 
 
 def sweep_sizes(

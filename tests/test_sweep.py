@@ -70,20 +70,52 @@ def test_cases_mix_kinds_and_dedupe():
             "sweep": [
                 {"sweep": {"x": [1, 2]}},
                 {"sweep": {"x": [2, 3]}},  # x=2 repeats: same point once
-                {"kind": "topo", "fixed": {"w": 2}, "sweep": {"topo": ["fat-tree-k4"]}},
+                {"fixed": {"w": 2}, "sweep": {"x": [4]}},
             ],
         }
     )
-    pts = spec.points()
+    topo = load_spec({"kind": "topo", "sweep": {"topo": ["fat-tree-k4"]}})
+    pts = spec.points() + topo.points()
     assert [(p.kind, p.params.get("x")) for p in pts] == [
         ("probe", 1),
         ("probe", 2),
         ("probe", 3),
+        ("probe", 4),
         ("topo", None),
     ]
     # a case's fixed parameters are merged over the top-level ones
     assert pts[0].params == {"z": 1, "x": 1, "seed": 0}
-    assert pts[3].params == {"z": 1, "w": 2, "topo": "fat-tree-k4", "seed": 0}
+    assert pts[3].params == {"z": 1, "w": 2, "x": 4, "seed": 0}
+    assert pts[4].params == {"topo": "fat-tree-k4", "seed": 0}
+
+
+@pytest.mark.parametrize(
+    ("case", "match"),
+    [
+        ({"kind": "topo", "fixed": {"w": 2}, "sweep": {"topo": ["fat-tree-k4"]}},
+         r"^w: not a parameter of the topo experiment, got 2$"),
+        ({"kind": "collective", "fixed": {"topo": "dgx-h100", "backnd": "flow"}},
+         r"^backnd: not a parameter of the collective experiment \(did you mean backend\?\)"),
+        ({"kind": "decode", "fixed": {"model": "llama3-8b", "topo": "dgx-h100"}},
+         r"^chip: required parameter of the decode experiment$"),
+        ({"kind": "traffic", "sweep": {"topo": ["torus:dims=4x4"], "lod": [0.1, 0.2]}},
+         r"^lod: not a parameter of the traffic experiment \(did you mean load\?\), got \[0.1, 0.2\]$"),
+    ],
+)  # fmt: skip
+def test_a_spec_with_a_name_its_kind_does_not_take_is_refused_at_load(case, match):
+    with pytest.raises(ConfigError, match=match):
+        load_spec(case)
+
+
+def test_every_option_of_a_kind_is_a_parameter_it_takes():
+    from collectives.options import CollectiveOptions
+    from netsim.core.options import fields_of
+
+    names = [f.name for f in fields_of(CollectiveOptions) if f.name != "seed"]  # seeds: top level
+    spec = load_spec(
+        {"kind": "collective", "fixed": {"topo": "dgx-h100", **{n: None for n in names}}}
+    )
+    assert set(names) <= set(spec.points()[0].params)
 
 
 @pytest.mark.parametrize(

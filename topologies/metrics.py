@@ -53,6 +53,7 @@ import numpy as np
 
 from netsim import __version__
 from netsim.core.errors import ConfigError
+from netsim.core.options import Parameters
 from netsim.core.validate import require_int
 
 __all__ = ["bisection", "closed_form_hops", "hop_stats", "summary", "topo_experiment"]
@@ -497,3 +498,6 @@ def topo_experiment(topo: str, seed: int = 0) -> dict[str, Any]:
         netsim_version=__version__,
     )
     return s
+
+
+topo_experiment.parameters = Parameters(("topo",), ("seed",))  # type: ignore[attr-defined]

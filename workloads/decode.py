@@ -83,6 +83,7 @@ from typing import Any
 import networkx as nx
 
 from netsim.core.errors import ConfigError
+from netsim.core.options import Parameters
 from netsim.core.validate import require_choice, require_int
 from workloads.chips import Chip
 from workloads.chips import chip as get_chip
@@ -275,3 +276,8 @@ def decode_experiment(**params: Any) -> dict[str, Any]:
     opts = DecodeOptions.from_mapping(p)
     fn = decode if phase == "decode" else prefill
     return fn(model, chip, topo, options=opts, **seq).to_dict()
+
+
+decode_experiment.parameters = Parameters(  # type: ignore[attr-defined]
+    ("model", "chip", "topo"), ("phase", "context", "prompt"), DecodeOptions
+)

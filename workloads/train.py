@@ -43,6 +43,7 @@ import networkx as nx
 from collectives.calibration import LibraryCosts, cost_model, library_costs, link_types
 from netsim import __version__
 from netsim.core.errors import ConfigError
+from netsim.core.options import Parameters
 from workloads.chips import Chip
 from workloads.chips import chip as get_chip
 from workloads.fabric import CollectiveRun, Fabric, library_record, run_allreduce, run_groups
@@ -444,3 +445,8 @@ def train_experiment(**params: Any) -> dict[str, Any]:
     except KeyError as exc:
         raise ConfigError(f"{exc.args[0]}: required parameter of the train experiment") from None
     return train_step(model, chip, topo, options=TrainOptions.from_mapping(p)).to_dict()
+
+
+train_experiment.parameters = Parameters(  # type: ignore[attr-defined]
+    ("model", "chip", "topo"), (), TrainOptions
+)

@@ -44,6 +44,7 @@ __all__ = [
     "KINDS",
     "PLUGIN_GROUP",
     "check_kind",
+    "check_parameters",
     "flatten_metrics",
     "probe_experiment",
     "resolve_kind",
@@ -103,6 +104,26 @@ def resolve_kind(kind: str) -> Callable[..., Mapping[str, Any]]:
     if not callable(func):
         raise ConfigError(f"kind: {kind!r} is unavailable ({path}: no function {funcname!r})")
     return func
+
+
+def check_parameters(kind: str, params: Mapping[str, Any]) -> None:
+    """Check a spec case's parameter names against what its built-in ``kind`` takes.
+
+    A built-in kind's function declares its names as a
+    :class:`~netsim.core.options.Parameters` in its ``parameters`` attribute (required
+    names, optional names and its options object); a sweep calls this when it loads the
+    spec, before any point runs. Plugin kinds are not imported here (they may be installed
+    on the workers only), so their names are checked when their points run.
+
+    Raises
+    ------
+    ConfigError
+        An unknown name (with the closest known one) or a missing required one.
+    """
+    if kind in KINDS:
+        declared = resolve_kind(kind).parameters  # type: ignore[attr-defined]
+        if declared is not None:
+            declared.check(params, kind)
 
 
 def _jsonable(value: Any, name: str) -> Any:
@@ -213,3 +234,7 @@ def probe_experiment(
         "pid": os.getpid(),
         "python": sys.version.split()[0],
     }
+
+
+#: The probe kind takes any names (extra ones are echoed in its record).
+probe_experiment.parameters = None  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from netsim.app.experiments import check_kind
+from netsim.app.experiments import check_kind, check_parameters
 from netsim.core.errors import ConfigError
 from netsim.core.units import check_range_count, parse_float_range, parse_size_range
 from netsim.core.validate import read_text, require_choice, require_int
@@ -274,6 +274,7 @@ def _case(raw: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> di
     both = sorted(set(fixed) & set(swept))
     if both:
         raise ConfigError(f"{both[0]}: is both fixed and swept in {where}")
+    check_parameters(kind, {**fixed, **swept})
     return {"kind": kind, "mode": mode, "fixed": fixed, "sweep": swept}
 
 

@@ -57,7 +57,16 @@ from netsim.core.errors import ConfigError
 from netsim.core.units import parse_bandwidth, parse_size, parse_time
 from netsim.core.validate import require_choice, require_float, require_int
 
-__all__ = ["KINDS", "OptionSpec", "Options", "fields_of", "option", "parse_bool", "spec_of"]
+__all__ = [
+    "KINDS",
+    "OptionSpec",
+    "Options",
+    "Parameters",
+    "fields_of",
+    "option",
+    "parse_bool",
+    "spec_of",
+]
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -252,3 +261,55 @@ class Options:
     def to_dict(self) -> dict[str, Any]:
         """``{name: value}`` of every option."""
         return {f.name: getattr(self, f.name) for f in fields_of(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameters:
+    """The parameter names a study's sweep kind takes: required, optional and its options.
+
+    A sweep checks every case's names with :meth:`check` when it loads the spec, before any
+    point runs or any file is written, so a misspelt name is one error, not a failed point
+    each. (Values are checked when each point runs: an option that breaks a rule between
+    fields at one point is that point's failure, not the spec's.)
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True, kw_only=True)
+    ... class Demo(Options):
+    ...     seed: int = option(0, kind="int")
+    >>> Parameters(("topo",), ("size",), Demo).check({"topo": "x", "sise": 1}, "demo")
+    Traceback (most recent call last):
+    ...
+    netsim.core.errors.ConfigError: sise: not a parameter of the demo experiment (did you mean size?), got 1
+    """
+
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    options: type[Options] | None = None
+
+    def names(self) -> tuple[str, ...]:
+        """Every name the kind takes, in order (required, optional, options)."""
+        opts = tuple(f.name for f in fields_of(self.options)) if self.options else ()
+        return (*self.required, *self.optional, *opts)
+
+    def check(self, params: Mapping[str, Any], kind: str) -> None:
+        """Refuse a missing required name or an unknown one (with the closest known name).
+
+        Raises
+        ------
+        ConfigError
+            ``name: not a parameter of the KIND experiment (did you mean ...?), got value``
+            or ``name: required parameter of the KIND experiment``.
+        """
+        names = self.names()
+        for key, value in params.items():
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ConfigError(
+                    f"{key}: not a parameter of the {kind} experiment{hint}, got {value!r}"
+                )
+        for key in self.required:
+            if key not in params:
+                raise ConfigError(f"{key}: required parameter of the {kind} experiment")

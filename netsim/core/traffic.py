@@ -47,7 +47,7 @@ from netsim.core.engine import FORWARDING, PacketNetwork
 from netsim.core.engine.routing import ROUTERS, parse_routing
 from netsim.core.errors import ConfigError
 from netsim.core.openloop import TOLERANCE, OpenLoop
-from netsim.core.options import Options, option
+from netsim.core.options import Options, Parameters, option
 from netsim.core.units import parse_size
 from netsim.core.validate import require_choice, require_float, require_int
 
@@ -392,3 +392,8 @@ def traffic_experiment(**params: Any) -> dict[str, Any]:
         raise ConfigError("topo: the traffic experiment needs a topology, got none") from None
     pattern, load = p.pop("pattern", "uniform"), p.pop("load", 0.1)
     return run_traffic(topo, pattern, load, TrafficOptions.from_mapping(p)).to_dict()
+
+
+traffic_experiment.parameters = Parameters(  # type: ignore[attr-defined]
+    ("topo",), ("pattern", "load"), TrafficOptions
+)
