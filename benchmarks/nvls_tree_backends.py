@@ -10,6 +10,8 @@ was.
 
 Measured (1 GiB, two nodes, default pieces): 3.926 ms and 3.922 ms (513 GB/s) as built; flow
 4.373 ms / 460 GB/s and packet 4.099 ms / 491 GB/s with the NIC inside the NVLink budget.
+(Measured before each NVLS+tree channel became its own stream; the script runs the
+schedule without NCCL's per-channel cap, ``channel_rate``, which ``run_collective`` adds.)
 
 Run: ``python benchmarks/nvls_tree_backends.py [--nodes N] [--size 1GiB] [--chunks K]
 [--backends flow,packet]`` (the packet engine takes about 15 s at two nodes and 1 GiB, and

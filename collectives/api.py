@@ -26,7 +26,7 @@ from collectives.channels import resolve_channels
 from collectives.options import CollectiveOptions, parse_ranks
 from collectives.runner import RunResult, contention_free, run
 from collectives.schedule import OPS, Schedule, merge
-from collectives.tuner import Choice
+from collectives.tuner import Choice, nvls_tree_channel_cap
 from collectives.verify import check_result, random_inputs
 from netsim import __version__
 from netsim.core.errors import ConfigError
@@ -218,7 +218,9 @@ def _measure(
     and the busy fraction of every link."""
     G, net = setup.graph, dict(routing=o.routing, seed=o.seed, mtu=o.mtu, header=o.header)
     inputs = random_inputs(sched, o.seed) if o.check else None
-    kw = dict(costs=costs, reduce_bandwidth=o.reduce_bandwidth)
+    cap = _channel_cap(setup, sched, o)
+    rate = None if cap is None else _channel_rate(sched, cap)
+    kw = dict(costs=costs, reduce_bandwidth=o.reduce_bandwidth, channel_rate=rate)
     ana: float | None = None
     if o.estimate and o.backend != "analytical":  # first: its memory is freed before the run
         ana = max(contention_free(make_backend(G, "analytical", **net), sched, **kw), default=0.0)
@@ -257,8 +259,24 @@ def _measure(
         "bytes": res.bytes,
         "wall_s": wall,
         **_costs_used(costs, res.link_types),
+        "channel_cap_busbw": cap,
     }
     return out, util
+
+
+def _channel_cap(setup: _Setup, sched: Schedule, o: CollectiveOptions) -> float | None:
+    """NCCL's busbw ceiling from its per-channel throughput (``nccl`` library only, where
+    NCCL's tuning tables have one: NVLS+tree all-reduce), bytes/s; None otherwise."""
+    if o.library != "nccl" or sched.algo != "nvls-tree" or not sched.channels:
+        return None
+    return nvls_tree_channel_cap(setup.graph, sched.ranks)
+
+
+def _channel_rate(sched: Schedule, cap: float) -> float:
+    """Payload bytes/s of one channel stream of a rank for a busbw ceiling ``cap`` shared
+    evenly by the schedule's channels: ``cap / channels / busbw_factor``."""
+    streams = len(set(sched.channels.values()))
+    return cap / streams / busbw_factor(sched.op, len(sched.ranks))
 
 
 def _costs_used(costs: calibration.CostModel, link_types: Any) -> dict[str, Any]:

@@ -37,6 +37,10 @@ what is modelled of it:
   parent) and down pass (received from the parent, ``multimem.st`` plus the children) run
   in separate warp groups on separate connections, so a piece's down pass overlaps the next
   pieces' up passes: here the two passes are separate FIFO streams (``"up"``/``"down"``);
+- slice ``j`` is channel ``j``: every GPU's send of its slice-``j`` pieces into the
+  NVSwitches is marked in ``Schedule.channels``, so NCCL's per-channel throughput cap
+  (``perChMaxNVLSTreeBws``, :func:`collectives.tuner.nvls_tree_channel_cap`) paces it when
+  the library is ``nccl`` (:func:`collectives.runner.run`, ``channel_rate``);
 - NCCL pipelines in chunks of 128 KiB (``NCCL_NVLS_CHUNKSIZE``; 64 KiB on four or more
   nodes, ``nvlsTreeMaxChunkSize``) on 16 channels (``NVLS_NCHANNELS_SM90``); netsim's pieces
   are coarser (:data:`NVLS_PIECE_BYTES`) to keep the schedule small, so its pipeline fills
@@ -152,15 +156,20 @@ class _Stages:
                 out.append((sw, a, b))
         return out
 
-    def reduce_to_head(self, n: int, j: int, lo: int, hi: int) -> list[int]:
+    def reduce_to_head(self, n: int, j: int, lo: int, hi: int, channel: bool = False) -> list[int]:
         """Stage 1: the node's sum lands in the head's ``x`` once the returned transfers
-        have arrived."""
+        have arrived. With ``channel`` every GPU's send of its piece is marked as channel
+        ``j``'s (``Schedule.channels``: the stream a per-channel cap paces)."""
         node, head = self.lay.nodes[n], self.lay.nodes[n][j]
         if not self.sw[n]:  # direct: every GPU adds its piece into the head
             return [self.add(g, head, "x", lo, hi, "x", "sum", []) for g in node if g != head]
         out = []
         for sw, a, b in self.stripes(n, lo, hi):
-            ups = [self.add(g, sw, "x", a, b, self.acc, "sum", []) for g in node]
+            # A channel's sends are a stream of their own (NCCL's channels run concurrently).
+            stream = f"c{j}" if channel else ""
+            ups = [self.add(g, sw, "x", a, b, self.acc, "sum", [], stream) for g in node]
+            if channel:
+                self.s.channels.update(dict.fromkeys(ups, j))
             out.append(self.add(sw, head, self.acc, a, b, "x", "copy", ups))
         return out
 
@@ -243,7 +252,7 @@ def allreduce_nvls_tree(req: BuildRequest) -> Schedule:
     for j, m, lo, hi in _pieces(s.count, lay.local, k):
         parents = trees[(j + m) % 2]
         heads = [node[j] for node in lay.nodes]
-        have = {n: st.reduce_to_head(n, j, lo, hi) for n in range(len(heads))}
+        have = {n: st.reduce_to_head(n, j, lo, hi, channel=True) for n in range(len(heads))}
         got = {n: list(have[n]) for n in have}
         order = _leaves_first(parents)
         for n in order:

@@ -30,6 +30,14 @@ paid before it starts are those of the link types its route crosses
 (``CostModel.for_links``), and the launch cost is the largest among the link types the
 schedule's transfers cross.
 
+With ``channel_rate`` (bytes/s) every transfer the schedule marks as a channel's
+(``Schedule.channels``) is paced per ``(channel, source)`` stream, a FIFO server of payload
+bytes: a transfer of ``n`` bytes sent at ``t_s`` arrives no earlier than ``max(free, t_s) +
+n / channel_rate``, ``free`` being when that stream's previous transfer was paced. So one
+channel's ``S`` bytes from one source take at least ``S / channel_rate``; a library's
+per-channel throughput (NCCL's ``perChMax*Bws``, see :func:`collectives.api`), never the
+hardware's.
+
 With ``data`` the numpy payloads ride the simulation: a transfer reads its source slice when
 it starts and writes (or adds) it at its destinations when it arrives, so the schedule that
 is timed is the one that is checked (:func:`collectives.schedule.expected`).
@@ -297,6 +305,8 @@ class _Run:
     t0: float = 0.0
     bufs: dict[tuple[int, str], np.ndarray] | None = None
     reducers: _SwitchReducers | None = None
+    channel_rate: float | None = None
+    paced: dict[tuple[int, int], float] = field(default_factory=dict)
     stripes: _Stripes | None = None
     chips: set[int] = field(default_factory=set)
     waiting: list[int] = field(default_factory=list)
@@ -309,6 +319,9 @@ def _prepare(backend: Backend, schedule: Schedule, data: Any, **costs: Any) -> _
     """Validate the inputs and set up the state of a run (clock at ``backend.env.now``)."""
     schedule.validate()
     rbw = costs.pop("reduce_bandwidth")
+    rate = costs.pop("channel_rate")
+    if rate is not None:
+        rate = require_float("channel_rate", rate, min=0.0, min_open=True)
     if rbw is not None:
         rbw = require_float("reduce_bandwidth", rbw, min=0.0, min_open=True)
     delays = {
@@ -321,7 +334,8 @@ def _prepare(backend: Backend, schedule: Schedule, data: Any, **costs: Any) -> _
     r.t0 = backend.env.now
     r.chips = {v for v, k in backend.graph.nodes(data="kind") if k == "chip"}
     r.reducers = _SwitchReducers(backend.graph)
-    r.sent = [0.0] * len(ts) if r.reducers.rate else []
+    r.channel_rate = rate if schedule.channels else None
+    r.sent = [0.0] * len(ts) if r.reducers.rate or r.channel_rate else []
     r.bufs = initial_buffers(schedule, data) if data is not None else None
     r.stripes = _Stripes(backend) if any(sprays) else None
     r.waiting = [len(t.deps) for t in ts]
@@ -372,28 +386,35 @@ def _handlers(r: _Run) -> Callable[[int], None]:
         else:
             _striped(backend, stripes.split(src, dsts[0], wire), src, dsts[0], done, i)
 
-    done = arrived if r.rbw is None and not r.reducers.rate else _landing(r, arrived)
+    plain = r.rbw is None and not r.reducers.rate and r.channel_rate is None
+    done = arrived if plain else _landing(r, arrived)
     return start
 
 
 def _landing(r: _Run, arrived: Callable[[int], None]) -> Callable[[int], None]:
-    """Wrap ``arrived`` with the reduction time of an op ``"sum"`` transfer: at a switch's
-    reduction engine, or ``3 * nbytes / reduce_bandwidth`` into a chip."""
+    """Wrap ``arrived`` with a channel's pacing and the reduction time of an op ``"sum"``
+    transfer: at a switch's reduction engine, or ``3 * nbytes / reduce_bandwidth`` into a
+    chip."""
     env, later = r.backend.env, r.backend.call_at
     ts, itemsize = r.schedule.transfers, r.schedule.itemsize
     reducers, rbw, chips, sent = r.reducers, r.rbw, r.chips, r.sent
+    channels, rate, paced = r.schedule.channels, r.channel_rate, r.paced
 
     def landed(i: int) -> None:
-        t = ts[i]
+        t, at = ts[i], env.now
+        if rate is not None and i in channels:
+            key = (channels[i], t.src)
+            paced[key] = max(paced.get(key, 0.0), sent[i]) + t.count * itemsize / rate
+            at = max(at, paced[key])
         if t.op == "sum" and reducers.rate and len(t.dsts) == 1:
-            at = reducers.done(t.dsts[0], t.count * itemsize, sent[i], env.now)
-            if at is not None:
-                later(at, arrived, i) if at > env.now else arrived(i)
+            got = reducers.done(t.dsts[0], t.count * itemsize, sent[i], at)
+            if got is not None:
+                later(got, arrived, i) if got > env.now else arrived(i)
                 return
         if rbw is not None and t.op == "sum" and any(d in chips for d in t.dsts):
-            later(env.now + 3.0 * t.count * itemsize / rbw, arrived, i)
+            later(at + 3.0 * t.count * itemsize / rbw, arrived, i)
         else:
-            arrived(i)
+            later(at, arrived, i) if at > env.now else arrived(i)
 
     return landed
 
@@ -448,6 +469,7 @@ def run(
     efficiency: float = 1.0,
     multipath: bool = False,
     costs: CostModel | None = None,
+    channel_rate: float | None = None,
 ) -> RunResult:
     """Time ``schedule`` on ``backend`` (see the module docstring).
 
@@ -475,6 +497,10 @@ def run(
         Library costs per link type, charged per route (see the module docstring); then
         ``step_overhead``, ``launch_overhead``, ``efficiency`` and ``multipath`` must keep
         their defaults.
+    channel_rate : float, optional
+        Bytes/s of each ``(channel, source)`` stream of the transfers ``schedule.channels``
+        marks (a library's per-channel throughput, see the module docstring); ``None`` =
+        unpaced.
 
     Returns
     -------
@@ -490,7 +516,7 @@ def run(
     r = _prepare(
         backend, schedule, data, reduce_bandwidth=reduce_bandwidth, start_delay=start_delay,
         step_overhead=step_overhead, launch_overhead=launch_overhead, efficiency=efficiency,
-        multipath=multipath, costs=costs,
+        multipath=multipath, costs=costs, channel_rate=channel_rate,
     )  # fmt: skip
     with gc_paused():
         _kick_off(r, _handlers(r))
@@ -508,6 +534,7 @@ def contention_free(
     efficiency: float = 1.0,
     multipath: bool = False,
     costs: CostModel | None = None,
+    channel_rate: float | None = None,
 ) -> list[float]:
     """Arrival times of :func:`run` on an analytical network, without an event queue.
 
@@ -520,15 +547,16 @@ def contention_free(
     those of the event-driven run (a timer set for time ``t`` at ``now`` fires at
     ``now + (t - now)``), so the result equals ``run(network, schedule, ...).arrivals``
     exactly; the tests check it on every algorithm. A schedule that sums into a switch with
-    a reduction engine (a FIFO server, served in the order of the arrivals) is run on the
-    event queue instead.
+    a reduction engine (a FIFO server, served in the order of the arrivals), or whose
+    channels are paced (``channel_rate``), is run on the event queue instead.
 
     Parameters are those of :func:`run` (a fresh network, clock at 0).
     """
     engines = _SwitchReducers(network.graph).rate
-    if engines and any(
+    paced = channel_rate is not None and bool(schedule.channels)
+    if paced or (engines and any(
         t.op == "sum" and len(t.dsts) == 1 and t.dsts[0] in engines for t in schedule.transfers
-    ):
+    )):  # fmt: skip
         return run(
             network,
             schedule,
@@ -538,6 +566,7 @@ def contention_free(
             efficiency=efficiency,
             multipath=multipath,
             costs=costs,
+            channel_rate=channel_rate,
         ).arrivals
     schedule.validate()
     rbw = None

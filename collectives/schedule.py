@@ -134,6 +134,10 @@ class Schedule:
         Per-pair element counts for ``alltoall``.
     groups : list of Schedule
         For a merged schedule, the schedules it was merged from (checked one by one).
+    channels : dict
+        Transfer index -> the library channel that moves it, for transfers whose rate a
+        per-channel throughput cap limits (:func:`collectives.runner.run`,
+        ``channel_rate``); empty when the builder marks none (a merge keeps none).
     """
 
     op: str
@@ -146,6 +150,7 @@ class Schedule:
     root: int = 0
     matrix: np.ndarray | None = None
     groups: list[Schedule] = field(default_factory=list)
+    channels: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for r in self.ranks:

@@ -70,7 +70,15 @@ import networkx as nx
 from collectives.channels import layout
 from collectives.multidim import suits
 
-__all__ = ["NCCL_TO_NETSIM", "Choice", "System", "choose", "nccl_times", "system"]
+__all__ = [
+    "NCCL_TO_NETSIM",
+    "Choice",
+    "System",
+    "choose",
+    "nccl_times",
+    "nvls_tree_channel_cap",
+    "system",
+]
 
 ALGOS = ("tree", "ring", "collnet_direct", "collnet_chain", "nvls", "nvls_tree")
 PROTOS = ("LL", "LL128", "Simple")
@@ -250,6 +258,23 @@ def _graphs(sy: System) -> dict[str, tuple[int, float, float]]:
     nvls = (nch, fits[0], min(2 * fits[0], speeds[0]))
     return {"ring": ring, "tree": ring, "nvls": nvls, "nvls_tree": nvls,
             "collnet_direct": ring, "collnet_chain": ring}  # fmt: skip
+
+
+def nvls_tree_channel_cap(graph: Any, ranks: Sequence[int]) -> float | None:
+    """NCCL's ceiling on NVLS+tree all-reduce busbw, bytes/s: ``nChannels * perChMaxNVLSTreeBw``.
+
+    NCCL's tuning model (``src/graph/tuning.cc``, ``ncclTopoTuneModel``) caps NVLS+tree at
+    ``perChMaxNVLSTreeBws`` per channel (Hopper 57.7 GB/s on two nodes, 45.5 on three or
+    more; Blackwell 96 / 80) and multiplies by the NVLS graph's channel count (one per GPU
+    of a node, :func:`_graphs`: 8 on a DGX H100, so 461.6 GB/s on two nodes). These are
+    NCCL's own constants, not fitted to any netsim validation row. None where NCCL has no
+    such ceiling (not NVLink GPUs, one node).
+    """
+    sy = system(graph, ranks)
+    if sy is None or sy.nodes < 2:
+        return None
+    per_channel = _GEN[sy.gen]["nvls_tree"][min(sy.nodes, 3) - 1]
+    return _graphs(sy)["nvls_tree"][0] * per_channel * 1e9 if per_channel > 0 else None
 
 
 def _bus_bw(sy: System, a: str, p: int, graph: tuple[int, float, float]) -> float:

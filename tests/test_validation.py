@@ -118,19 +118,15 @@ CASES = [
 
 #: Rows netsim misses, with the mechanism it lacks (also on docs/validation.md).
 MISSES = {
-    "2xdgx-h100-auto-1GiB": "513 GB/s (flow and packet; 1.19) since a GPU's NIC is outside "
-    "its NVLink injection budget, as on a DGX H100. Missing: NCCL's per-channel throughput "
-    "(SM/warp limits of a channel); NCCL's own tuning model caps NVLS+tree at 57.7 GB/s per "
-    "channel at two Hopper nodes (perChMaxNVLSTreeBws, src/graph/tuning.cc), 462 GB/s for "
-    "8 channels.",
     "4xdgx-h100-ring-1GiB": "netsim's rings reach their NIC bound, 8 NICs x 47 GB/s = "
     "376 GB/s (1.17). The measured system (NVIDIA/nccl issue 1221) has RoCE NICs, not the "
     "InfiniBand netsim runs; NCCL's tuning model has no per-channel cap for ring/Simple.",
     "4xdgx-h100-nvls-tree-1GiB": "NIC-bound (inner tree nodes carry a quarter of the data "
-    "each way: 364 GB/s at most), but the flow model keeps the NICs 18-23% idle at any piece "
-    "size (16-256 pieces per slice), while the packet engine reaches 326 GB/s with 64 pieces: "
-    "the two share a NIC among the tree's streams differently (max-min rates vs FIFO per "
-    "port); netsim's pieces are also far coarser than NCCL's 64 KiB chunks.",
+    "each way: 364 GB/s at most, also NCCL's per-channel ceiling 8 x 45.5 GB/s), but the "
+    "flow model keeps the NICs idle part of the time (257 GB/s with the ceiling paced on "
+    "every channel, 281 before), and the two models share a NIC among the tree's streams "
+    "differently (max-min rates vs FIFO per port); netsim's pieces are also far coarser "
+    "than NCCL's 64 KiB chunks.",
     "2xdgx-h100-nvls-tree-8B": "NCCL runs NVLS+tree only with its Simple protocol (flag "
     "handshakes per step, a GPUDirect flush after each network receive; its tuner charges "
     "25 us inside the node and 20.9 us per tree level each way); netsim charges every "

@@ -65,10 +65,6 @@ CASES = [
 
 #: Rows netsim misses, with the mechanism it lacks (also on docs/validation.md).
 MISSES = {
-    "cw-2xdgx-h100-auto-8GiB": "561 GB/s (1.27) since a GPU's NIC is outside its NVLink "
-    "injection budget, as on a DGX H100. Missing: NCCL's per-channel throughput (SM/warp "
-    "limits of a channel); NCCL's own tuning model caps NVLS+tree at 57.7 GB/s per channel "
-    "at two Hopper nodes (perChMaxNVLSTreeBws, src/graph/tuning.cc), 462 GB/s for 8 channels.",
     "gb200-2trays-mnnvl-auto-8GiB": "netsim's NVLS all-reduce on 8 Blackwell GPUs is bound "
     "only by the NVLink links and the switch chips' reduction engines (18 chips, lightly "
     "loaded by 8 GPUs); what holds NCCL's NVLS at ~811 GB/s there (the GPUs' multimem "

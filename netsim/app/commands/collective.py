@@ -120,6 +120,8 @@ def _print_header(r0: dict) -> None:
             f"{format_time(c['launch_overhead'])}, efficiency {c['efficiency']:.3g}, "
             f"multipath {'on' if c['multipath'] else 'off'}"
         )
+    if r0.get("channel_cap_busbw"):
+        print(f"per-channel cap: busbw at most {format_bandwidth(r0['channel_cap_busbw'])} (NCCL)")
 
 
 def _print_one(r: dict) -> None:
