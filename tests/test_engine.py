@@ -6,29 +6,12 @@ import random
 
 import networkx as nx
 import pytest
+from topo_helpers import chain
 
 from netsim.core.engine import PacketNetwork
 from netsim.core.errors import ConfigError, DeadlockError
 from netsim.core.traffic import run_traffic
 from topologies.graph import add_chip, add_link, add_switch, finish
-
-
-def chain(bws, lats, switch_lat=0.0, inj=None):
-    """chip 0 - switches - chip 1: len(bws) links; interior nodes are switches."""
-    G = nx.Graph()
-    n = len(bws)
-    add_chip(G, 0, (0, 0))
-    add_chip(G, 1, (n, 0))
-    nodes = [0] + [2 + i for i in range(n - 1)] + [1]
-    for i in range(n - 1):
-        add_switch(G, 2 + i, (i + 1, 0), latency=switch_lat)
-    for i, (bw, lat) in enumerate(zip(bws, lats, strict=True)):
-        add_link(G, nodes[i], nodes[i + 1], link="ib", bandwidth=bw, latency=lat)
-    G = finish(G, "chain", {})
-    if inj is not None:
-        for c in (0, 1):
-            G.nodes[c]["injection_bandwidth"] = inj
-    return G
 
 
 def ring(k, bw=1e9, lat=1e-7):

@@ -1,5 +1,6 @@
 """Reference computations shared by the topology tests (test_topo_*.py): chip-to-chip link
-distances by breadth-first search and the bisection by brute force over every chip split."""
+distances by breadth-first search, the bisection by brute force over every chip split, and
+a two-chip chain of switches."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import itertools
 
 import networkx as nx
 
-__all__ = ["brute_bisection", "chip_distances", "chips_of", "cut_of", "flow_graph"]
+from topologies.graph import add_chip, add_link, add_switch, finish
+
+__all__ = ["brute_bisection", "chain", "chip_distances", "chips_of", "cut_of", "flow_graph"]
 
 
 def chips_of(G: nx.Graph) -> list[int]:
@@ -64,3 +67,21 @@ def brute_bisection(G: nx.Graph) -> float:
     return min(
         cut_of(H, chips, set(side)) for side in itertools.combinations(chips, len(chips) // 2)
     )
+
+
+def chain(bws, lats, switch_lat=0.0, inj=None):
+    """chip 0 - switches - chip 1: len(bws) links; interior nodes are switches (ib links)."""
+    G = nx.Graph()
+    n = len(bws)
+    add_chip(G, 0, (0, 0))
+    add_chip(G, 1, (n, 0))
+    nodes = [0] + [2 + i for i in range(n - 1)] + [1]
+    for i in range(n - 1):
+        add_switch(G, 2 + i, (i + 1, 0), latency=switch_lat)
+    for i, (bw, lat) in enumerate(zip(bws, lats, strict=True)):
+        add_link(G, nodes[i], nodes[i + 1], link="ib", bandwidth=bw, latency=lat)
+    G = finish(G, "chain", {})
+    if inj is not None:
+        for c in (0, 1):
+            G.nodes[c]["injection_bandwidth"] = inj
+    return G
