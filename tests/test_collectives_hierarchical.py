@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from schedule_helpers import check, longest_chain
 
 from collectives.hierarchical import (
     allgather_ring_line,
@@ -23,26 +24,11 @@ from collectives.hierarchical import (
     rank_grid,
     reduce_scatter_ring_line,
 )
-from collectives.schedule import Schedule, execute, expected, merge
+from collectives.schedule import merge
 from netsim.core.errors import ConfigError
 from topologies.hierarchical import hierarchical
 
 SP = hierarchical(3, gpus=4, switches=2, links_per_gpu=4)  # 3 nodes x 4 GPUs
-
-
-def check(s: Schedule, inputs: dict, seeds=(None, 1, 2, 3)) -> None:
-    s.validate()
-    for seed in seeds:
-        out = execute(s, inputs, seed=seed)
-        for key, sl, want in expected(s, inputs):
-            np.testing.assert_array_equal(out[key][sl], want, err_msg=f"{key} seed={seed}")
-
-
-def longest_chain(s: Schedule) -> int:
-    level: list[int] = []
-    for t in s.transfers:
-        level.append(1 + max((level[d] for d in t.deps), default=0))
-    return max(level, default=0)
 
 
 def grid_graph(shape: tuple[int, ...]) -> nx.Graph:

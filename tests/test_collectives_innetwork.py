@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from schedule_helpers import check, longest_chain
 
 from collectives.hierarchical import allreduce_hierarchical
 from collectives.innetwork import (
@@ -20,7 +21,7 @@ from collectives.innetwork import (
     broadcast_innetwork,
     reduce_innetwork,
 )
-from collectives.schedule import Schedule, execute, expected, merge
+from collectives.schedule import Schedule, merge
 from netsim.core.engine import PacketNetwork
 from netsim.core.errors import ConfigError
 from topologies.hierarchical import hierarchical
@@ -34,21 +35,6 @@ BUILDERS = {
 }
 DGX = nvswitch()  # DGX H100: 8 GPUs, 4 NVSwitch chips with NVLink SHARP
 FAT = fat_tree(4, reduction=True)  # 16 hosts, 20 switches
-
-
-def check(s: Schedule, inputs: dict, seeds=(None, 1, 2, 3)) -> None:
-    s.validate()
-    for seed in seeds:
-        out = execute(s, inputs, seed=seed)
-        for key, sl, want in expected(s, inputs):
-            np.testing.assert_array_equal(out[key][sl], want, err_msg=f"{key} seed={seed}")
-
-
-def longest_chain(s: Schedule, weight=lambda t: 1) -> int:
-    level: list[int] = []
-    for t in s.transfers:
-        level.append(weight(t) + max((level[d] for d in t.deps), default=0))
-    return max(level, default=0)
 
 
 def hops(G: nx.Graph):

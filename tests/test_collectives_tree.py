@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from schedule_helpers import check, longest_chain
 
-from collectives.schedule import Schedule, execute, expected, merge
+from collectives.schedule import Schedule, merge
 from collectives.tree import (
     allreduce_tree,
     binomial_parents,
@@ -28,22 +29,6 @@ from collectives.tree import (
 from netsim.core.errors import ConfigError
 
 BUILDERS = {"allreduce": allreduce_tree, "broadcast": broadcast_tree, "reduce": reduce_tree}
-
-
-def check(s: Schedule, inputs: dict, seeds=(None, 1, 2, 3)) -> None:
-    s.validate()
-    for seed in seeds:
-        out = execute(s, inputs, seed=seed)
-        for key, sl, want in expected(s, inputs):
-            np.testing.assert_array_equal(out[key][sl], want, err_msg=f"{key} seed={seed}")
-
-
-def longest_chain(s: Schedule) -> int:
-    """Transfers on the longest dependency chain."""
-    level = []
-    for t in s.transfers:
-        level.append(1 + max((level[d] for d in t.deps), default=0))
-    return max(level, default=0)
 
 
 def sent(s: Schedule) -> Counter:
