@@ -49,110 +49,69 @@ class LinkType:
     source: str
 
 
+# One row per link type (the fields of LinkType, SI units); each row's sources are in _SOURCES.
+# fmt: off
+_TABLE: tuple[tuple[str, float, float, int, int, float], ...] = (
+    # name        bandwidth latency mtu   header switch_latency
+    ("nvlink",    25e9,     10e-9,  256,  16,  100e-9),
+    ("nvlink5",   50e9,     10e-9,  256,  16,  100e-9),
+    ("ib",        50e9,     25e-9,  4096, 26,  130e-9),
+    ("ethernet",  50e9,     25e-9,  4096, 82,  600e-9),
+    ("ici",       50e9,     50e-9,  512,  32,  0.0),
+    ("wafer",     100e9,    2e-9,   64,   4,   1e-9),
+    ("wafer-die", 50e9,     5e-9,   64,   4,   1e-9),
+)
+# fmt: on
+
+_SOURCES: dict[str, str] = {
+    "nvlink": (
+        "NVLink4: 18 links x 50 GB/s bidirectional = 900 GB/s per H100, i.e. 25 GB/s per "
+        "direction per link (NVIDIA H100 Tensor Core GPU Architecture whitepaper, 2022). "
+        "Packets of up to 256 B payload with a 16 B header flit (Foley & Danskin, "
+        "'Ultra-Performance Pascal GPU and NVLink Interconnect', IEEE Micro 37(2), 2017). "
+        "Switch and link latency: assumed order of magnitude (~100 ns port to port)."
+    ),
+    "nvlink5": (
+        "NVLink5: 18 links x 100 GB/s bidirectional = 1.8 TB/s per B200/GB200, i.e. 50 GB/s "
+        "per direction per link (NVIDIA GB200 NVL72 and Blackwell architecture pages, "
+        "2024); packet format as NVLink4."
+    ),
+    "ib": (
+        "InfiniBand NDR 400 Gb/s = 50 GB/s per direction; MTU 4096 B and LRH 8 + BTH 12 + "
+        "ICRC 4 + VCRC 2 = 26 header bytes (InfiniBand Architecture Specification vol. 1); "
+        "130 ns port-to-port is the figure of the HDR Quantum QM8700 datasheet; NVIDIA does "
+        "not publish one for NDR Quantum-2 and third-party reports range from ~150 to "
+        "~330 ns, so treat it as a lower bound. ~5 m of cable at 5 ns/m."
+    ),
+    "ethernet": (
+        "400 GbE with RoCEv2: 50 GB/s per direction; 4096 B RoCE MTU; on the wire per "
+        "packet: preamble+SFD 8 + IFG 12, Ethernet header 14 + FCS 4, IPv4 20, UDP 8, "
+        "IB BTH 12 and ICRC 4 = 82 bytes (InfiniBand Architecture Specification vol. 1, "
+        "annex A17 RoCEv2; IEEE 802.3). Switch latency: assumed order of magnitude for "
+        "51.2 Tb/s Ethernet ASICs (vendors do not publish a comparable port-to-port figure)."
+    ),
+    "ici": (
+        "TPU v4 inter-chip interconnect: 6 links per chip at 50 GB/s per direction "
+        "(Jouppi et al., 'TPU v4: An Optically Reconfigurable Supercomputer for Machine "
+        "Learning', ISCA 2023); consistent with the 24 TB/s bisection bandwidth of a "
+        "4096-chip 16x16x16 torus pod (512 links across the cut; Google Cloud TPU v4 "
+        "documentation). Direct network, routing in the chip. Link latency and packet "
+        "size assumed."
+    ),
+    "wafer": (
+        "On-wafer mesh between tiles: short wires, ~1 cycle per router hop at ~1 GHz "
+        "(Cerebras WSE fabric, Lie, 'Cerebras Architecture Deep Dive', Hot Chips 2022); "
+        "bandwidth per tile link assumed."
+    ),
+    "wafer-die": (
+        "Links that cross a die (reticle) boundary on a wafer: lower bandwidth and a few "
+        "more ns than intra-die wires (Tesla Dojo training tile, Talpes et al., Hot Chips "
+        "2022; Cerebras scribe-line stitching, Hot Chips 2022). Values assumed."
+    ),
+}
+
 LINK_TYPES: dict[str, LinkType] = {
-    lt.name: lt
-    for lt in (
-        LinkType(
-            "nvlink",
-            bandwidth=25e9,
-            latency=10e-9,
-            mtu=256,
-            header=16,
-            switch_latency=100e-9,
-            source=(
-                "NVLink4: 18 links x 50 GB/s bidirectional = 900 GB/s per H100, i.e. 25 GB/s per "
-                "direction per link (NVIDIA H100 Tensor Core GPU Architecture whitepaper, 2022). "
-                "Packets of up to 256 B payload with a 16 B header flit (Foley & Danskin, "
-                "'Ultra-Performance Pascal GPU and NVLink Interconnect', IEEE Micro 37(2), 2017). "
-                "Switch and link latency: assumed order of magnitude (~100 ns port to port)."
-            ),
-        ),
-        LinkType(
-            "nvlink5",
-            bandwidth=50e9,
-            latency=10e-9,
-            mtu=256,
-            header=16,
-            switch_latency=100e-9,
-            source=(
-                "NVLink5: 18 links x 100 GB/s bidirectional = 1.8 TB/s per B200/GB200, i.e. 50 GB/s "
-                "per direction per link (NVIDIA GB200 NVL72 and Blackwell architecture pages, "
-                "2024); packet format as NVLink4."
-            ),
-        ),
-        LinkType(
-            "ib",
-            bandwidth=50e9,
-            latency=25e-9,
-            mtu=4096,
-            header=26,
-            switch_latency=130e-9,
-            source=(
-                "InfiniBand NDR 400 Gb/s = 50 GB/s per direction; MTU 4096 B and LRH 8 + BTH 12 + "
-                "ICRC 4 + VCRC 2 = 26 header bytes (InfiniBand Architecture Specification vol. 1); "
-                "130 ns port-to-port is the figure of the HDR Quantum QM8700 datasheet; NVIDIA does "
-                "not publish one for NDR Quantum-2 and third-party reports range from ~150 to "
-                "~330 ns, so treat it as a lower bound. ~5 m of cable at 5 ns/m."
-            ),
-        ),
-        LinkType(
-            "ethernet",
-            bandwidth=50e9,
-            latency=25e-9,
-            mtu=4096,
-            header=82,
-            switch_latency=600e-9,
-            source=(
-                "400 GbE with RoCEv2: 50 GB/s per direction; 4096 B RoCE MTU; on the wire per "
-                "packet: preamble+SFD 8 + IFG 12, Ethernet header 14 + FCS 4, IPv4 20, UDP 8, "
-                "IB BTH 12 and ICRC 4 = 82 bytes (InfiniBand Architecture Specification vol. 1, "
-                "annex A17 RoCEv2; IEEE 802.3). Switch latency: assumed order of magnitude for "
-                "51.2 Tb/s Ethernet ASICs (vendors do not publish a comparable port-to-port figure)."
-            ),
-        ),
-        LinkType(
-            "ici",
-            bandwidth=50e9,
-            latency=50e-9,
-            mtu=512,
-            header=32,
-            switch_latency=0.0,
-            source=(
-                "TPU v4 inter-chip interconnect: 6 links per chip at 50 GB/s per direction "
-                "(Jouppi et al., 'TPU v4: An Optically Reconfigurable Supercomputer for Machine "
-                "Learning', ISCA 2023); consistent with the 24 TB/s bisection bandwidth of a "
-                "4096-chip 16x16x16 torus pod (512 links across the cut; Google Cloud TPU v4 "
-                "documentation). Direct network, routing in the chip. Link latency and packet "
-                "size assumed."
-            ),
-        ),
-        LinkType(
-            "wafer",
-            bandwidth=100e9,
-            latency=2e-9,
-            mtu=64,
-            header=4,
-            switch_latency=1e-9,
-            source=(
-                "On-wafer mesh between tiles: short wires, ~1 cycle per router hop at ~1 GHz "
-                "(Cerebras WSE fabric, Lie, 'Cerebras Architecture Deep Dive', Hot Chips 2022); "
-                "bandwidth per tile link assumed."
-            ),
-        ),
-        LinkType(
-            "wafer-die",
-            bandwidth=50e9,
-            latency=5e-9,
-            mtu=64,
-            header=4,
-            switch_latency=1e-9,
-            source=(
-                "Links that cross a die (reticle) boundary on a wafer: lower bandwidth and a few "
-                "more ns than intra-die wires (Tesla Dojo training tile, Talpes et al., Hot Chips "
-                "2022; Cerebras scribe-line stitching, Hot Chips 2022). Values assumed."
-            ),
-        ),
-    )
+    row[0]: LinkType(*row, source=_SOURCES[row[0]]) for row in _TABLE
 }
 
 
