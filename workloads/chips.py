@@ -26,6 +26,7 @@ from typing import Any
 
 from netsim.core.errors import ConfigError
 from netsim.core.units import parse_bandwidth, parse_rate, parse_size, parse_time
+from netsim.core.validate import replace_fields
 from workloads.chip_presets import CHIP_DATA
 
 __all__ = [
@@ -250,13 +251,7 @@ class Chip:
         ConfigError
             If a field name is unknown or a value is invalid.
         """
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ConfigError(
-                f"replace: unknown field {unknown[0]!r}; fields are {', '.join(sorted(names))}"
-            )
-        return dataclasses.replace(self, **overrides)
+        return replace_fields(self, overrides)
 
     def with_tier(self, name: str, **overrides: float) -> Chip:
         """Return a copy whose tier ``name`` has ``capacity``/``bandwidth``/``latency`` changed."""

@@ -33,14 +33,13 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from netsim.core.errors import ConfigError
-from netsim.core.validate import require_int
+from netsim.core.validate import replace_fields, require_int
 from workloads.chips import DTYPES
 from workloads.model_presets import MODEL_DATA
 from workloads.moe_bytes import parse_wire_dtype
@@ -351,13 +350,7 @@ class TransformerModel:
     # ------------------------------------------------------------------ variants
     def replace(self, **overrides: Any) -> TransformerModel:
         """Return a validated copy with ``overrides`` (e.g. ``weight_dtype_bytes=1``)."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ConfigError(
-                f"replace: unknown field {unknown[0]!r}; fields are {', '.join(sorted(names))}"
-            )
-        return dataclasses.replace(self, **overrides)
+        return replace_fields(self, overrides)
 
     def summary(self) -> dict[str, Any]:
         """Headline numbers: parameters, weight bytes, KV bytes per token."""

@@ -8,6 +8,7 @@ skip them and call the unchecked private twins of public functions.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import math
 import os
 import tempfile
@@ -17,7 +18,14 @@ from typing import Any
 
 from netsim.core.errors import ConfigError
 
-__all__ = ["read_text", "require_choice", "require_float", "require_int", "require_writable"]
+__all__ = [
+    "read_text",
+    "replace_fields",
+    "require_choice",
+    "require_float",
+    "require_int",
+    "require_writable",
+]
 
 
 def require_int(
@@ -93,6 +101,25 @@ def require_choice(name: str, value: Any, choices: Any) -> Any:
         listed = ", ".join(str(c) for c in choices)
         raise ConfigError(f"{name}: must be one of {listed}, got {value!r}")
     return value
+
+
+def replace_fields(obj: Any, overrides: dict[str, Any]) -> Any:
+    """:func:`dataclasses.replace` of the dataclass instance ``obj``, an unknown field name
+    refused with one line (``replace: unknown field 'x'; fields are ...``).
+
+    Raises
+    ------
+    ConfigError
+        If a key of ``overrides`` is not a field of ``obj``; the field's own checks (its
+        ``__post_init__``) raise for bad values.
+    """
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigError(
+            f"replace: unknown field {unknown[0]!r}; fields are {', '.join(sorted(names))}"
+        )
+    return dataclasses.replace(obj, **overrides)
 
 
 def _existing_ancestor(path: Path) -> Path:
