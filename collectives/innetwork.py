@@ -64,6 +64,7 @@ __all__ = [
     "allreduce_innetwork",
     "broadcast_innetwork",
     "reduce_innetwork",
+    "reduce_up",
 ]
 
 #: Default pipeline chunks per plane (a modelling choice: enough to overlap the up and down
@@ -224,17 +225,27 @@ def _setup(
     return s, planes, chunk_bounds(count, n), f"acc{int(ranks[0])}"
 
 
-def _reduce_up(
-    s: Schedule, plane: Plane, lo: int, hi: int, acc: str, last: dict[Any, int]
+def reduce_up(
+    s: Schedule,
+    plane: Plane,
+    lo: int,
+    hi: int,
+    acc: str,
+    last: dict[Any, int],
+    sources: Sequence[int] | None = None,
+    buf: str = "x",
 ) -> list[int]:
-    """Reduce ``[lo, hi)`` of every rank's ``x`` into ``acc`` of the plane's root.
+    """Reduce ``[lo, hi)`` of buffer ``buf`` of every rank of ``sources`` (default: all of
+    the schedule's ranks) into ``acc`` of the plane's root, switch by switch up the tree.
 
-    Returns the transfers into the root (the result is complete when they have arrived).
+    ``last`` maps each link ``(u, v)`` to the last transfer on it (updated), so that chunks
+    on the same link stay in order. Returns the transfers into the root (the result is
+    complete when they have arrived).
     """
     into: dict[int, list[int]] = {}
-    for r in s.ranks:
+    for r in s.ranks if sources is None else sources:
         u = plane.parent[r]
-        i = s.add(r, u, "x", lo, hi, acc, op="sum", deps=[last.get((r, u))])
+        i = s.add(r, u, buf, lo, hi, acc, op="sum", deps=[last.get((r, u))])
         last[(r, u)] = i
         into.setdefault(u, []).append(i)
     for sw in plane.order[:-1]:
@@ -259,7 +270,7 @@ def _reduce_chunks(op: str, req: BuildRequest) -> Schedule:
         if lo == hi:
             continue
         pl = planes[c % len(planes)]
-        deps = _reduce_up(s, pl, lo, hi, acc, last)
+        deps = reduce_up(s, pl, lo, hi, acc, last)
         if op == "allreduce":
             dst, key = s.ranks, ("mc", pl.root)
         else:

@@ -118,7 +118,7 @@ def innetwork_combine_schedule(
     ConfigError
         Naming ``combine`` if a switch of an aggregation tree cannot reduce.
     """
-    from collectives.innetwork import CHUNKS_PER_PLANE, aggregation_planes
+    from collectives.innetwork import CHUNKS_PER_PLANE, aggregation_planes, reduce_up
 
     ranks = tuple(c for g in groups for c in g)
     s = Schedule(op="alltoall", algo="innetwork", ranks=ranks, count=hidden, itemsize=itemsize)
@@ -149,20 +149,9 @@ def innetwork_combine_schedule(
                     if lo == hi:
                         continue
                     pl = planes[c % len(planes)]
-                    into: dict[int, list[int]] = {}
-                    for r in contrib:
-                        u = pl.parent[r]
-                        i = s.add(r, u, buf, lo, hi, acc, op="sum", deps=[last.get((r, u))])
-                        last[(r, u)] = i
-                        into.setdefault(u, []).append(i)
-                    for sw in pl.order[:-1]:
-                        u = pl.parent[sw]
-                        deps = [*into.get(sw, []), last.get((sw, u))]
-                        i = s.add(sw, u, acc, lo, hi, op="sum", deps=deps)
-                        last[(sw, u)] = i
-                        into.setdefault(u, []).append(i)
+                    up = reduce_up(s, pl, lo, hi, acc, last, sources=contrib, buf=buf)
                     key = (pl.root, dst)
-                    deps = [*into.get(pl.root, []), last.get(key)]
+                    deps = [*up, last.get(key)]
                     last[key] = s.add(pl.root, dst, acc, lo, hi, "recv", at + lo, deps=deps)
                 at += n
     return s
