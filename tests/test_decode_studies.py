@@ -153,19 +153,7 @@ def two_level(up_bandwidth: float = IB.bandwidth, reduction: bool = True) -> nx.
     return finish(g, "two-level", {})
 
 
-WIDE = TransformerModel(
-    name="widemoe",
-    layers=2,
-    hidden=1024,
-    heads=8,
-    kv_heads=8,
-    head_dim=128,
-    ffn=2048,
-    vocab=256,
-    experts=32,
-    experts_per_token=8,
-    expert_ffn=256,
-)
+WIDE = TINY_MOE.replace(name="widemoe", experts=32, experts_per_token=8, expert_ffn=256)
 
 
 def _execute(sched, inputs):
