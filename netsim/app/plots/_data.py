@@ -24,6 +24,7 @@ __all__ = [
     "aggregate_points",
     "as_table",
     "averaged_parameters",
+    "checked_table",
     "group_rows",
     "is_missing",
     "is_size_name",
@@ -109,6 +110,15 @@ def need_column(table: np.ndarray, name: str | None, role: str) -> None:
     names = table.dtype.names or ()
     if name is not None and name not in names:
         raise ConfigError(f"{role}: no column {name!r} in the results; columns: {', '.join(names)}")
+
+
+def checked_table(data: Any, *names: tuple[str | None, str]) -> np.ndarray:
+    """``data`` as a table (:func:`as_table`) that has every ``(column, role)`` of ``names``
+    (:func:`need_column`; a ``None`` column is not required)."""
+    table = as_table(data)
+    for name, role in names:
+        need_column(table, name, role)
+    return table
 
 
 def select(table: np.ndarray, where: Mapping[str, Any] | None) -> np.ndarray:

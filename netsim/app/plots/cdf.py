@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from netsim.app.plots._axes import axis_label, log_axis, pretty_name, short_names, value_text
-from netsim.app.plots._data import as_table, group_rows, need_column, numeric_column
+from netsim.app.plots._data import checked_table, group_rows, numeric_column
 from netsim.app.plots._figure import Layout, facets, finish_figure
 from netsim.app.plots._theme import OKABE_ITO, RC_STYLE
 from netsim.core.errors import ConfigError
@@ -54,9 +54,7 @@ def plot_cdf(
     """Empirical CDF of ``y``: a JSON list column (samples of every point of a group are
     pooled, e.g. per-token latencies) or a numeric column (one value per point)."""
     layout = layout or Layout()
-    table = as_table(data)
-    for name, role in ((y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row")):
-        need_column(table, name, role)
+    table = checked_table(data, (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
     allv = _samples(table, table, y)
     if not len(allv):
         raise ConfigError(f"y: column {y!r} has no samples in the points to plot")

@@ -31,10 +31,9 @@ from netsim.app.plots._axes import (
 )
 from netsim.app.plots._data import (
     aggregate_points,
-    as_table,
+    checked_table,
     group_rows,
     is_size_name,
-    need_column,
     numeric_column,
     same_value,
 )
@@ -96,13 +95,6 @@ def _hue_names(table: np.ndarray, hue: str | None) -> dict[str, str]:
     return {} if hue is None else short_names([value_text(v) for v, _ in group_rows(table, hue)])
 
 
-def _checked(data: Any, *names: tuple[str | None, str]) -> np.ndarray:
-    table = as_table(data)
-    for name, role in names:
-        need_column(table, name, role)
-    return table
-
-
 def plot_line(
     data: Any,
     x: str,
@@ -117,7 +109,7 @@ def plot_line(
     """``y`` against ``x``, one line per ``hue`` value, one panel per ``col`` value (and
     per ``layout.row`` value), one legend."""
     layout = layout or Layout()
-    table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
+    table = checked_table(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
     names = _hue_names(table, hue)
     with plt.rc_context(RC_STYLE):
         fig, axes, panels = facets(table, col, layout=layout)
@@ -153,7 +145,7 @@ def plot_latency_vs_size(
     ``bw=None`` (or a table without it) draws the latency panel only.
     """
     layout = layout or Layout()
-    table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
+    table = checked_table(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
     if bw is not None and bw not in (table.dtype.names or ()):
         bw = None
     names = _hue_names(table, hue)
@@ -184,7 +176,7 @@ def plot_load_latency(
 ) -> Figure:
     """Latency vs offered load (linear load axis; log latency if it spans decades)."""
     layout = layout or Layout()
-    table = _checked(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
+    table = checked_table(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
     names = _hue_names(table, hue)
     with plt.rc_context(RC_STYLE):
         fig, axes, panels = facets(table, col, layout=layout)
