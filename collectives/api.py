@@ -23,8 +23,9 @@ from collectives.algorithms import busbw_factor
 from collectives.backends import make_backend
 from collectives.builder import auto_algorithm, build
 from collectives.channels import resolve_channels
+from collectives.estimate import contention_free
 from collectives.options import CollectiveOptions, parse_ranks
-from collectives.runner import RunResult, contention_free, run
+from collectives.runner import RunResult, run
 from collectives.schedule import OPS, Schedule, merge
 from collectives.tuner import Choice, nvls_tree_channel_cap
 from collectives.verify import check_result, random_inputs

@@ -8,7 +8,7 @@ import pytest
 from collectives import build, make_backend, run, run_collective
 from collectives.algorithms import ALGORITHMS
 from collectives.calibration import cost_model, link_types
-from collectives.runner import contention_free
+from collectives.estimate import contention_free
 from topologies.registry import build as build_topology
 from topologies.torus import torus
 

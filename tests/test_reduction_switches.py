@@ -83,7 +83,7 @@ def test_h100_nvls_is_link_bound_not_engine_bound():
 
 
 def test_the_analytical_estimate_obeys_the_engine_limit():
-    """run_collective's analytical estimate (collectives.runner.contention_free) times a
+    """run_collective's analytical estimate (collectives.estimate.contention_free) times a
     schedule summing into a limited switch as the analytical run does."""
     G = _star(4, reduction_bandwidth=20e9, reduction_latency=1e-6)
     kw = dict(chunks=3, **FREE)
