@@ -81,48 +81,58 @@ def message_counts(op: str, p: int, size: int, itemsize: int = 4) -> list[tuple[
 
 
 def _packets(
-    counts: list[tuple[int, int]], mtu: int, max_segments: Any, efficiency: float = 1.0
+    counts: list[tuple[int, int]], mtu: int, max_segments: int | None, efficiency: float = 1.0
 ) -> int:
     total = 0
     for messages, nbytes in counts:
         per = max(1, math.ceil(math.ceil(nbytes / efficiency) / mtu))
-        if max_segments not in (None, "none"):
-            per = min(per, int(max_segments))
+        if max_segments is not None:
+            per = min(per, max_segments)
         total += messages * per
     return total
 
 
 def _collective(params: Mapping[str, Any]) -> int:
-    chips, mtu, eff = _fabric(str(params["topo"]))
-    p = chips
-    if params.get("ranks") is not None:
-        from collectives.options import parse_ranks
+    """Messages (flows) or packets of a ``collective`` point, its options read as the kind
+    reads them (:class:`collectives.options.CollectiveOptions`)."""
+    from collectives.options import CollectiveOptions, parse_ranks
 
-        p = len(parse_ranks(params["ranks"], chips))
-    size = parse_size(params.get("size", 0) or 0)
-    itemsize = int(params.get("itemsize", 4))
-    counts = message_counts(str(params.get("op", "allreduce")), p, size, itemsize)
-    if params.get("backend", "packet") != "packet":
+    p = dict(params)
+    chips, mtu, eff = _fabric(str(p.pop("topo")))
+    op = str(p.pop("op", "allreduce"))
+    p.pop("algo", None)
+    size = parse_size(p.pop("size", 0) or 0)
+    opts = CollectiveOptions.from_mapping(p)
+    ranks = chips if opts.ranks is None else len(parse_ranks(opts.ranks, chips))
+    counts = message_counts(op, ranks, size, opts.itemsize)
+    if opts.backend != "packet":
         return sum(n for n, _ in counts)
-    if params.get("library", "nccl") != "nccl" or params.get("efficiency") is not None:
-        eff = float(params.get("efficiency") or 1.0)
-    return _packets(counts, mtu, params.get("max_segments", 256), eff)
+    if opts.library != "nccl" or opts.efficiency is not None:
+        eff = opts.efficiency or 1.0
+    return _packets(counts, mtu, opts.max_segments, eff)
 
 
 def _decode(params: Mapping[str, Any]) -> int:
+    """Packets of a ``decode`` point's TP all-reduces and MoE all-to-alls, its options read
+    as the kind reads them (:class:`workloads.options.DecodeOptions`)."""
+    from netsim.core.engine.network import DEFAULT_MAX_SEGMENTS
     from workloads.models import MODELS
+    from workloads.options import DecodeOptions
 
-    m = MODELS[str(params["model"])]
-    _, mtu, _ = _fabric(str(params["topo"]))
-    tp, ep = int(params.get("tp", 1)), int(params.get("ep", 1))
-    tokens = int(params.get("batch", 1)) * m.hidden * 2
-    segs = params.get("max_segments", 256)
+    p = dict(params)
+    m = MODELS[str(p.pop("model"))]
+    _, mtu, _ = _fabric(str(p.pop("topo")))
+    for name in ("phase", "chip", "context", "prompt"):
+        p.pop(name, None)
+    opts = DecodeOptions.from_mapping(p)
+    tokens = opts.batch * m.hidden * 2
+    segs = DEFAULT_MAX_SEGMENTS  # decode runs the packet engine with its default
     cost = 0
-    if tp > 1:
-        cost += 2 * m.layers * _packets(message_counts("allreduce", tp, tokens, 2), mtu, segs)
-    if ep > 1:
+    if opts.tp > 1:
+        cost += 2 * m.layers * _packets(message_counts("allreduce", opts.tp, tokens, 2), mtu, segs)
+    if opts.ep > 1:
         moe_layers = m.layers - m.first_dense_layers
-        counts = message_counts("alltoall", ep, tokens * m.experts_per_token, 2)
+        counts = message_counts("alltoall", opts.ep, tokens * m.experts_per_token, 2)
         cost += 2 * moe_layers * _packets(counts, mtu, segs)
     return max(cost, 1)
 

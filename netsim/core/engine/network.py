@@ -100,9 +100,17 @@ from netsim.core.engine.simpy_adapter import (
 from netsim.core.errors import ConfigError, DeadlockError, SimulationError
 from netsim.core.validate import require_choice, require_int
 
-__all__ = ["FORWARDING", "MAX_MESSAGE_PACKETS", "PacketNetwork", "default_injection"]
+__all__ = [
+    "DEFAULT_MAX_SEGMENTS",
+    "FORWARDING",
+    "MAX_MESSAGE_PACKETS",
+    "PacketNetwork",
+    "default_injection",
+]
 
 FORWARDING = ("cut-through", "store-and-forward")
+#: The ``max_segments`` a :class:`PacketNetwork` has unless told (see "Large messages").
+DEFAULT_MAX_SEGMENTS = 256
 #: Most packets one message may be cut into (with ``max_segments=None``, every real MTU
 #: packet): a larger message is refused when it is sent rather than simulated for hours.
 MAX_MESSAGE_PACKETS = 1 << 20
@@ -156,7 +164,7 @@ class PacketNetwork(Sends):
         header: int | None = None,
         buffer: int | None = None,
         routing: str = "auto",
-        max_segments: int | None = 256,
+        max_segments: int | None = DEFAULT_MAX_SEGMENTS,
         seed: int = 0,
         env: simpy.Environment | None = None,
     ) -> None:
