@@ -36,8 +36,22 @@ def test_estimates_that_cannot_be_made_are_none():
     bad = {"topo": "torus:dims=2x2", "size": "1KiB", "itemsize": 0}  # would divide by zero
     assert estimate_cost("collective", bad) is None
     assert estimate_cost("train", {"model": "llama3-8b"}) is None
+    # options are read as the sweep kind reads them: a misspelled one is refused, so no estimate
+    assert estimate_cost("collective", {"topo": "torus:dims=2x2", "rnaks": "0-1"}) is None
+    assert estimate_cost("decode", {"model": "llama3-8b", "topo": "dgx-h100", "tq": 8}) is None
     assert estimate_cost("traffic", {"topo": "torus:dims=4x4", "packets": 500}) == 1000
     assert estimate_cost("topo", {"topo": "torus:dims=8x8"}) == 64
+
+
+def test_decode_estimate_is_its_tp_allreduces():
+    """Two ring all-reduces of ``batch * hidden * 2`` bytes per layer on ``tp`` ranks."""
+    from workloads.models import MODELS
+
+    m = MODELS["llama3-8b"]
+    params = {"model": "llama3-8b", "chip": "h100", "topo": "dgx-h100", "tp": 8, "batch": 4}
+    chunk = 4 * m.hidden * 2 // 8  # bytes per ring chunk, cut into 256 B NVLink packets
+    per_allreduce = 2 * 7 * 8 * (chunk // 256)  # 2(p-1) sends of each of p chunks
+    assert estimate_cost("decode", params) == 2 * m.layers * per_allreduce
 
 
 def test_points_run_most_expensive_first():
