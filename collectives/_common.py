@@ -1,4 +1,5 @@
-"""Validation shared by the algorithm builders of this package (ring, direct, recursive, multidim)."""
+"""What the algorithm builders of this package share: validation, the signature and the
+docstring template (:func:`builder`, :func:`builder_doc`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from netsim.core.validate import require_int
 
 __all__ = [
     "BUILDER_PARAMETERS",
+    "BUILDER_RETURNS",
     "BuildRequest",
     "builder",
     "builder_doc",
@@ -62,25 +64,8 @@ def pow2(algo: str, p: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class BuildRequest:
-    """The arguments every schedule builder takes (see :func:`builder`).
-
-    Attributes
-    ----------
-    ranks : sequence of int
-        Chips taking part, in rank order.
-    count : int
-        Elements per rank buffer (the gathered size for all-gather).
-    itemsize : int
-        Bytes per element.
-    graph : networkx.Graph or None
-        The topology.
-    chunks : int or None
-        Pipeline pieces.
-    root : int
-        Rank index of the root (broadcast, reduce).
-    matrix : array_like or None
-        Per-pair element counts (alltoall).
-    """
+    """The arguments every schedule builder takes (see :func:`builder`): its attributes are
+    the shared signature's arguments, described in :data:`BUILDER_PARAMETERS`."""
 
     ranks: Sequence[int]
     count: int
@@ -105,8 +90,14 @@ BUILDER_PARAMETERS: dict[str, str] = {
     "matrix": "matrix : array_like, optional\n    Per-pair element counts (alltoall only).",
 }
 
+#: The Returns section of a builder's docstring that has none of its own.
+BUILDER_RETURNS = """Returns
+-------
+Schedule
+    The collective as a DAG of transfers."""
+
 Builder = Callable[..., Any]
-_ENTRY = re.compile(r"^(\w+(?:, \w+)*)(?: :|$)")
+_ENTRY = re.compile(r"^(\**\w+(?:, \w+)*)(?: :|$)")
 _SECTIONS = ("Returns", "Raises", "Examples", "Notes", "References", "See Also")
 
 
@@ -151,17 +142,21 @@ def builder(algo: str, *, options: Sequence[str] = ()) -> Callable[[Builder], Bu
     return wrap
 
 
-def builder_doc(doc: str) -> str:
+def builder_doc(doc: str, *, first: Sequence[str] = ()) -> str:
     """``doc`` (a builder's docstring, cleaned as :func:`inspect.cleandoc` cleans it) with
-    a complete Parameters section: the shared arguments first, in signature order (the
-    docstring's own entry where it has one, else :data:`BUILDER_PARAMETERS`), then the
-    algorithm's options (a section is made if there is none)."""
+    a complete Parameters section and a Returns section.
+
+    The Parameters section lists the docstring's own entries named in ``first``, then the
+    shared arguments in signature order (the docstring's own entry where it has one, else
+    :data:`BUILDER_PARAMETERS`), then the algorithm's options (a section is made if there
+    is none). :data:`BUILDER_RETURNS` follows it where the docstring has no Returns.
+    """
     lines = inspect.cleandoc(doc).splitlines()
-    try:
-        at = next(i for i, ln in enumerate(lines) if ln.strip() == "Parameters") + 2
-    except StopIteration:
-        lines += ["", "Parameters", "----------"]
-        at = len(lines)
+    if "Parameters" not in (ln.strip() for ln in lines):  # made before the first section
+        k = next((i for i, ln in enumerate(lines) if ln.strip() in _SECTIONS), len(lines))
+        made = ["", "Parameters", "----------", ""]
+        lines[k:k] = made[1:] if k < len(lines) else made[:-1]
+    at = next(i for i, ln in enumerate(lines) if ln.strip() == "Parameters") + 2
     end = next((i for i in range(at, len(lines)) if lines[i].strip() in _SECTIONS), len(lines))
     while end > at and not lines[end - 1].strip():
         end -= 1
@@ -171,15 +166,16 @@ def builder_doc(doc: str) -> str:
             entries.append((_ENTRY.match(ln)[1].split(", "), [ln]))
         elif entries and ln.strip():
             entries[-1][1].append(ln)
-    out: list[str] = []
+    out = [ln for names, body in entries if names[0] in first for ln in body]
     for name, text in BUILDER_PARAMETERS.items():
         own = next((e for e in entries if name in e[0]), None)
         if own is None:
             out += text.splitlines()
         elif own[0][0] == name:  # an entry for several names stands at its first name
             out += own[1]
-    out += [
-        ln for names, body in entries if not set(names) & set(BUILDER_PARAMETERS) for ln in body
-    ]
+    shared = set(BUILDER_PARAMETERS).union(first)
+    out += [ln for names, body in entries if not set(names) & shared for ln in body]
     tail = lines[end:]  # the blank line and the sections after Parameters
+    if "Returns" not in (ln.strip() for ln in tail):
+        tail = ["", *BUILDER_RETURNS.splitlines(), *tail]
     return "\n".join([*lines[:at], *out, *tail]) + "\n"

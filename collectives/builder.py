@@ -12,6 +12,7 @@ from typing import Any
 
 import networkx as nx
 
+from collectives._common import builder_doc
 from collectives.algorithms import algorithms_for, resolve
 from collectives.channels import CHANNELED
 from collectives.runner import gc_paused
@@ -52,26 +53,8 @@ def build(
     algo : str
         An algorithm of ``op`` (:func:`collectives.algorithms.algorithms_for`), or
         ``"auto"``: the one NCCL's tuner picks (:func:`auto_algorithm`).
-    ranks : sequence of int
-        Chips taking part, in rank order.
-    count : int
-        Elements per rank buffer (the gathered size for all-gather).
-    itemsize : int
-        Bytes per element.
-    graph : networkx.Graph, optional
-        The topology (needed by topology-aware algorithms).
-    chunks : int, optional
-        Pipeline pieces, for the algorithms that pipeline.
-    root : int
-        Rank index of the root (broadcast and reduce only).
-    matrix : array_like, optional
-        Per-pair element counts (alltoall only).
     **opts
         Algorithm-specific options (e.g. ``dims`` of ``hierarchical``).
-
-    Returns
-    -------
-    Schedule
 
     Raises
     ------
@@ -113,6 +96,10 @@ def build(
         )
     s.validate()
     return s
+
+
+# the shared arguments' entries and the Returns section come from the builders' template
+build.__doc__ = builder_doc(build.__doc__ or "", first=("op", "algo"))
 
 
 def auto_algorithm(

@@ -306,10 +306,6 @@ def allreduce_hierarchical(req: BuildRequest, *, dims: Any = None) -> Schedule:
     dims : str or sequence of int, optional
         Rank grid, e.g. ``"4x8"`` (row-major; the last axis is reduced first).
 
-    Returns
-    -------
-    Schedule
-
     Raises
     ------
     ConfigError

@@ -237,10 +237,6 @@ def allreduce_nvls_tree(req: BuildRequest) -> Schedule:
         messages: pieces of at most :data:`NVLS_PIECE_BYTES`, up to
         :data:`MAX_NVLS_CHUNKS`).
 
-    Returns
-    -------
-    Schedule
-
     Raises
     ------
     ConfigError

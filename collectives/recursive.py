@@ -90,10 +90,6 @@ def allreduce_recursive_doubling(req: BuildRequest) -> Schedule:
     chunks : int, optional
         Must be unset or 1.
 
-    Returns
-    -------
-    Schedule
-
     Raises
     ------
     ConfigError

@@ -210,10 +210,6 @@ def allreduce_ring(
     pxn : bool
         Rail-matched inter-node sends through a proxy on the receiver's rail (PXN).
 
-    Returns
-    -------
-    Schedule
-
     Raises
     ------
     ConfigError

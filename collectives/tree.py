@@ -296,10 +296,6 @@ def allreduce_tree(req: BuildRequest, *, channels: int | None = None) -> Schedul
         Channels, each with its two trees carrying ``1/(2 channels)`` of the data (default
         :func:`collectives.channels.default_channels`).
 
-    Returns
-    -------
-    Schedule
-
     Raises
     ------
     ConfigError

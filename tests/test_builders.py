@@ -9,7 +9,13 @@ import re
 import pytest
 
 from collectives import build
-from collectives._common import BUILDER_PARAMETERS, BuildRequest, builder, builder_doc
+from collectives._common import (
+    BUILDER_PARAMETERS,
+    BUILDER_RETURNS,
+    BuildRequest,
+    builder,
+    builder_doc,
+)
 from collectives.algorithms import ALGORITHMS, resolve
 from collectives.schedule import Schedule
 from netsim.core.errors import ConfigError
@@ -65,3 +71,16 @@ def test_builder_passes_the_request_and_the_declared_options():
 def test_builder_doc_makes_a_parameters_section_when_there_is_none():
     doc = builder_doc("""One line.\n    """)
     assert all(f"\n{n} :" in doc for n in COMMON) and doc.count("Parameters") == 1
+
+
+def test_builder_doc_adds_the_shared_returns_only_where_there_is_none():
+    own = builder_doc("One.\n\nReturns\n-------\nSchedule\n    Its own words.\n")
+    assert own.count("Returns") == 1 and "Its own words." in own
+    made = builder_doc("One.\n\nRaises\n------\nConfigError\n    Bad.\n")
+    assert made.index("matrix :") < made.index(BUILDER_RETURNS) < made.index("Raises")
+
+
+def test_build_documents_op_and_algo_then_the_shared_arguments_then_opts():
+    doc = build.__doc__
+    order = ["op :", "algo :", *(f"{n} :" for n in COMMON), "**opts", "Returns", "Raises"]
+    assert [doc.index(s) for s in order] == sorted(doc.index(s) for s in order)
