@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from netsim.core.validate import require_float, require_int
 from workloads import sharding
@@ -21,9 +22,47 @@ from workloads.chips import chip as get_chip
 from workloads.models import TransformerModel
 from workloads.models import model as get_model
 from workloads.operators import Operator
-from workloads.sharding import CapacityReport, kv_heads_per_chip, plan_memory, stage_layers
+from workloads.sharding import (
+    CapacityReport,
+    kv_elems_per_token_layer,
+    kv_heads_per_chip,
+    plan_memory,
+    stage_layers,
+)
 
-__all__ = ["decode_operators", "expected_experts_touched", "prefill_operators", "step_operators"]
+__all__ = [
+    "Split",
+    "decode_operators",
+    "expected_experts_touched",
+    "prefill_operators",
+    "step_operators",
+]
+
+
+class Split(TypedDict, total=False):
+    """The keywords that split one step over chips and plan its memory (PEP 692).
+
+    :func:`step_operators` takes them and holds their defaults; the functions built on it
+    (:func:`decode_operators`, :func:`prefill_operators`,
+    :func:`workloads.roofline.decode_compute`, ...) pass them through as ``**split``.
+
+    Attributes
+    ----------
+    tp, pp, ep : int
+        Tensor, pipeline and expert parallel degrees (default 1).
+    require_fit : bool
+        Raise CapacityError when the chip's memory cannot hold its share (default True);
+        when False, the overflow is read from the slowest tier it may use (a what-if).
+    usable_fraction : float
+        Fraction of each memory tier usable (default 1.0, see
+        :func:`workloads.sharding.plan_memory`).
+    """
+
+    tp: int
+    pp: int
+    ep: int
+    require_fit: bool
+    usable_fraction: float
 
 
 def expected_experts_touched(experts: int, per_token: int, tokens: float) -> float:
@@ -102,7 +141,7 @@ def _attention_ops(
         qkv_params = h * (m.kv_lora_rank + m.qk_rope_dim) + h * m.q_lora_rank + q_b + kv_b
         qkv_out = m.q_dim() / tp + m.kv_lora_rank + m.qk_rope_dim
         o_in = (m.heads / tp) * m.v_head_dim
-    kv_new = _split(n * _kv_elems(m, tp) * m.kv_dtype_bytes, x.kf)
+    kv_new = _split(n * kv_elems_per_token_layer(m, tp) * m.kv_dtype_bytes, x.kf)
     kv_read = _split(n * kv_read_tok, x.kf)
     return [
         Operator("attn_norm", 4 * n * h, _merge(act(h), wts(h)), act(h), dt, count),
@@ -176,13 +215,6 @@ def _moe_mlp_ops(x: _Ctx, count: int) -> list[Operator]:
     return ops
 
 
-def _kv_elems(m: TransformerModel, tp: int) -> float:
-    if m.attention == "mla":
-        return float(m.kv_lora_rank + m.qk_rope_dim)
-    kvh, _ = kv_heads_per_chip(m, tp)
-    return 2.0 * kvh * m.head_dim
-
-
 def _attn_flops_per_key(m: TransformerModel, tp: int) -> float:
     """Score+value FLOPs per (query token, key) on one TP rank."""
     return m.attention_flops_per_token_layer(1) / tp
@@ -242,8 +274,8 @@ def _stage_ops(
 
 
 def step_operators(
-    m: TransformerModel,
-    c: Chip,
+    m: TransformerModel | str,
+    c: Chip | str,
     phase: str,
     batch: int,
     seq: int,
@@ -260,6 +292,8 @@ def step_operators(
     Decode: each new token attends to ``seq`` keys and reads their KV. Prefill (causal): the
     average query attends to ``(seq + 1) / 2`` keys; the KV of the prompt is written once
     and read once (a fused, flash-style kernel streams K/V through on-chip memory).
+    ``m`` and ``c`` are models and chips or their preset names; the keywords are
+    :class:`Split`'s.
 
     Raises
     ------
@@ -268,6 +302,7 @@ def step_operators(
     CapacityError
         If ``require_fit`` and the chip's share does not fit.
     """
+    m, c = get_model(m), get_chip(c)
     decode = phase == "decode"
     require_int("context" if decode else "prompt", seq, min=1)
     report = plan_memory(
@@ -288,9 +323,7 @@ def step_operators(
     x = _Ctx(m, tp, ep, batch * per_seq, batch / ep * per_seq, *fractions)
     per_key = _attn_flops_per_key(m, tp)
     attn = per_key * seq if decode else per_key * (seq + 1) / 2
-    kv_read = (
-        _kv_elems(m, tp) * m.kv_dtype_bytes * seq if decode else _kv_elems(m, tp) * m.kv_dtype_bytes
-    )
+    kv_read = kv_elems_per_token_layer(m, tp) * m.kv_dtype_bytes * (seq if decode else 1)
     return [
         _stage_ops(
             x, layers, first=s == 0, last=s == pp - 1, attn_flops_tok=attn, kv_read_tok=kv_read
@@ -299,28 +332,27 @@ def step_operators(
     ], report
 
 
+def _stage(per_stage: list[list[Operator]], stage: int) -> list[Operator]:
+    """The operators of pipeline stage ``stage`` (checked against the stages there are)."""
+    require_int("stage", stage, min=0, max=len(per_stage) - 1)
+    return per_stage[stage]
+
+
 def decode_operators(
     m: TransformerModel | str,
     c: Chip | str,
     *,
     batch: int,
     context: int,
-    tp: int = 1,
-    pp: int = 1,
-    ep: int = 1,
     stage: int = 0,
-    require_fit: bool = True,
-    usable_fraction: float = 1.0,
+    **split: Unpack[Split],
 ) -> list[Operator]:
     """Operators one chip of pipeline ``stage`` runs to produce one token per sequence.
 
     Parameters are those of :func:`workloads.roofline.decode_compute`.
     """
-    m, c = get_model(m), get_chip(c)
-    split = dict(tp=tp, pp=pp, ep=ep, require_fit=require_fit, usable_fraction=usable_fraction)
     per_stage, _ = step_operators(m, c, "decode", batch, context, **split)
-    require_int("stage", stage, min=0, max=pp - 1)
-    return per_stage[stage]
+    return _stage(per_stage, stage)
 
 
 def prefill_operators(
@@ -329,18 +361,11 @@ def prefill_operators(
     *,
     batch: int,
     prompt: int,
-    tp: int = 1,
-    pp: int = 1,
-    ep: int = 1,
     stage: int = 0,
-    require_fit: bool = True,
-    usable_fraction: float = 1.0,
+    **split: Unpack[Split],
 ) -> list[Operator]:
     """Operators one chip of pipeline ``stage`` runs to prefill ``prompt`` tokens per sequence
     (see :func:`step_operators` for the causal attention).
     """
-    m, c = get_model(m), get_chip(c)
-    split = dict(tp=tp, pp=pp, ep=ep, require_fit=require_fit, usable_fraction=usable_fraction)
     per_stage, _ = step_operators(m, c, "prefill", batch, prompt, **split)
-    require_int("stage", stage, min=0, max=pp - 1)
-    return per_stage[stage]
+    return _stage(per_stage, stage)

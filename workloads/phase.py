@@ -43,9 +43,9 @@ from workloads.rank_layout import layout, resolve_topology, topology_chips
 from workloads.roofline import (
     CollectiveNeed,
     ComputeEstimate,
+    Split,
     decode_collectives,
-    decode_compute,
-    prefill_compute,
+    step_compute,
 )
 from workloads.sharding import Parallelism
 from workloads.token_cost import token_cost
@@ -216,10 +216,8 @@ def _record(s: Setup, c: Chip, topo: str | nx.Graph) -> dict[str, Any]:
 def _compute(s: Setup, c: Chip) -> ComputeEstimate:
     """The roofline compute time of the step, without requiring it to fit."""
     o = s.opts
-    kw = dict(tp=o.tp, pp=o.pp, ep=o.ep, require_fit=False, usable_fraction=o.usable_fraction)
-    if s.phase == "decode":
-        return decode_compute(s.m, c, batch=o.batch, context=s.seq, **kw)
-    return prefill_compute(s.m, c, batch=o.batch, prompt=s.seq, **kw)
+    split = Split(tp=o.tp, pp=o.pp, ep=o.ep, require_fit=False, usable_fraction=o.usable_fraction)
+    return step_compute(s.m, c, s.phase, o.batch, s.seq, **split)
 
 
 def _fabric(s: Setup) -> tuple[Fabric, list[int]]:

@@ -38,14 +38,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Unpack
 
 from workloads.chips import Chip
 from workloads.chips import chip as get_chip
 from workloads.collective_needs import CollectiveNeed, decode_collectives
 from workloads.models import TransformerModel
-from workloads.models import model as get_model
 from workloads.operator_lists import (
+    Split,
     decode_operators,
     expected_experts_touched,
     prefill_operators,
@@ -60,6 +60,7 @@ __all__ = [
     "ComputeEstimate",
     "OpTime",
     "Operator",
+    "Split",
     "TrainEstimate",
     "decode_collectives",
     "decode_compute",
@@ -68,6 +69,7 @@ __all__ = [
     "op_time",
     "prefill_compute",
     "prefill_operators",
+    "step_compute",
     "train_compute",
 ]
 
@@ -165,17 +167,9 @@ class ComputeEstimate:
 
 
 def _estimate(
-    phase: str,
-    m: TransformerModel,
-    c: Chip,
-    batch: int,
-    tokens: int,
-    tp: int,
-    pp: int,
-    ep: int,
-    per_stage: Sequence[list[Operator]],
-    report: CapacityReport,
+    phase: str, c: Chip, per_stage: Sequence[list[Operator]], report: CapacityReport
 ) -> ComputeEstimate:
+    """Time the operators of every stage on ``c``; the load and split are the report's."""
     stage_times, all_times = [], []
     cb = mb = launch = flops = 0.0
     by_tier: dict[str, float] = {}
@@ -194,15 +188,16 @@ def _estimate(
                 moved = t.op.reads.get(tier, 0.0) + t.op.writes.get(tier, 0.0)
                 by_tier[tier] = by_tier.get(tier, 0.0) + moved * t.op.count
         all_times += times
+    r = report
     return ComputeEstimate(
         phase,
-        m.name,
-        c.name,
-        batch,
-        tokens,
-        tp,
-        pp,
-        ep,
+        r.model,
+        r.chip,
+        r.batch,
+        r.context,
+        r.tp,
+        r.pp,
+        r.ep,
         tuple(stage_times),
         sum(stage_times),
         cb,
@@ -215,17 +210,29 @@ def _estimate(
     )
 
 
+def step_compute(
+    m: TransformerModel | str,
+    c: Chip | str,
+    phase: str,
+    batch: int,
+    seq: int,
+    **split: Unpack[Split],
+) -> ComputeEstimate:
+    """Compute/memory time of one decode step (``phase="decode"``, ``seq`` = context) or
+    one prefill (``"prefill"``, ``seq`` = prompt) on one chip: :func:`decode_compute` and
+    :func:`prefill_compute` with the phase as a parameter."""
+    c = get_chip(c)
+    per_stage, report = step_operators(m, c, phase, batch, seq, **split)
+    return _estimate(phase, c, per_stage, report)
+
+
 def decode_compute(
     m: TransformerModel | str,
     c: Chip | str,
     *,
     batch: int,
     context: int,
-    tp: int = 1,
-    pp: int = 1,
-    ep: int = 1,
-    require_fit: bool = True,
-    usable_fraction: float = 1.0,
+    **split: Unpack[Split],
 ) -> ComputeEstimate:
     """Compute/memory time for one decode step (one new token per sequence) on one chip.
 
@@ -239,13 +246,12 @@ def decode_compute(
         Sequences decoded together by one model instance (``tp * ep * pp`` chips).
     context : int
         Tokens in each sequence's KV cache that the new token attends to.
-    tp, pp, ep : int
-        Tensor, pipeline and expert parallel degrees.
-    require_fit : bool
-        Raise CapacityError when the chip's memory cannot hold its share; when False,
-        the overflow is read from the slowest tier it may use (a what-if).
-    usable_fraction : float
-        Fraction of each memory tier usable (see :func:`workloads.sharding.plan_memory`).
+    **split
+        ``tp, pp, ep`` (tensor, pipeline and expert parallel degrees), ``require_fit``
+        (raise CapacityError when the chip's memory cannot hold its share; when False,
+        the overflow is read from the slowest tier it may use, a what-if) and
+        ``usable_fraction`` (fraction of each memory tier usable, see
+        :func:`workloads.sharding.plan_memory`): :class:`Split`.
 
     Returns
     -------
@@ -267,10 +273,7 @@ def decode_compute(
     >>> round(est.time * 1e3, 2)   # (16.06 GB weights - 1.05 GB embedding table) / 3.35 TB/s
     4.48
     """
-    m, c = get_model(m), get_chip(c)
-    split = dict(tp=tp, pp=pp, ep=ep, require_fit=require_fit, usable_fraction=usable_fraction)
-    per_stage, report = step_operators(m, c, "decode", batch, context, **split)
-    return _estimate("decode", m, c, batch, context, tp, pp, ep, per_stage, report)
+    return step_compute(m, c, "decode", batch, context, **split)
 
 
 def prefill_compute(
@@ -279,18 +282,11 @@ def prefill_compute(
     *,
     batch: int,
     prompt: int,
-    tp: int = 1,
-    pp: int = 1,
-    ep: int = 1,
-    require_fit: bool = True,
-    usable_fraction: float = 1.0,
+    **split: Unpack[Split],
 ) -> ComputeEstimate:
     """Compute/memory time to prefill ``prompt`` tokens for ``batch`` sequences on one chip.
 
     Parameters as :func:`decode_compute` with ``prompt`` (tokens per sequence) in place of
     ``context``. ``time`` is the compute part of the time to first token.
     """
-    m, c = get_model(m), get_chip(c)
-    split = dict(tp=tp, pp=pp, ep=ep, require_fit=require_fit, usable_fraction=usable_fraction)
-    per_stage, report = step_operators(m, c, "prefill", batch, prompt, **split)
-    return _estimate("prefill", m, c, batch, prompt, tp, pp, ep, per_stage, report)
+    return step_compute(m, c, "prefill", batch, prompt, **split)

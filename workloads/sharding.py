@@ -64,6 +64,7 @@ __all__ = [
     "CapacityReport",
     "Parallelism",
     "check_capacity",
+    "kv_elems_per_token_layer",
     "kv_heads_per_chip",
     "per_chip_bytes",
     "plan_memory",
@@ -252,7 +253,10 @@ def kv_heads_per_chip(m: TransformerModel, tp: int) -> tuple[float, bool]:
     return 1.0, True
 
 
-def _kv_elems_per_token_layer(m: TransformerModel, tp: int) -> float:
+def kv_elems_per_token_layer(m: TransformerModel, tp: int) -> float:
+    """KV-cache elements one chip holds per token and layer: ``2 * kv_heads_per_chip *
+    head_dim`` (GQA: K and V) or the MLA latent and rope key, ``kv_lora_rank +
+    qk_rope_dim``."""
     if m.attention == "mla":
         return float(m.kv_lora_rank + m.qk_rope_dim)
     heads, _ = kv_heads_per_chip(m, tp)
@@ -334,7 +338,7 @@ def per_chip_bytes(
     stages = range(pp) if stage is None else [require_int("stage", stage, min=0, max=pp - 1)]
     local_seqs = batch / ep
     tokens = local_seqs * step_tokens
-    kv_per_token_layer = _kv_elems_per_token_layer(m, tp) * m.kv_dtype_bytes
+    kv_per_token_layer = kv_elems_per_token_layer(m, tp) * m.kv_dtype_bytes
     best: dict[str, float] | None = None
     for s in stages:
         layers = ranges[s]
