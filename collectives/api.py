@@ -25,6 +25,7 @@ from collectives.builder import auto_algorithm, build
 from collectives.channels import resolve_channels
 from collectives.estimate import contention_free
 from collectives.options import CollectiveOptions, parse_ranks
+from collectives.protocols import ProtocolChoice, resolve
 from collectives.runner import RunResult, run
 from collectives.schedule import OPS, Schedule, merge
 from collectives.tuner import Choice, nvls_tree_channel_cap
@@ -92,7 +93,9 @@ def run_collective(
         ``algo_requested`` what was asked (e.g. ``"auto"``), ``tuner`` NCCL's pick with
         ``auto`` (``rule``, ``nccl_algo``, ``protocol``, ``predicted_time_s``; None
         otherwise) and ``channels`` the ring/tree channel count (None for algorithms
-        without channels). Library costs are charged per route
+        without channels). ``protocol`` is NCCL's protocol of the run (``LL``, ``LL128``,
+        ``Simple``; :func:`collectives.protocols.resolve`; None where none applies), with
+        ``protocol_requested`` and ``protocol_rule``. Library costs are charged per route
         (:func:`collectives.calibration.cost_model`): ``link_costs`` gives them per link
         type the collective crossed; ``step_overhead``, ``launch_overhead``, ``efficiency``
         and ``multipath`` are those of a route crossing all of these types (the costs
@@ -125,10 +128,14 @@ def run_collective(
     nbytes = setup.count * o.itemsize
     pick = None
     if algo == "auto":
-        pick = auto_algorithm(op, setup.graph, setup.groups[0], nbytes, o.algorithm_options())
-    sched = _schedule(op, pick.algo if pick else algo, setup, o)
+        pick = auto_algorithm(
+            op, setup.graph, setup.groups[0], nbytes, o.algorithm_options(), o.protocol
+        )
+    ran = pick.algo if pick else algo
+    proto = resolve(op, ran, setup.graph, setup.groups[0], nbytes, o.protocol, o.library)
+    sched = _schedule(op, ran, setup, o)
     measured, util = _measure(setup, sched, o, costs)
-    out = {**_describe(setup, op, algo, pick, o), **measured}
+    out = {**_describe(setup, op, algo, pick, o), **_protocol(proto), **measured}
     out.update(
         library=o.library,
         reduce_bandwidth=o.reduce_bandwidth,
@@ -300,6 +307,16 @@ def _costs_used(costs: calibration.CostModel, link_types: Any) -> dict[str, Any]
             for t in link_types
             for c in [costs.for_links([t])]
         },
+    }
+
+
+def _protocol(proto: ProtocolChoice) -> dict[str, Any]:
+    """The protocol fields: ``protocol`` (None where no NCCL protocol applies),
+    ``protocol_requested`` and ``protocol_rule``."""
+    return {
+        "protocol": proto.protocol,
+        "protocol_requested": proto.requested,
+        "protocol_rule": proto.rule,
     }
 
 

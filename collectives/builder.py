@@ -103,12 +103,18 @@ build.__doc__ = builder_doc(build.__doc__ or "", first=("op", "algo"))
 
 
 def auto_algorithm(
-    op: str, graph: Any, ranks: Sequence[int], nbytes: int, opts: Mapping[str, Any] | None = None
+    op: str,
+    graph: Any,
+    ranks: Sequence[int],
+    nbytes: int,
+    opts: Mapping[str, Any] | None = None,
+    protocol: str = "auto",
 ) -> Choice:
     """The algorithm ``"auto"`` runs: NCCL's tuner rule (:func:`collectives.tuner.choose`).
 
     With ``channels`` or ``pxn`` among the algorithm options ``opts``, the pick is among
-    the algorithms that take them (ring and tree).
+    the algorithms that take them (ring and tree); with a ``protocol`` other than
+    ``"auto"``, among the pairs of that protocol (as ``NCCL_PROTO`` restricts NCCL).
 
     Raises
     ------
@@ -118,4 +124,7 @@ def auto_algorithm(
     only = None
     if opts and ("channels" in opts or "pxn" in opts):
         only = {a for o, a in CHANNELED if o == op}
-    return choose(op, graph, ranks, nbytes, algorithms_for(op)[0], only=only)
+    protocols = None if protocol == "auto" else {protocol}
+    return choose(
+        op, graph, ranks, nbytes, algorithms_for(op)[0], only=only, protocols=protocols
+    )

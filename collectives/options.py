@@ -25,6 +25,7 @@ import numpy as np
 
 from collectives.calibration import LIBRARIES
 from collectives.hierarchical import parse_dims
+from collectives.protocols import PROTOCOL_CHOICES
 from netsim.core.engine import FORWARDING
 from netsim.core.engine.routing import ROUTERS, parse_routing
 from netsim.core.errors import ConfigError
@@ -232,6 +233,12 @@ class CollectiveOptions(Options):
         help="collective library costs: nccl = NCCL's launch, per-step cost, protocol "
         "efficiency and multipath for the topology's link types (as nccl-tests measures); "
         "none = hardware only",
+    )
+    protocol: str = option(
+        "auto",
+        choices=PROTOCOL_CHOICES,
+        help="NCCL protocol (library nccl): auto = the one NCCL's tuner picks for the "
+        "algorithm and size; LL, LL128 or Simple force it (as NCCL_PROTO does)",
     )
     step_overhead: float | None = option(
         None, kind="time", help="per-step software cost (e.g. 1us)"

@@ -75,6 +75,7 @@ __all__ = [
     "Choice",
     "System",
     "choose",
+    "nccl_steps",
     "nccl_times",
     "nvls_tree_channel_cap",
     "system",
@@ -277,7 +278,7 @@ def nvls_tree_channel_cap(graph: Any, ranks: Sequence[int]) -> float | None:
     return _graphs(sy)["nvls_tree"][0] * per_channel * 1e9 if per_channel > 0 else None
 
 
-def _bus_bw(sy: System, a: str, p: int, graph: tuple[int, float, float]) -> float:
+def _bus_bw(sy: System, a: str, p: int, graph: tuple[int, float, float], steps: int) -> float:
     g = _GEN[sy.gen]
     i2 = min(sy.nodes, 3) - 1
     nch, bw_intra, bw_inter = graph
@@ -307,18 +308,20 @@ def _bus_bw(sy: System, a: str, p: int, graph: tuple[int, float, float]) -> floa
             factor = sy.ppn / nch
             bus /= factor - (factor - 1) / 2
             bus *= 0.85
-    steps = 2 * (sy.ranks - 1)
     return bus * (sy.ranks / steps if a in ("ring", "nvls", "nvls_tree") else 0.5)
 
 
-def _latency(sy: System, a: str, p: int) -> float:
+def _latency(sy: System, a: str, p: int, op: str = "allreduce") -> float:
     intra = _HW_LAT["nvlink"][a][p]
     inter = _HW_LAT["net"]["tree" if sy.ppn == 1 else a][p]
     lat = _BASE_LAT.get(a, (0, 0, 0))[p]
     log_nodes = int(math.log2(sy.nodes))
+    steps = nccl_steps(op, sy.ranks)
+    if a == "ring" and op in ("broadcast", "reduce"):  # a pipelined chain: Simple, tree's step
+        hw = _HW_LAT["nvlink" if sy.nodes == 1 else "net"]["tree" if p == 2 else "ring"][p]
+        return lat + steps * hw
     if a == "ring":
-        steps = 2 * (sy.ranks - 1)
-        inter_steps = 2 * (sy.nodes - 1)
+        inter_steps = (2 if op == "allreduce" else 1) * (sy.nodes - 1)
         if sy.nodes > 1:
             intra = max(intra, 3.0 if p == 2 else 1.0)  # network post overhead (x86)
         return lat + (steps - inter_steps) * intra + inter_steps * inter
@@ -343,19 +346,31 @@ def _enabled(sy: System, a: str) -> bool:
     return sy.ranks > 1
 
 
-def nccl_times(sy: System, nbytes: int) -> dict[str, float]:
-    """NCCL's modelled all-reduce time, seconds, of every enabled ``"algo/protocol"``."""
+def nccl_steps(op: str, ranks: int) -> int:
+    """NCCL's step count of ``op`` on ``ranks`` ranks (``tuning.cc`` ``nsteps``): all-reduce
+    ``2 (n-1)``, reduce-scatter and all-gather ``n-1``, broadcast and reduce ``n``."""
+    if op == "allreduce":
+        return 2 * (ranks - 1)
+    return ranks - 1 if op in ("reduce_scatter", "allgather") else ranks
+
+
+def nccl_times(sy: System, nbytes: int, op: str = "allreduce") -> dict[str, float]:
+    """NCCL's modelled time of ``op``, seconds, of every enabled ``"algo/protocol"``.
+
+    Ops other than all-reduce (reduce-scatter, all-gather, broadcast, reduce) are timed on
+    NCCL's ring only, the one of their NCCL algorithms netsim has.
+    """
     graphs = _graphs(sy)
     out = {}
-    for a in ALGOS:
+    for a in ALGOS if op == "allreduce" else ("ring",):
         if not _enabled(sy, a):
             continue
         nch = graphs[a][0]
         for p, proto in enumerate(PROTOS):
-            busbw = _bus_bw(sy, a, p, graphs[a])
+            busbw = _bus_bw(sy, a, p, graphs[a], nccl_steps(op, sy.ranks))
             if busbw <= 0:
                 continue
-            lat = _latency(sy, a, p)
+            lat = _latency(sy, a, p, op)
             log_size = int(math.log2(nbytes >> 6)) if nbytes >> 6 else -1
             if a == "tree" and 0 <= log_size < 23:
                 busbw *= _TREE_CORRECTION[p][log_size]
@@ -363,6 +378,7 @@ def nccl_times(sy: System, nbytes: int) -> dict[str, float]:
             if (
                 a == "ring"
                 and p == 2
+                and op == "allreduce"
                 and sy.nodes > 1
                 and nbytes // (coll_channels * sy.ranks) >= 64
             ):
@@ -379,25 +395,48 @@ def choose(
     first: str,
     *,
     only: Set[str] | None = None,
+    protocols: Set[str] | None = None,
 ) -> Choice:
     """The algorithm ``auto`` runs for ``op`` on ``ranks`` (see the module docstring).
 
     ``first`` is the op's first algorithm (``ring``, or ``direct`` for all-to-all and
     send/recv): NCCL's only choice in netsim for the ops other than all-reduce, and the
     pick where NCCL's model does not apply. ``only``: netsim algorithms to choose among
-    (e.g. those that take channels).
+    (e.g. those that take channels); ``protocols``: NCCL protocols to choose among (as
+    ``NCCL_PROTO`` restricts NCCL's tuner).
     """
-    if op != "allreduce":
-        return Choice(first, rule="the op's only NCCL algorithm in netsim")
     sy = system(graph, ranks)
+    if op != "allreduce":
+        rule = "the op's only NCCL algorithm in netsim"
+        if first != "ring" or sy is None or sy.ranks < 2:
+            return Choice(first, rule=rule)
+        return _fastest(op, sy, nbytes, first, {"ring"}, protocols, rule)
     if sy is None and suits(ranks, graph) and (only is None or "torus" in only):
         return Choice("torus", rule="grid of a direct network: every link at once (TPU style)")
     if sy is None or sy.ranks < 2:
         return Choice(first, rule="outside NCCL's model (no NVLink GPUs): the op's first")
-    times = nccl_times(sy, nbytes)
-    pool = [k for k in times if only is None or NCCL_TO_NETSIM[k.split("/")[0]] in only]
+    return _fastest(op, sy, nbytes, first, only, protocols, "nccl-tuning")
+
+
+def _fastest(
+    op: str,
+    sy: System,
+    nbytes: int,
+    first: str,
+    only: Set[str] | None,
+    protocols: Set[str] | None,
+    rule: str,
+) -> Choice:
+    """The fastest of NCCL's modelled (algorithm, protocol) pairs among those allowed."""
+    times = nccl_times(sy, nbytes, op)
+    pool = [
+        k
+        for k in times
+        if (only is None or NCCL_TO_NETSIM[k.split("/")[0]] in only)
+        and (protocols is None or k.split("/")[1] in protocols)
+    ]
     if not pool:
         return Choice(first, rule="no NCCL algorithm among those allowed: the op's first")
     best = min(pool, key=times.get)
     a, proto = best.split("/")
-    return Choice(NCCL_TO_NETSIM[a], a, proto, times[best], times)
+    return Choice(NCCL_TO_NETSIM[a], a, proto, times[best], times, rule)

@@ -131,6 +131,8 @@ def _print_one(r: dict) -> None:
     if t and t["nccl_algo"]:
         tuned = f" (auto: NCCL's tuner picks {t['nccl_algo']}/{t['protocol']})"
     print(f"algorithm   {r['algo']}{tuned}")
+    if r["protocol"] is not None:
+        print(f"protocol    {r['protocol']} ({r['protocol_rule']})")
     if r["channels"] is not None:
         print(f"channels    {r['channels']}")
     print(f"size        {format_size(r['size'])} per rank")
