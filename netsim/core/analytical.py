@@ -33,36 +33,26 @@ from typing import Any
 import networkx as nx
 import simpy
 
-from netsim.core.backend import check_multicast, check_send
-from netsim.core.engine.interface import default_injection
-from netsim.core.engine.packetise import Packetiser, wire_bytes
+from netsim.core.backend import check_multicast
+from netsim.core.engine.backend_base import BackendBase
+from netsim.core.engine.packetise import wire_bytes
 from netsim.core.engine.packets import Call, Packet
-from netsim.core.engine.routing import PortTable, make_router
-from netsim.core.engine.sending import Sends
-from netsim.core.engine.simpy_adapter import events_scheduled, run_all, schedule_at, succeed_at
-from netsim.core.errors import ConfigError
-from netsim.core.validate import require_int
+from netsim.core.engine.simpy_adapter import run_all, schedule_at, succeed_at
 
 __all__ = ["AnalyticalNetwork"]
 
 
-class AnalyticalNetwork(Sends):
+class AnalyticalNetwork(BackendBase):
     """Alpha-beta model of a topology implementing :class:`netsim.core.backend.Backend`.
 
     Parameters
     ----------
     graph : networkx.Graph
         A topology following the attribute contract of :mod:`topologies`.
-    mtu, header : int, optional
-        Payload and header bytes per packet of every link (default: as
-        :class:`netsim.core.engine.PacketNetwork`, each link's own from its link type).
-    routing : str
-        Routing algorithm of :mod:`netsim.core.engine.routing` (the route gives latencies and the
-        bottleneck bandwidth).
-    seed : int
-        Seeds the router's random choices.
-    env : simpy.Environment, optional
-        Share a clock with other models.
+    **common
+        ``mtu``, ``header``, ``routing``, ``seed``, ``env``: as
+        :class:`~netsim.core.engine.backend_base.BackendBase` (the route gives latencies
+        and the bottleneck bandwidth).
 
     Examples
     --------
@@ -74,42 +64,19 @@ class AnalyticalNetwork(Sends):
     True
     """
 
-    def __init__(
-        self,
-        graph: nx.Graph,
-        *,
-        mtu: int | None = None,
-        header: int | None = None,
-        routing: str = "auto",
-        seed: int = 0,
-        env: simpy.Environment | None = None,
-    ) -> None:
-        if graph.number_of_nodes() == 0:
-            raise ConfigError("graph: must have at least one node, got an empty graph")
-        self.seed = require_int("seed", seed, min=0)
-        self.graph = graph
-        self.env = env if env is not None else simpy.Environment()
-        self.ports = ports = PortTable(graph)
-        self._pk = Packetiser(ports, mtu, header)
-        self.mtu, self.header = self._pk.uniform or (None, None)
-        self.router = make_router(graph, ports, routing, seed=self.seed)
-        self.routing = self.router.name
+    forwarding = "none"  # no packets
+    buffer = None
+
+    def __init__(self, graph: nx.Graph, **common: Any) -> None:
+        super().__init__(graph, **common)
         self.model = "analytical/alpha-beta"
         self._node_lat = {v: float(graph.nodes[v].get("latency", 0.0)) for v in graph.nodes}
-        self._inj: dict[int, float] = {}
-        for v, data in graph.nodes(data=True):
-            bw = data.get("injection_bandwidth")
-            if not bw:
-                bw = default_injection(ports, v, data.get("kind"))
-            self._inj[v] = float(bw)
-        self._nodes = self._inj
-        self._busy_time = [0.0] * len(ports)
         self._paths: dict[tuple[int, int, int], tuple[float, float, tuple[int, ...]]] = {}
-        self.messages = 0
-        self.packet_hops = 0
-        self.bytes_injected = 0
-        self.bytes_delivered = 0
-        self._events0 = events_scheduled(self.env)
+
+    @property
+    def packets(self) -> int:
+        """Messages (a message is one unit here), as ``stats()["packets"]``."""
+        return self.messages
 
     # ------------------------------------------------------------------ model
     def wire_bytes(self, nbytes: int, ports: tuple[int, ...]) -> list[int]:
@@ -156,24 +123,6 @@ class AnalyticalNetwork(Sends):
         return lat + self._transmit(src, bw, ports, self.wire_bytes(nbytes, ports))
 
     # ------------------------------------------------------------------ public seam
-    def send(
-        self,
-        src: int,
-        dst: int,
-        nbytes: int,
-        *,
-        flow: int = 0,
-        callback: Callable[[float], None] | None = None,
-    ) -> simpy.Event:
-        """Send ``nbytes`` from ``src`` to ``dst``; see :class:`Backend`.
-
-        ``flow`` selects among equal-cost routes as in the packet engine; ``callback(latency)``
-        is called at delivery, before the event fires.
-        """
-        event = self.env.event()
-        self._send(src, dst, check_send(self._inj, src, dst, nbytes), flow, event, callback)
-        return event
-
     def call_at(self, t: float, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Call ``fn(arg)`` at simulated time ``now + (t - now)`` (``t`` >= now), as a simpy
         ``Timeout`` of ``t - now`` seconds would (one light event)."""
@@ -241,35 +190,3 @@ class AnalyticalNetwork(Sends):
             run_all(self.env, Packet, Call)
         else:
             self.env.run(until)
-
-    def route(self, src: int, dst: int, flow: int = 0) -> list[int]:
-        """The nodes a message from ``src`` to ``dst`` visits (``src`` first)."""
-        return self.router.path_nodes(src, dst, flow)
-
-    def link_utilisation(self) -> dict[tuple[int, int], float]:
-        """Busy fraction of every directed link over the simulated time so far (no queues)."""
-        now = self.env.now
-        p = self.ports
-        return {
-            (p.src[q], p.dst[q]): (min(1.0, self._busy_time[q] / now) if now > 0 else 0.0)
-            for q in range(len(p))
-        }
-
-    def stats(self) -> dict[str, Any]:
-        """Counters as :meth:`netsim.core.engine.PacketNetwork.stats` (``packets`` = messages)."""
-        return {
-            "model": self.model,
-            "forwarding": "none",
-            "routing": self.routing,
-            "mtu": self.mtu if self.mtu is not None else self._pk.per_link_type(),
-            "header": self.header if self.header is not None else self._pk.per_link_header(),
-            "buffer": None,
-            "messages": self.messages,
-            "packets": self.messages,
-            "packet_hops": self.packet_hops,
-            "events": events_scheduled(self.env) - self._events0,
-            "bytes_injected": self.bytes_injected,
-            "bytes_delivered": self.bytes_delivered,
-            "max_link_utilisation": max(self.link_utilisation().values(), default=0.0),
-            "sim_time_s": self.env.now,
-        }

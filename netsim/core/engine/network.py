@@ -5,11 +5,10 @@ Model
 Every message is cut into packets (segments) at its route's path MTU, and every link
 carries each packet with its own link type's header (:mod:`netsim.core.engine.packetise`:
 InfiniBand routes use 4096 B packets with 26 B headers, NVLink routes 256 B with 16 B, in
-one system). A packet follows a source route of directed links (ports). Each port
-serialises packets FIFO at its ``bandwidth`` and delivers them after its ``latency``; a
-switch adds its traversal ``latency`` (node attribute) to every packet passing through it
-or ending in it (in-network reduction), and the router of a chip in a direct network (chip
-``latency``, default 0) to every packet it forwards (not to those it ejects).
+one system). A packet follows a source route of directed links (ports), each a FIFO server
+with its bandwidth and latency; nodes add their traversal latency, and forward packets
+cut-through or store-and-forward (:mod:`netsim.core.engine.forwarding`, with the
+zero-load latency of each).
 
 Network interface
     A node's interface keeps one injection queue per output port. Messages that leave by
@@ -27,17 +26,7 @@ Network interface
     once: with ``B_inj >= 2B`` both arrive after ``n/B`` plus latency; with ``B_inj = B``
     both after ``2n/B`` plus latency. A node without ``injection_bandwidth`` injects at the
     sum of its ports if it is a switch (its ports run in parallel), else at its fastest
-    port (:func:`default_injection`).
-
-Forwarding
-    ``store-and-forward``: a node forwards a packet once its last byte has arrived.
-    ``cut-through`` (virtual cut-through): a node forwards a packet once its head has arrived;
-    the packet cannot leave a link faster than its tail arrives. Zero-load latency of one
-    packet of ``s`` wire bytes over hops ``i`` with bandwidths ``B_i``, link latencies ``l_i``
-    and node latencies ``d_i`` (of the nodes entered, the destination chip excluded) is::
-
-        store-and-forward:  sum_i (s / B_i + l_i) + sum_i d_i
-        cut-through:        s / min_i B_i + sum_i l_i + sum_i d_i
+    port (:func:`~netsim.core.engine.interface.default_injection`).
 
 Buffers and flow control
     ``buffer=None`` (default) models infinite buffers: each output port is a FIFO server
@@ -80,18 +69,16 @@ import networkx as nx
 import simpy
 
 from netsim.core.backend import check_multicast, check_send
+from netsim.core.engine.backend_base import BackendBase
 from netsim.core.engine.flowcontrol import CreditFlowControl
-from netsim.core.engine.interface import default_injection, make_emit
+from netsim.core.engine.forwarding import make_hop, port_timing
+from netsim.core.engine.interface import make_emit
 from netsim.core.engine.multicast import make_hop_mc, multicast_tree
-from netsim.core.engine.packetise import Packetiser
 from netsim.core.engine.packets import NOPATH, Call, Injector, Message, Nic, Packet
-from netsim.core.engine.routing import PortTable, make_router
-from netsim.core.engine.sending import Sends
 from netsim.core.engine.simpy_adapter import (
     NORMAL,
     event_counter,
     event_queue,
-    events_scheduled,
     pending,
     run_all,
     schedule_at,
@@ -105,7 +92,6 @@ __all__ = [
     "FORWARDING",
     "MAX_MESSAGE_PACKETS",
     "PacketNetwork",
-    "default_injection",
 ]
 
 FORWARDING = ("cut-through", "store-and-forward")
@@ -116,34 +102,27 @@ DEFAULT_MAX_SEGMENTS = 256
 MAX_MESSAGE_PACKETS = 1 << 20
 
 
-class PacketNetwork(Sends):
+class PacketNetwork(BackendBase):
     """A packet-level model of a topology, implementing :class:`netsim.core.backend.Backend`.
 
     ``multicast`` replicates packets where the unicast routes diverge (a multicast tree, as
-    NVLink SHARP and InfiniBand multicast do); ``multicast`` and ``transfer`` are
-    :class:`netsim.core.engine.sending.Sends`'.
+    NVLink SHARP and InfiniBand multicast do).
 
     Parameters
     ----------
     graph : networkx.Graph
         A topology following the attribute contract of :mod:`topologies`.
     forwarding : {"cut-through", "store-and-forward"}
-        How nodes forward packets (see the module docstring).
-    mtu, header : int, optional
-        Payload bytes per packet and header bytes per packet of every link. Default: each
-        link's own, from its link type (:mod:`netsim.core.engine.packetise`). ``self.mtu`` and
-        ``self.header`` are the single values when all links share them, else None.
+        How nodes forward packets (:mod:`netsim.core.engine.forwarding`).
     buffer : int, optional
         Input buffer bytes per port and virtual channel; ``None`` for infinite buffers.
         Must hold at least one full packet of the largest link type.
-    routing : str
-        See :mod:`netsim.core.engine.routing`.
     max_segments : int or None
         Largest number of packets one message is simulated with (see module docstring).
-    seed : int
-        Seeds every random choice of the engine (Valiant intermediate groups).
-    env : simpy.Environment, optional
-        Share a clock with other models; a new one by default.
+    **common
+        ``mtu``, ``header``, ``routing`` (:mod:`netsim.core.engine.routing`), ``seed``
+        (every random choice of the engine, e.g. Valiant intermediate groups) and ``env``:
+        as :class:`~netsim.core.engine.backend_base.BackendBase`.
 
     Examples
     --------
@@ -160,79 +139,49 @@ class PacketNetwork(Sends):
         graph: nx.Graph,
         *,
         forwarding: str = "cut-through",
-        mtu: int | None = None,
-        header: int | None = None,
         buffer: int | None = None,
-        routing: str = "auto",
         max_segments: int | None = DEFAULT_MAX_SEGMENTS,
-        seed: int = 0,
-        env: simpy.Environment | None = None,
+        **common: Any,
     ) -> None:
         require_choice("forwarding", forwarding, FORWARDING)
-        if graph.number_of_nodes() == 0:
-            raise ConfigError("graph: must have at least one node, got an empty graph")
+        super().__init__(graph, **common)
+        self.forwarding = forwarding
+        self.cut_through = forwarding == "cut-through"
         if max_segments is not None:
             max_segments = require_int("max_segments", max_segments, min=1)
         self.max_segments = max_segments
         # Messages up to this many MTUs are cut at the MTU (see _segments).
         self._real_mtu_limit = min(max_segments or MAX_MESSAGE_PACKETS, MAX_MESSAGE_PACKETS)
-        self.seed = require_int("seed", seed, min=0)
-        self.forwarding = forwarding
-        self.cut_through = forwarding == "cut-through"
-        self.graph = graph
-        self.env = env if env is not None else simpy.Environment()
-        self.ports = ports = PortTable(graph)
-        self._pk = pk = Packetiser(ports, mtu, header)
-        self.mtu, self.header = pk.uniform or (None, None)
-        self.router = make_router(graph, ports, routing, seed=self.seed, backlog=self.backlog)
-        self.routing = self.router.name
-        self._route = self.router.route
-        self.nvcs = self.router.nvcs
         if buffer is not None:
-            buffer = require_int("buffer", buffer, min=pk.max_packet)
+            buffer = require_int("buffer", buffer, min=self._pk.max_packet)
         self.buffer = buffer
         self.model = f"packet/{forwarding}" + ("" if buffer is None else f"/credit-{buffer}B")
-
-        n = len(ports)
-        self._inv_bw = [1.0 / b for b in ports.bandwidth]
-        node_lat = {v: float(graph.nodes[v].get("latency", 0.0)) for v in graph.nodes}
-        # Delay from a port's departure to readiness at its far end: link + node latency.
-        self._delay = [ports.latency[p] + node_lat[ports.dst[p]] for p in range(n)]
-        self._wire = ports.latency  # credits travel back over the link only
-        # Delay from the last departure to delivery: link latency, plus the traversal latency
-        # of a switch that is itself the destination (in-network reduction enters the switch's
-        # pipeline); a chip's router latency is not charged on ejection.
-        self._lat = [
-            ports.latency[p]
-            + (node_lat[ports.dst[p]] if graph.nodes[ports.dst[p]].get("kind") == "switch" else 0.0)
-            for p in range(n)
-        ]
-        self._busy = [0.0] * n
-        self._busy_time = [0.0] * n
-        self._nics: dict[int, Nic] = {}
-        for v, data in graph.nodes(data=True):
-            bw = data.get("injection_bandwidth")
-            if not bw:
-                bw = default_injection(ports, v, data.get("kind"))
-            self._nics[v] = Nic(float(bw))
-        self._nodes = self._nics
-        self._injectors: list[Injector | None] = [None] * n
+        self._route = self.router.route
+        self.nvcs = self.router.nvcs
+        self._inv_bw, self._delay, self._lat = port_timing(graph, self.ports)
+        self._wire = self.ports.latency  # credits travel back over the link only
+        self._busy = [0.0] * len(self.ports)
+        self._nics = {v: Nic(bw) for v, bw in self._inj.items()}
+        self._injectors: list[Injector | None] = [None] * len(self.ports)
         self._heap = event_queue(self.env)  # bound once for the hot paths (simpy_adapter)
         self._seq = event_counter(self.env)
-        self._events0 = events_scheduled(self.env)
         self._fc = None if buffer is None else CreditFlowControl(self, buffer)
-        self._hop = self._make_hop() if self._fc is None else self._fc.hop
+        self._make_handlers()
+        self.packets = 0
+        self.in_flight = 0
+
+    def _backlog_source(self) -> Callable[[int], float]:
+        return self.backlog  # adaptive routing reads the ports' queues
+
+    def _make_handlers(self) -> None:
+        """The callback lists of packets (hop, multicast hop) and of injection queues."""
+        self._hop = make_hop(self) if self._fc is None else self._fc.hop
         self._hop_mc = make_hop_mc(self)
         self._cb_hop = [self._hop]
         self._cb_mc = [self._hop_mc]
-        self._uniform = None if pk.uniform is None else (*pk.uniform, self._cb_hop)
+        uniform = self._pk.uniform
+        self._uniform = None if uniform is None else (*uniform, self._cb_hop)
         self._cb_emit = [make_emit(self)]
-        self.packets = 0
-        self.packet_hops = 0
-        self.bytes_injected = 0
-        self.bytes_delivered = 0
-        self.messages = 0
-        self.in_flight = 0
 
     # ------------------------------------------------------------------ public seam
     def send(
@@ -255,7 +204,7 @@ class PacketNetwork(Sends):
         open-loop measurement (nothing the simulation does may depend on it) and costs no
         event.
         """
-        nbytes = check_send(self._nics, src, dst, nbytes)
+        nbytes = check_send(self._nodes, src, dst, nbytes)
         event = self.env.event()
         self.launch(src, dst, nbytes, flow, event, callback, observe)
         return event
@@ -280,35 +229,6 @@ class PacketNetwork(Sends):
                     f"conservation: {self.bytes_injected} bytes injected but "
                     f"{self.bytes_delivered} delivered"
                 )
-
-    def stats(self) -> dict[str, Any]:
-        """Counters of the run so far (see :class:`netsim.core.backend.Backend`)."""
-        return {
-            "model": self.model,
-            "forwarding": self.forwarding,
-            "routing": self.routing,
-            "mtu": self.mtu if self.mtu is not None else self._pk.per_link_type(),
-            "header": self.header if self.header is not None else self._pk.per_link_header(),
-            "buffer": self.buffer,
-            "messages": self.messages,
-            "packets": self.packets,
-            "packet_hops": self.packet_hops,
-            "events": events_scheduled(self.env) - self._events0,
-            "bytes_injected": self.bytes_injected,
-            "bytes_delivered": self.bytes_delivered,
-            "max_link_utilisation": max(self.link_utilisation().values(), default=0.0),
-            "sim_time_s": self.env.now,
-        }
-
-    def link_utilisation(self) -> dict[tuple[int, int], float]:
-        """Busy fraction of every directed link over the simulated time so far."""
-        now = self.env.now
-        if now <= 0:
-            return {(self.ports.src[p], self.ports.dst[p]): 0.0 for p in range(len(self.ports))}
-        return {
-            (self.ports.src[p], self.ports.dst[p]): min(1.0, self._busy_time[p] / now)
-            for p in range(len(self.ports))
-        }
 
     def wire_bytes(self, nbytes: int, ports: Sequence[int] | None = None) -> int:
         """Wire bytes of a message of ``nbytes`` payload on the first link of ``ports`` (a
@@ -344,14 +264,10 @@ class PacketNetwork(Sends):
 
         return at
 
-    def route(self, src: int, dst: int, flow: int = 0) -> list[int]:
-        """The nodes a message from ``src`` to ``dst`` visits (``src`` first)."""
-        return self.router.path_nodes(src, dst, flow)
-
     # ------------------------------------------------------------------ internals
     def _multicast(self, src: int, dsts: Sequence[int], nbytes: int, event: Any) -> None:
         """Multicast completing ``event`` (a simpy event or a :class:`Call`)."""
-        dsts, nbytes = check_multicast(self._nics, src, dsts, nbytes)
+        dsts, nbytes = check_multicast(self._nodes, src, dsts, nbytes)
         if not dsts:
             self._fire(event, self.env._now)
             return
@@ -429,7 +345,7 @@ class PacketNetwork(Sends):
                 return
         self._inject(src, nbytes, path, vcs, event, callback, observe, None, mtu, header, cbl)
 
-    _send = launch  # the hook of Sends (netsim.core.engine.sending)
+    _send = launch  # the hook of BackendBase
 
     def _unicast(self, path: tuple[int, ...], nbytes: int) -> tuple[int, int, list]:
         """``(path MTU, first link's header, hop callback list)`` of a message on ``path``."""
@@ -437,7 +353,7 @@ class PacketNetwork(Sends):
         if not mixed or self._fc is not None:
             return mtu, header, self._cb_hop
         cbl = self._pk.scaled_handler(
-            path, path, nbytes, mtu, path[0], self._inv_bw, self._make_hop
+            path, path, nbytes, mtu, path[0], self._inv_bw, lambda inv: make_hop(self, inv)
         )  # fmt: skip
         return mtu, header, cbl
 
@@ -549,60 +465,6 @@ class PacketNetwork(Sends):
             succeed_at(self.env, t, event)
         else:
             schedule_at(self.env, t, Call(callback, t - t0))
-
-    def _make_hop(self, inv_bw: Any = None) -> Callable[[Packet], None]:
-        """Build the infinite-buffer hop handler: one event per packet-hop.
-
-        Each output port is a FIFO server whose next free time is known, so a packet's
-        departure is fixed the moment it reaches the port. So is its arrival once it starts
-        its last link: the packet is then settled (booked as delivered, its message completed
-        for the arrival time) without an event of its own. A closure over local lists keeps
-        attribute look-ups off the hot path. ``inv_bw`` (port -> seconds per wire byte of
-        the packet's first link) replaces the ports' own for a route whose links have
-        different headers (:mod:`netsim.core.engine.packetise`).
-        """
-        busy, busy_time = self._busy, self._busy_time
-        inv_bw = self._inv_bw if inv_bw is None else inv_bw
-        delay, lat, queue, eid = self._delay, self._lat, self._heap, self._seq
-        env, complete, cut_through = self.env, self._complete, self.cut_through
-
-        def hop(pkt: Packet) -> None:
-            now = env._now
-            i = pkt.hop
-            path = pkt.path
-            port = path[i]
-            start = busy[port]
-            if start < now:
-                start = now
-            end = start + pkt.size * inv_bw[port]
-            if end < pkt.tail:
-                end = pkt.tail
-            busy[port] = end
-            busy_time[port] += end - start
-            i += 1
-            if i == len(path):  # its last link: the arrival time is final, settle it
-                self.in_flight -= 1
-                self.bytes_delivered += pkt.payload
-                msg = pkt.msg
-                if msg is None:  # a message of its own
-                    msg = pkt
-                else:
-                    msg.left -= 1
-                    if msg.left:
-                        return
-                event = msg.event
-                if msg.observe is None and type(event) is Call:  # transfer(): _complete inlined
-                    t = end + lat[port]
-                    heappush(queue, (t if t > now else now, 1, next(eid), event))
-                else:
-                    complete(msg, end + lat[port])
-                return
-            pkt.hop = i
-            d = delay[port]
-            pkt.tail = end + d
-            heappush(queue, (start + d if cut_through else end + d, 1, next(eid), pkt))
-
-        return hop
 
     def _deadlock_message(self) -> str:
         stuck = self._fc.blocked() if self._fc is not None else []

@@ -22,8 +22,8 @@ Contract with simpy 4 (``pyproject.toml`` pins ``simpy>=4.1,<5``)
     tests, which compare event counts and timings with closed forms, tell).
 
 Hot paths
-    The per-packet-hop handlers (:mod:`netsim.core.engine.network`, :mod:`~.interface`,
-    :mod:`~.multicast`) bind the heap and the counter once, ``queue = event_queue(env)``
+    The per-packet-hop handlers (:mod:`netsim.core.engine.forwarding`, :mod:`~.network`,
+    :mod:`~.interface`, :mod:`~.multicast`) bind the heap and the counter once, ``queue = event_queue(env)``
     and ``seq = event_counter(env)``, and push ``heappush(queue, (t, NORMAL, next(seq),
     ev))`` themselves: a call through :func:`schedule_at` per packet-hop costs speed.
     Per-packet code reads the time as ``env._now``: simpy's public ``env.now`` is a
@@ -59,6 +59,7 @@ NORMAL = 1  # simpy's NORMAL event priority (simpy.events.NORMAL)
 #: The modules whose per-packet code reads ``env._now`` (see "Hot paths" above).
 HOT_NOW_READERS = (
     "netsim.core.engine.flowcontrol",
+    "netsim.core.engine.forwarding",
     "netsim.core.engine.interface",
     "netsim.core.engine.multicast",
     "netsim.core.engine.network",
