@@ -225,12 +225,7 @@ def _fabric(s: Setup) -> tuple[Fabric, list[int]]:
     ranks of model instance 0, whose traffic is counted and whose time is charged."""
     o, par, chips = s.opts, s.par, s.chips
     g = with_link_delays(s.graph, s.spec, o.seed)
-    inst = sorted(
-        par.rank(tp_i=t, dp_i=e, pp_i=st)
-        for st in range(o.pp)
-        for e in range(o.ep)
-        for t in range(o.tp)
-    )
+    inst = par.instance_groups()[0]
     fabric = Fabric(
         g,
         chips,

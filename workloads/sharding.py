@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from netsim.core.errors import CapacityError, ConfigError
 from netsim.core.validate import require_float, require_int
 from workloads.chips import Chip
@@ -140,41 +142,31 @@ class Parallelism:
         pp_i = rank // (self.tp * self.dp)
         return {"tp_i": tp_i, "dp_i": dp_i, "pp_i": pp_i, "ep_i": dp_i % self.ep}
 
-    def _r(self, tp_i: int, dp_i: int, pp_i: int) -> int:
-        return (pp_i * self.dp + dp_i) * self.tp + tp_i
+    def grid(self) -> np.ndarray:
+        """Every rank at its coordinates: an array of shape ``(pp, dp / ep, ep, tp)``
+        indexed ``[pp_i, dp_i // ep, dp_i % ep, tp_i]``; every group below is a
+        permutation of its axes cut into rows."""
+        return np.arange(self.world_size).reshape(self.pp, self.dp // self.ep, self.ep, self.tp)
+
+    def _rows(self, order: tuple[int, ...], width: int) -> list[list[int]]:
+        """The grid with its axes in ``order`` (outermost first), cut into rows of ``width``."""
+        return self.grid().transpose(order).reshape(-1, width).tolist()
 
     def tp_groups(self) -> list[list[int]]:
         """Tensor-parallel groups (``tp`` consecutive ranks each)."""
-        return [
-            [self._r(t, d, p) for t in range(self.tp)]
-            for p in range(self.pp)
-            for d in range(self.dp)
-        ]
+        return self._rows((0, 1, 2, 3), self.tp)
 
     def pp_groups(self) -> list[list[int]]:
         """Pipelines: for each ``(dp_i, tp_i)``, its ranks in stage order."""
-        return [
-            [self._r(t, d, p) for p in range(self.pp)]
-            for d in range(self.dp)
-            for t in range(self.tp)
-        ]
+        return self._rows((1, 2, 3, 0), self.pp)
 
     def dp_groups(self) -> list[list[int]]:
         """Data-parallel groups: for each ``(pp_i, tp_i)``, ranks over ``dp_i``."""
-        return [
-            [self._r(t, d, p) for d in range(self.dp)]
-            for p in range(self.pp)
-            for t in range(self.tp)
-        ]
+        return self._rows((0, 3, 1, 2), self.dp)
 
     def ep_groups(self) -> list[list[int]]:
         """Expert-parallel groups: ``ep`` consecutive DP indices with the same ``tp_i, pp_i``."""
-        return [
-            [self._r(t, b * self.ep + e, p) for e in range(self.ep)]
-            for p in range(self.pp)
-            for b in range(self.dp // self.ep)
-            for t in range(self.tp)
-        ]
+        return self._rows((0, 1, 3, 2), self.ep)
 
     def stage_ranks(self, stage: int) -> list[int]:
         """All ranks of pipeline stage ``stage`` (a contiguous block)."""
@@ -183,18 +175,8 @@ class Parallelism:
         return list(range(start, start + self.dp * self.tp))
 
     def instance_groups(self) -> list[list[int]]:
-        """Model instances: the ``tp * ep * pp`` ranks serving one batch."""
-        groups = []
-        for b in range(self.dp // self.ep):
-            groups.append(
-                sorted(
-                    self._r(t, b * self.ep + e, p)
-                    for p in range(self.pp)
-                    for e in range(self.ep)
-                    for t in range(self.tp)
-                )
-            )
-        return groups
+        """Model instances: the ``tp * ep * pp`` ranks serving one batch, in rank order."""
+        return self._rows((1, 0, 2, 3), self.instance_size)
 
 
 def stage_layers(layers: int, pp: int) -> list[range]:
