@@ -15,7 +15,7 @@ defaults are resolved by :meth:`workloads.options.DecodeOptions.moe_algorithms`)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import networkx as nx
@@ -34,7 +34,13 @@ from workloads.moe_nodes import route_node_limited
 from workloads.moe_normal import normal_combine_schedule, normal_dispatch_schedule, token_targets
 from workloads.sharding import Parallelism
 
-__all__ = ["COMBINE_ALGOS", "DISPATCH_ALGOS", "innetwork_combine_schedule", "moe_runs"]
+__all__ = [
+    "COMBINE_ALGOS",
+    "DISPATCH_ALGOS",
+    "MoeTraffic",
+    "innetwork_combine_schedule",
+    "moe_runs",
+]
 
 
 #: MoE dispatch algorithms: ``direct`` and its DeepEP name ``low-latency`` (one copy per
@@ -192,21 +198,41 @@ def _domain_size(fabric: Fabric, groups: Sequence[Sequence[int]], what: str) -> 
     return sizes.pop()
 
 
+@dataclass(frozen=True)
+class MoeTraffic:
+    """How one MoE layer's tokens are routed and moved.
+
+    Attributes
+    ----------
+    dispatch, combine : str
+        The algorithms (:data:`DISPATCH_ALGOS`, :data:`COMBINE_ALGOS`), defaults resolved.
+    routing : str
+        Routing spec (:func:`workloads.moe.parse_routing`).
+    mode : str
+        ``expected`` (mean counts) or ``sample`` (routes drawn with ``seed``).
+    seed : int
+        Seed of the sampled routes.
+    """
+
+    dispatch: str
+    combine: str
+    routing: str
+    mode: str
+    seed: int
+
+
 def moe_runs(
     m: TransformerModel,
     par: Parallelism,
     fabric: Fabric,
     chips: list[int],
     tokens_per_rank: int,
-    dispatch: str,
-    combine: str,
-    routing_spec: str,
-    mode: str,
-    seed: int,
+    traffic: MoeTraffic,
     kernels: KernelModel | None = None,
 ) -> tuple[CollectiveRun, CollectiveRun]:
     """Time one layer's dispatch and combine; with ``kernels`` (:mod:`workloads.moe_kernels`)
     the DeepEP modes (``low-latency``, ``normal``) also pay the kernels' per-call costs."""
+    dispatch, combine = traffic.dispatch, traffic.combine
     km = kernels or KernelModel("none")
     fd, fc = (_kernel_fabric(fabric, km, algo) for algo in (dispatch, combine))
     ep = par.ep
@@ -222,11 +248,7 @@ def moe_runs(
         groups,
         placement,
         tokens_per_rank,
-        dispatch,
-        combine,
-        routing_spec,
-        mode,
-        seed,
+        traffic,
         ((d_el, d_size), (c_el, c_size)),
     )
     shape = CallShape(
@@ -293,33 +315,29 @@ def _fabric_runs(
     groups: list[list[int]],
     placement: np.ndarray,
     tokens_per_rank: int,
-    dispatch: str,
-    combine: str,
-    routing_spec: str,
-    mode: str,
-    seed: int,
+    t: MoeTraffic,
     wires: tuple[tuple[int, int], tuple[int, int]],
 ) -> tuple[CollectiveRun, CollectiveRun]:
     """The transfers of dispatch (on ``fd``) and combine (on ``fc``), timed."""
     ep = len(groups[0])
     (d_el, d_size), (c_el, c_size) = wires
-    spec = moe.parse_routing(routing_spec)
-    if mode == "expected":
+    spec = moe.parse_routing(t.routing)
+    if t.mode == "expected":
         if spec.node_limit and spec.kind != "uniform":
             raise ConfigError(
                 "moe_mode: node-limited routing of a non-uniform load changes the mean counts; "
                 f"use moe_mode=sample, got expected with {spec}"
             )
         counts = moe.routing_counts(
-            routing_spec, tokens_per_rank, m.experts, m.experts_per_token, ranks=ep, mode=mode
+            t.routing, tokens_per_rank, m.experts, m.experts_per_token, ranks=ep, mode=t.mode
         )
         d = moe.dispatch_matrix(counts, placement, d_el, ranks=ep)
         c = moe.dispatch_matrix(counts, placement, c_el, ranks=ep).T
-        disp = _alltoall_run(fd, "moe_dispatch", dispatch, groups, [d] * len(groups), d_size)
-        comb = _alltoall_run(fc, "moe_combine", combine, groups, [c] * len(groups), c_size)
+        disp = _alltoall_run(fd, "moe_dispatch", t.dispatch, groups, [d] * len(groups), d_size)
+        comb = _alltoall_run(fc, "moe_combine", t.combine, groups, [c] * len(groups), c_size)
         return disp, comb
     # Sampled routes, one draw per EP group (every group routes its own tokens).
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(t.seed)
     nodes = ep // (_ranks_per_node(fd, groups[0]) or ep)
     assigns = [
         route_node_limited(
@@ -327,68 +345,78 @@ def _fabric_runs(
         )
         for _ in groups
     ]
+    routes = _Routes(groups, assigns, placement, m.experts)
     return (
-        _sampled_dispatch(fd, groups, assigns, placement, dispatch, m, (d_el, d_size)),
-        _sampled_combine(fc, groups, assigns, placement, dispatch, combine, m, (c_el, c_size)),
+        _sampled_dispatch(fd, routes, t.dispatch, (d_el, d_size)),
+        _sampled_combine(fc, routes, t.dispatch, t.combine, (c_el, c_size)),
     )
 
 
+@dataclass(frozen=True)
+class _Routes:
+    """One layer's sampled routes: ``assigns[g][s]`` are the experts picked by the tokens of
+    rank ``s`` of EP group ``groups[g]``; ``placement`` maps the ``experts`` to ranks."""
+
+    groups: list[list[int]]
+    assigns: list[list[np.ndarray]]
+    placement: np.ndarray
+    experts: int
+
+    @property
+    def ep(self) -> int:
+        """Ranks per EP group."""
+        return len(self.groups[0])
+
+    def sets(self) -> list[list[dict[tuple[int, ...], int]]]:
+        """Per group and source rank, the tokens per set of remote ranks they go to
+        (:func:`workloads.moe.contributor_sets`)."""
+        return [moe.contributor_sets(a, self.placement, ranks=self.ep) for a in self.assigns]
+
+    def targets(self, dom: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per group, the tokens of each rank bound for each rank and each node of ``dom``
+        ranks (:func:`workloads.moe_normal.token_targets`)."""
+        return [token_targets(a, self.placement, dom) for a in self.assigns]
+
+    def matrices(self, el: int, *, dedup: bool = False) -> list[np.ndarray]:
+        """Per group, the elements each rank sends to each rank in the dispatch direction:
+        one copy per (token, expert), or per (token, remote rank) with ``dedup``."""
+        if dedup:
+            return [
+                moe.dedup_dispatch_matrix(a, self.placement, el, ranks=self.ep)
+                for a in self.assigns
+            ]
+        counts = (moe.counts_from_assignments(a, self.experts) for a in self.assigns)
+        return [moe.dispatch_matrix(c, self.placement, el, ranks=self.ep) for c in counts]
+
+
 def _sampled_dispatch(
-    fabric: Fabric,
-    groups: list[list[int]],
-    assigns: list[list[np.ndarray]],
-    placement: np.ndarray,
-    dispatch: str,
-    m: TransformerModel,
-    wire: tuple[int, int],
+    fabric: Fabric, r: _Routes, dispatch: str, wire: tuple[int, int]
 ) -> CollectiveRun:
-    ep = len(groups[0])
     el, size = wire
     if dispatch == "multicast":
-        sets = [moe.contributor_sets(a, placement, ranks=ep) for a in assigns]
-        return fabric.run("moe_dispatch", _multicast_schedule(fabric, groups, sets, el, size))
+        return fabric.run("moe_dispatch", _multicast_schedule(fabric, r.groups, r.sets(), el, size))
     if dispatch == "normal":
-        dom = _domain_size(fabric, groups, "dispatch")
-        targets = [token_targets(a, placement, dom) for a in assigns]
-        return fabric.run("moe_dispatch", normal_dispatch_schedule(groups, targets, dom, el * size))
-    mats = [
-        moe.dispatch_matrix(moe.counts_from_assignments(a, m.experts), placement, el, ranks=ep)
-        for a in assigns
-    ]
-    return _alltoall_run(fabric, "moe_dispatch", dispatch, groups, mats, size)
+        dom = _domain_size(fabric, r.groups, "dispatch")
+        sched = normal_dispatch_schedule(r.groups, r.targets(dom), dom, el * size)
+        return fabric.run("moe_dispatch", sched)
+    return _alltoall_run(fabric, "moe_dispatch", dispatch, r.groups, r.matrices(el), size)
 
 
 def _sampled_combine(
-    fabric: Fabric,
-    groups: list[list[int]],
-    assigns: list[list[np.ndarray]],
-    placement: np.ndarray,
-    dispatch: str,
-    combine: str,
-    m: TransformerModel,
-    wire: tuple[int, int],
+    fabric: Fabric, r: _Routes, dispatch: str, combine: str, wire: tuple[int, int]
 ) -> CollectiveRun:
-    ep = len(groups[0])
     el, size = wire
     if combine == "innetwork":
-        sets = [moe.contributor_sets(a, placement, ranks=ep) for a in assigns]
-        sched = innetwork_combine_schedule(fabric.graph, groups, sets, el, size)
+        sched = innetwork_combine_schedule(fabric.graph, r.groups, r.sets(), el, size)
         return fabric.run("moe_combine", sched)
     if combine == "normal":
-        dom = _domain_size(fabric, groups, "combine")
-        targets = [token_targets(a, placement, dom) for a in assigns]
-        return fabric.run("moe_combine", normal_combine_schedule(groups, targets, dom, el * size))
-    if dispatch in ("multicast", "normal"):
-        # One partial sum per (token, remote rank), returned point to point.
-        mats = [moe.dedup_dispatch_matrix(a, placement, el, ranks=ep).T for a in assigns]
-    else:
-        mats = [
-            moe.dispatch_matrix(
-                moe.counts_from_assignments(a, m.experts), placement, el, ranks=ep
-            ).T
-            for a in assigns
-        ]
-    return _alltoall_run(fabric, "moe_combine", combine, groups, mats, size)
+        dom = _domain_size(fabric, r.groups, "combine")
+        sched = normal_combine_schedule(r.groups, r.targets(dom), dom, el * size)
+        return fabric.run("moe_combine", sched)
+    # After a multicast or normal dispatch: one partial sum per (token, remote rank),
+    # returned point to point.
+    mats = r.matrices(el, dedup=dispatch in ("multicast", "normal"))
+    return _alltoall_run(fabric, "moe_combine", combine, r.groups, [x.T for x in mats], size)
 
 
 def _alltoall_run(

@@ -36,7 +36,7 @@ from workloads.fabric import (
 from workloads.landing import landing_zone
 from workloads.models import TransformerModel
 from workloads.moe_bytes import moe_wire_record, with_wire_dtypes
-from workloads.moe_collectives import moe_runs
+from workloads.moe_collectives import MoeTraffic, moe_runs
 from workloads.moe_kernels import KernelModel, kernel_costs_record, moe_kernel_model
 from workloads.options import DecodeOptions
 from workloads.rank_layout import layout, resolve_topology, topology_chips
@@ -339,18 +339,9 @@ def _site(
         name, key = need.name, ("dispatch" if need.name == "moe_dispatch" else "combine")
         if key not in runs:
             o = s.opts
+            traffic = MoeTraffic(o.dispatch, s.combine, o.moe_routing, s.moe_mode, o.seed)
             runs["dispatch"], runs["combine"] = moe_runs(
-                s.m,
-                par,
-                fabric,
-                chips,
-                s.step_tokens // par.ep,
-                o.dispatch,
-                s.combine,
-                o.moe_routing,
-                s.moe_mode,
-                o.seed,
-                s.kernels,
+                s.m, par, fabric, chips, s.step_tokens // par.ep, traffic, s.kernels
             )
     else:  # pipeline send
         name, key = "pp_send", f"pp:{need.nbytes}"
