@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module of :mod:`netsim.app.commands` and is a thin layer over
 a public Python function: the module defines ``register(subparsers)``, which adds a parser
-whose default ``func`` takes the parsed arguments and returns an exit code.
+(:func:`netsim.app.commands._common.add_command`) whose default ``func`` takes the parsed
+arguments and returns an exit code; that function's docstring is the command's help line
+and description.
 
 Errors that netsim raises on purpose (:class:`netsim.core.errors.NetsimError`) are printed as one
 line, ``error: ...``, on stderr, and the exit code is 2; there is never a traceback for them.

@@ -4,6 +4,7 @@ arguments generated from an options object (:func:`add_options`, :func:`options_
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -68,13 +69,14 @@ def print_json(obj: Any) -> None:
 
 
 def add_command(
-    sub: argparse._SubParsersAction,
-    name: str,
-    run: Callable[[argparse.Namespace], int],
-    help: str,
-    description: str,
+    sub: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int]
 ) -> argparse.ArgumentParser:
     """Add subcommand ``name``, run by ``run(args)`` (its exit status), and return its parser.
+
+    ``run``'s docstring is the command's text, as in click: its summary line (a sentence) is
+    the command's line in the ``netsim --help`` list, written as argparse help is written
+    (first letter lowercase, no final period); the paragraphs after it are the description
+    of ``netsim NAME --help``.
 
     Parameters
     ----------
@@ -84,17 +86,15 @@ def add_command(
         The subcommand's name.
     run : callable
         Called with the parsed arguments; returns the exit status.
-    help : str
-        One line for the ``netsim --help`` list.
-    description : str
-        The paragraph of ``netsim NAME --help``.
 
     Returns
     -------
     argparse.ArgumentParser
         The subcommand's parser, for its own arguments.
     """
-    p = sub.add_parser(name, help=help, description=description)
+    summary, _, body = inspect.cleandoc(run.__doc__ or "").partition("\n")
+    line = summary[:1].lower() + summary[1:].removesuffix(".")
+    p = sub.add_parser(name, help=line, description=" ".join(body.split()) or None)
     p.set_defaults(func=run)
     return p
 

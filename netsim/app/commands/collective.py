@@ -28,15 +28,7 @@ PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "collective",
-        _run,
-        help="time a collective (all-reduce, all-gather, ...) on a topology",
-        description="Build a collective schedule, run it on the packet engine (or the "
-        "flow-level or analytical model), and print time, algbw and busbw (nccl-tests definitions), the "
-        "analytical estimate and the busiest link.",
-    )
+    p = add_command(sub, "collective", _run)
     p.add_argument("--topo", required=True, help="topology spec or preset, e.g. dgx-h100")
     p.add_argument("--op", default="allreduce", choices=OPS)
     p.add_argument(
@@ -63,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Time a collective (all-reduce, all-gather, ...) on a topology.
+
+    Build a collective schedule, run it on the packet engine (or the flow-level or analytical
+    model), and print time, algbw and busbw (nccl-tests definitions), the analytical estimate
+    and the busiest link.
+    """
     algos, sizes = _algos_and_sizes(args)
     fmt = "json" if args.json else args.format
     if fmt == "nccl-tests" and len(algos) > 1:

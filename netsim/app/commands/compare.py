@@ -18,16 +18,7 @@ __all__ = ["print_comparison", "register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand."""
-    p = add_command(
-        sub,
-        "compare",
-        _run,
-        help="compare an nccl-tests log (all_reduce_perf, ...) with a simulation",
-        description="Read the output of an nccl-tests program (all_reduce_perf, all_gather_perf, "
-        "reduce_scatter_perf, alltoall_perf, broadcast_perf, reduce_perf), simulate the same "
-        "sizes on a topology and print, per size, measured and simulated time and busbw and "
-        "their ratio (simulated / measured). --out draws time and busbw against size.",
-    )
+    p = add_command(sub, "compare", _run)
     p.add_argument("log", metavar="LOG", help="nccl-tests output (text file)")
     p.add_argument("--topo", required=True, help="topology spec or preset, e.g. dgx-h100")
     p.add_argument(
@@ -55,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Compare an nccl-tests log (all_reduce_perf, ...) with a simulation.
+
+    Read the output of an nccl-tests program (all_reduce_perf, all_gather_perf,
+    reduce_scatter_perf, alltoall_perf, broadcast_perf, reduce_perf), simulate the same sizes on
+    a topology and print, per size, measured and simulated time and busbw and their ratio
+    (simulated / measured). --out draws time and busbw against size.
+    """
     from netsim.app.plots import check_figure_path, plot_comparison
 
     if args.out is not None:

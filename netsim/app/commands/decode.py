@@ -35,15 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from workloads.models import WEIGHT_DTYPES
     from workloads.options import DecodeOptions
 
-    p = add_command(
-        sub,
-        "decode",
-        _run,
-        help="per-token decode latency: roofline compute + collectives on the fabric",
-        description="Time one decode step (or a prefill with --prefill) of a model on a chip "
-        "and topology: roofline compute/memory time plus TP all-reduces, MoE all-to-alls and "
-        "pipeline sends simulated on the backend. Not fitting in memory is reported (exit 0).",
-    )
+    p = add_command(sub, "decode", _run)
     p.add_argument("--list", action="store_true", help="list model and chip presets and exit")
     p.add_argument("--model", help="model preset, e.g. llama3-70b")
     p.add_argument(
@@ -147,6 +139,12 @@ def _list() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Per-token decode latency: roofline compute + collectives on the fabric.
+
+    Time one decode step (or a prefill with --prefill) of a model on a chip and topology:
+    roofline compute/memory time plus TP all-reduces, MoE all-to-alls and pipeline sends
+    simulated on the backend. Not fitting in memory is reported (exit 0).
+    """
     from netsim.core.errors import ConfigError
     from workloads.decode import decode, prefill
     from workloads.options import DecodeOptions

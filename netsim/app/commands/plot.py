@@ -18,17 +18,7 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "plot",
-        _run,
-        help="draw a figure from a sweep's HDF5 results",
-        description="Draw Y against X from a results file: one line per --hue value, one "
-        "panel per --col (and --row) value, one legend. --kind auto picks latency-vs-size "
-        "(with busbw), load-latency, CDF or a link heatmap from the column names. Points that "
-        "differ in a swept parameter on no axis, hue, col or row are refused unless "
-        "--aggregate says how to reduce them (seeds are always averaged, with min-max bars).",
-    )
+    p = add_command(sub, "plot", _run)
     p.add_argument("results", metavar="RESULTS.h5")
     p.add_argument("--x", help="column on the x axis (e.g. size)")
     p.add_argument("--y", required=True, help="column on the y axis (e.g. time_s)")
@@ -58,6 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Draw a figure from a sweep's HDF5 results.
+
+    Draw Y against X from a results file: one line per --hue value, one panel per --col (and
+    --row) value, one legend. --kind auto picks latency-vs-size (with busbw), load-latency, CDF
+    or a link heatmap from the column names. Points that differ in a swept parameter on no axis,
+    hue, col or row are refused unless --aggregate says how to reduce them (seeds are always
+    averaged, with min-max bars).
+    """
     check_figure_path(args.out)
     where = {}
     for item in args.where:

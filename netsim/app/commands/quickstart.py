@@ -12,15 +12,7 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "quickstart",
-        _run,
-        help="run a small built-in study (all-reduce vs size, decode) and draw figures",
-        description="All-reduce latency vs message size on five fabric families and decode "
-        "token latency on several fabrics; writes DIR/results.h5 and DIR/*.png, *.pdf. "
-        "Re-running resumes.",
-    )
+    p = add_command(sub, "quickstart", _run)
     p.add_argument("--out", default="netsim-quickstart", metavar="DIR")
     p.add_argument("--workers", type=int, default=None, help="worker processes")
     p.add_argument("--no-progress", action="store_true")
@@ -28,6 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Run a small built-in study (all-reduce vs size, decode) and draw figures.
+
+    All-reduce latency vs message size on five fabric families and decode token latency on
+    several fabrics; writes DIR/results.h5 and DIR/*.png, *.pdf. Re-running resumes.
+    """
     require_writable("out", args.out, directory=True)
     res = quickstart(args.out, workers=args.workers, progress=not args.no_progress)
     s = res["summary"]

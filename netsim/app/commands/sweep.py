@@ -14,15 +14,7 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "sweep",
-        _run,
-        help="run a parameter sweep (YAML spec) into an HDF5 results file",
-        description="Run every point of SPEC not yet in --out (re-running resumes). Points "
-        "run on a local process pool, or on Dask workers with --scheduler/--cluster. "
-        "See docs/sweeps.md.",
-    )
+    p = add_command(sub, "sweep", _run)
     p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec (YAML)")
     p.add_argument("--out", required=True, help="HDF5 results file (created or resumed)")
     p.add_argument(
@@ -81,6 +73,11 @@ def _dry_run(spec_path: str, as_json: bool, top: int = 10) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Run a parameter sweep (YAML spec) into an HDF5 results file.
+
+    Run every point of SPEC not yet in --out (re-running resumes). Points run on a local process
+    pool, or on Dask workers with --scheduler/--cluster. See docs/sweeps.md.
+    """
     if args.dry_run:
         return _dry_run(args.spec, args.json)
     summary = run_sweep(

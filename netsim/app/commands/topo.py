@@ -17,15 +17,7 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "topo",
-        _run,
-        help="describe a topology: size, hops, bisection; draw it; list families and presets",
-        description="Build the topology SPEC (FAMILY:NAME=VALUE,... or a preset name, e.g. "
-        "torus:dims=8x8,bandwidth=100GB/s or dgx-h100) and print chips, switches, links, "
-        "diameter, mean hops, bisection and injection bandwidth.",
-    )
+    p = add_command(sub, "topo", _run)
     p.add_argument("spec", nargs="?", help="topology spec or preset name")
     p.add_argument("--list", action="store_true", help="list families and presets, then exit")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -91,6 +83,12 @@ def _text(s: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Describe a topology: size, hops, bisection; draw it; list families and presets.
+
+    Build the topology SPEC (FAMILY:NAME=VALUE,... or a preset name, e.g.
+    torus:dims=8x8,bandwidth=100GB/s or dgx-h100) and print chips, switches, links, diameter,
+    mean hops, bisection and injection bandwidth.
+    """
     if args.list:
         if args.spec or args.plot:
             raise ConfigError("topo: --list takes no SPEC or --plot")

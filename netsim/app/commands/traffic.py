@@ -13,16 +13,7 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "traffic",
-        _run,
-        help="synthetic traffic: latency vs offered load",
-        description="Run a synthetic traffic pattern on the packet engine: warm-up and "
-        "measurement in sample periods until the mean latency converges, or a stop reported "
-        "as saturated when queues grow without bound (--packets N: N labelled packets, "
-        "drained).",
-    )
+    p = add_command(sub, "traffic", _run)
     p.add_argument("--topo", required=True, help="topology spec or preset, e.g. torus:dims=8x8")
     p.add_argument("--pattern", default="uniform", choices=PATTERNS)
     load = p.add_mutually_exclusive_group()
@@ -38,6 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Synthetic traffic: latency vs offered load.
+
+    Run a synthetic traffic pattern on the packet engine: warm-up and measurement in sample
+    periods until the mean latency converges, or a stop reported as saturated when queues grow
+    without bound (--packets N: N labelled packets, drained).
+    """
     sweep = args.loads is not None  # an empty --loads '' is refused, not the default load
     loads = parse_float_range(args.loads, "loads") if sweep else [args.load]
     if len(loads) > MAX_LOADS:

@@ -19,14 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     :class:`workloads.options.TrainOptions` (:func:`add_options`)."""
     from workloads.options import TrainOptions
 
-    p = add_command(
-        sub,
-        "train",
-        _run,
-        help="one training step: compute, TP traffic, bucketed gradient all-reduce",
-        description="Time one training step: 6ND compute, pipeline bubble, TP all-reduces, "
-        "and the gradient all-reduce in buckets overlapped with the last backward pass.",
-    )
+    p = add_command(sub, "train", _run)
     p.add_argument("--model", required=True)
     p.add_argument(
         "--chip",
@@ -39,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """One training step: compute, TP traffic, bucketed gradient all-reduce.
+
+    Time one training step: 6ND compute, pipeline bubble, TP all-reduces, and the gradient
+    all-reduce in buckets overlapped with the last backward pass.
+    """
     from netsim.app.commands.decode import describe_library
     from workloads.options import TrainOptions
     from workloads.train import train_step
