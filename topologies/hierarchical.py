@@ -62,6 +62,7 @@ PARAMETER_KINDS: dict[str, dict[str, str]] = {
         "scale_up_latency": "time",
         "nvswitch_latency": "time",
         "nvswitch_reduction": "bool",
+        "merge_switches": "bool",
         "nic_link": "str",
         "nic_bandwidth": "bandwidth",
         "nic_latency": "time",
@@ -210,6 +211,7 @@ def hierarchical(
     scale_up: LinkSpec = SCALE_UP,
     nvswitch_latency: float | None = None,
     nvswitch_reduction: bool = True,
+    merge_switches: bool = False,
     nic: LinkSpec = NIC,
     leaf_radix: int = 64,
     fabric_switch_latency: float | None = None,
@@ -243,6 +245,13 @@ def hierarchical(
         NVSwitch traversal latency, seconds (default: the scale-up link type's).
     nvswitch_reduction : bool
         NVSwitch in-network reduction (NVLink SHARP).
+    merge_switches : bool
+        Every node's ``switches`` NVSwitch chips as one switch with all the node's NVLinks
+        and ``switches`` times one chip's reduction bandwidth
+        (:func:`topologies.nvswitch.merged_switch`): the same times on the flow and
+        analytical backends when the chips are symmetric (``links_per_gpu`` a multiple of
+        ``switches``; ConfigError otherwise), ``switches`` times fewer transfers. The node
+        then has one NVSwitch (node ids shift accordingly).
     nic : LinkSpec
         The NICs and the leaf-spine links: link type (``ib``, ``ethernet``), bytes/s per
         direction of one NIC and of one leaf-spine link, latency (default :data:`NIC`: the
@@ -300,6 +309,7 @@ def hierarchical(
             "scale_up_latency": scale_up.latency,
             "nvswitch_latency": nvswitch_latency,
             "nvswitch_reduction": nvswitch_reduction,
+            "merge_switches": merge_switches,
             "nic_link": nic.link,
             "nic_bandwidth": nic.bandwidth,
             "nic_latency": nic.latency,
@@ -341,6 +351,7 @@ def _validated(raw: dict[str, Any]) -> dict[str, Any]:
         ("scale_up_latency", "time"),
         ("nvswitch_latency", "time"),
         ("nvswitch_reduction", "bool"),
+        ("merge_switches", "bool"),
         ("nic_link", "link"),
         ("nic_bandwidth", "bw"),
         ("nic_latency", "time"),
@@ -352,18 +363,24 @@ def _validated(raw: dict[str, Any]) -> dict[str, Any]:
     return p
 
 
+def _switches_per_node(p: dict[str, Any]) -> int:
+    """NVSwitch nodes of the graph per scale-up node (1 when merged)."""
+    return 1 if p["merge_switches"] else p["switches"]
+
+
 def _add_nodes(G: nx.Graph, p: dict[str, Any], scale_up: LinkSpec, nic_bw: float) -> None:
     """Add the scale-up domains (GPUs and NVSwitch chips) node by node; a GPU's injection
     budget is its NVLinks plus its NIC (``nic_bw``)."""
     nodes, gpus, switches = p["nodes"], p["gpus"], p["switches"]
     nvs0 = nodes * gpus
     split = link_split(p["links_per_gpu"], switches)
+    per = _switches_per_node(p)
     for node in range(nodes):
         first = node * gpus
         add_domain(
             G,
             list(range(first, first + gpus)),
-            list(range(nvs0 + node * switches, nvs0 + (node + 1) * switches)),
+            [nvs0 + node * per + j for j in range(switches)],
             split,
             link=scale_up,
             switch_latency=p["nvswitch_latency"],
@@ -375,6 +392,7 @@ def _add_nodes(G: nx.Graph, p: dict[str, Any], scale_up: LinkSpec, nic_bw: float
             ],
             switch_attrs={"node": node},
             edge_attrs={"role": "scale_up"},
+            merge=p["merge_switches"],
         )
         for c in range(first, first + gpus):  # the NIC sits on PCIe, beside the NVLinks
             G.nodes[c]["injection_bandwidth"] += nic_bw
@@ -384,7 +402,7 @@ def _add_fabric(G: nx.Graph, p: dict[str, Any], size: dict[str, int], nic: LinkS
     """Add the rail leaves and the spines, link every GPU's NIC to the leaf of its rail and
     group, and every leaf to every spine."""
     nodes, gpus = p["nodes"], p["gpus"]
-    leaf0 = nodes * gpus + nodes * p["switches"]
+    leaf0 = nodes * gpus + nodes * _switches_per_node(p)
     spine0 = leaf0 + size["leaves"]
     latency = p["fabric_switch_latency"]
     switch = {

@@ -30,13 +30,14 @@ from typing import Any
 
 import networkx as nx
 
-from netsim.core.linktypes import link_type
+from netsim.core.errors import ConfigError
+from netsim.core.linktypes import REDUCTION_ENGINES, link_type
 from netsim.core.validate import require_float, require_int
 from topologies.graph import LinkSpec, add_chip, add_switch, finish
 from topologies.limits import check_chips
 from topologies.options import opt_bandwidth, opt_time, require_bool, require_link
 
-__all__ = ["PARAMETER_KINDS", "PRESETS", "add_domain", "link_split", "nvswitch"]
+__all__ = ["PARAMETER_KINDS", "PRESETS", "add_domain", "link_split", "merged_switch", "nvswitch"]
 
 #: Kind of every generator parameter (:data:`topologies.options.KINDS`): how the
 #: registry converts a spec value for it.
@@ -52,6 +53,7 @@ PARAMETER_KINDS: dict[str, dict[str, str]] = {
         "reduction": "bool",
         "reduction_bandwidth": "bandwidth",
         "reduction_latency": "time",
+        "merge_switches": "bool",
     },
 }
 
@@ -165,6 +167,53 @@ def _link_split(links: int, switches: int) -> list[int]:
     return split
 
 
+def merged_switch(
+    switch_ids: list[int],
+    split: list[int],
+    link: LinkSpec,
+    switch_attrs: dict[str, Any] | None,
+    reduction: bool = True,
+) -> tuple[list[int], list[int], dict[str, Any]]:
+    """One switch standing for ``len(switch_ids)`` symmetric switch chips (a merged *plane*).
+
+    Every GPU's ``S`` edges of ``k`` links each become one edge of ``S * k`` links, and a
+    reducing switch gets ``S`` times the reduction bandwidth of one chip (its generation's,
+    :data:`netsim.core.linktypes.REDUCTION_ENGINES`, or ``switch_attrs``'), with the same
+    latency; ``merged`` records ``S``. When every GPU has the same number of links to every
+    chip, a message striped over the ``S`` equal-cost routes in proportion to their
+    bandwidth puts ``1/S`` of its bytes on each chip, and NVLS stripes a piece the same
+    way: every chip then carries and reduces the same share, so fair sharing (flow model),
+    bottleneck bounds (analytical model) and a reduction engine fed ``1/S`` of the bytes at
+    ``1/S`` of the rate give the same times as the merged switch, up to the rounding of
+    the stripes' byte counts (``tests/test_topo_merge.py`` checks this on small systems).
+    The packet model serialises packets on one port of ``S`` times the rate instead of
+    ``S`` ports in parallel: the same for large messages, lower per-packet latency.
+
+    Returns
+    -------
+    tuple
+        ``([switch_ids[0]], [sum(split)], attrs)``.
+
+    Raises
+    ------
+    ConfigError
+        The split is uneven (the chips are not symmetric).
+    """
+    if len(set(split)) != 1:
+        raise ConfigError(
+            "merge_switches: needs the same number of links from every GPU to every switch "
+            f"(symmetric switch chips), got {split}"
+        )
+    attrs = dict(switch_attrs or {})
+    engine = REDUCTION_ENGINES.get(str(link.link))
+    bw = attrs.get("reduction_bandwidth", engine.bandwidth if engine else None)
+    if reduction and bw is not None:
+        attrs["reduction_bandwidth"] = len(switch_ids) * float(bw)
+        attrs.setdefault("reduction_latency", engine.latency if engine else 0.0)
+    attrs["merged"] = len(switch_ids)
+    return [switch_ids[0]], [sum(split)], attrs
+
+
 def add_domain(
     G: nx.Graph,
     chips: list[int],
@@ -178,13 +227,19 @@ def add_domain(
     chip_attrs: Iterable[dict[str, Any]] | None = None,
     switch_attrs: dict[str, Any] | None = None,
     edge_attrs: dict[str, Any] | None = None,
+    merge: bool = False,
 ) -> None:
     """Add one scale-up domain: ``chips`` wired to ``switch_ids`` with ``split`` links each.
 
     Chips get ``injection_bandwidth`` = links per GPU times the bandwidth of one ``link``;
-    switches traverse in ``switch_latency`` (default: the link type's). Used by
+    switches traverse in ``switch_latency`` (default: the link type's). With ``merge`` the
+    switch chips become one switch (``switch_ids[0]``; see :func:`merged_switch`). Used by
     :func:`nvswitch` and by :func:`topologies.hierarchical.hierarchical`.
     """
+    if merge:
+        switch_ids, split, switch_attrs = merged_switch(
+            switch_ids, split, link, switch_attrs, reduction
+        )
     lt = link_type(link.link)
     sw_lat = lt.switch_latency if switch_latency is None else float(switch_latency)
     injection = sum(split) * link.link_bandwidth()
@@ -224,6 +279,7 @@ def nvswitch(
     reduction: bool = True,
     reduction_bandwidth: float | None = None,
     reduction_latency: float | None = None,
+    merge_switches: bool = False,
 ) -> nx.Graph:
     """NVLink/NVSwitch scale-up domain: every GPU linked to every NVSwitch chip.
 
@@ -253,6 +309,12 @@ def nvswitch(
     reduction_bandwidth, reduction_latency : float, optional
         Operand bytes/s each switch's reduction engine consumes and seconds per reduction
         (default: the switch generation's, :data:`netsim.core.linktypes.REDUCTION_ENGINES`).
+    merge_switches : bool
+        Model the ``switches`` chips as one switch (node ``gpus``, attribute ``merged``)
+        with all of every GPU's links and ``switches`` times one chip's reduction
+        bandwidth: the same times on the flow and analytical backends when the chips are
+        symmetric (``links_per_gpu`` a multiple of ``switches``), with ``switches`` times
+        fewer transfers to simulate (:func:`merged_switch`). ConfigError otherwise.
 
     Returns
     -------
@@ -292,6 +354,7 @@ def nvswitch(
     latency = opt_time("latency", latency)
     switch_latency = opt_time("switch_latency", switch_latency)
     reduction = require_bool("reduction", reduction)
+    merge_switches = require_bool("merge_switches", merge_switches)
     engine = {}
     if reduction_bandwidth is not None:
         engine["reduction_bandwidth"] = require_float(
@@ -310,6 +373,7 @@ def nvswitch(
         "reduction": reduction,
         "reduction_bandwidth": reduction_bandwidth,
         "reduction_latency": reduction_latency,
+        "merge_switches": merge_switches,
     }
     G = nx.Graph()
     add_domain(
@@ -321,6 +385,7 @@ def nvswitch(
         switch_latency=switch_latency,
         reduction=reduction,
         switch_attrs=engine if reduction else None,
+        merge=merge_switches,
     )
     bw = link_type(link).bandwidth if link_bandwidth is None else link_bandwidth
     half = math.floor(gpus / 2)
