@@ -126,6 +126,25 @@ ROWS = [
         _collective,
     ),
     Row(
+        "nvl72x2-nvls-tree-flow",
+        _cli(
+            "collective --topo nvl72-superpod-2 --algo nvls-tree --size 1GiB --backend flow --json"
+        ),
+        60.0,
+        _collective,
+        goal_mb=2000.0,
+    ),
+    Row(
+        "nvl72x20-nvls-tree-analytical",
+        _cli(
+            "collective --topo nvl72-superpod-2:nodes=20 --algo nvls-tree --size 8GiB "
+            "--backend analytical --json"
+        ),
+        120.0,
+        _collective,
+        goal_mb=2000.0,
+    ),
+    Row(
         "torus32-ring",
         _cli("collective --topo torus:dims=32x32 --algo ring --size 1MiB --backend packet --json"),
         20.0,

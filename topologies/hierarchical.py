@@ -13,6 +13,9 @@ Fabric sizing (``R = leaf_radix`` ports per leaf and per spine switch)
     *group* (the SuperPOD's scalable unit, SU) holds ``R/2`` nodes and has one leaf per
     rail: ``leaves = gpus * ceil(nodes / (R/2))``. Every leaf wires all ``R/2`` uplinks,
     also when its group is not full (the reference architecture cables a whole SU).
+    With ``rails_per_leaf = k`` a leaf serves ``k`` rails, a group has ``R/(2k)`` nodes
+    and ``gpus/k`` leaves (GB200: ``k = 4``, a compute tray's NICs, so a group of 8 racks
+    is the GB200 SuperPOD's SU; see ``gb200-superpod``).
     ``spines`` is the smallest divisor of ``R/2`` that is ``>= leaves * (R/2) / R``, and
     every leaf connects to every spine with ``(R/2) / spines`` parallel links (one edge
     with that ``count``). With ``R = 64`` this reproduces the switch and cable counts of
@@ -67,6 +70,7 @@ PARAMETER_KINDS: dict[str, dict[str, str]] = {
         "nic_bandwidth": "bandwidth",
         "nic_latency": "time",
         "leaf_radix": "int",
+        "rails_per_leaf": "int",
         "fabric_switch_latency": "time",
         "fabric_reduction": "bool",
     },
@@ -103,6 +107,23 @@ _NVL72_IB_SOURCE = (
     "leaf and spine counts and rail grouping are not reproduced"
 )
 
+_GB200_RA_SOURCE = (
+    "NVIDIA DGX SuperPOD GB200 reference architecture (docs.nvidia.com/dgx-superpod/"
+    "reference-architecture-scalable-infrastructure-gb200): 'each SU contains 8 DGX GB200 "
+    "systems' (racks of 72 GPUs, 18 NVLink Switch chips, one NVLink5 link from every GPU "
+    "to every chip; 'Network Fabrics'), 'NVIDIA NDR (400 Gbps) InfiniBand' compute fabric "
+    "('Abstract'), rail-optimised, and 'the fabric should be designed to support the full "
+    "SU, including leaf switches and leaf-spine cables' ('Network Fabrics'); DGX GB200 User "
+    "Guide ('Hardware'): 18 compute trays of 4 GPUs per rack, each tray with '4x NVIDIA "
+    "ConnectX-7 single port 400G OSFP NIC' for the cluster network (one NIC per GPU). "
+    "Switches: 64-port NDR QM9700 leaves and spines as in the DGX H100 SuperPOD RA "
+    "(RA-11333-001). DERIVED, not quoted (the stored RA pages stop before the compute "
+    "fabric's switch counts): a non-blocking leaf has 32 ports down, so one SU's 576 NICs "
+    "need 18 leaves; leaf t takes compute tray t's 4 NICs of each of the SU's 8 racks "
+    "(rails_per_leaf=4); spines by this module's sizing rule (16 for one SU, 32 for two or "
+    "three SUs); a two-tier fabric of 64-port switches ends at 3 SUs (24 racks)"
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
     "dgx-h100-superpod-4": {
         "func": "hierarchical",
@@ -132,6 +153,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "source": _B200_SOURCE,
         "description": "2 DGX B200 (16 GPUs), one NDR NIC per GPU on a rail-optimised fabric",
     },
+    "gb200-superpod": {
+        "func": "hierarchical",
+        "params": {
+            "nodes": 8,
+            "gpus": 72,
+            "switches": 18,
+            "scale_up_link": "nvlink5",
+            "leaf_radix": 64,
+            "rails_per_leaf": 4,
+            "merge_switches": True,
+        },
+        "source": _GB200_RA_SOURCE,
+        "description": (
+            "one DGX SuperPOD GB200 scalable unit: 8 NVL72 racks (576 GPUs), one NDR NIC per "
+            "GPU, 18 leaves (a compute tray's 4 NICs per leaf) and 16 spines of 64 ports "
+            "(nodes= for 1-24 racks; 18 NVLink Switch chips per rack merged into one plane)"
+        ),
+    },
     "nvl72-superpod-2": {
         "func": "hierarchical",
         "params": {
@@ -140,48 +179,62 @@ PRESETS: dict[str, dict[str, Any]] = {
             "switches": 18,
             "scale_up_link": "nvlink5",
             "leaf_radix": 144,
+            "merge_switches": True,
         },
         "source": _NVL72_IB_SOURCE,
         "description": (
             "2 GB200 NVL72 racks (144 GPUs), one NDR NIC per GPU on a non-blocking "
-            "rail-optimised fabric (override nodes= for more racks, up to 72)"
+            "rail-optimised fabric (override nodes= for more racks, up to 72); each rack's 18 "
+            "symmetric NVLink Switch chips merged into one plane (merge_switches=false for 18)"
         ),
     },
 }
 
 
-def fabric_size(nodes: int, gpus: int, leaf_radix: int) -> dict[str, int]:
+def fabric_size(nodes: int, gpus: int, leaf_radix: int, rails_per_leaf: int = 1) -> dict[str, int]:
     """Switch counts of the scale-out fabric of :func:`hierarchical` (see module docstring).
 
     Returns
     -------
     dict
-        ``nodes_per_leaf`` (``leaf_radix/2``), ``groups``, ``leaves``, ``spines``,
-        ``links_per_spine_edge`` (parallel leaf-spine links; 0 without spines) and
-        ``spine_leaf_links`` (physical leaf-spine links in all).
+        ``nodes_per_leaf`` (nodes per group: ``(leaf_radix/2) / rails_per_leaf``),
+        ``groups``, ``leaves``, ``spines``, ``links_per_spine_edge`` (parallel leaf-spine
+        links; 0 without spines) and ``spine_leaf_links`` (physical leaf-spine links in all).
 
     Raises
     ------
     ConfigError
-        ``leaf_radix`` odd or ``< 2``, or more leaves than a two-tier fabric can join.
+        ``leaf_radix`` odd or ``< 2``, ``rails_per_leaf`` not dividing ``gpus`` or above
+        ``leaf_radix/2``, or more leaves than a two-tier fabric can join.
 
     Examples
     --------
     >>> fabric_size(127, 8, 64)["spines"]  # 4 SuperPOD scalable units
     16
+    >>> fabric_size(20, 72, 64, 4)["leaves"]  # 20 GB200 racks: 3 SUs of 18 leaves
+    54
     """
     nodes = require_int("nodes", nodes, min=1)
     gpus = require_int("gpus", gpus, min=1)
     leaf_radix = require_int("leaf_radix", leaf_radix, min=2, even=True)
-    return _fabric_size(nodes, gpus, leaf_radix)
+    rails_per_leaf = _require_rails(rails_per_leaf, gpus, leaf_radix)
+    return _fabric_size(nodes, gpus, leaf_radix, rails_per_leaf)
 
 
-def _fabric_size(nodes: int, gpus: int, leaf_radix: int) -> dict[str, int]:
+def _require_rails(rails_per_leaf: Any, gpus: int, leaf_radix: int) -> int:
+    rails = require_int("rails_per_leaf", rails_per_leaf, min=1, max=leaf_radix // 2)
+    if gpus % rails:
+        raise ConfigError(f"rails_per_leaf: must divide gpus={gpus}, got {rails}")
+    return rails
+
+
+def _fabric_size(nodes: int, gpus: int, leaf_radix: int, rails: int = 1) -> dict[str, int]:
     down = leaf_radix // 2
-    groups = math.ceil(nodes / down)
-    leaves = groups * gpus
+    per_group = down // rails
+    groups = math.ceil(nodes / per_group)
+    leaves = groups * (gpus // rails)
     if leaves > leaf_radix:
-        most = (leaf_radix // gpus) * down
+        most = (leaf_radix // (gpus // rails)) * per_group
         raise ConfigError(
             f"nodes: a two-tier rail-optimised fabric of leaf_radix={leaf_radix} holds at "
             f"most {most} nodes of {gpus} GPUs, got {nodes}"
@@ -193,7 +246,7 @@ def _fabric_size(nodes: int, gpus: int, leaf_radix: int) -> dict[str, int]:
         spines = next(d for d in range(need, down + 1) if down % d == 0)
         per_edge = down // spines
     return {
-        "nodes_per_leaf": down,
+        "nodes_per_leaf": per_group,
         "groups": groups,
         "leaves": leaves,
         "spines": spines,
@@ -214,6 +267,7 @@ def hierarchical(
     merge_switches: bool = False,
     nic: LinkSpec = NIC,
     leaf_radix: int = 64,
+    rails_per_leaf: int = 1,
     fabric_switch_latency: float | None = None,
     fabric_reduction: bool = False,
 ) -> nx.Graph:
@@ -225,9 +279,11 @@ def hierarchical(
     nic_bandwidth``: on a DGX H100 the NIC (ConnectX-7) hangs off the GPU's PCIe switch, so
     its traffic does not share the NVLink budget (a GPU drives both at once). Switches follow: the NVSwitch chips node by node
     (``role="nvswitch"``, ``level=0``, ``node``, ``index``), the leaves group by group and
-    rail by rail (``role="leaf"``, ``level=0``, ``group``, ``rail``), then the spines
-    (``role="spine"``, ``level=1``, ``index``). Edges carry ``role``: ``"scale_up"``,
-    ``"nic"`` or ``"fabric"`` (leaf-spine). Fabric sizing: see the module docstring and
+    rail by rail (``role="leaf"``, ``level=0``, ``group``, ``rail``: its first rail, and
+    ``rails`` if it serves more than one), then the spines (``role="spine"``, ``level=1``,
+    ``index``), then with ``rails_per_leaf > 1`` one NIC per GPU (``role="nic"``, ``chip``).
+    Edges carry ``role``: ``"scale_up"``, ``"nic"`` (NIC to leaf), ``"host"`` (GPU to its
+    NIC node) or ``"fabric"`` (leaf-spine). Fabric sizing: see the module docstring and
     :func:`fabric_size`.
 
     Parameters
@@ -259,6 +315,16 @@ def hierarchical(
         ``nic_bandwidth``, ``nic_latency``.
     leaf_radix : int
         Ports per leaf and per spine switch, even, ``>= 2`` (64 for the NDR QM9700).
+    rails_per_leaf : int
+        Rails one leaf serves (dividing ``gpus``, at most ``leaf_radix/2``): leaf ``t`` of a
+        group takes local ranks ``t*rails_per_leaf ..`` of every node of the group, and a
+        group has ``(leaf_radix/2) / rails_per_leaf`` nodes. 1 (default) is the DGX H100
+        SuperPOD's leaf per rail; 4 puts a GB200 compute tray's four NICs on one leaf, a
+        group of 8 racks (see :data:`PRESETS` ``gb200-superpod``). With more than one rail
+        per leaf, GPUs of one node share leaves, so every NIC is a node of its own
+        (``role="nic"`` switch, no latency, linked to its GPU by an edge of ``role="host"``
+        at the NIC's rate and no latency): a GPU's route to another GPU of its node through
+        a leaf is then 4 links, never a tie with the 2-link NVLink route.
     fabric_switch_latency : float, optional
         Leaf/spine traversal latency, seconds (default: the NIC link type's).
     fabric_reduction : bool
@@ -268,10 +334,12 @@ def hierarchical(
     -------
     networkx.Graph
         ``nodes*gpus`` chips; ``nodes*switches`` NVSwitch chips plus the fabric of
-        :func:`fabric_size`. Chips never forward traffic, so GPUs of different rails in
-        different nodes meet at a spine (no NVLink detour, "PXN"). Chip-to-chip diameter:
-        2 links (GPU-NVSwitch-GPU, or GPU-leaf-GPU on one rail of a group) if
-        ``nodes == 1`` or there is a single leaf, else 4 (GPU-leaf-spine-leaf-GPU).
+        :func:`fabric_size` (and one NIC node per GPU if ``rails_per_leaf > 1``). Chips
+        never forward traffic, so GPUs of different leaves in different nodes meet at a
+        spine (no NVLink detour, "PXN"). Chip-to-chip diameter: 2 links (GPU-NVSwitch-GPU,
+        or GPU-leaf-GPU on one rail of a group) if ``nodes == 1`` or there is a single
+        leaf, else 4 (GPU-leaf-spine-leaf-GPU); with NIC nodes, 2 inside a node, 4 through
+        a leaf (GPU-NIC-leaf-NIC-GPU) and 6 through a spine.
         ``bisection_bandwidth`` with ``m = floor(N/2)`` (``N`` chips), ``r = m mod gpus``:
         ``m * nic_bandwidth + min(r, gpus - r) * links_per_gpu * scale_up_bandwidth``.
         Upper bound: the first ``m`` ranks on one side with every leaf and spine on the
@@ -314,11 +382,14 @@ def hierarchical(
             "nic_bandwidth": nic.bandwidth,
             "nic_latency": nic.latency,
             "leaf_radix": leaf_radix,
+            "rails_per_leaf": rails_per_leaf,
             "fabric_switch_latency": fabric_switch_latency,
             "fabric_reduction": fabric_reduction,
         }
     )
-    size = _fabric_size(params["nodes"], params["gpus"], params["leaf_radix"])
+    size = _fabric_size(
+        params["nodes"], params["gpus"], params["leaf_radix"], params["rails_per_leaf"]
+    )
     nic = LinkSpec(params["nic_link"], params["nic_bandwidth"], params["nic_latency"])
     scale_up = LinkSpec(
         params["scale_up_link"], params["scale_up_bandwidth"], params["scale_up_latency"]
@@ -358,6 +429,7 @@ def _validated(raw: dict[str, Any]) -> dict[str, Any]:
     ):
         p[name] = checks[kind](name, p[name])
     p["leaf_radix"] = require_int("leaf_radix", p["leaf_radix"], min=2, even=True)
+    p["rails_per_leaf"] = _require_rails(p["rails_per_leaf"], p["gpus"], p["leaf_radix"])
     p["fabric_switch_latency"] = opt_time("fabric_switch_latency", p["fabric_switch_latency"])
     p["fabric_reduction"] = require_bool("fabric_reduction", p["fabric_reduction"])
     return p
@@ -399,9 +471,10 @@ def _add_nodes(G: nx.Graph, p: dict[str, Any], scale_up: LinkSpec, nic_bw: float
 
 
 def _add_fabric(G: nx.Graph, p: dict[str, Any], size: dict[str, int], nic: LinkSpec) -> None:
-    """Add the rail leaves and the spines, link every GPU's NIC to the leaf of its rail and
+    """Add the leaves and the spines, link every GPU's NIC to the leaf of its rail and
     group, and every leaf to every spine."""
-    nodes, gpus = p["nodes"], p["gpus"]
+    nodes, gpus, rails = p["nodes"], p["gpus"], p["rails_per_leaf"]
+    per_group = gpus // rails
     leaf0 = nodes * gpus + nodes * _switches_per_node(p)
     spine0 = leaf0 + size["leaves"]
     latency = p["fabric_switch_latency"]
@@ -411,15 +484,26 @@ def _add_fabric(G: nx.Graph, p: dict[str, Any], size: dict[str, int], nic: LinkS
     }
     width = max(nodes * (gpus + 1.0) - 1.0, 1.0)
     for i in range(size["leaves"]):
-        group, rail = divmod(i, gpus)
+        group, t = divmod(i, per_group)
         x = (i + 0.5) * width / size["leaves"]
-        add_switch(G, leaf0 + i, (x, 2.0), **switch, role="leaf", level=0, group=group, rail=rail)
+        extra = {"rails": rails} if rails > 1 else {}
+        add_switch(G, leaf0 + i, (x, 2.0), **switch, role="leaf", level=0, group=group,
+                   rail=t * rails, **extra)  # fmt: skip
     for j in range(size["spines"]):
         x = (j + 0.5) * width / size["spines"]
         add_switch(G, spine0 + j, (x, 3.0), **switch, role="spine", level=1, index=j)
+    nic0 = spine0 + size["spines"]
     for c in range(nodes * gpus):
         node, rail = divmod(c, gpus)
-        nic.add(G, c, leaf0 + (node // size["nodes_per_leaf"]) * gpus + rail, role="nic")
+        leaf = leaf0 + (node // size["nodes_per_leaf"]) * per_group + rail // rails
+        if rails == 1:
+            nic.add(G, c, leaf, role="nic")
+            continue
+        x, _ = G.nodes[c]["pos"]
+        add_switch(G, nic0 + c, (x, 1.5), latency=0.0, role="nic", level=0, chip=c)
+        host = LinkSpec(nic.link, nic.link_bandwidth(), 0.0)
+        host.add(G, c, nic0 + c, role="host")
+        nic.add(G, nic0 + c, leaf, role="nic")
     for i in range(size["leaves"]):
         for j in range(size["spines"]):
             nic.add(G, leaf0 + i, spine0 + j, count=size["links_per_spine_edge"], role="fabric")
