@@ -455,7 +455,8 @@ def test_observe_reports_the_arrival_before_it_happens(nbytes):
     G = chain(BWS, LATS, SW, inj=4e9)
     net = PacketNetwork(G, forwarding="store-and-forward", mtu=1000, header=16)
     seen, fired = [], {}
-    ev = net.send(0, 1, nbytes, observe=lambda t0, t1: seen.append((t0, t1, net.env.now)))
+    ev = net.env.event()
+    net.launch(0, 1, nbytes, 0, ev, None, lambda t0, t1: seen.append((t0, t1, net.env.now)))
     ev.callbacks.append(lambda _: fired.setdefault("t", net.env.now))
     net.run()
     ((t0, t1, told_at),) = seen
@@ -468,7 +469,7 @@ def test_observe_with_finite_buffers_is_told_at_arrival():
     G = chain(BWS, LATS, SW, inj=4e9)
     net = PacketNetwork(G, mtu=1000, header=16, buffer=4096)
     seen = []
-    net.send(0, 1, 5000, observe=lambda t0, t1: seen.append((t1, net.env.now)))
+    net.launch(0, 1, 5000, 0, None, None, lambda t0, t1: seen.append((t1, net.env.now)))
     net.run()
     ((t1, told_at),) = seen
     assert told_at == t1 > 0

@@ -68,7 +68,7 @@ from typing import Any
 import networkx as nx
 import simpy
 
-from netsim.core.backend import check_multicast, check_send
+from netsim.core.backend import check_multicast
 from netsim.core.engine.backend_base import BackendBase
 from netsim.core.engine.flowcontrol import CreditFlowControl
 from netsim.core.engine.forwarding import make_hop, port_timing
@@ -184,31 +184,6 @@ class PacketNetwork(BackendBase):
         self._cb_emit = [make_emit(self)]
 
     # ------------------------------------------------------------------ public seam
-    def send(
-        self,
-        src: int,
-        dst: int,
-        nbytes: int,
-        *,
-        flow: int = 0,
-        callback: Callable[[float], None] | None = None,
-        observe: Callable[[float, float], None] | None = None,
-    ) -> simpy.Event:
-        """Send ``nbytes`` from node ``src`` to node ``dst``; see :class:`Backend`.
-
-        ``flow`` labels the flow for ECMP hashing (all packets of a message take one path).
-        ``callback(latency)`` is called at delivery, before the event fires.
-        ``observe(t_sent, t_arrived)`` is called as soon as the message's arrival time is
-        final: with infinite buffers when its last packet starts its last link (simulated
-        time has not reached ``t_arrived`` yet), with finite buffers at arrival. It is for
-        open-loop measurement (nothing the simulation does may depend on it) and costs no
-        event.
-        """
-        nbytes = check_send(self._nodes, src, dst, nbytes)
-        event = self.env.event()
-        self.launch(src, dst, nbytes, flow, event, callback, observe)
-        return event
-
     def run(self, until: float | simpy.Event | None = None) -> None:
         """Run until ``until`` or until no event is left; check conservation at the end."""
         try:
@@ -305,8 +280,13 @@ class PacketNetwork(BackendBase):
         and of open-loop sources, :mod:`netsim.core.openloop`).
 
         ``src`` and ``dst`` must be nodes and ``nbytes`` a whole number >= 0; ``event`` is
-        a simpy event, a :class:`Call` or None, completed at arrival; ``flow``,
-        ``callback`` and ``observe`` as in :meth:`send`.
+        a simpy event, a :class:`Call` or None, completed at arrival; ``flow`` and
+        ``callback`` as in :meth:`send` (``flow`` labels the message for ECMP hashing: all
+        its packets take one path). ``observe(t_sent, t_arrived)`` is called as soon as the
+        message's arrival time is final: with infinite buffers when its last packet starts
+        its last link (simulated time has not reached ``t_arrived`` yet), with finite
+        buffers at arrival. It is for open-loop measurement (nothing the simulation does
+        may depend on it) and costs no event.
         """
         if src == dst:
             self.messages += 1
