@@ -31,7 +31,8 @@ import pytest
 from netsim.core.errors import ConfigError
 from workloads import moe
 from workloads.decode import decode
-from workloads.moe_kernels import parse_moe_kernels
+from workloads.models import model
+from workloads.moe_kernels import MECHANISMS, parse_moe_kernels
 
 PURE_RDMA = {8: (163e-6, 318e-6), 16: (173e-6, 329e-6)}
 NVLINK = {8: (77e-6, 114e-6), 16: (118e-6, 195e-6)}
@@ -39,9 +40,11 @@ BYTES = {"dispatch": 7168 + 56 * 4, "combine": 7168 * 2}  # FP8 + FP32 scales; B
 HBM = 3.35e12  # H100 / H800 SXM HBM3 (the chip preset)
 
 
-def _run(ep: int, topo: str, tokens: int = 128, dispatch: str = "low-latency", **kw) -> dict:
+def _run(
+    ep: int, topo: str, tokens: int = 128, dispatch: str = "low-latency", llm="deepseek-v3", **kw
+) -> dict:
     return decode(
-        "deepseek-v3",
+        llm,
         "h100:hbm.capacity=1TB",  # the benchmark holds no weights; only the fabric is timed
         topo,
         ep=ep,
@@ -86,6 +89,31 @@ def test_kernel_costs_are_their_closed_forms_and_add_to_the_transfers():
         assert r1[f"{name}_s"] == pytest.approx(bare[f"{name}_s"] + extra, rel=1e-9)
 
 
+def test_nvlink_efficiency_is_deepeps_h800_rate_over_netsims_nvlink_payload():
+    """``nvlink_efficiency``: DeepEP's "~160 GB/s NVLink maximum bandwidth" on H800 (README,
+    ebfe47e) over netsim's payload rate of H800's 8 NVLink4 links (25 GB/s each, 16 B
+    header per 256 B packet: 188.2 GB/s) = 0.85. NVLink-only EP8 with expected counts: each
+    GPU's 7 x 128 remote copies cross its NVLinks at 188.2 GB/s x 0.85 (closed form, 2%:
+    link latencies), and the transfers are those of ``nvlink_efficiency=1`` over 0.85."""
+    eff = MECHANISMS["nvlink_efficiency"]
+    assert eff == pytest.approx(160e9 / (8 * 25e9 * 256 / 272))
+    assert eff == pytest.approx(0.85)
+    bare = {}
+    for spec in ("deepep:nvlink_efficiency=1", "deepep"):
+        e = 1.0 if "=" in spec else eff
+        r = _run(8, _nvl(8), moe_mode="expected", moe_kernels=spec)
+        assert r["moe_kernel_mechanisms"]["nvlink_efficiency"] == pytest.approx(e)
+        for name, size in (
+            ("moe_dispatch", BYTES["dispatch"] + 16),
+            ("moe_combine", BYTES["combine"]),
+        ):
+            costs = r["moe_kernel_costs_s"][name]
+            t = r[f"{name}_s"] - sum(v for k, v in costs.items() if k != "message_floor")
+            assert t == pytest.approx(128 * 7 * size / (8 * 25e9 * 256 / 272 * e), rel=0.02)
+            bare.setdefault(name, t)
+            assert t == pytest.approx(bare[name] / e, rel=0.005)
+
+
 def test_pure_rdma_table_within_15_percent():
     """Every copy through the NIC (DeepEP before PR 173): netsim 0.91 / 0.91 (EP8) and
     0.94 / 0.96 (EP16) of the measured dispatch / combine, and the combine/dispatch ratio
@@ -107,27 +135,42 @@ def test_hardware_alone_is_a_lower_bound():
 
 
 def test_nvlink_table_ep16_within_25_percent_and_the_named_misses():
-    """NVLink + RDMA (DeepEP after PR 173), EP16: 0.76 / 0.90 of the measured dispatch /
-    combine. The misses, held so that this page is updated when they close: EP8 (NVLink
-    only) dispatch at 0.50 and the EP16 combine/dispatch ratio at 1.95 (measured 1.65).
-    Fitting ``t = a + bytes / B`` to each published row gives ``a`` = -3 to 7 us for the
-    February 2025 pure-RDMA kernels (what netsim's structural costs give) but 22-37 us for
-    the June 2025 rows (EP64-EP8), a cost DeepEP PR 173's H20 runs show before the NVLink
-    path too (41-45 us); netsim has no mechanism for it (docs/validation.md)."""
+    """NVLink + RDMA (DeepEP after PR 173): EP16 0.76 / 0.90 of the measured dispatch /
+    combine; EP8 (NVLink only) combine 0.78 with the SM copies' NVLink rate
+    (``nvlink_efficiency``). The misses, held so that this page is updated when they close:
+    the EP8 dispatch (0.59) and the EP16 combine/dispatch ratio (1.95; measured 1.65). Read
+    against DeepEP's February pure-RDMA table scaled to each row's RDMA bytes, the June rows
+    are slower in the *dispatch* (+23, +14, +7 us at EP16, 32, 64) and not in the combine
+    (+17, +2, -1 us): the one ``a`` of ``t = a + bytes / B`` fitted to both calls (22-37 us)
+    is mostly this dispatch excess, amplified ~2x by the fit (docs/validation.md)."""
     d, c = _times(_run(16, _nvl(16), moe_mode="sample"))
     assert d / NVLINK[16][0] == pytest.approx(1.0, abs=0.25)
     assert c / NVLINK[16][1] == pytest.approx(1.0, abs=0.25)
     assert c / d > 1.1 * NVLINK[16][1] / NVLINK[16][0]  # the ratio miss
-    d8, _ = _times(_run(8, _nvl(8), moe_mode="sample"))
-    assert d8 / NVLINK[8][0] < 0.6  # the EP8 miss
+    d8, c8 = _times(_run(8, _nvl(8), moe_mode="sample"))
+    assert d8 / NVLINK[8][0] < 0.75  # the EP8 dispatch miss
+    assert c8 / NVLINK[8][1] == pytest.approx(1.0, abs=0.25)
+
+
+def test_deepeps_288_experts_move_netsim_by_under_2_percent():
+    """DeepEP's benchmark routes over 288 experts (``num_experts = 288``,
+    tests/test_low_latency.py since ebfe47e), netsim's rows over DeepSeek-V3's 256: every
+    GPU still sends 128 x 8 copies, and netsim's EP16 times (both tables) move by < 2%, so
+    the expert count is not what the misses are made of."""
+    m288 = model("deepseek-v3").replace(experts=288)
+    for topo in (_rdma(16), _nvl(16)):
+        base = _times(_run(16, topo, moe_mode="sample"))
+        got = _times(_run(16, topo, moe_mode="sample", llm=m288))
+        assert got == pytest.approx(base, rel=0.02)
 
 
 def test_normal_bottleneck_bandwidth_is_a_named_miss_high():
     """netsim's normal mode with DeepEP's kernel costs, read as DeepEP reads its own runs:
-    EP16 64.5 / 53.8 GB/s against 43 / 43 GB/s (1.50 / 1.25): the dispatch misses high. 1024
-    tokens per GPU instead of 4096 keep the test fast: the run is bandwidth-bound there (4096
-    tokens move the figures by < 1%). The mechanism netsim lacks: DeepEP's normal kernels run
-    on a fixed SM budget (24 SMs) that caps their NVLink forwarding (docs/validation.md).
+    EP16 54.9 / 46.9 GB/s against 43 / 43 GB/s (1.28 / 1.09; 1.50 / 1.25 before the NVLink
+    forwarding paid DeepEP's own NVLink rate, ``nvlink_efficiency``): the dispatch misses
+    high. 1024 tokens per GPU instead of 4096 keep the test fast: the run is bandwidth-bound
+    there (4096 tokens move the figures by < 1%). What is left: DeepEP's normal kernels run
+    on a fixed SM budget (24 SMs) that also paces the RDMA chunks (docs/validation.md).
     Held so that the page is updated when the miss closes."""
     ep, tokens = 16, 1024
     d, c = _times(_run(ep, _nvl(ep), tokens, "normal", seed=0))
@@ -149,6 +192,7 @@ def test_normal_bottleneck_bandwidth_is_a_named_miss_high():
         ("none:signal=1us", "takes no mechanisms"),
         ("deepep:speed=1", "mechanisms are"),
         ("deepep:nic_efficiency=1.5", r"nic_efficiency: must be in \(0, 1\]"),
+        ("deepep:nvlink_efficiency=0", r"nvlink_efficiency: must be in \(0, 1\]"),
         ("deepep:signal=fast", "signal"),
         ("deepep:header_bytes=2.5", "header_bytes"),
     ],

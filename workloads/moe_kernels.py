@@ -29,6 +29,14 @@ Each step becomes a named cost with a default from a published number (``model``
                     (NVIDIA/nccl-tests issue 290: 46-48 GB/s per NDR NIC; the same constant as
                     NCCL's, :data:`collectives.calibration.LIBRARY_COSTS`, a calibration on
                     nccl-tests, held out here).
+``nvlink_efficiency``  payload rate of the kernels' SM-driven NVLink copies over netsim's NVLink payload
+                    rate, applied to every NVLink transfer: DeepEP's own H800 figure, "~160 GB/s NVLink
+                    maximum bandwidth" (README since ebfe47e; issue 16: "the actual achievable bandwidth
+                    peaks at approximately 160GB/s"; its intranode row: 153 / 158 GB/s), over
+                    8 NVLink4 links x 25 GB/s x 256/272 (netsim's 16 B header per 256 B packet) =
+                    188 GB/s: 0.85. A calibration on DeepEP's normal intranode kernels, held out from
+                    every compared row; cross-check: 337 GB/s measured on H20 (18 links, issue 16)
+                    is 0.80 of its 424 GB/s. Measured on NVLink4; NVLink5 takes it unvalidated.
 ``header_bytes``    16 B per dispatched copy (the ``int4`` header, ``internode_ll.cu``).
 ``cast``, ``unpack``, ``reduce``  HBM roofline of the bytes the SMs read and write (the chip's
                     HBM bandwidth, e.g. 3.35 TB/s on H100/H800 SXM).
@@ -62,6 +70,7 @@ from typing import Any
 
 from collectives.calibration import HARDWARE_ONLY, LIBRARY_COSTS, CostModel, cost_model
 from netsim.core.errors import ConfigError
+from netsim.core.linktypes import LINK_TYPES
 from netsim.core.units import parse_bandwidth, parse_time
 
 __all__ = [
@@ -69,6 +78,7 @@ __all__ = [
     "KERNEL_MODES",
     "MECHANISMS",
     "NIC_LINKS",
+    "NVLINK_LINKS",
     "CallShape",
     "KernelModel",
     "kernel_cost_model",
@@ -83,10 +93,25 @@ KERNEL_MODELS = ("deepep", "none")
 KERNEL_MODES = ("low-latency", "normal")
 #: Link types that are RDMA NICs (their transfers pay ``nic_efficiency``).
 NIC_LINKS = ("ib", "ethernet")
+#: Link types that are NVLink (their transfers pay ``nvlink_efficiency``).
+NVLINK_LINKS = ("nvlink", "nvlink5")
+#: DeepEP's achievable NVLink rate on H800 (README "~160 GB/s NVLink maximum bandwidth").
+DEEPEP_H800_NVLINK = 160e9
+#: H800's NVLink: 8 NVLink4 links, each netsim's ``nvlink`` link type.
+H800_NVLINKS = 8
+
+
+def _nvlink_payload(links: int) -> float:
+    """Payload bytes/s of ``links`` NVLink4 links in netsim (header per packet removed)."""
+    lt = LINK_TYPES["nvlink"]
+    return links * lt.bandwidth * lt.mtu / (lt.mtu + lt.header)
+
+
 #: Default of every mechanism of ``deepep`` (``hbm`` and ``signal`` None: from the chip and
 #: the topology).
 MECHANISMS: dict[str, Any] = {
     "nic_efficiency": LIBRARY_COSTS["ib"].efficiency,
+    "nvlink_efficiency": DEEPEP_H800_NVLINK / _nvlink_payload(H800_NVLINKS),
     "header_bytes": 16,
     "msg_rate": 330e6,
     "launch": 0.0,
@@ -103,7 +128,7 @@ class KernelModel:
     ----------
     name : str
         ``deepep`` or ``none``.
-    nic_efficiency, header_bytes, msg_rate, launch, signal, hbm :
+    nic_efficiency, nvlink_efficiency, header_bytes, msg_rate, launch, signal, hbm :
         The mechanisms; ``signal`` None means the route latency, ``hbm`` the chip's HBM
         bandwidth (bytes/s).
     given : tuple[str, ...]
@@ -112,6 +137,7 @@ class KernelModel:
 
     name: str
     nic_efficiency: float = 1.0
+    nvlink_efficiency: float = 1.0
     header_bytes: int = 0
     msg_rate: float = 0.0
     launch: float = 0.0
@@ -245,7 +271,7 @@ def _value(key: str, val: str) -> Any:
         x = float(val)
     except ValueError:
         raise ConfigError(f"{what}: expected a number, got {val!r}") from None
-    if key == "nic_efficiency" and not 0.0 < x <= 1.0:
+    if key in ("nic_efficiency", "nvlink_efficiency") and not 0.0 < x <= 1.0:
         raise ConfigError(f"{what}: must be in (0, 1], got {val!r}")
     if key == "msg_rate" and x <= 0:
         raise ConfigError(f"{what}: must be > 0, got {val!r}")
@@ -258,13 +284,18 @@ def _value(key: str, val: str) -> Any:
 
 def kernel_cost_model(km: KernelModel, links: list[str]) -> CostModel:
     """The per-route costs of the kernels' transfers: the hardware alone (NVLink striped
-    as the hardware does) with ``nic_efficiency`` on every NIC link type."""
+    as the hardware does) with ``nic_efficiency`` on every NIC link type and
+    ``nvlink_efficiency`` on every NVLink type."""
     base = cost_model("none", links)
     by_link = dict(base.by_link)
     for t in links:
         if t in NIC_LINKS:
             note = f"DeepEP RDMA: NIC payload rate (moe_kernels nic_efficiency {km.nic_efficiency})"
             by_link[t] = replace(HARDWARE_ONLY, link=t, efficiency=km.nic_efficiency, source=note)
+        elif t in NVLINK_LINKS:
+            eff = km.nvlink_efficiency
+            note = f"DeepEP NVLink: SM copy payload rate (moe_kernels nvlink_efficiency {eff:.3f})"
+            by_link[t] = replace(base.by_link[t], efficiency=eff, source=note)
     return CostModel("deepep", by_link, base.default)
 
 
