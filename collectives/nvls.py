@@ -137,8 +137,9 @@ class _Stages:
         self.acc, self.mc, self.cn = f"nv{first}", f"nm{first}", f"cn{first}"
 
     def add(self, src: int, dsts: Any, sbuf: str, lo: int, hi: int, dbuf: str, op: str,
-            deps: list[int | None], stage: str = "") -> int:  # fmt: skip
-        # FIFO per (sender, receivers, stage): a stage's pieces follow one another.
+            deps: list[int | None], stage: str | int = "") -> int:  # fmt: skip
+        # FIFO per (sender, receivers, stage): a stage's pieces follow one another (an
+        # inter-node pass's stage is its connection label).
         key = (src, dsts if isinstance(dsts, int) else tuple(dsts), dbuf, stage)
         i = self.s.add(src, dsts, sbuf, lo, hi, dbuf, lo, op=op, deps=[*deps, self.last.get(key)])
         self.last[key] = i
@@ -246,7 +247,8 @@ def allreduce_nvls_tree(req: BuildRequest) -> Schedule:
     st = _Stages(s, req.graph, lay, need_switch=True)
     trees = dtree_parents(len(lay.nodes))
     for j, m, lo, hi in _pieces(s.count, lay.local, k):
-        parents = trees[(j + m) % 2]
+        t = (j + m) % 2
+        parents, up, dn = trees[t], _connection(t, "up"), _connection(t, "down")
         heads = [node[j] for node in lay.nodes]
         have = {n: st.reduce_to_head(n, j, lo, hi, channel=True) for n in range(len(heads))}
         got = {n: list(have[n]) for n in have}
@@ -254,18 +256,27 @@ def allreduce_nvls_tree(req: BuildRequest) -> Schedule:
         for n in order:
             u = parents[n]
             if u >= 0:  # after the parent's own node sum has landed (it overwrites x)
-                got[u].append(
-                    st.add(heads[n], heads[u], "x", lo, hi, "x", "sum", got[n] + have[u], "up")
-                )
+                i = st.add(heads[n], heads[u], "x", lo, hi, "x", "sum", got[n] + have[u], up)
+                s.connections[i] = up
+                got[u].append(i)
         final: dict[int, list[int]] = {}
         for n in order[::-1]:
             u = parents[n]
-            down = [] if u < 0 else [st.add(heads[u], heads[n], "x", lo, hi, "x", "copy",
-                                            final[u], "down")]  # fmt: skip
-            final[n] = down or got[n]
+            final[n] = got[n]
+            if u >= 0:
+                i = st.add(heads[u], heads[n], "x", lo, hi, "x", "copy", final[u], dn)
+                s.connections[i] = dn
+                final[n] = [i]
         for n in range(len(heads)):
             st.broadcast_from_head(n, j, lo, hi, final[n])
     return s
+
+
+def _connection(tree: int, stage: str) -> int:
+    """The connection label of a tree's up or down pass between two heads: four distinct
+    connections (in NCCL tree ``t`` is its own channels' and each pass its own warps' and
+    connection's), so no pass queues behind another on a route two passes share."""
+    return 1 + 2 * tree + (stage == "down")
 
 
 def _leaves_first(parents: Sequence[int]) -> list[int]:

@@ -30,6 +30,10 @@ paid before it starts are those of the link types its route crosses
 (``CostModel.for_links``), and the launch cost is the largest among the link types the
 schedule's transfers cross.
 
+A transfer the schedule puts on a connection of its own (``Schedule.connections``) is sent
+with that label as its flow label (a striped transfer's stripes keep the labels that pick
+their routes), so on the flow model it queues only behind its own connection's messages.
+
 With ``channel_rate`` (bytes/s) every transfer the schedule marks as a channel's
 (``Schedule.channels``) is paced per ``(channel, source)`` stream, a FIFO server of payload
 bytes: a transfer of ``n`` bytes sent at ``t_s`` arrives no earlier than ``max(free, t_s) +
@@ -360,6 +364,7 @@ def _handlers(r: _Run) -> Callable[[int], None]:
     effs, steps, sprays, stripes = r.effs, r.steps, r.sprays, r.stripes
     waiting, succ, arrivals, sent, bufs = r.waiting, r.succ, r.arrivals, r.sent, r.bufs
     itemsize, transfer, later = r.schedule.itemsize, backend.transfer, backend.call_at
+    conns = r.schedule.connections
     payloads: dict[int, np.ndarray] = {}
 
     def arrived(i: int) -> None:
@@ -387,7 +392,7 @@ def _handlers(r: _Run) -> Callable[[int], None]:
         if e != 1.0:
             wire = math.ceil(wire / e)
         if len(dsts) > 1 or (dsts[0] != src and not sprays[i]):
-            transfer(src, dsts, wire, done, i)
+            transfer(src, dsts, wire, done, i, conns.get(i, 0))
         elif dsts[0] == src:  # local: no link crossed
             done(i)
         else:

@@ -138,6 +138,13 @@ class Schedule:
         Transfer index -> the library channel that moves it, for transfers whose rate a
         per-channel throughput cap limits (:func:`collectives.runner.run`,
         ``channel_rate``); empty when the builder marks none (a merge keeps none).
+    connections : dict
+        Transfer index -> connection label, for transfers a builder puts on a connection of
+        their own (NCCL's tree channels and each tree's up and down pass are separate RDMA
+        queue pairs). The runner sends a transfer with its label as the message's flow label,
+        so that on the flow model messages of different connections on one route share it
+        instead of queueing behind each other (:class:`netsim.core.flow.FlowNetwork`);
+        unmarked transfers are connection 0. A merge keeps them.
     """
 
     op: str
@@ -151,6 +158,7 @@ class Schedule:
     matrix: np.ndarray | None = None
     groups: list[Schedule] = field(default_factory=list)
     channels: dict[int, int] = field(default_factory=dict)
+    connections: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for r in self.ranks:
@@ -286,6 +294,8 @@ def merge(schedules: Sequence[Schedule], *, algo: str | None = None) -> Schedule
                 raise ConfigError(f"schedules: buffer {key} is used by two merged schedules")
             out.buffers[key] = n
     out.groups = [g for s in schedules for g in (s.groups or [s])]
+    for s, (_, index) in zip(schedules, rows, strict=True):
+        out.connections.update({index[i]: c for i, c in s.connections.items()})
     return out
 
 

@@ -315,8 +315,12 @@ def allreduce_tree(req: BuildRequest, *, channels: int | None = None) -> Schedul
             lo, hi = part[2 * c + t], part[2 * c + t + 1]
             bounds = [lo + b for b in chunk_bounds(hi - lo, chunks)]
             last: dict[tuple[int, int], int] = {}
+            first = len(s.transfers)
             got = _reduce_up(s, req.ranks, parents, bounds, last)
             _bcast_down(s, req.ranks, parents, bounds, got, last)
+            # Each channel's tree is its own connection (a route two trees share, such as
+            # one tree's up and the other's down pass between two heads, is shared).
+            s.connections.update(dict.fromkeys(range(first, len(s.transfers)), 1 + 2 * c + t))
     return s
 
 

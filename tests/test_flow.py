@@ -11,6 +11,7 @@ import pytest
 
 from collectives import build, make_backend, run
 from collectives.api import run_collective
+from collectives.schedule import Schedule, merge
 from netsim.core.analytical import AnalyticalNetwork
 from netsim.core.backend import Backend
 from netsim.core.errors import ConfigError
@@ -70,6 +71,42 @@ def test_messages_on_one_route_go_one_after_the_other():
     n = 10**6
     got = arrivals(net, [(0.0, 0, 1, n)] * 3)
     assert got == pytest.approx([k * n / GB + LAT for k in (1, 2, 3)], rel=1e-12)
+
+
+def test_connections_on_one_route_share_it():
+    # Flow label = connection (an RDMA queue pair): a label's messages queue behind each
+    # other, other labels' messages on the same route share the link with them. Labels 0
+    # and 1 share at B/2 until 2n/B; the second label-1 message then has the link alone.
+    net = FlowNetwork(line([GB]), header=0)
+    n = 10**6
+    out = {}
+    for i, f in enumerate((0, 1, 1)):
+        net.send(0, 1, n, flow=f).callbacks.append(lambda _, i=i: out.setdefault(i, net.env.now))
+    net.run()
+    assert [out[i] for i in range(3)] == pytest.approx(
+        [2 * n / GB + LAT, 2 * n / GB + LAT, 3 * n / GB + LAT], rel=1e-12
+    )
+
+
+def test_the_runner_sends_a_schedules_connections_as_flow_labels():
+    # Two transfers 0 -> 1 of n bytes: one connection queues them (n/B, 2n/B), two
+    # connections share the link (2n/B each); a merge keeps each group's labels.
+    n = 10**6
+    G = line([GB])
+
+    def times(conns, merged=False):
+        s = Schedule("allreduce", "t", (0, 1), n, 1)
+        for i in range(2):
+            s.add(0, 1, "x", 0, n, f"b{i}")
+        s.connections.update(conns)
+        if merged:
+            s = merge([s])
+        return run(FlowNetwork(G, header=0), s).arrivals
+
+    assert times({}) == pytest.approx([n / GB + LAT, 2 * n / GB + LAT], rel=1e-12)
+    for merged in (False, True):
+        got = times({0: 1, 1: 2}, merged)
+        assert got == pytest.approx([2 * n / GB + LAT] * 2, rel=1e-12)
 
 
 def test_a_late_flow_shares_from_when_it_starts():

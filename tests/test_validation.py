@@ -123,10 +123,10 @@ MISSES = {
     "InfiniBand netsim runs; NCCL's tuning model has no per-channel cap for ring/Simple.",
     "4xdgx-h100-nvls-tree-1GiB": "NIC-bound (inner tree nodes carry a quarter of the data "
     "each way: 364 GB/s at most, also NCCL's per-channel ceiling 8 x 45.5 GB/s), but the "
-    "flow model keeps the NICs idle part of the time (257 GB/s with the ceiling paced on "
-    "every channel, 281 before), and the two models share a NIC among the tree's streams "
-    "differently (max-min rates vs FIFO per port); netsim's pieces are also far coarser "
-    "than NCCL's 64 KiB chunks.",
+    "flow model keeps the NICs idle part of the time (270 GB/s with the ceiling paced on "
+    "every channel; 257 while a tree's up and down passes queued behind each other on the "
+    "routes they share): netsim's pieces are far coarser than NCCL's 64 KiB chunks, so the "
+    "pipeline fills and drains slowly behind a stage 1 paced at the NIC bound.",
     "2xdgx-h100-nvls-tree-8B": "NCCL runs NVLS+tree only with its Simple protocol (flag "
     "handshakes per step, a GPUDirect flush after each network receive; its tuner charges "
     "25 us inside the node and 20.9 us per tree level each way); netsim charges every "

@@ -15,11 +15,15 @@ route's latency (link latencies plus node traversal latencies, as in
 time ``T = latency + wire / min(B_inj, min_i B_i)``, and messages that share a link share
 its bandwidth: with ``k`` equal flows from different sources on one link each gets ``B / k``.
 
-Messages on the same route (same source, destination and path) go one after the other,
-as on one connection: only the first of a route's queue is a flow, the next starts when its
-last byte is transmitted. So the chunks of a pipelined broadcast do not share their link
-(which would delay every chunk and stall the pipeline), while messages to different
-destinations share the links and the node's injection bandwidth. A multicast is not queued.
+Messages on the same route (same source, destination and path) with the same flow label
+go one after the other, as on one connection: only the first of a connection's queue is a
+flow, the next starts when its last byte is transmitted. So the chunks of a pipelined
+broadcast do not share their link (which would delay every chunk and stall the pipeline),
+while messages to different destinations share the links and the node's injection
+bandwidth. Messages with different flow labels on one route are different connections (an
+RDMA queue pair each, as NCCL's tree channels, each tree's up and down pass, are): they
+share the route's links as messages on different routes do, and none waits behind another
+connection's messages. A multicast is not queued.
 
 What it leaves out: queueing delay and packet interleaving (a flow's bytes are a fluid, so
 a short message behind a long one is not delayed by a whole packet), head-of-line effects
@@ -208,7 +212,8 @@ class FlowNetwork(AnalyticalNetwork):
         self._timer_at = math.inf  # when the pending completion timer fires
         self._version = 0  # the completion timer of an older schedule is ignored
         self._pending = False  # a reallocation is scheduled for now
-        self._fifo: dict[tuple[int, ...], deque[_Flow]] = {}  # route -> messages in order
+        # (flow label, *route) -> that connection's messages in order
+        self._fifo: dict[tuple[int, ...], deque[_Flow]] = {}
 
     # ------------------------------------------------------------------ internals
     def _send(self, src, dst, nbytes, flow, event, callback) -> None:
@@ -218,7 +223,7 @@ class FlowNetwork(AnalyticalNetwork):
             return
         lat, _, ports = self._path(src, dst, flow)
         self.packet_hops += len(ports)
-        self._start(src, ports, lat, nbytes, 1, callback, event, fifo=True)
+        self._start(src, ports, lat, nbytes, 1, callback, event, fifo=(flow, *ports))
 
     def _multicast(self, src, dsts, nbytes, event) -> None:
         """One flow over the union of the unicast routes; arrives after the longest route
@@ -236,7 +241,7 @@ class FlowNetwork(AnalyticalNetwork):
         self.packet_hops += len(used)
         self._start(src, tuple(used), lat, nbytes, len(dsts), None, event)
 
-    def _start(self, src, ports, lat, nbytes, copies, callback, event, fifo=False) -> None:
+    def _start(self, src, ports, lat, nbytes, copies, callback, event, fifo=None) -> None:
         # Each link is busy for its own wire bytes; the flow's size (what every resource on
         # its route carries at the flow's rate) is its largest (routes of one link type:
         # they are all equal; mixed-header routes are charged their heaviest link's bytes).
@@ -254,8 +259,8 @@ class FlowNetwork(AnalyticalNetwork):
         if wire == 0:  # nothing to transmit (no payload, no header): only the latency
             self._arrive(f)
             return
-        if fifo:
-            f.queue = q = self._fifo.setdefault(ports, deque())
+        if fifo is not None:  # the connection's queue: (flow label, *route)
+            f.queue = q = self._fifo.setdefault(fifo, deque())
             q.append(f)
             if len(q) > 1:
                 return  # waits for the messages ahead of it on this route
