@@ -11,7 +11,7 @@ from workloads.chips import CHIPS, Chip, MemoryTier, chip, chip_names
 
 REQUIRED_SOURCES = (
     "peak_flops",
-    "launch_overhead",
+    "kernel_launch",
     "injection_bandwidth",
     "landing_latency",
     "power",
@@ -118,8 +118,8 @@ def test_unknown_chip_lists_names():
 
 def test_replace_validates_and_keeps_original():
     h = chip("h100")
-    g = h.replace(name="h100-graphs", launch_overhead=0.0)
-    assert g.launch_overhead == 0.0 and h.launch_overhead > 0
+    g = h.replace(name="h100-graphs", kernel_launch=0.0)
+    assert g.kernel_launch == 0.0 and h.kernel_launch > 0
     assert chip("h100") is h
     with pytest.raises(ConfigError, match="replace: unknown field 'bandwith'"):
         h.replace(bandwith=1)
@@ -151,7 +151,7 @@ def test_custom_chip_and_duplicate_tiers():
         name="toy",
         peak_flops={"bf16": 1e12},
         tiers=(("hbm", 1e9, 1e11, 0.0), ("sram", 1e6, 1e12, 0.0)),
-        launch_overhead=0.0,
+        kernel_launch=0.0,
         injection_bandwidth=1e9,
         landing_zone="sram",
     )
@@ -172,16 +172,24 @@ def test_to_dict_round_trips_numbers():
 
 # -- chip specs: a preset with overrides, from the command line or a sweep file
 def test_spec_overrides_fields_with_units_and_names_the_variant():
-    spec = "h100:hbm.bandwidth=6.7TB/s, hbm.capacity=141GB, peak.fp8=2PFLOPS, launch_overhead=0"
+    spec = "h100:hbm.bandwidth=6.7TB/s, hbm.capacity=141GB, peak.fp8=2PFLOPS, kernel_launch=0"
     c = chip(spec)
     base = chip("h100")
     assert c.tier("hbm").bandwidth == 6.7e12 and c.tier("hbm").capacity == 141e9
     assert c.peak("fp8") == 2e15 and c.peak("bf16") == base.peak("bf16")
-    assert c.launch_overhead == 0.0 and c.injection_bandwidth == base.injection_bandwidth
+    assert c.kernel_launch == 0.0 and c.injection_bandwidth == base.injection_bandwidth
     assert c.name == spec
     assert c.sources["tiers.hbm"].startswith("overridden")
     assert not base.sources["tiers.hbm"].startswith("overridden")
     assert base.tier("hbm").bandwidth == 3.35e12  # the preset is untouched
+
+
+def test_spec_accepts_the_former_name_of_kernel_launch():
+    """``launch_overhead`` was the field's name before ``kernel_launch`` (collectives call
+    the library's cost "launch"); chip specs written with it keep working."""
+    old, new = chip("h100:launch_overhead=1us"), chip("h100:kernel_launch=1us")
+    assert old.kernel_launch == new.kernel_launch == 1e-6
+    assert old.sources["kernel_launch"].startswith("overridden")
 
 
 @pytest.mark.parametrize(
@@ -211,9 +219,9 @@ def test_doubling_hbm_bandwidth_halves_a_memory_bound_token():
     G = nx.Graph()
     add_chip(G, 0, (0, 0))
     G = finish(G, "single", {})
-    slow = decode("llama3-8b", "h100:launch_overhead=0", G, batch=1, context=1024)
-    fast = decode("llama3-8b", "h100:launch_overhead=0,hbm.bandwidth=6.7TB/s", G, batch=1,
+    slow = decode("llama3-8b", "h100:kernel_launch=0", G, batch=1, context=1024)
+    fast = decode("llama3-8b", "h100:kernel_launch=0,hbm.bandwidth=6.7TB/s", G, batch=1,
                   context=1024)  # fmt: skip
     assert slow.compute_s == fast.compute_s == 0.0  # memory-bound at batch 1
     assert fast.memory_s == pytest.approx(slow.memory_s / 2, rel=1e-12)
-    assert fast.to_dict()["chip"] == "h100:launch_overhead=0,hbm.bandwidth=6.7TB/s"
+    assert fast.to_dict()["chip"] == "h100:kernel_launch=0,hbm.bandwidth=6.7TB/s"

@@ -35,7 +35,7 @@ def test_single_chip_memory_bound_is_weights_plus_kv_over_bandwidth():
     """Llama 3 8B, batch 1, one H100, no launch overhead: every operator is memory-bound,
     so the latency is (weights read + KV read + small writes) / HBM bandwidth."""
     m = model("llama3-8b")
-    c = chip("h100").replace(launch_overhead=0.0)
+    c = chip("h100").replace(kernel_launch=0.0)
     ctx = 1024
     r = decode(m, c, single_chip(), batch=1, context=ctx)
     assert r.fits and r.compute_s == 0.0 and r.fabric_s == 0.0 and r.launch_s == 0.0

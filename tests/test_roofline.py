@@ -18,7 +18,7 @@ from workloads.roofline import (
     train_compute,
 )
 
-H100 = chip("h100").replace(name="h100-nolaunch", launch_overhead=0.0)
+H100 = chip("h100").replace(name="h100-nolaunch", kernel_launch=0.0)
 BW = 3.35e12
 
 
@@ -36,7 +36,7 @@ def test_op_time_roofline():
 
 
 def test_tiers_stream_concurrently():
-    c = chip("hbf-inference").replace(launch_overhead=0.0)
+    c = chip("hbf-inference").replace(kernel_launch=0.0)
     t = op_time(c, Operator("w", 0.0, reads={"hbm": 1e9, "hbf": 3e9}))
     assert t.memory_time == pytest.approx(3e9 / 1638.4e9)
     assert t.bottleneck == "hbf"
@@ -64,7 +64,7 @@ def test_decode_slope_in_context_is_kv_read():
     assert t2 - t1 == pytest.approx(4 * 2000 * m.kv_bytes_per_token() / BW, rel=1e-9)
 
 
-def test_launch_overhead_adds_per_operator():
+def test_kernel_launch_adds_per_operator():
     m = model("llama3-8b")
     ops = decode_operators(m, H100, batch=1, context=16)
     n_ops = sum(op.count for op in ops)
@@ -93,7 +93,7 @@ def test_tensor_parallel_halves_weight_streaming():
 
 def test_moe_batch1_reads_only_active_experts():
     m = model("mixtral-8x7b")
-    c = chip("h200").replace(launch_overhead=0.0)
+    c = chip("h200").replace(kernel_launch=0.0)
     est = decode_compute(m, c, batch=1, context=1)
     active = (m.active_params() - m.embedding_params()) * m.weight_dtype_bytes
     assert est.time == pytest.approx(active / 4.8e12, rel=1e-3)

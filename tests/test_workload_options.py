@@ -36,7 +36,7 @@ def test_unit_strings_are_read_once_for_every_entry():
 
 
 def test_kernel_launch_zero_removes_the_launch_term():
-    """The roofline charges ``launch_overhead`` per operator; kernel_launch=0 (CUDA graphs)
+    """The roofline charges the chip's ``kernel_launch`` per operator; kernel_launch=0 (CUDA graphs)
     leaves compute + memory + fabric only."""
     r = decode(*RUN, context=64, kernel_launch="0s", **FAST)
     assert r.launch_s == 0.0

@@ -6,7 +6,7 @@ Every value is SI: FLOP/s, bytes, bytes/s, seconds, watts, US dollars. Peak FLOP
 the dense one; where they do, the dense value here is half of it and the source says so.
 
 Each entry has a ``sources`` dict mapping a field name (``peak_flops.bf16``, ``tiers.hbm``,
-``launch_overhead``, ``injection_bandwidth``, ``landing_latency``, ``power``, ``price``) to
+``kernel_launch``, ``injection_bandwidth``, ``landing_latency``, ``power``, ``price``) to
 a citation. Values that nobody publishes are marked ``estimate:`` in their source, with the
 reasoning; treat them as knobs to sweep, not facts. ``None`` means unknown (not published
 and no defensible estimate); functions that need such a value refuse it with a clear error.
@@ -48,7 +48,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
             "int8": 1978.9e12,
         },
         "tiers": [("hbm", 80e9, 3.35e12, 500e-9)],
-        "launch_overhead": 4e-6,
+        "kernel_launch": 4e-6,
         "injection_bandwidth": 450e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
@@ -61,7 +61,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
             "tiers.hbm": (
                 "NVIDIA H100 datasheet: 80 GB HBM3, 3.35 TB/s (SXM5). Latency: " + _HBM_LATENCY
             ),
-            "launch_overhead": _GPU_LAUNCH,
+            "kernel_launch": _GPU_LAUNCH,
             "injection_bandwidth": (
                 "NVIDIA H100 datasheet: NVLink 900 GB/s bidirectional = 450 GB/s per direction "
                 "(18 NVLink4 links x 25 GB/s, see netsim.core.linktypes 'nvlink')."
@@ -84,7 +84,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
             "int8": 1978.9e12,
         },
         "tiers": [("hbm", 141e9, 4.8e12, 500e-9)],
-        "launch_overhead": 4e-6,
+        "kernel_launch": 4e-6,
         "injection_bandwidth": 450e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
@@ -99,7 +99,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
             ),
             "tiers.hbm": "NVIDIA H200 datasheet: 141 GB HBM3e at 4.8 TB/s. Latency: "
             + _HBM_LATENCY,
-            "launch_overhead": _GPU_LAUNCH,
+            "kernel_launch": _GPU_LAUNCH,
             "injection_bandwidth": "NVIDIA H200 datasheet: NVLink 900 GB/s bidirectional = 450 GB/s per direction.",
             "landing_latency": _HBM_LATENCY,
             "power": "peak: NVIDIA H200 datasheet, up to 700 W (SXM). idle: estimate as H100.",
@@ -116,7 +116,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
             "int8": 4.5e15,
         },
         "tiers": [("hbm", 180e9, 8e12, 500e-9)],
-        "launch_overhead": 4e-6,
+        "kernel_launch": 4e-6,
         "injection_bandwidth": 900e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
@@ -134,7 +134,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
                 "NVIDIA DGX/HGX B200 specifications: 1,440 GB HBM3e and 64 TB/s for 8 GPUs = "
                 "180 GB and 8 TB/s per GPU. Latency: " + _HBM_LATENCY
             ),
-            "launch_overhead": _GPU_LAUNCH,
+            "kernel_launch": _GPU_LAUNCH,
             "injection_bandwidth": (
                 "NVIDIA Blackwell: NVLink5 1.8 TB/s bidirectional per GPU = 900 GB/s per "
                 "direction (see netsim.core.linktypes 'nvlink5')."
@@ -154,7 +154,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
             "int8": 2614.9e12,
         },
         "tiers": [("hbm", 192e9, 5.3e12, 500e-9)],
-        "launch_overhead": 4e-6,
+        "kernel_launch": 4e-6,
         "injection_bandwidth": 448e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
@@ -169,7 +169,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
             ),
             "tiers.hbm": "AMD Instinct MI300X datasheet: 192 GB HBM3 at 5.3 TB/s. Latency: "
             + _HBM_LATENCY,
-            "launch_overhead": _GPU_LAUNCH,
+            "kernel_launch": _GPU_LAUNCH,
             "injection_bandwidth": (
                 "AMD MI300X datasheet: 7 Infinity Fabric links x 128 GB/s bidirectional "
                 "(896 GB/s aggregate) = 448 GB/s per direction."
@@ -183,7 +183,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "description": "Google Cloud TPU v4 chip (2 TensorCores)",
         "peak_flops": {"bf16": 275e12, "int8": 275e12},
         "tiers": [("hbm", 32 * 2**30, 1200e9, 500e-9)],
-        "launch_overhead": 1e-6,
+        "kernel_launch": 1e-6,
         "injection_bandwidth": 300e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
@@ -197,7 +197,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
                 "Google Cloud TPU v4 documentation: HBM2 32 GiB, 1200 GBps. Latency: "
                 + _HBM_LATENCY
             ),
-            "launch_overhead": (
+            "kernel_launch": (
                 "estimate: XLA compiles the whole step into one program, so per-operator host "
                 "launch cost is small; 1 us per fused operator assumed."
             ),
@@ -214,7 +214,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "description": "Google Cloud TPU v5p chip",
         "peak_flops": {"bf16": 459e12, "fp8": 459e12, "int8": 918e12},
         "tiers": [("hbm", 95e9, 2765e9, 500e-9)],
-        "launch_overhead": 1e-6,
+        "kernel_launch": 1e-6,
         "injection_bandwidth": 600e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
@@ -231,7 +231,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
                 "Google Cloud TPU v5p documentation: HBM2e 95 GB, 2765 GBps (a later revision "
                 "of the page writes 95 GiB). Latency: " + _HBM_LATENCY
             ),
-            "launch_overhead": "estimate: as TPU v4 (whole-program XLA compilation).",
+            "kernel_launch": "estimate: as TPU v4 (whole-program XLA compilation).",
             "injection_bandwidth": (
                 "Google Cloud TPU v5p documentation: inter-chip interconnect 4800 Gbps per chip "
                 "(1200 GBps bidirectional) = 600 GB/s per direction."
@@ -245,7 +245,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "description": "Groq LPU / GroqChip TSP (SRAM only, 14 nm)",
         "peak_flops": {"fp16": 188e12, "int8": 750e12},
         "tiers": [("sram", 230e6, 80e12, 0.0)],
-        "launch_overhead": 0.0,
+        "kernel_launch": 0.0,
         "injection_bandwidth": 240e9,
         "landing_zone": "sram",
         "landing_latency": 0.0,
@@ -262,7 +262,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
                 "Groq LPU product brief: 230 MB on-die SRAM at 80 TB/s. Latency: statically "
                 "scheduled streams, not modelled (0)."
             ),
-            "launch_overhead": (
+            "kernel_launch": (
                 "Abts et al., 'Think Fast: A Tensor Streaming Processor (TSP) for Accelerating "
                 "Deep Learning Workloads', ISCA 2020: the compiler schedules every operation "
                 "statically; no per-kernel launch (0)."
@@ -281,7 +281,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "description": "Cerebras WSE-3 wafer-scale engine (CS-3 system)",
         "peak_flops": {"fp16": 125e15},
         "tiers": [("sram", 44e9, 21e15, 0.0)],
-        "launch_overhead": 0.0,
+        "kernel_launch": 0.0,
         "injection_bandwidth": 150e9,
         "landing_zone": "sram",
         "landing_latency": 0.0,
@@ -299,7 +299,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
                 "Cerebras WSE-3 press release (13 Mar 2024): 44 GB on-chip SRAM, 21 PB/s memory "
                 "bandwidth. Latency: on-wafer SRAM, not modelled (0)."
             ),
-            "launch_overhead": "estimate: weight-stationary dataflow, no per-kernel host launch (0).",
+            "kernel_launch": "estimate: weight-stationary dataflow, no per-kernel host launch (0).",
             "injection_bandwidth": (
                 "estimate: 12 x 100 GbE system I/O = 150 GB/s per direction, as on the CS-2 "
                 "(Cerebras CS-2 datasheet); CS-3 external I/O not verified."
@@ -316,7 +316,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         ),
         "peak_flops": {"fp8": 1978.9e12, "bf16": 989.4e12, "fp16": 989.4e12, "int8": 1978.9e12},
         "tiers": [("hbm", 48e9, 1638.4e9, 500e-9), ("hbf", 512e9, 1638.4e9, 20e-6)],
-        "launch_overhead": 4e-6,
+        "kernel_launch": 4e-6,
         "injection_bandwidth": 450e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
@@ -341,7 +341,7 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
                 "(1638.4 GB/s) and 48 GB (16-high HBM3E, SK hynix), so HBF gives ~10x its "
                 "capacity as the paper states. Latency: " + _HBM_LATENCY
             ),
-            "launch_overhead": _GPU_LAUNCH,
+            "kernel_launch": _GPU_LAUNCH,
             "injection_bandwidth": "estimate: H100-class scale-up port, 450 GB/s per direction.",
             "landing_latency": _HBM_LATENCY,
             "power": "hypothetical chip: unknown (None).",

@@ -7,8 +7,8 @@ bytes/s, seconds, watts, US dollars. Peak FLOP/s are **dense** (no structured sp
 To explore a variant, derive a new chip with :meth:`Chip.replace` (validated, like
 :func:`dataclasses.replace`)::
 
-    >>> fast = chip("h100").replace(name="h100-graphs", launch_overhead=0.0)
-    >>> fast.launch_overhead
+    >>> fast = chip("h100").replace(name="h100-graphs", kernel_launch=0.0)
+    >>> fast.kernel_launch
     0.0
     >>> big = chip("h100").with_tier("hbm", capacity=160e9)
     >>> big.tier("hbm").capacity
@@ -32,6 +32,7 @@ from workloads.chip_presets import CHIP_DATA
 __all__ = [
     "CHIPS",
     "DTYPES",
+    "SPEC_ALIASES",
     "TIER_NAMES",
     "Chip",
     "MemoryTier",
@@ -109,8 +110,9 @@ class Chip:
     tiers : tuple[MemoryTier, ...]
         Memory tiers, sorted fastest (highest bandwidth) first, ties in :data:`TIER_NAMES`
         order; names are unique.
-    launch_overhead : float
-        Seconds added to every operator (kernel launch / dispatch).
+    kernel_launch : float
+        Seconds added to every operator (kernel launch / dispatch); not a collective
+        library's per-call launch (``collective_launch`` of the workload options).
     injection_bandwidth : float
         Bytes/s per direction the chip's network interface can inject (all scale-up ports).
     landing_zone : str
@@ -125,7 +127,7 @@ class Chip:
     price_is_estimate : bool
         True when the price is an estimate rather than a list price.
     sources : Mapping[str, str]
-        Field name -> citation (``peak_flops``, ``tiers.<name>``, ``launch_overhead``,
+        Field name -> citation (``peak_flops``, ``tiers.<name>``, ``kernel_launch``,
         ``injection_bandwidth``, ``landing_latency``, ``power``, ``price``).
     description : str
         Human-readable name.
@@ -139,7 +141,7 @@ class Chip:
     name: str
     peak_flops: Mapping[str, float]
     tiers: tuple[MemoryTier, ...]
-    launch_overhead: float
+    kernel_launch: float
     injection_bandwidth: float
     landing_zone: str
     landing_latency: float = 0.0
@@ -173,7 +175,7 @@ class Chip:
             raise ConfigError(f"tiers: names must be unique, got {names}")
         tiers = tuple(sorted(tiers, key=lambda t: (-t.bandwidth, TIER_NAMES.index(t.name))))
         object.__setattr__(self, "tiers", tiers)
-        for attr in ("launch_overhead", "landing_latency"):
+        for attr in ("kernel_launch", "landing_latency"):
             object.__setattr__(self, attr, _positive(attr, getattr(self, attr), allow_zero=True))
         object.__setattr__(
             self, "injection_bandwidth", _positive("injection_bandwidth", self.injection_bandwidth)
@@ -271,7 +273,7 @@ class Chip:
             "description": self.description,
             "peak_flops": dict(self.peak_flops),
             "tiers": [dataclasses.asdict(t) for t in self.tiers],
-            "launch_overhead": self.launch_overhead,
+            "kernel_launch": self.kernel_launch,
             "injection_bandwidth": self.injection_bandwidth,
             "landing_zone": self.landing_zone,
             "landing_latency": self.landing_latency,
@@ -288,7 +290,7 @@ def _build(name: str, data: Mapping[str, Any]) -> Chip:
         name=name,
         peak_flops=data["peak_flops"],
         tiers=tuple(MemoryTier(*t) for t in data["tiers"]),
-        launch_overhead=data["launch_overhead"],
+        kernel_launch=data["kernel_launch"],
         injection_bandwidth=data["injection_bandwidth"],
         landing_zone=data["landing_zone"],
         landing_latency=data["landing_latency"],
@@ -313,7 +315,7 @@ def chip_names() -> list[str]:
 #: Fields a chip spec may override, and how their values are read.
 _SPEC_FIELDS: Mapping[str, Callable[[str, str], Any]] = MappingProxyType(
     {
-        "launch_overhead": parse_time,
+        "kernel_launch": parse_time,
         "landing_latency": parse_time,
         "injection_bandwidth": parse_bandwidth,
         "landing_zone": lambda v, _: v,
@@ -322,6 +324,8 @@ _SPEC_FIELDS: Mapping[str, Callable[[str, str], Any]] = MappingProxyType(
         "price": lambda v, n: _positive(n, v, allow_zero=True),
     }
 )
+#: Former names a chip spec still accepts (specs live in users' YAML files and scripts).
+SPEC_ALIASES: Mapping[str, str] = MappingProxyType({"launch_overhead": "kernel_launch"})
 _TIER_SPEC: Mapping[str, Callable[[str, str], Any]] = MappingProxyType(
     {"capacity": parse_size, "bandwidth": parse_bandwidth, "latency": parse_time}
 )
@@ -332,7 +336,8 @@ def chip(name: str | Chip) -> Chip:
 
     A spec is ``PRESET:key=value,key=value...`` with keys ``<tier>.capacity``,
     ``<tier>.bandwidth``, ``<tier>.latency`` (tiers in :data:`TIER_NAMES`),
-    ``peak.<dtype>`` (dtypes in :data:`DTYPES`), ``launch_overhead``, ``landing_latency``,
+    ``peak.<dtype>`` (dtypes in :data:`DTYPES`), ``kernel_launch`` (former name
+    ``launch_overhead``, still accepted: :data:`SPEC_ALIASES`), ``landing_latency``,
     ``injection_bandwidth``, ``landing_zone``, ``idle_power``, ``peak_power`` and ``price``.
     Values take units (``3.35TB/s``, ``80GB``, ``2us``, ``989TFLOPS``). The chip is named by
     its spec, so results record the variant. A :class:`Chip` passes through unchanged.
@@ -347,9 +352,9 @@ def chip(name: str | Chip) -> Chip:
     --------
     >>> chip("h100").tier("hbm").bandwidth
     3350000000000.0
-    >>> fast = chip("h100:hbm.bandwidth=6.7TB/s,launch_overhead=0")
-    >>> fast.tier("hbm").bandwidth, fast.launch_overhead, fast.name
-    (6700000000000.0, 0.0, 'h100:hbm.bandwidth=6.7TB/s,launch_overhead=0')
+    >>> fast = chip("h100:hbm.bandwidth=6.7TB/s,kernel_launch=0")
+    >>> fast.tier("hbm").bandwidth, fast.kernel_launch, fast.name
+    (6700000000000.0, 0.0, 'h100:hbm.bandwidth=6.7TB/s,kernel_launch=0')
     """
     if isinstance(name, Chip):
         return name
@@ -370,6 +375,7 @@ def _from_spec(spec: str) -> Chip:
         key, eq, value = (x.strip() for x in item.partition("="))
         if not eq or not key or not value:
             raise ConfigError(f"chip: overrides are key=value, got {item.strip()!r} in {spec!r}")
+        key = SPEC_ALIASES.get(key, key)
         what = f"chip {key}"
         head, dot, attr = key.partition(".")
         source = {"peak": "peak_flops", "idle_power": "power", "peak_power": "power"}.get(head, key)

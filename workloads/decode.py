@@ -112,7 +112,7 @@ def _model_and_chip(
     """The model and chip presets; ``kernel_launch`` (if set) replaces the chip's."""
     m, c = get_model(model), get_chip(chip)
     if opts.kernel_launch is not None:
-        c = c.replace(launch_overhead=opts.kernel_launch)
+        c = c.replace(kernel_launch=opts.kernel_launch)
     return m, c
 
 
@@ -199,7 +199,7 @@ def decode(
             Decode steps drawn for the straggler statistics.
         ``kernel_launch``
             Replaces the chip's per-operator (kernel) launch overhead of the roofline,
-            :attr:`workloads.chips.Chip.launch_overhead` (0 models CUDA graphs);
+            :attr:`workloads.chips.Chip.kernel_launch` (0 models CUDA graphs);
             collectives take ``collective_launch`` instead.
         ``usable_fraction``
             Fraction of memory usable (see :func:`workloads.sharding.plan_memory`).

@@ -102,7 +102,7 @@ def op_time(c: Chip | str, op: Operator) -> OpTime:
     Examples
     --------
     >>> from workloads.chips import chip
-    >>> h100 = chip("h100").replace(launch_overhead=0.0)
+    >>> h100 = chip("h100").replace(kernel_launch=0.0)
     >>> t = op_time(h100, Operator("gemv", flops=2e9, reads={"hbm": 2e9}))
     >>> t.bound, round(t.time * 1e3, 3)   # 2 GB / 3.35 TB/s
     ('memory', 0.597)
@@ -116,4 +116,4 @@ def op_time(c: Chip | str, op: Operator) -> OpTime:
             tiers[tier] = nbytes / c.tier(tier).bandwidth
     memory = max(tiers.values(), default=0.0)
     bound: Bound = "compute" if compute >= memory and compute > 0 else "memory"
-    return OpTime(op, compute, memory, MappingProxyType(tiers), c.launch_overhead, bound)
+    return OpTime(op, compute, memory, MappingProxyType(tiers), c.kernel_launch, bound)

@@ -268,7 +268,7 @@ def decode_compute(
     Examples
     --------
     >>> from workloads.chips import chip
-    >>> est = decode_compute("llama3-8b", chip("h100").replace(launch_overhead=0.0),
+    >>> est = decode_compute("llama3-8b", chip("h100").replace(kernel_launch=0.0),
     ...                      batch=1, context=1)
     >>> round(est.time * 1e3, 2)   # (16.06 GB weights - 1.05 GB embedding table) / 3.35 TB/s
     4.48

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model preset, e.g. llama3-70b")
     p.add_argument(
         "--chip",
-        help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,launch_overhead=0",
+        help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,kernel_launch=0",
     )
     p.add_argument("--topo", help="topology spec or preset, e.g. dgx-h100")
     p.add_argument(

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--chip",
         required=True,
-        help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,launch_overhead=0",
+        help="chip preset or spec, e.g. h100 or h100:hbm.bandwidth=6.7TB/s,kernel_launch=0",
     )
     p.add_argument("--topo", required=True)
     add_options(p, TrainOptions)
