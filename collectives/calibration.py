@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from netsim.core.validate import require_choice
 
@@ -48,6 +48,7 @@ __all__ = [
     "LIBRARIES",
     "LIBRARY_COSTS",
     "CostModel",
+    "CostOverrides",
     "LibraryCosts",
     "cost_model",
     "costs_for",
@@ -249,15 +250,17 @@ class CostModel:
         )
 
 
-def cost_model(
-    library: str,
-    links: Iterable[str],
-    *,
-    launch: float | None = None,
-    step: float | None = None,
-    efficiency: float | None = None,
-    multipath: bool | None = None,
-) -> CostModel:
+class CostOverrides(TypedDict, total=False):
+    """Costs given explicitly (keywords of :func:`cost_model` and :func:`library_costs`):
+    each replaces the library's for every link type; ``None`` keeps the library's."""
+
+    launch: float | None
+    step: float | None
+    efficiency: float | None
+    multipath: bool | None
+
+
+def cost_model(library: str, links: Iterable[str], **given: Unpack[CostOverrides]) -> CostModel:
     """The costs ``library`` adds on a fabric of link types ``links``, per link type.
 
     ``"nccl"``: :data:`LIBRARY_COSTS` of every type (a type without an entry costs
@@ -287,13 +290,13 @@ def cost_model(
                 note = f"{HARDWARE_ONLY.source}; multipath (hardware)"
                 c = replace(HARDWARE_ONLY, multipath=True, source=note)
         by_link[t] = c
-    given = {
-        "launch": launch,
-        "step": step,
-        "efficiency": efficiency,
-        "multipath": None if multipath is None else bool(multipath),
-    }
-    given = {k: v for k, v in given.items() if v is not None}
+    names = CostOverrides.__annotations__  # in their order, for the source note
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise TypeError(f"cost_model() got an unexpected keyword argument {unknown[0]!r}")
+    given = {k: given[k] for k in names if given.get(k) is not None}
+    if "multipath" in given:
+        given["multipath"] = bool(given["multipath"])
     default = costs_for([])
     if given:
         note = f"given explicitly: {', '.join(given)}"
@@ -303,13 +306,7 @@ def cost_model(
 
 
 def library_costs(
-    library: str,
-    links: Iterable[str],
-    *,
-    launch: float | None = None,
-    step: float | None = None,
-    efficiency: float | None = None,
-    multipath: bool | None = None,
+    library: str, links: Iterable[str], **given: Unpack[CostOverrides]
 ) -> LibraryCosts:
     """One :class:`LibraryCosts` for a fabric: :func:`cost_model` folded over ``links``.
 
@@ -331,8 +328,6 @@ def library_costs(
     0.0
     """
     links = list(links)
-    model = cost_model(
-        library, links, launch=launch, step=step, efficiency=efficiency, multipath=multipath
-    )
+    model = cost_model(library, links, **given)
     known = [t for t in links if t in LIBRARY_COSTS]
     return model.for_links(known) if known else model.default
