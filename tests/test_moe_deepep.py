@@ -3,7 +3,8 @@
 Held out: no netsim constant was set from these tables. The per-call costs of DeepEP's
 kernels (``--moe-kernels deepep``, the default of ``low-latency`` and ``normal``) come from
 the kernels' structure and published hardware numbers (:mod:`workloads.moe_kernels`); the
-NIC's payload rate is the NCCL calibration of nccl-tests issue 290, another measurement.
+NIC's payload rate is the NCCL calibration of nccl-tests issue 290, the NVLink rate of its
+SM copies DeepEP's own ~160 GB/s on H800 (README), other measurements.
 
 Source: DeepEP (github.com/deepseek-ai/DeepEP), H800 with one ConnectX-7 400 Gb/s NIC per
 GPU, hidden 7168, top-8 experts, FP8 dispatch (7168 + 56 x 4 B + a 16 B header per copy),

@@ -51,11 +51,12 @@ Each step becomes a named cost with a default from a published number (``model``
 
 DeepEP's normal kernels (``internode.cu``) take FP8 input (no cast), forward over NVLink and
 reduce at the forwarder and at the source; ``normal`` charges ``signal`` to both, ``reduce``
-(one partial sum per target node) to the combine and the NIC efficiency to the transfers.
+(one partial sum per target node) to the combine and the NIC and NVLink efficiencies to the
+transfers.
 
 ``none`` times the transfers alone (the hardware). A spec ``deepep:KEY=VALUE,...`` overrides
 single mechanisms (times with units: ``signal=2us``; ``msg_rate=200e6``;
-``nic_efficiency=0.9``; ``hbm=2TB/s``).
+``nic_efficiency=0.9``; ``nvlink_efficiency=1``; ``hbm=2TB/s``).
 
 References
 ----------
