@@ -8,8 +8,11 @@ the dense one; where they do, the dense value here is half of it and the source 
 Each entry has a ``sources`` dict mapping a field name (``peak_flops.bf16``, ``tiers.hbm``,
 ``kernel_launch``, ``injection_bandwidth``, ``landing_latency``, ``power``, ``price``) to
 a citation. Values that nobody publishes are marked ``estimate:`` in their source, with the
-reasoning; treat them as knobs to sweep, not facts. ``None`` means unknown (not published
-and no defensible estimate); functions that need such a value refuse it with a clear error.
+reasoning; treat them as knobs to sweep, not facts. A field an entry leaves out takes the
+default of :class:`~workloads.chips.Chip`: ``None`` for ``idle_power``, ``peak_power`` and
+``price`` means unknown (not published and no defensible estimate; functions that need such
+a value refuse it with a clear error), and ``price_is_estimate`` is True (every price here is
+an estimate).
 
 Memory tier tuples are ``(name, capacity_bytes, bandwidth_bytes_per_s, latency_s)``.
 """
@@ -37,61 +40,50 @@ _HOPPER_FLOPS = (
     "66.9 TFLOPS. The datasheet prints 3958/1979 TFLOPS 'with sparsity' (2x dense)."
 )
 
-CHIP_DATA: dict[str, dict[str, Any]] = {
-    "h100": {
-        "description": "NVIDIA H100 SXM5 80 GB (Hopper)",
-        "peak_flops": {
-            "fp8": 1978.9e12,
-            "bf16": 989.4e12,
-            "fp16": 989.4e12,
-            "fp32": 66.9e12,
-            "int8": 1978.9e12,
-        },
-        "tiers": [("hbm", 80e9, 3.35e12, 500e-9)],
-        "kernel_launch": 4e-6,
-        "injection_bandwidth": 450e9,
-        "landing_zone": "hbm",
-        "landing_latency": 500e-9,
-        "idle_power": 70.0,
-        "peak_power": 700.0,
-        "price": 30000.0,
-        "price_is_estimate": True,
-        "sources": {
-            "peak_flops": _HOPPER_FLOPS,
-            "tiers.hbm": (
-                "NVIDIA H100 datasheet: 80 GB HBM3, 3.35 TB/s (SXM5). Latency: " + _HBM_LATENCY
-            ),
-            "kernel_launch": _GPU_LAUNCH,
-            "injection_bandwidth": (
-                "NVIDIA H100 datasheet: NVLink 900 GB/s bidirectional = 450 GB/s per direction "
-                "(18 NVLink4 links x 25 GB/s, see netsim.core.linktypes 'nvlink')."
-            ),
-            "landing_latency": _HBM_LATENCY,
-            "power": (
-                "peak: NVIDIA H100 datasheet, max TDP up to 700 W (SXM5). idle: estimate, "
-                "~70 W reported by nvidia-smi on idle SXM5 boards."
-            ),
-            "price": "estimate: ~USD 25-30k street price per H100 SXM5 reported in 2023-2024 press.",
-        },
+#: NVIDIA H100 SXM5; the H200 below is the same package with HBM3e.
+_H100: dict[str, Any] = {
+    "description": "NVIDIA H100 SXM5 80 GB (Hopper)",
+    "peak_flops": {
+        "fp8": 1978.9e12,
+        "bf16": 989.4e12,
+        "fp16": 989.4e12,
+        "fp32": 66.9e12,
+        "int8": 1978.9e12,
     },
+    "tiers": [("hbm", 80e9, 3.35e12, 500e-9)],
+    "kernel_launch": 4e-6,
+    "injection_bandwidth": 450e9,
+    "landing_zone": "hbm",
+    "landing_latency": 500e-9,
+    "idle_power": 70.0,
+    "peak_power": 700.0,
+    "price": 30000.0,
+    "sources": {
+        "peak_flops": _HOPPER_FLOPS,
+        "tiers.hbm": (
+            "NVIDIA H100 datasheet: 80 GB HBM3, 3.35 TB/s (SXM5). Latency: " + _HBM_LATENCY
+        ),
+        "kernel_launch": _GPU_LAUNCH,
+        "injection_bandwidth": (
+            "NVIDIA H100 datasheet: NVLink 900 GB/s bidirectional = 450 GB/s per direction "
+            "(18 NVLink4 links x 25 GB/s, see netsim.core.linktypes 'nvlink')."
+        ),
+        "landing_latency": _HBM_LATENCY,
+        "power": (
+            "peak: NVIDIA H100 datasheet, max TDP up to 700 W (SXM5). idle: estimate, "
+            "~70 W reported by nvidia-smi on idle SXM5 boards."
+        ),
+        "price": "estimate: ~USD 25-30k street price per H100 SXM5 reported in 2023-2024 press.",
+    },
+}
+
+CHIP_DATA: dict[str, dict[str, Any]] = {
+    "h100": _H100,
     "h200": {
+        **_H100,  # the GH100 die, NVLink4 and power envelope of the H100; HBM3e
         "description": "NVIDIA H200 SXM 141 GB (Hopper, HBM3e)",
-        "peak_flops": {
-            "fp8": 1978.9e12,
-            "bf16": 989.4e12,
-            "fp16": 989.4e12,
-            "fp32": 66.9e12,
-            "int8": 1978.9e12,
-        },
         "tiers": [("hbm", 141e9, 4.8e12, 500e-9)],
-        "kernel_launch": 4e-6,
-        "injection_bandwidth": 450e9,
-        "landing_zone": "hbm",
-        "landing_latency": 500e-9,
-        "idle_power": 70.0,
-        "peak_power": 700.0,
         "price": 35000.0,
-        "price_is_estimate": True,
         "sources": {
             "peak_flops": (
                 "NVIDIA H200 datasheet: same GH100 compute as H100 SXM (FP8 3958 / BF16 1979 "
@@ -123,7 +115,6 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "idle_power": 100.0,
         "peak_power": 1000.0,
         "price": 40000.0,
-        "price_is_estimate": True,
         "sources": {
             "peak_flops": (
                 "NVIDIA Blackwell datasheet / HGX B200 specifications per GPU at 1000 W: dense "
@@ -158,10 +149,8 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "injection_bandwidth": 448e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
-        "idle_power": None,
         "peak_power": 750.0,
         "price": 15000.0,
-        "price_is_estimate": True,
         "sources": {
             "peak_flops": (
                 "AMD Instinct MI300X datasheet: peak dense FP16/BF16 1307.4 TFLOPS, FP8 2614.9 "
@@ -189,8 +178,6 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "landing_latency": 500e-9,
         "idle_power": 90.0,
         "peak_power": 192.0,
-        "price": None,
-        "price_is_estimate": True,
         "sources": {
             "peak_flops": "Google Cloud TPU v4 documentation: peak compute per chip 275 TFLOPS (bf16 or int8).",
             "tiers.hbm": (
@@ -218,10 +205,6 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "injection_bandwidth": 600e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
-        "idle_power": None,
-        "peak_power": None,
-        "price": None,
-        "price_is_estimate": True,
         "sources": {
             "peak_flops": (
                 "Google Cloud TPU v5p documentation: peak compute per chip 459 TFLOPS bf16 and "
@@ -249,10 +232,8 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "injection_bandwidth": 240e9,
         "landing_zone": "sram",
         "landing_latency": 0.0,
-        "idle_power": None,
         "peak_power": 300.0,
         "price": 20000.0,
-        "price_is_estimate": True,
         "sources": {
             "peak_flops": (
                 "Groq LPU product brief (as reported by TechPowerUp, Feb 2024): 750 TOPS INT8, "
@@ -285,10 +266,8 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "injection_bandwidth": 150e9,
         "landing_zone": "sram",
         "landing_latency": 0.0,
-        "idle_power": None,
         "peak_power": 23000.0,
         "price": 2.5e6,
-        "price_is_estimate": True,
         "sources": {
             "peak_flops": (
                 "Cerebras press release 'Cerebras Systems Unveils ... WSE-3' (13 Mar 2024): "
@@ -320,10 +299,6 @@ CHIP_DATA: dict[str, dict[str, Any]] = {
         "injection_bandwidth": 450e9,
         "landing_zone": "hbm",
         "landing_latency": 500e-9,
-        "idle_power": None,
-        "peak_power": None,
-        "price": None,
-        "price_is_estimate": True,
         "sources": {
             "peak_flops": "estimate: assumed H100-class compute (hypothetical chip). "
             + _HOPPER_FLOPS,

@@ -285,26 +285,9 @@ class Chip:
         }
 
 
-def _build(name: str, data: Mapping[str, Any]) -> Chip:
-    return Chip(
-        name=name,
-        peak_flops=data["peak_flops"],
-        tiers=tuple(MemoryTier(*t) for t in data["tiers"]),
-        kernel_launch=data["kernel_launch"],
-        injection_bandwidth=data["injection_bandwidth"],
-        landing_zone=data["landing_zone"],
-        landing_latency=data["landing_latency"],
-        idle_power=data["idle_power"],
-        peak_power=data["peak_power"],
-        price=data["price"],
-        price_is_estimate=data["price_is_estimate"],
-        sources=data["sources"],
-        description=data["description"],
-    )
-
-
-#: Preset chips by name, built from :data:`workloads.chip_presets.CHIP_DATA`.
-CHIPS: Mapping[str, Chip] = MappingProxyType({n: _build(n, d) for n, d in CHIP_DATA.items()})
+#: Preset chips by name, built from :data:`workloads.chip_presets.CHIP_DATA` (whose keys are
+#: :class:`Chip` fields).
+CHIPS: Mapping[str, Chip] = MappingProxyType({n: Chip(name=n, **d) for n, d in CHIP_DATA.items()})
 
 
 def chip_names() -> list[str]:
