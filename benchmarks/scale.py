@@ -82,7 +82,9 @@ def _decode(r: Any) -> str:
 
 
 def _collective(r: Any) -> str:
-    return f"time {r['time_s'] * 1e6:.6g} us, busbw {r['busbw'] / 1e9:.4g} GB/s ({r['model']})"
+    return (
+        f"time {r['time_s'] * 1e6:.6g} us, busbw {r['busbw'] / 1e9:.4g} GB/s ({r['network_model']})"
+    )
 
 
 def _traffic(r: Any) -> str:

@@ -256,7 +256,7 @@ def _measure(
         "max_link_utilisation": float(util[busiest]) if busiest else 0.0,
         "busiest_link": f"{busiest[0]}->{busiest[1]}" if busiest else None,
         "backend": o.backend,
-        "model": res.model,
+        "network_model": res.model,
         "forwarding": (o.forwarding or "cut-through") if o.backend == "packet" else None,
         "max_segments": o.max_segments if o.backend == "packet" else None,
         "routing": st.get("routing", o.routing),

@@ -33,7 +33,9 @@ def test_json_matches_nccl_tests_definitions(capsys):
     assert r["algbw"] == pytest.approx(65536 / r["time_s"])
     assert r["busbw"] == pytest.approx(r["algbw"] * 3 / 4)
     assert r["time_s"] == r["analytical_time_s"]
-    assert r["model"] == "analytical/alpha-beta" and "netsim_version" in r and r["seed"] == 0
+    assert (
+        r["network_model"] == "analytical/alpha-beta" and "netsim_version" in r and r["seed"] == 0
+    )
 
 
 def test_size_sweep_table_and_plot(capsys, tmp_path):
@@ -220,5 +222,5 @@ def test_flow_backend_from_the_command_line_sees_contention(capsys):
                            "4MiB", "--backend", "flow", "--json")  # fmt: skip
     assert code == 0
     r = json.loads(out)
-    assert r["model"] == "flow/max-min" and r["forwarding"] is None
+    assert r["network_model"] == "flow/max-min" and r["forwarding"] is None
     assert r["time_s"] > 5 * r["analytical_time_s"]

@@ -53,7 +53,7 @@ def test_cli_sweep_and_python_read_unit_strings_alike(capsys):
 def test_overrides_apply_over_an_options_object():
     opts = CollectiveOptions(backend="analytical", seed=3)
     r = run_collective(T, "allreduce", "ring", "1KiB", opts, seed=5)
-    assert r["seed"] == 5 and r["model"] == "analytical/alpha-beta"
+    assert r["seed"] == 5 and r["network_model"] == "analytical/alpha-beta"
     assert opts.seed == 3  # frozen: the caller's object is unchanged
 
 

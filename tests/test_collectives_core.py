@@ -319,14 +319,14 @@ def test_dgx_h100_ring_allreduce_matches_nccl_tests():
     assert 12e-6 <= small["time_s"] <= 25e-6
     assert 360e9 <= big["busbw"] <= 380e9
     assert big["busbw"] == pytest.approx(big["algbw"] * 2 * 7 / 8)
-    assert big["model"] == "packet/cut-through"
+    assert big["network_model"] == "packet/cut-through"
 
 
 def test_result_records_model_seed_version_and_costs():
     r = run_collective(GRAPHS["ring8"], "allgather", "ring", "1KiB", seed=3, backend="analytical")
-    for key in ("model", "seed", "netsim_version", "step_overhead", "analytical_time_s"):
+    for key in ("network_model", "seed", "netsim_version", "step_overhead", "analytical_time_s"):
         assert key in r
-    assert r["seed"] == 3 and r["model"] == "analytical/alpha-beta"
+    assert r["seed"] == 3 and r["network_model"] == "analytical/alpha-beta"
     assert r["step_overhead"] == 0.0  # ici: hardware only
     assert r["busbw"] == pytest.approx(r["algbw"] * busbw_factor("allgather", 8))
 

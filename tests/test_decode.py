@@ -104,7 +104,7 @@ def test_experiment_record_and_cost_parts_add_up():
         "chip",
         "topo",
         "allreduce",
-        "model",
+        "network_model",
         "seed",
         "netsim_version",
         "energy_per_token_j",
@@ -199,7 +199,7 @@ def test_packet_and_analytical_agree_without_shared_links():
     an = decode(TINY, "h100", g, backend="analytical", **kw)
     assert pk.fabric_s > 0
     assert an.fabric_s == pytest.approx(pk.fabric_s, rel=0.02)
-    assert an.to_dict()["model"].startswith("analytical")
+    assert an.to_dict()["network_model"].startswith("analytical")
 
 
 def test_flow_backend_sees_the_contention_the_alpha_beta_model_misses():
@@ -219,7 +219,7 @@ def test_flow_backend_sees_the_contention_the_alpha_beta_model_misses():
     kw = dict(tp=8, batch=64, context=16, allreduce="oneshot", landing="sram")
     fl = decode(TINY, "h100", g, backend="flow", **kw)
     an = decode(TINY, "h100", g, backend="analytical", **kw)
-    assert fl.to_dict()["model"] == "flow/max-min"
+    assert fl.to_dict()["network_model"] == "flow/max-min"
     pk = decode(TINY, "h100", g, backend="packet", **kw)
     wire, bw, hop = 16 * (512 + 32), 50e9, 50e-9
     assert fl.fabric_s == pytest.approx(4 * (10 * wire / bw + 4 * hop), rel=1e-9)

@@ -193,7 +193,7 @@ def test_contention_lands_between_alpha_beta_and_packets():
 
 def test_run_collective_on_the_flow_backend_checks_data_and_refuses_packet_options():
     r = run_collective("torus:dims=4x4", "allreduce", "ring", "64KiB", backend="flow", check=True)
-    assert r["model"] == "flow/max-min" and r["check"] is True
+    assert r["network_model"] == "flow/max-min" and r["check"] is True
     with pytest.raises(ConfigError, match="forwarding: applies to the packet backend only"):
         run_collective(
             "torus:dims=4", "allreduce", "ring", "1KiB", backend="flow", forwarding="cut-through"

@@ -74,7 +74,7 @@ def test_kernel_costs_are_their_closed_forms_and_add_to_the_transfers():
     transfers unchanged when the NIC efficiency is 1 and the header 0: the mechanisms add
     up to the reported time."""
     r = _run(16, _nvl(16), moe_mode="expected")
-    assert r["moe_kernels"] == "deepep" and "deepep kernels" in r["model"]
+    assert r["moe_kernels"] == "deepep" and "deepep kernels" in r["network_model"]
     cost = r["moe_kernel_costs_s"]
     wire = BYTES["dispatch"] + 16
     assert cost["moe_dispatch"]["cast"] == pytest.approx(128 * (14336 + wire) / HBM)

@@ -188,7 +188,7 @@ def test_cli_compare_text_json_and_figure(tmp_path, capsys):
     r = d["rows"][-1]
     assert r["time_ratio"] == pytest.approx(r["simulated_time_s"] / 1600e-6)
     assert r["busbw_ratio"] == pytest.approx(r["simulated_busbw"] / 125.83e9)
-    assert d["meta"]["model"] == "analytical/alpha-beta"
+    assert d["meta"]["network_model"] == "analytical/alpha-beta"
 
 
 def test_cli_compare_refuses_bad_figure_path_before_work(tmp_path, capsys):

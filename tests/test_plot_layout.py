@@ -95,7 +95,7 @@ def _compare():
         for s in SIZES
     ]  # fmt: skip
     meta = {"ops": ["allreduce"], "algo": ["ring"], "source": "ar.log", "topo": "dgx-h100",
-            "nranks": 8, "model": "packet", "library": "nccl"}  # fmt: skip
+            "nranks": 8, "network_model": "packet", "library": "nccl"}  # fmt: skip
     return NcclTestsComparison(rows, meta)
 
 

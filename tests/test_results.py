@@ -163,6 +163,38 @@ def test_foreign_and_corrupted_files_are_refused(tmp_path):
         load_results(good)
 
 
+def _decode_rec(pid, network_key):
+    # A decode point as the sweep records it: the LLM is the parameter "model".
+    return rec(pid, params={"model": "llama3-8b", "tp": 8},
+               metrics={network_key: "packet/cut-through", "llm": "llama3-8b"})  # fmt: skip
+
+
+def test_version_1_files_are_read_with_network_model(tmp_path):
+    """Version 1 named the network model ``model``; it loads as ``network_model`` (file and
+    journal), no longer clashing with the LLM parameter, and a resumed sweep writes v2."""
+    old = tmp_path / "v1.h5"
+    with h5py.File(old, "w") as f:
+        f.attrs["format"] = "netsim-results/1"
+        f.attrs["spec"] = "kind: decode\n"
+        text = [json.dumps(_decode_rec("a", "model"))]
+        f.create_dataset("records", data=np.array(text, dtype=object),
+                         dtype=h5py.string_dtype("utf-8"))  # fmt: skip
+    (tmp_path / "v1.h5.journal").write_text(json.dumps(_decode_rec("b", "model")) + "\n")
+    t = load_results(old)
+    assert t["model"].tolist() == ["llama3-8b"] * 2  # the parameter: the LLM
+    assert t["network_model"].tolist() == ["packet/cut-through"] * 2
+    assert "result.model" not in t.dtype.names
+    assert results_info(old)["format"] == "netsim-results/1"  # what the file says
+    with ResultsWriter(old, "kind: decode\n") as w:
+        w.add(_decode_rec("c", "network_model"))
+    assert results_info(old)["format"] == FORMAT == "netsim-results/2"
+    got = {r["point_id"]: r["metrics"] for r in load_records(old)}
+    assert {k: m["network_model"] for k, m in got.items()} == dict.fromkeys(
+        "abc", "packet/cut-through"
+    )
+    assert not any("model" in m for m in got.values())
+
+
 def test_load_dataframe_needs_pandas(tmp_path):
     path = tmp_path / "r.h5"
     with ResultsWriter(path, "s") as w:

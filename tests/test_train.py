@@ -94,7 +94,8 @@ def test_fast_fabric_hides_all_but_the_last_bucket():
         bucket="100MB",
         zero=1,
     )
-    for key in ("step_time_s", "exposed_comm_s", "allreduce", "model", "seed", "netsim_version"):
+    keys = ("step_time_s", "exposed_comm_s", "allreduce", "network_model", "seed", "netsim_version")
+    for key in keys:
         assert key in rec
 
 

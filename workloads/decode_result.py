@@ -163,7 +163,7 @@ class DecodeResult:
             "collectives": self.collectives_per_token,
             "collective_sites": [s.to_dict() for s in self.sites],
             "allreduce": self.allreduce,
-            "model": self.model,
+            "network_model": self.model,
             "token_latency_p50_s": p["p50"],
             "token_latency_p99_s": p["p99"],
             "token_latency_p999_s": p["p99.9"],

@@ -168,7 +168,7 @@ class TrainResult:
             "tokens_per_s_per_chip": self.tokens_per_s_per_chip,
             "mfu": self.mfu,
             "allreduce": self.allreduce,
-            "model": self.model,
+            "network_model": self.model,
             "runs": dict(self.runs),
             "netsim_version": __version__,
         }

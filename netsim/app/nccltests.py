@@ -343,7 +343,7 @@ def format_nccl_tests(results: Sequence[dict[str, Any]]) -> str:
     sizes = [r["size"] for r in results]
     lines = [
         f"# netsim {__version__}: simulated {program}, {r0['op']} by {algo} on "
-        f"{r0['topo']} (model {r0['model']}, library {r0.get('library', 'nccl')}, "
+        f"{r0['topo']} (model {r0['network_model']}, library {r0.get('library', 'nccl')}, "
         f"seed {r0['seed']})",
         f"# Collective test starting: {program}",
         f"# nThread 1 nGpus {len(r0['ranks'])} minBytes {min(sizes)} maxBytes {max(sizes)} "
@@ -413,7 +413,7 @@ class NcclTestsComparison:
 
     ``rows``: dicts with ``op, size, count, type, line, measured_time_s, measured_busbw,
     simulated_time_s, simulated_busbw, time_ratio, busbw_ratio`` (ratios are simulated /
-    measured; ``nan`` where the measured value is 0). ``meta``: ``topo, algo, model,
+    measured; ``nan`` where the measured value is 0). ``meta``: ``topo, algo, network_model,
     library, backend, nranks, ranks`` (the chips simulated), ``ranks_from`` (how the rank
     count was found) and ``source`` (the log).
     """
@@ -507,7 +507,7 @@ def compare_nccl_tests(
         "topo": topo,
         "algo": sorted({s["algo"] for s in sims.values()}),
         "ops": sorted({s["op"] for s in sims.values()}),
-        "model": s0["model"],
+        "network_model": s0["network_model"],
         "backend": backend,
         "library": library,
         "nranks": len(s0["ranks"]),

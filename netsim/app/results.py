@@ -1,6 +1,6 @@
 """Sweep results in HDF5: crash-safe writing by the driver, loading as a table.
 
-Layout of a results file (``FORMAT = "netsim-results/1"``)::
+Layout of a results file (``FORMAT = "netsim-results/2"``)::
 
     /                 attrs: format, netsim_version, spec (YAML text), started (ISO 8601,
                       first run), updated, points; previous_specs (JSON list of the
@@ -22,6 +22,13 @@ interleave). Columns: the meta fields (``error`` is
 meta field is dropped if it holds the same value and stored as ``result.<name>`` otherwise.
 Nested metric dicts are flattened with ``"."``; list metrics (samples for a CDF, per-link
 utilisation ``[[u, v, value], ...]``) are JSON text columns (:func:`column_arrays`).
+
+Versions. ``netsim-results/2`` names the network model that ran (``packet/cut-through``,
+``analytical/alpha-beta``, ...) ``network_model`` in a record's metrics; version 1 named it
+``model``, which in a decode or train sweep clashed with the LLM parameter ``model`` (the
+table then held it as ``result.model``). A version 1 file is still read: its records, and
+those of its journal, get ``network_model`` for ``model`` as they are loaded, and a resumed
+sweep rewrites the file as version 2 (:data:`READ_FORMATS`).
 
 Crash safety. HDF5 files are not safe against ``kill -9`` in the middle of a write, so the
 driver never updates the file in place. Each finished point is appended as one JSON line to
@@ -53,6 +60,7 @@ from netsim.core.errors import ResultsError
 __all__ = [
     "FORMAT",
     "META_COLUMNS",
+    "READ_FORMATS",
     "ResultsWriter",
     "build_table",
     "check_results_file",
@@ -64,7 +72,9 @@ __all__ = [
     "spec_order",
 ]
 
-FORMAT = "netsim-results/1"
+FORMAT = "netsim-results/2"
+#: The formats this version reads: version 1 records are upgraded as they are loaded.
+READ_FORMATS = ("netsim-results/1", FORMAT)
 META_COLUMNS = ("point_id", "kind", "seed", "repetition", "wall_s", "error", "netsim_version")
 
 
@@ -131,17 +141,17 @@ def _open_checked(path: Path):
     fmt = f.attrs.get("format")
     if isinstance(fmt, bytes):
         fmt = fmt.decode()
-    if fmt == FORMAT and "records" not in f:
+    if fmt in READ_FORMATS and "records" not in f:
         f.close()
         raise ResultsError(
             f"results: {str(path)!r} has the netsim format attribute but no records "
             f"(truncated or not written by netsim)"
         )
-    if fmt != FORMAT:
+    if fmt not in READ_FORMATS:
         f.close()
         raise ResultsError(
             f"results: {str(path)!r} was not written by netsim (format attribute {fmt!r}, "
-            f"expected {FORMAT!r})"
+            f"expected one of {', '.join(READ_FORMATS)})"
         )
     return f
 
@@ -182,6 +192,35 @@ def _merge(*groups: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _upgrade_v1(rec: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 record as version 2 writes it: its metric ``model`` (the network model)
+    is ``network_model``."""
+    metrics = rec.get("metrics")
+    if isinstance(metrics, dict) and "model" in metrics and "network_model" not in metrics:
+        metrics = {("network_model" if k == "model" else k): v for k, v in metrics.items()}
+        rec = {**rec, "metrics": metrics}
+    return rec
+
+
+def _as_current(fmt: Any, records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``records`` (by point_id) of a file of format ``fmt`` and of its journal, in the
+    current format.
+
+    A journal is written by the version that wrote its file: a writer rewrites the file in
+    the current format and empties the journal as soon as it opens it."""
+    if fmt == FORMAT:
+        return records
+    return {k: _upgrade_v1(r) for k, r in records.items()}
+
+
+def _read_all(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The file's attributes and every record of the file and its journal, by point_id,
+    in the current format."""
+    attrs, recs = _read_file(path)
+    merged = _merge(recs, _read_journal(_journal_path(path)))
+    return attrs, _as_current(attrs.get("format"), merged)
+
+
 def load_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every point record of a results file, including points still in its journal.
 
@@ -190,17 +229,13 @@ def load_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     ResultsError
         If the file is missing, corrupted, or not a netsim results file.
     """
-    p = Path(path)
-    _, recs = _read_file(p)
-    return list(_merge(recs, _read_journal(_journal_path(p))).values())
+    return list(_read_all(Path(path))[1].values())
 
 
 def results_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The file's attributes (``format``, ``netsim_version``, ``spec``, ``started``, ...)
     plus ``points`` and ``failed`` counted over file and journal."""
-    p = Path(path)
-    attrs, recs = _read_file(p)
-    merged = _merge(recs, _read_journal(_journal_path(p)))
+    attrs, merged = _read_all(Path(path))
     attrs["points"] = len(merged)
     attrs["failed"] = sum(1 for r in merged.values() if r.get("error"))
     return attrs
@@ -417,7 +452,7 @@ class ResultsWriter:
         self.path = Path(path)
         self.flush_interval = float(flush_interval)
         self._journal_path = _journal_path(self.path)
-        attrs: dict[str, Any] = {}
+        attrs: dict[str, Any] = {"format": FORMAT}
         old: list[dict[str, Any]] = []
         if self.path.exists():
             attrs, old = _read_file(self.path)
@@ -430,7 +465,8 @@ class ResultsWriter:
                 f"results: {str(self.path)!r} is being written by another sweep "
                 f"(its journal is locked)"
             ) from None
-        self._records = _merge(old, _read_journal(self._journal_path))
+        merged = _merge(old, _read_journal(self._journal_path))
+        self._records = _as_current(attrs.get("format"), merged)
         old_spec = str(attrs.get("spec", ""))
         history = json.loads(str(attrs.get("previous_specs") or "[]"))
         if spec_text and old_spec and old_spec != spec_text:

@@ -104,7 +104,7 @@ class TrafficResult:
     wall_s: float
     forwarding: str
     routing: str
-    model: str
+    network_model: str
     size: int
     chips: int
     injection_bandwidth: float
@@ -372,7 +372,7 @@ def run_traffic(
         wall_s=wall,
         forwarding=o.forwarding,
         routing=net.routing,
-        model=net.model,
+        network_model=net.model,
         size=o.size,
         chips=len(chips),
         injection_bandwidth=float(np.mean([G.nodes[c]["injection_bandwidth"] for c in chips])),

@@ -108,7 +108,7 @@ def _print_header(r0: dict) -> None:
     """What ran: the op, topology, ranks, model, seed and library costs."""
     print(
         f"{r0['op']} on {r0['topo']}: {len(r0['ranks'])} ranks in {r0['groups']} group(s) of "
-        f"{r0['group_size']}; model {r0['model']}, seed {r0['seed']}"
+        f"{r0['group_size']}; model {r0['network_model']}, seed {r0['seed']}"
     )
     print(f"collective library {r0['library']}")
     per_link = r0["link_costs"] if len(r0["link_costs"]) > 1 else {"": r0}

@@ -87,7 +87,7 @@ def print_comparison(cmp: NcclTestsComparison) -> None:
         f"({m['ranks_from']})"
     )
     print(
-        f"netsim: {', '.join(m['algo'])} on {m['topo']}, model {m['model']}, library "
+        f"netsim: {', '.join(m['algo'])} on {m['topo']}, model {m['network_model']}, library "
         f"{m['library']}, seed {m['seed']}; ratio = simulated / measured"
     )
     several, algos = len(m["ops"]) > 1, len(m["algo"]) > 1

@@ -193,7 +193,7 @@ def _print_result(d: dict[str, Any], what: str) -> None:
             f"{d['dispatch_bytes_per_token']:g} B/token), combine {d['combine']} "
             f"({d['combine_dtype']}, {d['combine_bytes_per_token']:g} B/token)"
         )
-    print(f"backend {d['model']}, {algos}, seed {d['seed']}")
+    print(f"backend {d['network_model']}, {algos}, seed {d['seed']}")
     print(describe_library(d))
     label = "time to first token" if what == "prefill" else "token latency"
     print(f"{label}: {format_time(d['token_latency_s'])}")

@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
         f"topology {r0['topo']} ({r0['chips']} chips), pattern {r0['pattern']}, "
         f"{r0['injection']} injection of {format_size(r0['size'])} packets"
     )
-    print(f"model {r0['model']}, routing {r0['routing']}, seed {r0['seed']}")
+    print(f"model {r0['network_model']}, routing {r0['routing']}, seed {r0['seed']}")
     print(
         f"{'offered':>8} {'accepted':>9} {'mean':>10} {'p50':>10} {'p99':>10} {'hops/s':>10}  state"
     )

@@ -54,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     if not r.fits:
         print(f"does not fit: {d['memory']['summary']}")
         return 0
-    print(f"backend {d['model']}, gradient all-reduce {d['allreduce']}, seed {d['seed']}")
+    print(f"backend {d['network_model']}, gradient all-reduce {d['allreduce']}, seed {d['seed']}")
     print(describe_library(d))
     print(f"step time {format_time(d['step_time_s'])}  (MFU {d['mfu']:.1%})")
     for key, name in (

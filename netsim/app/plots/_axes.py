@@ -211,7 +211,9 @@ def value_label(key: str | None, value: Any, names: dict[str, str] | None = None
         return ""
     v = value_text(value)
     v = (names or {}).get(v, v)
-    return v if key in ("topo", "algo", "model", "pattern", "label") else f"{key}={v}"
+    return (
+        v if key in ("topo", "algo", "model", "network_model", "pattern", "label") else f"{key}={v}"
+    )
 
 
 def _spec_parts(text: str) -> tuple[str, list[str]] | None:

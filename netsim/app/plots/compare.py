@@ -71,7 +71,7 @@ def plot_comparison(
         ax_b.set_ylim(bottom=0)
         figure_legend(fig)
         default = (
-            f"{', '.join(m['ops'])} on {m['topo']}, {m['nranks']} ranks: {m['model']}, "
+            f"{', '.join(m['ops'])} on {m['topo']}, {m['nranks']} ranks: {m['network_model']}, "
             f"library {m['library']}"
         )
         return finish_figure(fig, out, title if title is not None else default)

@@ -207,7 +207,7 @@ def plot_collective_sizes(rows: Sequence[dict[str, Any]], path: str | Path) -> l
         for i, r in enumerate(rows)
     ]
     r0 = rows[0]
-    title = f"{r0['op']} on {r0['topo']} ({r0['group_size']} ranks, {r0['model']})"
+    title = f"{r0['op']} on {r0['topo']} ({r0['group_size']} ranks, {r0['network_model']})"
     fig = plot_latency_vs_size(
         records, hue="algo", title=title, layout=Layout(xlabel="size per rank (bytes)")
     )
