@@ -145,24 +145,26 @@ def allgather_direct(req: BuildRequest) -> Schedule:
 @builder("direct")
 def broadcast_direct(req: BuildRequest) -> Schedule:
     """Direct broadcast: rank index ``root`` sends the vector to every other rank."""
-    ranks = check_ranks(req.ranks)
-    root = require_int("root", req.root, min=0, max=len(ranks) - 1)
-    s = _setup("broadcast", "direct", req, root=root)
-    if s.count:
-        for k in range(1, len(ranks)):
-            s.add(ranks[root], ranks[(root + k) % len(ranks)], "x", 0, s.count)
-    return s
+    return _rooted("broadcast", req)
 
 
 @builder("direct")
 def reduce_direct(req: BuildRequest) -> Schedule:
     """Direct reduce: every rank adds its vector into rank index ``root`` at once."""
+    return _rooted("reduce", req)
+
+
+def _rooted(op: str, req: BuildRequest) -> Schedule:
+    """Broadcast (the root sends to each peer) or reduce (each peer adds into the root)."""
     ranks = check_ranks(req.ranks)
     root = require_int("root", req.root, min=0, max=len(ranks) - 1)
-    s = _setup("reduce", "direct", req, root=root)
-    if s.count:
-        for k in range(1, len(ranks)):
-            s.add(ranks[(root + k) % len(ranks)], ranks[root], "x", 0, s.count, op="sum")
+    s = _setup(op, "direct", req, root=root)
+    for k in range(1, len(ranks) if s.count else 1):
+        peer = ranks[(root + k) % len(ranks)]
+        if op == "broadcast":
+            s.add(ranks[root], peer, "x", 0, s.count)
+        else:
+            s.add(peer, ranks[root], "x", 0, s.count, op="sum")
     return s
 
 

@@ -54,6 +54,7 @@ import networkx as nx
 import numpy as np
 
 from collectives._common import BuildRequest, builder
+from collectives.direct import alltoall_matrix
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
@@ -325,27 +326,6 @@ def allreduce_hierarchical(req: BuildRequest, *, dims: Any = None) -> Schedule:
     return s
 
 
-def _alltoall_matrix(matrix: Any, p: int) -> np.ndarray:
-    if matrix is None:
-        raise ConfigError("matrix: alltoall needs the per-pair element counts, got none")
-    try:
-        m = np.asarray(matrix, dtype=float)
-    except (TypeError, ValueError):
-        raise ConfigError("matrix: must be an array of integers >= 0, got non-numbers") from None
-    if m.shape != (p, p):
-        raise ConfigError(f"matrix: must be {p}x{p} for {p} ranks, got shape {m.shape}")
-    if not (np.all(m >= 0) and np.all(m == np.round(m))):
-        raise ConfigError("matrix: entries must be integers >= 0, got a negative or fraction")
-    m = m.astype(np.int64)
-    for i in range(p):
-        if m[i, i]:
-            raise ConfigError(
-                f"matrix: diagonal entries must be 0 (a rank's data for itself is a local "
-                f"copy the schedule cannot express), got matrix[{i}][{i}]={m[i, i]}"
-            )
-    return m
-
-
 @builder("hierarchical", options=("dims",))
 def alltoall_hierarchical(req: BuildRequest, *, dims: Any = None) -> Schedule:
     """All-to-all through the scale-up domain (PXN, see the module docstring).
@@ -447,7 +427,7 @@ def _alltoall_setup(
             f"dims: alltoall hierarchical needs a 2-D grid nodes x local, got "
             f"{'x'.join(map(str, shape))}"
         )
-    m = _alltoall_matrix(req.matrix, len(ranks))
+    m = alltoall_matrix(req.matrix, len(ranks))
     itemsize = require_int("itemsize", req.itemsize, min=1)
     return Schedule("alltoall", "hierarchical", ranks, count, itemsize, matrix=m), shape, coords
 

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from schedule_helpers import check, longest_chain
 
+from collectives.builder import build
 from collectives.hierarchical import (
     allgather_ring_line,
     allreduce_hierarchical,
@@ -212,3 +213,22 @@ def test_alltoall_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match) as e:
         alltoall_hierarchical(range(12), 0, **args)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("matrix", "needle"),
+    [
+        (None, "got none"),
+        ([[0, 1], [1, 0]], "got shape (2, 2)"),
+        ([[0, -1, 0, 0]] * 4, "integers >= 0"),
+        ([[1, 0, 0, 0]] + [[0] * 4] * 3, "diagonal entries must be 0"),
+    ],
+)
+def test_alltoall_matrix_is_refused_as_the_direct_algorithm_refuses_it(matrix, needle):
+    """One check of the per-pair matrix (collectives.direct.alltoall_matrix) for both."""
+    msgs = []
+    for algo, kw in (("hierarchical", {"dims": "2x2"}), ("direct", {})):
+        with pytest.raises(ConfigError) as exc:
+            build("alltoall", algo, range(4), 4, matrix=matrix, **kw)
+        msgs.append(str(exc.value))
+    assert msgs[0] == msgs[1] and needle in msgs[0]
