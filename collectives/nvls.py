@@ -42,9 +42,13 @@ what is modelled of it:
   (``perChMaxNVLSTreeBws``, :func:`collectives.tuner.nvls_tree_channel_cap`) paces it when
   the library is ``nccl`` (:func:`collectives.runner.run`, ``channel_rate``);
 - NCCL pipelines in chunks of 128 KiB (``NCCL_NVLS_CHUNKSIZE``; 64 KiB on four or more
-  nodes, ``nvlsTreeMaxChunkSize``) on 16 channels (``NVLS_NCHANNELS_SM90``); netsim's pieces
-  are coarser (:data:`NVLS_PIECE_BYTES`) to keep the schedule small, so its pipeline fills
-  and drains more slowly (measured in docs/validation.md).
+  nodes, ``nvlsTreeMaxChunkSize``) on 16 channels (``NVLS_NCHANNELS_SM90``): one loop step
+  of its kernel moves ``16`` chunks of every head's slice. A netsim piece is one such loop
+  step of a slice (:func:`piece_bytes`: on Hopper 2 MiB on two or three nodes, 1 MiB on
+  more), moved as one message per stream instead of 16 chunks on 16 channels, so the
+  pipeline fills and drains in about NCCL's time; at most :data:`MAX_NVLS_CHUNKS` pieces per
+  slice and :data:`MAX_NVLS_PIECES` in all (beyond them pieces grow and the pipeline fills
+  more slowly than NCCL's; measured in docs/validation.md).
 
 Traffic through one head's NIC, per direction, is the closed form the tests check
 (``tests/test_collectives_nvls.py``): on two nodes every head sends and receives its slice
@@ -80,27 +84,53 @@ from collectives.channels import Layout, layout
 from collectives.innetwork import aggregation_planes, allreduce_innetwork
 from collectives.schedule import Schedule, chunk_bounds
 from collectives.tree import dtree_parents
+from collectives.tuner import system
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
 
 __all__ = [
     "DEFAULT_NVLS_CHUNKS",
     "MAX_NVLS_CHUNKS",
-    "NVLS_PIECE_BYTES",
+    "MAX_NVLS_PIECES",
     "allreduce_collnet",
     "allreduce_nvls",
     "allreduce_nvls_tree",
     "node_switches",
+    "piece_bytes",
 ]
 
 #: Default pipeline pieces per slice: at least this many (a modelling choice: enough to
-#: overlap the three stages; NCCL pipelines in fixed-size chunks) ...
+#: overlap the three stages) and more for large slices, pieces of :func:`piece_bytes` ...
 DEFAULT_NVLS_CHUNKS = 4
-#: ... and more for large slices, so that no piece exceeds this many bytes (up to
-#: :data:`MAX_NVLS_CHUNKS` pieces per slice).
-NVLS_PIECE_BYTES = 8 << 20
-#: Cap on the default pieces per slice (bounds the schedule's size).
-MAX_NVLS_CHUNKS = 32
+#: ... up to this many per slice (bounds the schedule's size: a modelling choice; at 1 GiB
+#: on four DGX H100 it leaves the flow model 4% under its 128-piece figure) ...
+MAX_NVLS_CHUNKS = 64
+#: ... and this many over all slices (an NVL72 rack's 72 slices: 16 each).
+MAX_NVLS_PIECES = 1152
+
+
+def piece_bytes(graph: Any, ranks: Sequence[int]) -> int:
+    """Bytes of a head's slice one loop step of NCCL's NVLS+tree kernel moves: its NVLS
+    channels times its NVLS+tree chunk (NCCL ``src/transport/nvls.cc``, ``ncclNvlsTuning``):
+    the default pipeline piece of :func:`allreduce_nvls_tree` and ``collnet``.
+
+    Hopper: 16 channels (``NVLS_NCHANNELS_SM90``) of 128 KiB (``NCCL_NVLS_CHUNKSIZE``), of
+    64 KiB on four or more nodes (``nvlsTreeMaxChunkSize``). Blackwell across nodes
+    (``ncclNvlsTreeSm100Tuning``, NICs of 48-96 GB/s on the GPU's PCIe switch, as
+    netsim's ``hierarchical`` places them): 32 channels on two nodes, 24 on more, chunks of
+    64 KiB. Other systems: Hopper's.
+
+    Examples
+    --------
+    >>> from topologies.registry import build
+    >>> [piece_bytes(build(f"hierarchical:nodes={n}"), range(8 * n)) >> 10 for n in (2, 4)]
+    [2048, 1024]
+    """
+    sy = system(graph, ranks)
+    nodes = sy.nodes if sy else 2
+    if sy is not None and sy.gen == "blackwell" and nodes > 1:
+        return (32 if nodes == 2 else 24) * (64 << 10)
+    return 16 * ((64 if nodes >= 4 else 128) << 10)
 
 
 def node_switches(graph: nx.Graph, node: Sequence[int]) -> list[int]:
@@ -203,8 +233,9 @@ def _setup(
             f"NVLink domain use nvls"
         )
     if chunks is None:
-        by_size = -(-count * itemsize // (lay.local * NVLS_PIECE_BYTES))
-        k = max(DEFAULT_NVLS_CHUNKS, min(MAX_NVLS_CHUNKS, by_size))
+        by_size = -(-count * itemsize // (lay.local * piece_bytes(graph, ranks)))
+        most = min(MAX_NVLS_CHUNKS, MAX_NVLS_PIECES // lay.local)
+        k = max(DEFAULT_NVLS_CHUNKS, min(most, by_size))
     else:
         k = require_int("chunks", chunks, min=1)
     return Schedule("allreduce", algo, tuple(int(r) for r in ranks), count, itemsize), lay, k
@@ -235,8 +266,7 @@ def allreduce_nvls_tree(req: BuildRequest) -> Schedule:
         The topology: every node needs NVSwitches with ``reduction``.
     chunks : int, optional
         Pipeline pieces per slice (default :data:`DEFAULT_NVLS_CHUNKS`, more for large
-        messages: pieces of at most :data:`NVLS_PIECE_BYTES`, up to
-        :data:`MAX_NVLS_CHUNKS`).
+        messages: pieces of :func:`piece_bytes`, up to :data:`MAX_NVLS_CHUNKS`).
 
     Raises
     ------

@@ -104,7 +104,8 @@ CASES = [
     Case(
         "4xdgx-h100-nvls-tree-1GiB", "hierarchical:nodes=4", "allreduce", "nvls-tree", "1GiB",
         {}, "busbw", (370e9, 380e9), False,
-        "NVLS+tree at scale, ~370-380 GB/s (GTC 2024 slide quoted in NVIDIA/nccl issue 1649).",
+        "NVLS+tree at scale, ~370-380 GB/s (GTC 2024 slide quoted in NVIDIA/nccl issue 1649). "
+        "NIC-bound: the inner tree nodes' heads carry a quarter of the data each way.",
     ),
     Case(
         "2xdgx-h100-nvls-tree-8B", "hierarchical:nodes=2", "allreduce", "nvls-tree", "8B", {},
@@ -121,12 +122,6 @@ MISSES = {
     "4xdgx-h100-ring-1GiB": "netsim's rings reach their NIC bound, 8 NICs x 47 GB/s = "
     "376 GB/s (1.17). The measured system (NVIDIA/nccl issue 1221) has RoCE NICs, not the "
     "InfiniBand netsim runs; NCCL's tuning model has no per-channel cap for ring/Simple.",
-    "4xdgx-h100-nvls-tree-1GiB": "NIC-bound (inner tree nodes carry a quarter of the data "
-    "each way: 364 GB/s at most, also NCCL's per-channel ceiling 8 x 45.5 GB/s), but the "
-    "flow model keeps the NICs idle part of the time (270 GB/s with the ceiling paced on "
-    "every channel; 257 while a tree's up and down passes queued behind each other on the "
-    "routes they share): netsim's pieces are far coarser than NCCL's 64 KiB chunks, so the "
-    "pipeline fills and drains slowly behind a stage 1 paced at the NIC bound.",
     "2xdgx-h100-nvls-tree-8B": "NCCL runs NVLS+tree only with its Simple protocol (flag "
     "handshakes per step, a GPUDirect flush after each network receive; its tuner charges "
     "25 us inside the node and 20.9 us per tree level each way); netsim charges every "
