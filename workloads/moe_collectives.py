@@ -31,7 +31,7 @@ from workloads.models import TransformerModel
 from workloads.moe_bytes import parse_wire_dtype
 from workloads.moe_kernels import KERNEL_MODES, CallShape, KernelModel, kernel_cost_model
 from workloads.moe_nodes import route_node_limited
-from workloads.moe_normal import normal_combine_schedule, normal_dispatch_schedule, token_targets
+from workloads.moe_normal import normal_schedule, token_targets
 from workloads.sharding import Parallelism
 
 __all__ = [
@@ -397,7 +397,7 @@ def _sampled_dispatch(
         return fabric.run("moe_dispatch", _multicast_schedule(fabric, r.groups, r.sets(), el, size))
     if dispatch == "normal":
         dom = _domain_size(fabric, r.groups, "dispatch")
-        sched = normal_dispatch_schedule(r.groups, r.targets(dom), dom, el * size)
+        sched = normal_schedule("dispatch", r.groups, r.targets(dom), dom, el * size)
         return fabric.run("moe_dispatch", sched)
     return _alltoall_run(fabric, "moe_dispatch", dispatch, r.groups, r.matrices(el), size)
 
@@ -411,7 +411,7 @@ def _sampled_combine(
         return fabric.run("moe_combine", sched)
     if combine == "normal":
         dom = _domain_size(fabric, r.groups, "combine")
-        sched = normal_combine_schedule(r.groups, r.targets(dom), dom, el * size)
+        sched = normal_schedule("combine", r.groups, r.targets(dom), dom, el * size)
         return fabric.run("moe_combine", sched)
     # After a multicast or normal dispatch: one partial sum per (token, remote rank),
     # returned point to point.

@@ -35,9 +35,9 @@ import numpy as np
 
 from collectives.schedule import Schedule
 from netsim.core.errors import ConfigError
-from netsim.core.validate import require_int
+from netsim.core.validate import require_choice, require_int
 
-__all__ = ["CHUNKS", "normal_combine_schedule", "normal_dispatch_schedule", "token_targets"]
+__all__ = ["CHUNKS", "normal_schedule", "token_targets"]
 
 #: Pipeline pieces per RDMA message (modelling choice; see the module docstring).
 CHUNKS = 4
@@ -105,16 +105,21 @@ class _Offsets:
         return lo
 
 
+#: A direct NVLink message ``(home, dst, bytes)`` and a relay ``(home, rail peer, RDMA
+#: bytes, [(dst, bytes), ...])``, in chips.
+_Pair = tuple[int, int, int]
+_Relay = tuple[int, int, int, list[tuple[int, int]]]
+
+
 def _plan(
     groups: Sequence[Sequence[int]],
     targets: Sequence[tuple[np.ndarray, np.ndarray]],
     domain_size: int,
     token_bytes: int,
-) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int, list[tuple[int, int]]]]]:
-    """Direct NVLink pairs ``(src, dst, bytes)`` and relays ``(src, hop, rdma bytes,
-    [(dst, bytes), ...])`` of every group, in chips (``src`` is the token's home)."""
-    direct: list[tuple[int, int, int]] = []
-    relays: list[tuple[int, int, int, list[tuple[int, int]]]] = []
+) -> tuple[list[_Pair], list[_Relay]]:
+    """Direct NVLink pairs and relays of every group (``src`` is the token's home)."""
+    direct: list[_Pair] = []
+    relays: list[_Relay] = []
     for g, (per_rank, per_node) in zip(groups, targets, strict=True):
         for src in range(len(g)):
             node, loc = divmod(src, domain_size)
@@ -130,21 +135,32 @@ def _plan(
     return direct, relays
 
 
-def normal_dispatch_schedule(
+def normal_schedule(
+    step: str,
     groups: Sequence[Sequence[int]],
     targets: Sequence[tuple[np.ndarray, np.ndarray]],
     domain_size: int,
     token_bytes: int,
 ) -> Schedule:
-    """Dispatch of every EP group at once (bytes, ``itemsize`` 1).
+    """The dispatch (``step="dispatch"``) or the combine (``"combine"``) of every EP group at
+    once (bytes, ``itemsize`` 1).
 
     ``groups[g][r]`` is the chip of EP rank ``r``; ``targets[g]`` is :func:`token_targets`
-    of that group's routes. Piece ``c`` of every message is emitted before piece ``c + 1``
+    of that group's routes. Dispatch sends over NVLink within the node and over RDMA to the
+    rail peer, which forwards; the combine takes the same paths back, summing at the
+    forwarder (module notes). Piece ``c`` of every message is emitted before piece ``c + 1``
     of any, as DeepEP's senders stream all their peers' chunks concurrently.
     """
+    require_choice("step", step, ("dispatch", "combine"))
     ranks = tuple(c for g in groups for c in g)
     s = Schedule(op="alltoall", algo="normal", ranks=ranks, count=token_bytes, itemsize=1)
     direct, relays = _plan(groups, targets, domain_size, token_bytes)
+    (_dispatch if step == "dispatch" else _combine)(s, direct, relays)
+    return s
+
+
+def _dispatch(s: Schedule, direct: list[_Pair], relays: list[_Relay]) -> None:
+    """Add the dispatch's pieces to ``s``: home to target, home to rail peer to target."""
     recv, sent = _Offsets(), _Offsets()
     direct_at = [(sent.take(a, n), recv.take(b, n)) for a, b, n in direct]
     relay_at = [
@@ -164,20 +180,11 @@ def normal_dispatch_schedule(
                 q0, q1 = _piece(n, c)
                 if q1 > q0:
                     s.add(hop, d, f"fwd{a}", q0, q1, "recv", at + q0, deps=[i])
-    return s
 
 
-def normal_combine_schedule(
-    groups: Sequence[Sequence[int]],
-    targets: Sequence[tuple[np.ndarray, np.ndarray]],
-    domain_size: int,
-    token_bytes: int,
-) -> Schedule:
-    """Combine of every EP group at once: NVLink to the forwarder, sum, one RDMA message back
-    (piece-major order as in :func:`normal_dispatch_schedule`)."""
-    ranks = tuple(c for g in groups for c in g)
-    s = Schedule(op="alltoall", algo="normal", ranks=ranks, count=token_bytes, itemsize=1)
-    direct, relays = _plan(groups, targets, domain_size, token_bytes)
+def _combine(s: Schedule, direct: list[_Pair], relays: list[_Relay]) -> None:
+    """Add the combine's pieces to ``s``: NVLink to the forwarder, sum, one RDMA message
+    back to the token's home."""
     recv = _Offsets()
     direct_at = [recv.take(a, n) for a, _, n in direct]
     relay_at = [recv.take(a, total) for a, _, total, _ in relays]
@@ -196,4 +203,3 @@ def normal_combine_schedule(
                 if q1 > q0:
                     into.append(s.add(d, hop, f"out{d}", q0, q1, f"acc{home}", q0, op="sum"))
             s.add(hop, home, f"acc{home}", p0, p1, "recv", at + p0, deps=into)
-    return s
