@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
 
-from netsim.app.plots._data import is_size_name
+from netsim.app.plots._data import group_rows, is_size_name
 from netsim.core.units import format_size
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "SizeLocator",
     "axis_label",
     "category_ticks",
+    "hue_names",
     "log_axis",
     "pretty_name",
     "short_names",
@@ -251,3 +252,9 @@ def short_names(values: list[str]) -> dict[str, str]:
         out = {v: v for v in values}
     labels = LABELS.get()
     return {v: labels.get(v, name) for v, name in out.items()}
+
+
+def hue_names(table: np.ndarray, hue: str | None) -> dict[str, str]:
+    """Legend names of the ``hue`` values of ``table`` (:func:`short_names`; none without
+    a ``hue``)."""
+    return {} if hue is None else short_names([value_text(v) for v, _ in group_rows(table, hue)])

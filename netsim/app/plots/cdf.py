@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from netsim.app.plots._axes import axis_label, log_axis, pretty_name, short_names, value_text
+from netsim.app.plots._axes import axis_label, hue_names, log_axis, pretty_name, value_text
 from netsim.app.plots._data import checked_table, group_rows, numeric_column
 from netsim.app.plots._figure import Layout, facets, finish_figure
 from netsim.app.plots._theme import OKABE_ITO, RC_STYLE
@@ -59,7 +59,7 @@ def plot_cdf(
     if not len(allv):
         raise ConfigError(f"y: column {y!r} has no samples in the points to plot")
     label, scale = axis_label(y, allv)
-    names = {} if hue is None else short_names([value_text(v) for v, _ in group_rows(table, hue)])
+    names = hue_names(table, hue)
     with plt.rc_context(RC_STYLE):
         fig, axes, panels = facets(table, col, layout=layout)
         for i, j, sub in panels:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from netsim.app.plots._axes import (
     axis_label,
     category_ticks,
+    hue_names,
     log_axis,
     pretty_name,
     short_names,
@@ -91,8 +92,28 @@ def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, layout=None, name
     ax.set_ylabel(ylabel)
 
 
-def _hue_names(table: np.ndarray, hue: str | None) -> dict[str, str]:
-    return {} if hue is None else short_names([value_text(v) for v, _ in group_rows(table, hue)])
+def _plot_lines(data, x, y, hue, col, out, title, layout, *, bw=None, logx=None, logy=None):
+    """The line figures' one body: ``y`` against ``x`` in every panel (``logx``, ``logy``:
+    None decides by the data) and, with a ``bw`` column, ``bw`` against ``x`` below it
+    (linear)."""
+    layout = layout or Layout()
+    table = checked_table(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
+    if bw is not None and bw not in (table.dtype.names or ()):
+        bw = None
+    names = hue_names(table, hue)
+    k = 2 if bw else 1
+    with plt.rc_context(RC_STYLE):
+        fig, axes, panels = facets(table, col, rows=k, layout=layout)
+        for i, j, sub in panels:
+            top = axes[i * k][j]
+            _line_panel(top, sub, x, y, hue, logx=logx, logy=logy, layout=layout, names=names)
+            if layout.ylabel:
+                top.set_ylabel(layout.ylabel)
+            if bw:
+                _line_panel(axes[i * k + 1][j], sub, x, bw, hue, logx=logx, logy=False,
+                            layout=layout, names=names)  # fmt: skip
+                top.set_xlabel("")
+        return finish_figure(fig, out, title, layout, None if hue is None else pretty_name(hue))
 
 
 def plot_line(
@@ -108,24 +129,7 @@ def plot_line(
 ) -> Figure:
     """``y`` against ``x``, one line per ``hue`` value, one panel per ``col`` value (and
     per ``layout.row`` value), one legend."""
-    layout = layout or Layout()
-    table = checked_table(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
-    names = _hue_names(table, hue)
-    with plt.rc_context(RC_STYLE):
-        fig, axes, panels = facets(table, col, layout=layout)
-        for i, j, sub in panels:
-            _line_panel(axes[i][j], sub, x, y, hue, layout=layout, names=names)
-            _set_ylabel(axes[i][j], layout)
-        return finish_figure(fig, out, title, layout, _legend_title(hue))
-
-
-def _set_ylabel(ax, layout: Layout) -> None:
-    if layout.ylabel:
-        ax.set_ylabel(layout.ylabel)
-
-
-def _legend_title(hue: str | None) -> str | None:
-    return None if hue is None else pretty_name(hue)
+    return _plot_lines(data, x, y, hue, col, out, title, layout)
 
 
 def plot_latency_vs_size(
@@ -144,23 +148,7 @@ def plot_latency_vs_size(
 
     ``bw=None`` (or a table without it) draws the latency panel only.
     """
-    layout = layout or Layout()
-    table = checked_table(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
-    if bw is not None and bw not in (table.dtype.names or ()):
-        bw = None
-    names = _hue_names(table, hue)
-    k = 2 if bw else 1
-    with plt.rc_context(RC_STYLE):
-        fig, axes, panels = facets(table, col, rows=k, layout=layout)
-        for i, j, sub in panels:
-            top = axes[i * k][j]
-            _line_panel(top, sub, x, y, hue, logx=True, logy=True, layout=layout, names=names)
-            _set_ylabel(top, layout)
-            if bw:
-                _line_panel(axes[i * k + 1][j], sub, x, bw, hue, logx=True, logy=False,
-                            layout=layout, names=names)  # fmt: skip
-                top.set_xlabel("")
-        return finish_figure(fig, out, title, layout, _legend_title(hue))
+    return _plot_lines(data, x, y, hue, col, out, title, layout, bw=bw, logx=True, logy=True)
 
 
 def plot_load_latency(
@@ -175,15 +163,7 @@ def plot_load_latency(
     layout: Layout | None = None,
 ) -> Figure:
     """Latency vs offered load (linear load axis; log latency if it spans decades)."""
-    layout = layout or Layout()
-    table = checked_table(data, (x, "x"), (y, "y"), (hue, "hue"), (col, "col"), (layout.row, "row"))
-    names = _hue_names(table, hue)
-    with plt.rc_context(RC_STYLE):
-        fig, axes, panels = facets(table, col, layout=layout)
-        for i, j, sub in panels:
-            _line_panel(axes[i][j], sub, x, y, hue, logx=False, layout=layout, names=names)
-            _set_ylabel(axes[i][j], layout)
-        return finish_figure(fig, out, title, layout, _legend_title(hue))
+    return _plot_lines(data, x, y, hue, col, out, title, layout, logx=False)
 
 
 def plot_collective_sizes(rows: Sequence[dict[str, Any]], path: str | Path) -> list[Path]:
