@@ -92,7 +92,20 @@ def _line_panel(ax, table, x, y, hue, *, logx=None, logy=None, layout=None, name
     ax.set_ylabel(ylabel)
 
 
-def _plot_lines(data, x, y, hue, col, out, title, layout, *, bw=None, logx=None, logy=None):
+def _plot_lines(
+    data: Any,
+    x: str,
+    y: str,
+    hue: str | None,
+    col: str | None,
+    out: str | os.PathLike[str] | None,
+    title: str | None,
+    layout: Layout | None,
+    *,
+    bw: str | None = None,
+    logx: bool | None = None,
+    logy: bool | None = None,
+) -> Figure:
     """The line figures' one body: ``y`` against ``x`` in every panel (``logx``, ``logy``:
     None decides by the data) and, with a ``bw`` column, ``bw`` against ``x`` below it
     (linear)."""
