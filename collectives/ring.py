@@ -148,6 +148,15 @@ def _chunks(chunks: Any, default: int) -> int:
     return default if chunks is None else require_int("chunks", chunks, min=1)
 
 
+def _start(req: BuildRequest, op: str, algo: str = "ring") -> tuple[Schedule, int]:
+    """The empty schedule of a ring builder and its sub-chunks per step (``chunks``,
+    default 1), after checking ``ranks``, ``count`` and ``chunks``."""
+    ranks = check_ranks(req.ranks)
+    count = require_int("count", req.count, min=0)
+    k = _chunks(req.chunks, 1)
+    return Schedule(op, algo, ranks, count, req.itemsize), k
+
+
 def _equal(lo: int, hi: int, p: int) -> Segment:
     b = chunk_bounds(hi - lo, p)
     return lambda q: (lo + b[q], lo + b[q + 1])
@@ -215,12 +224,9 @@ def allreduce_ring(
     ConfigError
         Bad ranks, count, chunks or channels, or an unknown option.
     """
-    ranks = check_ranks(req.ranks)
-    count = require_int("count", req.count, min=0)
-    k = _chunks(req.chunks, 1)
-    s = Schedule("allreduce", "ring", ranks, count, req.itemsize)
-    rings = _rings(ranks, req.graph, "allreduce", channels, pxn)
-    part = chunk_bounds(count, len(rings))
+    s, k = _start(req, "allreduce")
+    rings = _rings(s.ranks, req.graph, "allreduce", channels, pxn)
+    part = chunk_bounds(s.count, len(rings))
     for c, (order, rs, ag) in enumerate(rings):
         seg = _equal(part[c], part[c + 1], len(order))
         ready = ring_reduce_scatter(s, order, seg, k, rs)
@@ -234,13 +240,10 @@ def allreduce_ring_bidir(req: BuildRequest) -> Schedule:
 
     Parameters as :func:`allreduce_ring` (without channels).
     """
-    ranks = check_ranks(req.ranks)
-    count = require_int("count", req.count, min=0)
-    k = _chunks(req.chunks, 1)
-    s = Schedule("allreduce", "ring-bidir", ranks, count, req.itemsize)
-    half = count // 2
-    _allreduce_on(s, ranks, 0, half, k)
-    _allreduce_on(s, ranks[::-1], half, count, k)
+    s, k = _start(req, "allreduce", "ring-bidir")
+    half = s.count // 2
+    _allreduce_on(s, s.ranks, 0, half, k)
+    _allreduce_on(s, s.ranks[::-1], half, s.count, k)
     return s
 
 
@@ -253,14 +256,7 @@ def reduce_scatter_ring(
 
     Parameters as :func:`allreduce_ring`.
     """
-    ranks = check_ranks(req.ranks)
-    count = require_int("count", req.count, min=0)
-    k = _chunks(req.chunks, 1)
-    s = Schedule("reduce_scatter", "ring", ranks, count, req.itemsize)
-    rings = _rings(ranks, req.graph, "reduce_scatter", channels, pxn)
-    for c, (order, rs, _) in enumerate(rings):
-        ring_reduce_scatter(s, order, _owned(ranks, order, count, c, len(rings)), k, rs)
-    return s
+    return _one_phase(req, "reduce_scatter", channels, pxn)
 
 
 @builder("ring", options=("channels", "pxn"))
@@ -271,13 +267,19 @@ def allgather_ring(
 
     Parameters as :func:`allreduce_ring`.
     """
-    ranks = check_ranks(req.ranks)
-    count = require_int("count", req.count, min=0)
-    k = _chunks(req.chunks, 1)
-    s = Schedule("allgather", "ring", ranks, count, req.itemsize)
-    rings = _rings(ranks, req.graph, "allgather", channels, pxn)
-    for c, (order, _, ag) in enumerate(rings):
-        ring_allgather(s, order, _owned(ranks, order, count, c, len(rings)), k, None, ag)
+    return _one_phase(req, "allgather", channels, pxn)
+
+
+def _one_phase(req: BuildRequest, op: str, channels: Any, pxn: Any) -> Schedule:
+    """Ring reduce-scatter or all-gather: channel ``c`` moves part ``c`` of every chunk."""
+    s, k = _start(req, op)
+    rings = _rings(s.ranks, req.graph, op, channels, pxn)
+    for c, (order, rs, ag) in enumerate(rings):
+        own = _owned(s.ranks, order, s.count, c, len(rings))
+        if op == "reduce_scatter":
+            ring_reduce_scatter(s, order, own, k, rs)
+        else:
+            ring_allgather(s, order, own, k, None, ag)
     return s
 
 

@@ -330,15 +330,11 @@ def broadcast_tree(req: BuildRequest) -> Schedule:
 
     ``chunks`` (default 1) pipelines the data; ``graph`` and ``matrix`` are unused.
     """
-    count, chunks = _check(req.ranks, req.count, req.chunks, 1)
-    root = require_int("root", req.root, min=0, max=len(req.ranks) - 1)
-    itemsize = require_int("itemsize", req.itemsize, min=1)
-    s = Schedule("broadcast", "tree", tuple(req.ranks), count, itemsize, root=root)
-    p = len(req.ranks)
-    parents = binomial_parents(p, root)
+    s, bounds, parents = _binomial(req, "broadcast")
+    p, root = len(s.ranks), s.root
     # Largest subtree first: the child of the earliest round.
     kids = [sorted(k, key=lambda c: -((c - root) % p)) for k in _children(parents)]
-    _bcast_down(s, req.ranks, parents, chunk_bounds(count, chunks), {}, {}, serial=True, kids=kids)
+    _bcast_down(s, req.ranks, parents, bounds, {}, {}, serial=True, kids=kids)
     return s
 
 
@@ -350,14 +346,21 @@ def reduce_tree(req: BuildRequest) -> Schedule:
     specified afterwards); a rank takes its children's sums one per round, smallest subtree
     first. ``chunks`` (default 1) pipelines the data.
     """
-    count, chunks = _check(req.ranks, req.count, req.chunks, 1)
-    root = require_int("root", req.root, min=0, max=len(req.ranks) - 1)
-    itemsize = require_int("itemsize", req.itemsize, min=1)
-    s = Schedule("reduce", "tree", tuple(req.ranks), count, itemsize, root=root)
-    p = len(req.ranks)
-    parents = binomial_parents(p, root)
+    s, bounds, parents = _binomial(req, "reduce")
+    p, root = len(s.ranks), s.root
     # Relative rank v sends in the round of its lowest set bit: emit round by round.
     rel = [(r - root) % p for r in range(p)]
     order = sorted(range(p), key=lambda r: ((rel[r] & -rel[r]) or p, rel[r]))
-    _reduce_up(s, req.ranks, parents, chunk_bounds(count, chunks), {}, order=order, serial=True)
+    _reduce_up(s, req.ranks, parents, bounds, {}, order=order, serial=True)
     return s
+
+
+def _binomial(req: BuildRequest, op: str) -> tuple[Schedule, list[int], list[int]]:
+    """The empty schedule of a binomial-tree ``op`` (broadcast or reduce) after checking
+    the request, its pipeline chunks' bounds (``chunks``, default 1) and the tree's parents
+    (:func:`binomial_parents` at rank index ``root``)."""
+    count, chunks = _check(req.ranks, req.count, req.chunks, 1)
+    root = require_int("root", req.root, min=0, max=len(req.ranks) - 1)
+    itemsize = require_int("itemsize", req.itemsize, min=1)
+    s = Schedule(op, "tree", tuple(req.ranks), count, itemsize, root=root)
+    return s, chunk_bounds(count, chunks), binomial_parents(len(req.ranks), root)
