@@ -63,6 +63,7 @@ import numpy as np
 
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_choice, require_float, require_int
+from workloads.spec_fields import spec_number
 
 __all__ = [
     "MODES",
@@ -162,20 +163,13 @@ def parse_routing(text: str | RoutingSpec) -> RoutingSpec:
         parts = rest.split(":")
         if len(parts) > 2:
             raise ConfigError(f"moe-routing: expected zipf:S or zipf:S:SEED, got {text!r}")
-        try:
-            exponent = float(parts[0])
-        except ValueError:
-            exponent = math.nan
-        if not math.isfinite(exponent) or exponent < 0:
-            raise ConfigError(f"moe-routing: zipf exponent must be a number >= 0, got {text!r}")
+        exponent = spec_number(
+            parts[0], f"moe-routing: zipf exponent must be a number >= 0, got {text!r}"
+        )
         seed = 0
         if len(parts) == 2:
-            try:
-                seed = int(parts[1])
-            except ValueError:
-                seed = -1
-            if seed < 0:
-                raise ConfigError(f"moe-routing: zipf seed must be an integer >= 0, got {text!r}")
+            error = f"moe-routing: zipf seed must be an integer >= 0, got {text!r}"
+            seed = int(spec_number(parts[1], error, integer=True))
         return RoutingSpec("zipf", exponent=exponent, seed=seed)
     if kind in ("load", "loads") and rest:
         try:

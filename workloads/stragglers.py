@@ -56,6 +56,7 @@ import numpy as np
 from netsim.core.errors import ConfigError
 from netsim.core.units import parse_time
 from netsim.core.validate import require_choice, require_int
+from workloads.spec_fields import spec_number
 
 __all__ = [
     "POLICY_KINDS",
@@ -113,16 +114,6 @@ class StragglerSpec:
     text: str = "none"
 
 
-def _fraction(x: str, text: str) -> float:
-    try:
-        f = float(x)
-    except ValueError:
-        f = math.nan
-    if not 0.0 <= f <= 1.0:
-        raise ConfigError(f"stragglers: FRACTION must be a number in [0, 1], got {text!r}")
-    return f
-
-
 def parse_stragglers(text: str | StragglerSpec) -> StragglerSpec:
     """Parse a straggler spec such as ``chip:0.01:50us+exp:1us`` (see module docstring).
 
@@ -165,7 +156,11 @@ def parse_stragglers(text: str | StragglerSpec) -> StragglerSpec:
             comps.append(
                 StragglerComponent(
                     kind,
-                    fraction=_fraction(fields[0], text),
+                    fraction=spec_number(
+                        fields[0],
+                        f"stragglers: FRACTION must be a number in [0, 1], got {text!r}",
+                        hi=1.0,
+                    ),
                     delay=parse_time(fields[1], "stragglers"),
                 )
             )
@@ -173,12 +168,7 @@ def parse_stragglers(text: str | StragglerSpec) -> StragglerSpec:
             comps.append(StragglerComponent(kind, delay=parse_time(fields[0], "stragglers")))
         else:
             median = parse_time(fields[0], "stragglers", allow_zero=False)
-            try:
-                sigma = float(fields[1])
-            except ValueError:
-                sigma = math.nan
-            if not math.isfinite(sigma) or sigma < 0:
-                raise ConfigError(f"stragglers: SIGMA must be a number >= 0, got {text!r}")
+            sigma = spec_number(fields[1], f"stragglers: SIGMA must be a number >= 0, got {text!r}")
             comps.append(StragglerComponent(kind, delay=median, sigma=sigma))
     return StragglerSpec(tuple(comps), text.strip())
 
