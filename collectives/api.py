@@ -25,7 +25,7 @@ from collectives.builder import auto_algorithm, build
 from collectives.channels import resolve_channels
 from collectives.estimate import contention_free
 from collectives.options import CollectiveOptions, parse_ranks
-from collectives.protocols import ProtocolChoice, resolve
+from collectives.protocols import ProtocolChoice, protocol_costs, resolve
 from collectives.runner import RunResult, run
 from collectives.schedule import OPS, Schedule, merge
 from collectives.tuner import Choice, nvls_tree_channel_cap
@@ -117,14 +117,6 @@ def run_collective(
             f"{o.reduce_bandwidth!r} for {op}"
         )
     setup = _setup(topo, op, size, o)
-    costs = calibration.cost_model(
-        o.library,
-        calibration.link_types(setup.graph),
-        step=o.step_overhead,
-        launch=o.launch_overhead,
-        efficiency=o.efficiency,
-        multipath=o.multipath,
-    )
     nbytes = setup.count * o.itemsize
     pick = None
     if algo == "auto":
@@ -133,6 +125,15 @@ def run_collective(
         )
     ran = pick.algo if pick else algo
     proto = resolve(op, ran, setup.graph, setup.groups[0], nbytes, o.protocol, o.library)
+    costs = calibration.cost_model(
+        o.library,
+        calibration.link_types(setup.graph),
+        step=o.step_overhead,
+        launch=o.launch_overhead,
+        efficiency=o.efficiency,
+        multipath=o.multipath,
+        protocol=protocol_costs(proto, setup.graph, setup.groups[0], op),
+    )
     sched = _schedule(op, ran, setup, o)
     measured, util = _measure(setup, sched, o, costs)
     out = {**_describe(setup, op, algo, pick, o), **_protocol(proto), **measured}

@@ -47,9 +47,11 @@ __all__ = [
     "HARDWARE_ONLY",
     "LIBRARIES",
     "LIBRARY_COSTS",
+    "NCCL_LINK_CLASS",
     "CostModel",
     "CostOverrides",
     "LibraryCosts",
+    "ProtocolCosts",
     "cost_model",
     "costs_for",
     "library_costs",
@@ -171,6 +173,57 @@ LIBRARY_COSTS: dict[str, LibraryCosts] = {
 }
 
 
+#: NCCL's latency class of each link type with NCCL costs (``tuning.cc`` ``hwLatencies``:
+#: NVLink, PCI, network).
+NCCL_LINK_CLASS = {"nvlink": "nvlink", "nvlink5": "nvlink", "ib": "net", "ethernet": "net"}
+
+
+@dataclass(frozen=True)
+class ProtocolCosts:
+    """What NCCL's protocol changes in :data:`LIBRARY_COSTS` (see docs/collectives.md,
+    "Protocols"; built by :func:`collectives.protocols.protocol_costs`).
+
+    The calibrated entries are what they are for the protocol of their calibration: their
+    latencies are NCCL's Ring/LL table entries, their efficiencies were calibrated on
+    large messages, which NCCL moves with Simple. A protocol replaces the latencies by
+    NCCL's table entries for the algorithm and protocol, and scales the efficiency by the
+    protocol's payload fraction relative to Simple.
+
+    Attributes
+    ----------
+    protocol : str
+        ``LL``, ``LL128`` or ``Simple``.
+    launch : float
+        Seconds per call, every link type (NCCL's ``baseLat`` and per-call terms).
+    step : mapping
+        NCCL link class (:data:`NCCL_LINK_CLASS` values) -> seconds per dependent step.
+    payload : float
+        Payload fraction of the protocol relative to Simple (LL 0.5, LL128 120/128).
+    source : str
+        Where the numbers come from.
+    """
+
+    protocol: str
+    launch: float
+    step: Mapping[str, float]
+    payload: float
+    source: str
+
+    def apply(self, c: LibraryCosts) -> LibraryCosts:
+        """``c`` (a link type's calibrated costs) under this protocol; a link type
+        without an NCCL latency class is left as it is."""
+        cls = NCCL_LINK_CLASS.get(c.link)
+        if cls is None:
+            return c
+        return replace(
+            c,
+            launch=self.launch,
+            step=self.step[cls],
+            efficiency=c.efficiency * self.payload,
+            source=f"{c.source}; protocol {self.protocol}: {self.source}",
+        )
+
+
 def costs_for(links: Iterable[str]) -> LibraryCosts:
     """Combine the costs of the link types ``links`` (unknown types are ignored).
 
@@ -260,14 +313,21 @@ class CostOverrides(TypedDict, total=False):
     multipath: bool | None
 
 
-def cost_model(library: str, links: Iterable[str], **given: Unpack[CostOverrides]) -> CostModel:
+def cost_model(
+    library: str,
+    links: Iterable[str],
+    *,
+    protocol: ProtocolCosts | None = None,
+    **given: Unpack[CostOverrides],
+) -> CostModel:
     """The costs ``library`` adds on a fabric of link types ``links``, per link type.
 
     ``"nccl"``: :data:`LIBRARY_COSTS` of every type (a type without an entry costs
-    nothing); ``"none"``: :data:`HARDWARE_ONLY` with each type's ``multipath`` (striping is
-    done by the hardware, not the library). A value given explicitly (not ``None``)
-    replaces the library's for every link type; values are not validated here
-    (:func:`collectives.runner.run` does).
+    nothing), changed by NCCL's ``protocol`` where one is given
+    (:meth:`ProtocolCosts.apply`); ``"none"``: :data:`HARDWARE_ONLY` with each type's
+    ``multipath`` (striping is done by the hardware, not the library). A value given
+    explicitly (not ``None``) replaces the library's for every link type; values are not
+    validated here (:func:`collectives.runner.run` does).
 
     Raises
     ------
@@ -284,6 +344,8 @@ def cost_model(library: str, links: Iterable[str], **given: Unpack[CostOverrides
     by_link: dict[str, LibraryCosts] = {}
     for t in dict.fromkeys(links):
         c = costs_for([t])
+        if protocol is not None and library == "nccl":
+            c = protocol.apply(c)
         if library == "none":
             c = HARDWARE_ONLY
             if costs_for([t]).multipath:

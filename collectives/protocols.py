@@ -32,16 +32,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collectives.tuner import NCCL_TO_NETSIM, nccl_times, system
+from collectives.calibration import NCCL_LINK_CLASS, ProtocolCosts, link_types
+from collectives.tuner import (
+    BASE_LATENCY,
+    HW_LATENCY,
+    NCCL_TO_NETSIM,
+    NET_OVERHEAD,
+    System,
+    nccl_times,
+    system,
+)
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_choice
 
 __all__ = [
     "P2P_LL_THRESHOLD",
+    "PAYLOAD",
     "PROTOCOLS",
     "PROTOCOL_CHOICES",
     "ProtocolChoice",
     "nccl_algorithm",
+    "protocol_costs",
     "resolve",
 ]
 
@@ -49,6 +60,10 @@ __all__ = [
 PROTOCOLS = ("LL", "LL128", "Simple")
 #: What ``protocol=`` accepts: ``auto`` (NCCL's tuner) or a protocol.
 PROTOCOL_CHOICES = ("auto", *PROTOCOLS)
+#: Payload fraction of each protocol relative to Simple: LL stores 4 B of data with a 4 B
+#: flag in every 8 B; LL128 carries 120 B of data in every 128 B line; Simple sends data
+#: and flags separately.
+PAYLOAD = {"LL": 0.5, "LL128": 120 / 128, "Simple": 1.0}
 #: Bytes per peer and channel up to which NCCL's p2p sends use LL (``src/enqueue.cc``,
 #: ``NCCL_P2P_LL_THRESHOLD`` default 16384).
 P2P_LL_THRESHOLD = 16384
@@ -184,3 +199,60 @@ def _tuned(
     a, proto = best.split("/")
     rule = "asked" if requested != "auto" else f"NCCL's tuner: fastest protocol of {a}"
     return ProtocolChoice(proto, a, requested, rule)
+
+
+_PROTO_INDEX = {p: i for i, p in enumerate(PROTOCOLS)}
+
+
+def protocol_costs(
+    choice: ProtocolChoice, graph: Any, ranks: Sequence[int], op: str = "allreduce"
+) -> ProtocolCosts | None:
+    """NCCL's latencies and payload fraction of ``choice`` (None without a protocol).
+
+    From NCCL's tables (``src/graph/tuning.cc``, :data:`collectives.tuner.BASE_LATENCY`,
+    :data:`collectives.tuner.HW_LATENCY`), the terms of ``ncclTopoTuneModel``'s latency
+    charged where netsim's schedule has them: ``baseLat`` once per call; ``hwLat`` of the
+    link class per dependent step (ring, tree, CollNet); NVLS's and NVLS+tree's NVLink
+    term ``intraLat`` once per call (NCCL counts the whole in-node NVLS phase as one
+    ``intraLat``), their network term per tree step; a multi-node ring's NVLink step at
+    least the network post overhead (1 us, x 3 with Simple); with one rank per node the
+    network step is the tree's (as NCCL). Broadcast and reduce rings with Simple take the
+    tree's step (as NCCL). Point-to-point has no entry in NCCL's tables: the ring's.
+    """
+    if choice.protocol is None:
+        return None
+    p = _PROTO_INDEX[choice.protocol]
+    a = {"p2p": "ring"}.get(choice.nccl_algo or "ring", choice.nccl_algo or "ring")
+    sy: System | None = system(graph, ranks)
+    nvlink = HW_LATENCY["nvlink"][a][p]
+    net = HW_LATENCY["net"]["tree" if sy is not None and sy.ppn == 1 else a][p]
+    launch = BASE_LATENCY.get(a, (0.0, 0.0, 0.0))[p]
+    if a == "ring" and op in ("broadcast", "reduce") and p == 2:
+        nvlink, net = HW_LATENCY["nvlink"]["tree"][p], HW_LATENCY["net"]["tree"][p]
+    elif a == "ring" and sy is not None and sy.nodes > 1:
+        nvlink = max(nvlink, NET_OVERHEAD * (3 if p == 2 else 1))
+    if a in ("nvls", "nvls_tree"):
+        launch, nvlink = launch + nvlink, 0.0
+    else:  # NCCL charges the first step too; netsim's runner only steps after arrivals
+        launch += net if _first_step_on_network(sy, graph) else nvlink
+    if a == "collnet_direct" and sy is not None:
+        launch += 2 * 0.4 * (sy.ppn - 1)  # NCCL's arity serialisation, 0.4 us a rank
+    return ProtocolCosts(
+        choice.protocol,
+        launch=launch * 1e-6,
+        step={"nvlink": nvlink * 1e-6, "net": net * 1e-6},
+        payload=PAYLOAD[choice.protocol],
+        source=(
+            f"NCCL src/graph/tuning.cc 2.28.9, {a}/{choice.protocol}: baseLat {launch:g} us "
+            f"per call, hwLat {nvlink:g} us per NVLink step, {net:g} us per network step; "
+            f"payload x {PAYLOAD[choice.protocol]:.4g} of Simple's"
+        ),
+    )
+
+
+def _first_step_on_network(sy: System | None, graph: Any) -> bool:
+    """Whether a collective's first step crosses the network: one rank per node, or (outside
+    NCCL's model) a fabric without NVLink."""
+    if sy is not None:
+        return sy.ppn == 1
+    return "nvlink" not in {NCCL_LINK_CLASS.get(t) for t in link_types(graph)}

@@ -71,7 +71,10 @@ from collectives.channels import layout
 from collectives.multidim import suits
 
 __all__ = [
+    "BASE_LATENCY",
+    "HW_LATENCY",
     "NCCL_TO_NETSIM",
+    "NET_OVERHEAD",
     "Choice",
     "System",
     "choose",
@@ -92,14 +95,19 @@ NCCL_TO_NETSIM = {
     "collnet_direct": "collnet",
     "collnet_chain": "collnet",
 }
-# Latencies in microseconds, per protocol (LL, LL128, Simple): tuning.cc.
-_BASE_LAT = {"tree": (6.8, 14.0, 8.4), "ring": (6.6, 14.0, 8.4)}
-_HW_LAT = {
+#: NCCL's latencies in microseconds, per protocol (LL, LL128, Simple): tuning.cc
+#: ``baseLatencies`` (per call) and ``hwLatencies`` (per step, NVLink and network), NCCL
+#: 2.28.9 (the NVLS+tree network entry was 14 us in NCCL 2.19-2.28.7).
+BASE_LATENCY = {"tree": (6.8, 14.0, 8.4), "ring": (6.6, 14.0, 8.4)}
+HW_LATENCY = {
     "nvlink": {"tree": (0.6, 1.25, 4.0), "ring": (0.6, 1.9, 3.4), "collnet_direct": (0, 0, 3.7),
                "collnet_chain": (0, 0, 2.8), "nvls": (0, 0, 25), "nvls_tree": (0, 0, 25)},
     "net": {"tree": (5.0, 8.5, 14), "ring": (2.7, 4.0, 14.0), "collnet_direct": (0, 0, 31),
             "collnet_chain": (0, 0, 30), "nvls": (0, 0, 18), "nvls_tree": (0, 0, 20.9)},
 }  # fmt: skip
+#: NCCL's network post overhead, us (tuning.cc ``getNetOverhead``, x86): an intra-node step
+#: of a multi-node ring takes at least this (x 3 for Simple).
+NET_OVERHEAD = 1.0
 # Per-generation tables, indexed [1 node, 2 nodes, more] (GB/s): tuning.cc.
 _GEN = {
     "ampere": {
@@ -312,18 +320,18 @@ def _bus_bw(sy: System, a: str, p: int, graph: tuple[int, float, float], steps: 
 
 
 def _latency(sy: System, a: str, p: int, op: str = "allreduce") -> float:
-    intra = _HW_LAT["nvlink"][a][p]
-    inter = _HW_LAT["net"]["tree" if sy.ppn == 1 else a][p]
-    lat = _BASE_LAT.get(a, (0, 0, 0))[p]
+    intra = HW_LATENCY["nvlink"][a][p]
+    inter = HW_LATENCY["net"]["tree" if sy.ppn == 1 else a][p]
+    lat = BASE_LATENCY.get(a, (0, 0, 0))[p]
     log_nodes = int(math.log2(sy.nodes))
     steps = nccl_steps(op, sy.ranks)
     if a == "ring" and op in ("broadcast", "reduce"):  # a pipelined chain: Simple, tree's step
-        hw = _HW_LAT["nvlink" if sy.nodes == 1 else "net"]["tree" if p == 2 else "ring"][p]
+        hw = HW_LATENCY["nvlink" if sy.nodes == 1 else "net"]["tree" if p == 2 else "ring"][p]
         return lat + steps * hw
     if a == "ring":
         inter_steps = (2 if op == "allreduce" else 1) * (sy.nodes - 1)
         if sy.nodes > 1:
-            intra = max(intra, 3.0 if p == 2 else 1.0)  # network post overhead (x86)
+            intra = max(intra, NET_OVERHEAD * (3 if p == 2 else 1))
         return lat + (steps - inter_steps) * intra + inter_steps * inter
     if a == "tree":
         return lat + 2 * ((sy.ppn - 1) * intra + log_nodes * inter)

@@ -8,6 +8,7 @@ import pytest
 
 from collectives import run_collective
 from collectives.calibration import HARDWARE_ONLY, costs_for, library_costs, link_types
+from collectives.protocols import protocol_costs, resolve
 from netsim.app.cli import main
 from netsim.core.errors import ConfigError
 from topologies.registry import build
@@ -32,8 +33,12 @@ def test_library_costs_is_the_path_run_collective_takes():
     nccl = library_costs("nccl", link_types(g))
     assert nccl == costs_for(["nvlink"])
     r = run_collective(g, "allreduce", "ring", "1KiB")
+    # run_collective charges them under NCCL's protocol of the run (collectives.protocols)
+    ranks = list(range(8))
+    used = protocol_costs(resolve("allreduce", "ring", g, ranks, 1024), g, ranks).apply(nccl)
+    assert r["protocol"] == "LL" and used.efficiency == nccl.efficiency * 0.5
     assert (r["launch_overhead"], r["step_overhead"], r["efficiency"], r["multipath"]) == (
-        nccl.launch, nccl.step, nccl.efficiency, nccl.multipath,
+        used.launch, used.step, used.efficiency, used.multipath,
     )  # fmt: skip
     # none: no software costs, but NVLink's striping over all links is the hardware's
     hw = library_costs("none", ["nvlink"])

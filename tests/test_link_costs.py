@@ -30,8 +30,10 @@ def test_intra_node_collective_on_a_superpod_pays_nvlink_costs():
         "hierarchical:nodes=2", "allreduce", "ring", "1MiB", ranks="0-7", backend="analytical"
     )
     assert list(r["link_costs"]) == ["nvlink"]
+    # under the run's NCCL protocol (LL here: half the payload, NCCL's LL step over NVLink)
+    assert r["protocol"] == "LL"
     assert (r["efficiency"], r["multipath"], r["step_overhead"]) == (
-        NVL.efficiency,
+        NVL.efficiency * 0.5,
         True,
         NVL.step,
     )

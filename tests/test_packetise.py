@@ -33,7 +33,12 @@ def test_an_ndr_link_inside_a_nvlink_system_moves_64mib_as_fast_as_alone(backend
     alone = run_collective("fat-tree-k4", "sendrecv", "direct", n, **{**kw, "ranks": "0,1"})
     ib = LIBRARY_COSTS["ib"]
     wire = wire_bytes(math.ceil(n / ib.efficiency), 4096, 26)
-    closed = ib.launch + 2 * IB.latency + IB.switch_latency + wire / IB.bandwidth
+    # NCCL's p2p protocol above 16 KiB is Simple (full payload, NCCL's efficiency as
+    # calibrated); its per-call cost is NCCL's Simple baseLat plus one network step
+    # (collectives.protocols.protocol_costs)
+    assert inside["protocol"] == alone["protocol"] == "Simple"
+    assert inside["launch_overhead"] == alone["launch_overhead"] == pytest.approx(22.4e-6)
+    closed = inside["launch_overhead"] + 2 * IB.latency + IB.switch_latency + wire / IB.bandwidth
     assert inside["time_s"] == pytest.approx(closed, rel=1e-9)
     assert alone["time_s"] == pytest.approx(closed, rel=1e-9)
     # 49.4 GB/s of wire payload; 47 GB/s after NCCL's efficiency (was 45 with NVLink packets)

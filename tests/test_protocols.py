@@ -7,10 +7,13 @@ import json
 import pytest
 
 from collectives import run_collective
+from collectives.calibration import LIBRARY_COSTS
 from collectives.protocols import P2P_LL_THRESHOLD, resolve
 from collectives.tuner import nccl_steps, nccl_times, system
 from netsim.app.cli import main
+from netsim.core.engine.packetise import wire_bytes
 from netsim.core.errors import ConfigError
+from netsim.core.linktypes import LINK_TYPES
 from topologies.registry import build as topology
 
 TWO = topology("hierarchical:nodes=2,gpus=4")
@@ -95,3 +98,51 @@ def test_json_and_cli_report_the_protocol(capsys):
     assert main([*argv, "--protocol", "LL"]) == 2
     err = capsys.readouterr().err
     assert "protocol: NCCL runs nvls-tree with Simple only" in err and "Traceback" not in err
+
+
+# (topology, netsim algo, NCCL key, protocol): on these the schedule's critical path has
+# NCCL's step counts (one node: 2(p-1) ring steps; tree: 2(ppn-1) NVLink + 2 log2(nodes)
+# network steps; NVLS+tree: one in-node NVLS phase + 2 log2(nodes) network steps).
+EXACT = [
+    ("dgx-h100", "ring", "ring", "LL"),
+    ("dgx-h100", "ring", "ring", "LL128"),
+    ("dgx-h100", "ring", "ring", "Simple"),
+    ("hierarchical:nodes=2,gpus=4", "tree", "tree", "LL"),
+    ("hierarchical:nodes=4,gpus=2", "tree", "tree", "LL128"),
+    ("hierarchical:nodes=2,gpus=4", "nvls-tree", "nvls_tree", "Simple"),
+    ("hierarchical:nodes=2,gpus=1", "ring", "ring", "LL"),
+]
+
+
+@pytest.mark.parametrize("topo, algo, key, proto", EXACT)
+def test_library_latency_of_a_small_message_is_nccls_modelled_latency(topo, algo, key, proto):
+    """What NCCL's protocol adds to the hardware time of an 8 B all-reduce is NCCL's own
+    modelled latency (tuning.cc: baseLat once per call + hwLat per step), counted once."""
+    a = run_collective(topo, "allreduce", algo, "8B", backend="analytical", protocol=proto)
+    hw = run_collective(topo, "allreduce", algo, "8B", backend="analytical", library="none")
+    sy = system(topology(topo), a["ranks"])
+    nccl = nccl_times(sy, 0)[f"{key}/{proto}"]  # latency alone: 0 bytes
+    assert a["protocol"] == proto
+    assert a["time_s"] - hw["time_s"] == pytest.approx(nccl, abs=1e-9)  # wire of 8 B: < 1 ns
+
+
+@pytest.mark.parametrize("proto, payload", [("LL", 0.5), ("Simple", 1.0)])
+def test_protocol_payload_fraction_sets_the_wire_bytes(proto, payload):
+    """One InfiniBand send of n bytes carries ceil(n / (efficiency * payload)) bytes in 4 KiB
+    packets (26 B headers), after NCCL's per-call cost: the alpha-beta closed form (NCCL's
+    p2p has no LL128)."""
+    n, ib = 1 << 20, LINK_TYPES["ib"]
+    r = run_collective("hierarchical:nodes=2", "sendrecv", "direct", n, ranks="0,8",
+                       backend="analytical", protocol=proto)  # fmt: skip
+    eff = LIBRARY_COSTS["ib"].efficiency * payload
+    assert r["efficiency"] == pytest.approx(eff)
+    wire = wire_bytes(-(-n // eff), ib.mtu, ib.header)
+    closed = r["launch_overhead"] + 2 * ib.latency + ib.switch_latency + wire / ib.bandwidth
+    assert r["time_s"] == pytest.approx(closed, rel=1e-9)
+
+
+def test_explicit_costs_still_override_the_protocol():
+    r = run_collective("dgx-h100", "allreduce", "ring", "8B", backend="analytical",
+                       step_overhead="1us", efficiency=0.9)  # fmt: skip
+    assert (r["protocol"], r["step_overhead"], r["efficiency"]) == ("LL", 1e-6, 0.9)
+    assert r["launch_overhead"] == pytest.approx(7.2e-6)  # LL: baseLat 6.6 + first step 0.6

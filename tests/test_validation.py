@@ -114,6 +114,21 @@ CASES = [
         "H100's) with 8 ConnectX-7 NDR NICs per node, NCCL 2.21.5: 8 B in 47.60 us "
         "out-of-place, 47.54 us in-place (NVIDIA/nccl issue 1244, comment of 2024-04-09).",
     ),
+    Case(
+        "2x1-a100-auto-8B", "hierarchical:nodes=2,gpus=1", "allreduce", "auto", "8B", {},
+        "time_s", (18.96e-6, 19.90e-6), False,
+        "all_reduce_perf on 2 nodes of one A100 80GB each, InfiniBand HDR, default NCCL "
+        "choice: 8 B in 19.90 us out-of-place, 18.96 us in-place (NVIDIA/nccl-tests issue "
+        "150, 2023-06-29). Closest preset: 2 nodes of one H100 with an NDR NIC (NCCL's "
+        "latency tables are the same for Ampere and Hopper; at 8 B bandwidth does not count).",
+    ),
+    Case(
+        "8xh20-auto-8B", "dgx-h100", "allreduce", "auto", "8B", {}, "time_s",
+        (12.49e-6, 12.50e-6), False,
+        "all_reduce_perf on one node of 8 H20 (NVLink4 and NVSwitch as the H100's), default "
+        "NCCL choice: 8 B in 12.49 us out-of-place, 12.50 us in-place (deepseek-ai/DeepEP "
+        "issue 303). Closest preset: dgx-h100.",
+    ),
 ]
 # fmt: on
 
@@ -122,10 +137,14 @@ MISSES = {
     "4xdgx-h100-ring-1GiB": "netsim's rings reach their NIC bound, 8 NICs x 47 GB/s = "
     "376 GB/s (1.17). The measured system (NVIDIA/nccl issue 1221) has RoCE NICs, not the "
     "InfiniBand netsim runs; NCCL's tuning model has no per-channel cap for ring/Simple.",
-    "2xdgx-h100-nvls-tree-8B": "NCCL runs NVLS+tree only with its Simple protocol (flag "
-    "handshakes per step, a GPUDirect flush after each network receive; its tuner charges "
-    "25 us inside the node and 20.9 us per tree level each way); netsim charges every "
-    "algorithm LL's per-step costs (0.6 us NVLink, 2.7 us network).",
+    "2xdgx-h100-nvls-tree-8B": "netsim charges NCCL 2.28.9's own latency of NVLS+tree with "
+    "Simple, 25 us in the node + 2 x 20.9 us per tree level = 66.8 us (67.4 with the "
+    "hardware, 1.42); the run measured (NCCL 2.21.5) is faster than even its version's own "
+    "model, 25 + 2 x 14 = 53 us: NCCL's latency table is a tuning constant, not a measured "
+    "latency.",
+    "8xh20-auto-8B": "NCCL's ring/LL latency on 8 GPUs, 6.6 + 14 x 0.6 = 15.0 us, is above "
+    "the measured 12.49 us; netsim charges it plus ~1.7 us of NVLink hardware (16.7 us, "
+    "1.34).",
 }
 
 LARGE, SMALL = 0.15, 0.25
