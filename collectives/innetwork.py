@@ -45,7 +45,7 @@ References
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ __all__ = [
     "aggregation_planes",
     "allreduce_innetwork",
     "broadcast_innetwork",
+    "plane_chunks",
     "reduce_innetwork",
     "reduce_up",
 ]
@@ -204,16 +205,15 @@ def aggregation_planes(graph: nx.Graph, ranks: Sequence[int]) -> list[Plane]:
 # --------------------------------------------------------------------------- builders
 
 
-def _setup(
-    op: str, ranks: Sequence[int], count: Any, graph: Any, chunks: Any, root: Any, itemsize: Any
-) -> tuple[Schedule, list[Plane], list[int], str]:
+def _setup(op: str, req: BuildRequest) -> tuple[Schedule, list[Plane], list[int], str]:
+    ranks, graph, chunks = req.ranks, req.graph, req.chunks
     if len(ranks) < 1:
         raise ConfigError("ranks: need at least one rank, got none")
     if len(set(ranks)) != len(ranks):
         raise ConfigError(f"ranks: must be distinct, got {list(ranks)}")
-    count = require_int("count", count, min=0)
-    itemsize = require_int("itemsize", itemsize, min=1)
-    root = require_int("root", root, min=0, max=len(ranks) - 1)
+    count = require_int("count", req.count, min=0)
+    itemsize = require_int("itemsize", req.itemsize, min=1)
+    root = require_int("root", req.root, min=0, max=len(ranks) - 1)
     planes = aggregation_planes(graph, ranks)
     if chunks is None:
         by_size = -(-count * itemsize // MIN_CHUNK_BYTES)
@@ -223,6 +223,16 @@ def _setup(
     s = Schedule(op, "innetwork", tuple(int(r) for r in ranks), count, itemsize, root=root)
     # One accumulator name per group, so concurrent groups can be merged on shared switches.
     return s, planes, chunk_bounds(count, n), f"acc{int(ranks[0])}"
+
+
+def plane_chunks(
+    bounds: Sequence[int], planes: Sequence[Plane]
+) -> Iterator[tuple[int, int, Plane]]:
+    """The pipeline chunks ``[lo, hi)`` between consecutive ``bounds`` that hold elements,
+    each with its plane: chunk ``c`` runs on ``planes[c % len(planes)]`` (round-robin)."""
+    for c in range(len(bounds) - 1):
+        if bounds[c] < bounds[c + 1]:
+            yield bounds[c], bounds[c + 1], planes[c % len(planes)]
 
 
 def reduce_up(
@@ -261,15 +271,9 @@ def _reduce_chunks(op: str, req: BuildRequest) -> Schedule:
     """Reduce every chunk up its plane's aggregation tree, then send the root switch's sum
     down: multicast to every rank (``op="allreduce"``) or to rank index ``root`` (``"reduce"``).
     """
-    s, planes, bounds, acc = _setup(
-        op, req.ranks, req.count, req.graph, req.chunks, req.root, req.itemsize
-    )
+    s, planes, bounds, acc = _setup(op, req)
     last: dict[Any, int] = {}
-    for c in range(len(bounds) - 1):
-        lo, hi = bounds[c], bounds[c + 1]
-        if lo == hi:
-            continue
-        pl = planes[c % len(planes)]
+    for lo, hi, pl in plane_chunks(bounds, planes):
         deps = reduce_up(s, pl, lo, hi, acc, last)
         if op == "allreduce":
             dst, key = s.ranks, ("mc", pl.root)
@@ -323,19 +327,14 @@ def broadcast_innetwork(req: BuildRequest) -> Schedule:
     multicasts it to every other rank in one transfer. Parameters as
     :func:`allreduce_innetwork`, plus ``root`` (rank index of the source).
     """
-    s, planes, bounds, acc = _setup(
-        "broadcast", req.ranks, req.count, req.graph, req.chunks, req.root, req.itemsize
-    )
+    s, planes, bounds, acc = _setup("broadcast", req)
     src = s.ranks[s.root]
     others = [r for r in s.ranks if r != src]
     if not others:
         return s
     last: dict[Any, int] = {}
-    for c in range(len(bounds) - 1):
-        lo, hi = bounds[c], bounds[c + 1]
-        if lo == hi:
-            continue
-        sw = planes[c % len(planes)].root
+    for lo, hi, plane in plane_chunks(bounds, planes):
+        sw = plane.root
         up = s.add(src, sw, "x", lo, hi, acc, deps=[last.get((src, sw))])
         last[(src, sw)] = up
         key = ("mc", sw)
