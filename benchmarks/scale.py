@@ -137,6 +137,13 @@ ROWS = [
         goal_mb=2000.0,
     ),
     Row(
+        "nvl72x2-auto-flow",
+        _cli("collective --topo nvl72-superpod-2 --size 1GiB --backend flow --json"),
+        60.0,
+        _collective,
+        goal_mb=2000.0,
+    ),
+    Row(
         "nvl72x20-nvls-tree-analytical",
         _cli(
             "collective --topo nvl72-superpod-2:nodes=20 --algo nvls-tree --size 8GiB "
