@@ -190,7 +190,38 @@ class DecodeOptions(FabricOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class TrainOptions(FabricOptions):
-    """Options of one training step (:func:`workloads.train.train_step`)."""
+    """Options of one training step (:func:`workloads.train.train_step`).
+
+    Attributes
+    ----------
+    tp, pp, dp : int
+        Parallel degrees (``dp=None``: as many replicas as the topology holds).
+    global_batch, seq_len, micro_batch : int
+        Sequences per step, tokens per sequence, sequences per micro-batch.
+    bucket : int
+        Gradient bucket size in bytes (``"25MB"``).
+    allreduce, tp_allreduce : str
+        Algorithms of the gradient (DP) and activation (TP) all-reduces.
+    efficiency : float
+        Model FLOPs utilisation of the compute, in (0, 1].
+    grad_bytes : float
+        Bytes per gradient element (2 for bf16).
+    zero : int
+        0: every chip holds the full optimizer state (16 B/param); 1: ZeRO stage 1, the
+        12 B/param of fp32 master weights and Adam moments are sharded over ``dp`` (the
+        gradient traffic is still timed as one all-reduce, the same ring bytes as
+        reduce-scatter + all-gather).
+    backend, forwarding, routing, seed
+        Network model (``packet``, ``analytical`` or ``flow``), engine options and seed
+        (:class:`FabricOptions`).
+    library : str
+        Collective library whose software costs are added: ``none`` (default, the hardware
+        alone) or ``nccl`` (:func:`collectives.calibration.library_costs` for the
+        topology's link types).
+    step_overhead, collective_launch : float or None
+        Software cost per dependent collective step and per collective call (``"2us"``);
+        default: the library's.
+    """
 
     tp: int = option(1, kind="int", help="tensor-parallel degree")
     pp: int = option(1, kind="int", help="pipeline-parallel degree")

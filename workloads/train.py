@@ -209,36 +209,9 @@ def train_step(
     options : TrainOptions, optional
         The step's options (default: all defaults); ``overrides`` are applied on top.
     **overrides
-        Any option of :class:`TrainOptions` by name (unit strings accepted):
-
-        ``tp, pp, dp``
-            Parallel degrees (``dp=None``: as many replicas as the topology holds).
-        ``global_batch, seq_len, micro_batch``
-            Sequences per step, tokens per sequence, sequences per micro-batch.
-        ``bucket``
-            Gradient bucket size in bytes (``"25MB"``).
-        ``allreduce, tp_allreduce``
-            Algorithms of the gradient (DP) and activation (TP) all-reduces.
-        ``backend, forwarding, routing``
-            Network model (``packet``, ``analytical`` or ``flow``) and engine options.
-        ``efficiency``
-            Model FLOPs utilisation of the compute, in (0, 1].
-        ``grad_bytes``
-            Bytes per gradient element (2 for bf16).
-        ``library``
-            Collective library whose software costs are added: ``none`` (default, the
-            hardware alone) or ``nccl`` (:func:`collectives.calibration.library_costs` for
-            the topology's link types).
-        ``step_overhead, collective_launch``
-            Software cost per dependent collective step and per collective call (``"2us"``);
-            default: the library's.
-        ``zero``
-            0: every chip holds the full optimizer state (16 B/param); 1: ZeRO stage 1, the
-            12 B/param of fp32 master weights and Adam moments are sharded over ``dp`` (the
-            gradient traffic is still timed as one all-reduce, the same ring bytes as
-            reduce-scatter + all-gather).
-        ``seed``
-            Engine seed.
+        Any option of :class:`TrainOptions` by name (unit strings accepted), e.g.
+        ``tp=8, global_batch=512, bucket="25MB", backend="analytical"``; the class lists
+        what each one means.
 
     Raises
     ------
