@@ -139,74 +139,8 @@ def decode(
         The step's options (default: all defaults); ``overrides`` are applied on top.
     **overrides
         Any option of :class:`DecodeOptions` by name (unit strings accepted), e.g.
-        ``tp=8, batch=16, backend="analytical", stragglers="exp:1us"``:
-
-        ``tp, pp, ep, dp``
-            Parallel degrees (``dp=None``: as many replicas as the topology holds).
-        ``batch``
-            Sequences per model instance.
-        ``allreduce``
-            All-reduce algorithm (:data:`workloads.fabric.ALLREDUCE_ALGOS`); ``auto`` runs
-            :data:`workloads.fabric.AUTO_CANDIDATES` and keeps the fastest that applies.
-        ``dispatch``
-            MoE dispatch: ``direct`` (alias ``low-latency``, DeepEP's low-latency kernels:
-            one copy per token and expert straight to the expert's GPU), ``normal``
-            (DeepEP's normal kernels: RDMA once per target node to the rail peer, then
-            NVLink forwarding), ``hierarchical`` (NCCL PXN: NVLink to the own node's rail
-            GPU, then RDMA) or ``multicast`` (each token sent once to all chips of its
-            experts; switch multicast, needs switches with ``reduction=True`` on the routes).
-        ``combine``
-            MoE combine: ``direct``/``low-latency``, ``normal``, ``hierarchical`` or
-            ``innetwork`` (the switches add up a token's expert outputs on the way back;
-            needs reduction-capable switches). Default: as ``dispatch`` (``direct`` after
-            ``multicast``).
-        ``moe_routing``
-            Routing spec (:func:`workloads.moe.parse_routing`).
-        ``moe_mode``
-            ``expected`` (mean counts) or ``sample`` (routes drawn with ``seed``). Default:
-            ``sample`` for ``multicast`` or ``normal`` dispatch and ``innetwork`` or
-            ``normal`` combine (they follow individual tokens and refuse ``expected``),
-            else ``expected``.
-        ``dispatch_dtype, combine_dtype``
-            Wire formats of dispatch and combine
-            (:func:`workloads.moe_bytes.parse_wire_dtype`, e.g. ``"fp8/128"``, ``"bf16"``);
-            default: the model's (DeepSeek-V3: ``fp8/128`` and ``bf16``; others their
-            activation dtype).
-        ``moe_kernels``
-            Per-call costs of the MoE kernels (:mod:`workloads.moe_kernels`): ``deepep``
-            (default for ``low-latency`` and ``normal``), ``none`` (the transfers alone,
-            default otherwise) or ``deepep:KEY=VALUE,...`` to override one mechanism.
-        ``backend, forwarding, routing``
-            Network model (``packet``, ``analytical`` or ``flow``) and engine options.
-        ``library``
-            Collective library whose software costs are added
-            (:data:`collectives.calibration.LIBRARIES`): ``none`` (default: the hardware
-            alone) or ``nccl`` (launch, per-step cost, protocol efficiency and multipath of
-            :mod:`collectives.calibration` for the topology's link types, as
-            :func:`collectives.run_collective` applies them).
-        ``step_overhead``
-            Seconds of software cost per dependent step of a collective (``"0.6us"``);
-            default: the library's.
-        ``collective_launch``
-            Seconds before the first message of every collective call (NCCL's launch
-            latency); default: the library's. Not the chip's ``kernel_launch``.
-        ``landing``
-            ``chip`` (the chip's landing zone), ``sram`` or ``hbm`` (adds
-            ``landing_latency`` per message to a chip).
-        ``stragglers, straggler_policy``
-            :func:`workloads.stragglers.parse_stragglers` / ``parse_policy`` specs.
-        ``tokens``
-            Decode steps drawn for the straggler statistics.
-        ``kernel_launch``
-            Replaces the chip's per-operator (kernel) launch overhead of the roofline,
-            :attr:`workloads.chips.Chip.kernel_launch` (0 models CUDA graphs);
-            collectives take ``collective_launch`` instead.
-        ``usable_fraction``
-            Fraction of memory usable (see :func:`workloads.sharding.plan_memory`).
-        ``chip_price``
-            USD per chip for cost per token (default: the preset's price).
-        ``seed``
-            Seeds routing, straggler draws and the engine.
+        ``tp=8, batch=16, backend="analytical", stragglers="exp:1us"``; the class lists
+        what each one means.
 
     Returns
     -------
