@@ -87,88 +87,86 @@ class LibraryCosts:
     source: str
 
 
+_NVLINK = LibraryCosts(
+    "nvlink",
+    launch=6.6e-6,
+    step=0.6e-6,
+    efficiency=0.874,
+    multipath=True,
+    source=(
+        f"{_NCCL_TUNING}. Efficiency: S. Jeaugey (NCCL maintainer), NVIDIA/nccl-tests "
+        "issue 212 (2024): '450GB/s is the line rate. With the protocol overhead (~20%) "
+        "NCCL can get an effective NVLink bandwidth of 370GB/s' on H100; 370/450 = 0.822 "
+        "of which the 16 B header per 256 B NVLink packet (netsim.core.linktypes) accounts "
+        "for 256/272, leaving 0.822 * 272/256 = 0.874 for NCCL's protocol. Multipath: "
+        "the same statement takes the 450 GB/s of all 18 links as the line rate of "
+        "one GPU's traffic, i.e. one peer's traffic is spread over every NVLink."
+    ),
+)
+
+_IB = LibraryCosts(
+    "ib",
+    launch=6.6e-6,
+    step=2.7e-6,
+    efficiency=_NIC_EFFICIENCY,
+    multipath=False,
+    source=(
+        f"{_NCCL_TUNING}. Efficiency: a calibration, not fitted to any validation "
+        "row: NCCL's maintainers quote 46-48 GB/s per ConnectX-7 NDR NIC through NCCL "
+        "(NVIDIA/nccl-tests issue 290, 2025: 'For NDR @ 400Gbps you should see "
+        "46-48GB/s per NIC'; issue 267: 'up to 48-49GB/s per NIC'); the network model "
+        "gives an NDR link 50 GB/s * 4096/4122 = 49.7 GB/s of payload after the "
+        "InfiniBand headers, so 47/49.7 = 0.946. One route per flow (ECMP/static "
+        "routing)."
+    ),
+)
+
+#: The costs of ``library="none"``: collectives timed on the hardware alone (no launch or
+#: step cost, no protocol overhead). Striping a message over every equal-cost path is a
+#: property of the hardware (NVLink spreads a peer's traffic over all links of a GPU), so
+#: :func:`library_costs` keeps the link types' ``multipath`` for ``"none"`` as well; this
+#: constant (one route per message) is what a fabric of unknown link types gets.
+HARDWARE_ONLY = LibraryCosts(
+    "none", 0.0, 0.0, 1.0, False, "library none: collectives timed on the hardware alone"
+)
+
+_WAFER = replace(
+    HARDWARE_ONLY,
+    link="wafer",
+    source="Wafer-scale fabrics move data by hardware routers; hardware only (assumed).",
+)
+
+#: The library's costs per link type (:func:`costs_for`); an entry "as" another (the same
+#: values) is made from it, with its own name and source.
 LIBRARY_COSTS: dict[str, LibraryCosts] = {
     c.link: c
     for c in (
-        LibraryCosts(
-            "nvlink",
-            launch=6.6e-6,
-            step=0.6e-6,
-            efficiency=0.874,
-            multipath=True,
-            source=(
-                f"{_NCCL_TUNING}. Efficiency: S. Jeaugey (NCCL maintainer), NVIDIA/nccl-tests "
-                "issue 212 (2024): '450GB/s is the line rate. With the protocol overhead (~20%) "
-                "NCCL can get an effective NVLink bandwidth of 370GB/s' on H100; 370/450 = 0.822 "
-                "of which the 16 B header per 256 B NVLink packet (netsim.core.linktypes) accounts "
-                "for 256/272, leaving 0.822 * 272/256 = 0.874 for NCCL's protocol. Multipath: "
-                "the same statement takes the 450 GB/s of all 18 links as the line rate of "
-                "one GPU's traffic, i.e. one peer's traffic is spread over every NVLink."
-            ),
-        ),
-        LibraryCosts(
-            "nvlink5",
-            launch=6.6e-6,
-            step=0.6e-6,
-            efficiency=0.874,
-            multipath=True,
+        _NVLINK,
+        replace(
+            _NVLINK,
+            link="nvlink5",
             source=f"As nvlink (same NCCL tuning tables for NVLink generations). {_NCCL_TUNING}",
         ),
-        LibraryCosts(
-            "ib",
-            launch=6.6e-6,
-            step=2.7e-6,
-            efficiency=_NIC_EFFICIENCY,
-            multipath=False,
-            source=(
-                f"{_NCCL_TUNING}. Efficiency: a calibration, not fitted to any validation "
-                "row: NCCL's maintainers quote 46-48 GB/s per ConnectX-7 NDR NIC through NCCL "
-                "(NVIDIA/nccl-tests issue 290, 2025: 'For NDR @ 400Gbps you should see "
-                "46-48GB/s per NIC'; issue 267: 'up to 48-49GB/s per NIC'); the network model "
-                "gives an NDR link 50 GB/s * 4096/4122 = 49.7 GB/s of payload after the "
-                "InfiniBand headers, so 47/49.7 = 0.946. One route per flow (ECMP/static "
-                "routing)."
-            ),
-        ),
-        LibraryCosts(
-            "ethernet",
-            launch=6.6e-6,
-            step=2.7e-6,
-            efficiency=_NIC_EFFICIENCY,
-            multipath=False,
+        _IB,
+        replace(
+            _IB,
+            link="ethernet",
             source=(
                 "As ib (NCCL uses the same 'network' latencies for RoCE, and the same "
                 "ConnectX NICs and net transport over RoCE; the efficiency is assumed, not "
                 f"measured on RoCE). {_NCCL_TUNING}"
             ),
         ),
-        LibraryCosts(
-            "ici",
-            launch=0.0,
-            step=0.0,
-            efficiency=1.0,
-            multipath=False,
+        replace(
+            HARDWARE_ONLY,
+            link="ici",
             source=(
                 "No published per-step software cost for TPU collectives (XLA compiles them "
                 "into the program); hardware only."
             ),
         ),
-        LibraryCosts(
-            "wafer",
-            launch=0.0,
-            step=0.0,
-            efficiency=1.0,
-            multipath=False,
-            source="Wafer-scale fabrics move data by hardware routers; hardware only (assumed).",
-        ),
-        LibraryCosts(
-            "wafer-die",
-            launch=0.0,
-            step=0.0,
-            efficiency=1.0,
-            multipath=False,
-            source="As wafer (assumed).",
-        ),
+        _WAFER,
+        replace(_WAFER, link="wafer-die", source="As wafer (assumed)."),
     )
 }
 
@@ -241,16 +239,6 @@ def costs_for(links: Iterable[str]) -> LibraryCosts:
         multipath=all(c.multipath for c in known),
         source="; ".join(c.source for c in known),
     )
-
-
-#: The costs of ``library="none"``: collectives timed on the hardware alone (no launch or
-#: step cost, no protocol overhead). Striping a message over every equal-cost path is a
-#: property of the hardware (NVLink spreads a peer's traffic over all links of a GPU), so
-#: :func:`library_costs` keeps the link types' ``multipath`` for ``"none"`` as well; this
-#: constant (one route per message) is what a fabric of unknown link types gets.
-HARDWARE_ONLY = LibraryCosts(
-    "none", 0.0, 0.0, 1.0, False, "library none: collectives timed on the hardware alone"
-)
 
 
 def link_types(graph: Any) -> list[str]:
