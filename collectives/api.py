@@ -28,7 +28,7 @@ from collectives.options import CollectiveOptions, parse_ranks
 from collectives.protocols import ProtocolChoice, protocol_costs, resolve
 from collectives.runner import RunResult, run
 from collectives.schedule import OPS, Schedule, merge
-from collectives.tuner import Choice, nvls_tree_channel_cap
+from collectives.tuner import Choice, channel_cap
 from collectives.verify import check_result, random_inputs
 from netsim import __version__
 from netsim.core.errors import ConfigError
@@ -135,7 +135,7 @@ def run_collective(
         protocol=protocol_costs(proto, setup.graph, setup.groups[0], op),
     )
     sched = _schedule(op, ran, setup, o)
-    measured, util = _measure(setup, sched, o, costs)
+    measured, util = _measure(setup, sched, o, costs, proto)
     out = {**_describe(setup, op, algo, pick, o), **_protocol(proto), **measured}
     out.update(
         library=o.library,
@@ -221,14 +221,18 @@ def _schedule(op: str, algo: str, setup: _Setup, o: CollectiveOptions) -> Schedu
 
 
 def _measure(
-    setup: _Setup, sched: Schedule, o: CollectiveOptions, costs: calibration.CostModel
+    setup: _Setup,
+    sched: Schedule,
+    o: CollectiveOptions,
+    costs: calibration.CostModel,
+    proto: ProtocolChoice,
 ) -> tuple[dict[str, Any], dict[Any, float]]:
     """Run ``sched`` (and its analytical estimate): the timing, model and traffic fields,
     and the busy fraction of every link."""
     G, net = setup.graph, dict(routing=o.routing, seed=o.seed, mtu=o.mtu, header=o.header)
     inputs = random_inputs(sched, o.seed) if o.check else None
-    cap = _channel_cap(setup, sched, o)
-    rate = None if cap is None else _channel_rate(sched, cap)
+    cap = _channel_cap(setup, sched, o, proto)
+    rate = None if cap is None or not setup.count else _channel_rate(sched, cap, setup.count)
     kw = dict(costs=costs, reduce_bandwidth=o.reduce_bandwidth, channel_rate=rate)
     ana: float | None = None
     if o.estimate and o.backend != "analytical":  # first: its memory is freed before the run
@@ -273,19 +277,27 @@ def _measure(
     return out, util
 
 
-def _channel_cap(setup: _Setup, sched: Schedule, o: CollectiveOptions) -> float | None:
-    """NCCL's busbw ceiling from its per-channel throughput (``nccl`` library only, where
-    NCCL's tuning tables have one: NVLS+tree all-reduce), bytes/s; None otherwise."""
-    if o.library != "nccl" or sched.algo != "nvls-tree" or not sched.channels:
+def _channel_cap(
+    setup: _Setup, sched: Schedule, o: CollectiveOptions, proto: ProtocolChoice
+) -> float | None:
+    """NCCL's busbw ceiling from its per-channel throughput for the run's algorithm and
+    protocol (``nccl`` library only, where NCCL's tuning tables have one:
+    :func:`collectives.tuner.channel_cap`), bytes/s; None otherwise."""
+    if o.library != "nccl" or not sched.channels or proto.protocol is None:
         return None
-    return nvls_tree_channel_cap(setup.graph, sched.ranks)
+    return channel_cap(setup.graph, sched.ranks, proto.nccl_algo, proto.protocol)
 
 
-def _channel_rate(sched: Schedule, cap: float) -> float:
-    """Payload bytes/s of one channel stream of a rank for a busbw ceiling ``cap`` shared
-    evenly by the schedule's channels: ``cap / channels / busbw_factor``."""
-    streams = len(set(sched.channels.values()))
-    return cap / streams / busbw_factor(sched.op, len(sched.ranks))
+def _channel_rate(sched: Schedule, cap: float, count: int) -> float:
+    """Payload bytes/s of one ``(channel, source)`` stream for a busbw ceiling ``cap``: the
+    largest stream's bytes over the shortest time the ceiling allows, ``size * busbw_factor
+    / cap`` (ring: ``cap / channels``; NVLS+tree: ``cap / channels / busbw_factor``)."""
+    per: dict[tuple[int, int], int] = {}
+    for i, c in sched.channels.items():
+        t = sched.transfers[i]
+        per[c, t.src] = per.get((c, t.src), 0) + t.count
+    fastest = count * sched.itemsize * busbw_factor(sched.op, len(sched.ranks)) / cap
+    return max(per.values()) * sched.itemsize / fastest
 
 
 def _costs_used(costs: calibration.CostModel, link_types: Any) -> dict[str, Any]:

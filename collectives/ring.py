@@ -228,10 +228,18 @@ def allreduce_ring(
     rings = _rings(s.ranks, req.graph, "allreduce", channels, pxn)
     part = chunk_bounds(s.count, len(rings))
     for c, (order, rs, ag) in enumerate(rings):
+        first = len(s.transfers)
         seg = _equal(part[c], part[c + 1], len(order))
         ready = ring_reduce_scatter(s, order, seg, k, rs)
         ring_allgather(s, order, seg, k, ready, ag)
+        _mark_channel(s, first, c)
     return s
+
+
+def _mark_channel(s: Schedule, first: int, c: int) -> None:
+    """Transfers from ``first`` on are channel ``c``'s (``Schedule.channels``: the stream a
+    library's per-channel throughput cap paces)."""
+    s.channels.update(dict.fromkeys(range(first, len(s.transfers)), c))
 
 
 @builder("ring-bidir")
@@ -275,11 +283,13 @@ def _one_phase(req: BuildRequest, op: str, channels: Any, pxn: Any) -> Schedule:
     s, k = _start(req, op)
     rings = _rings(s.ranks, req.graph, op, channels, pxn)
     for c, (order, rs, ag) in enumerate(rings):
+        first = len(s.transfers)
         own = _owned(s.ranks, order, s.count, c, len(rings))
         if op == "reduce_scatter":
             ring_reduce_scatter(s, order, own, k, rs)
         else:
             ring_allgather(s, order, own, k, None, ag)
+        _mark_channel(s, first, c)
     return s
 
 

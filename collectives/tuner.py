@@ -77,6 +77,7 @@ __all__ = [
     "NET_OVERHEAD",
     "Choice",
     "System",
+    "channel_cap",
     "choose",
     "nccl_steps",
     "nccl_times",
@@ -284,6 +285,30 @@ def nvls_tree_channel_cap(graph: Any, ranks: Sequence[int]) -> float | None:
         return None
     per_channel = _GEN[sy.gen]["nvls_tree"][min(sy.nodes, 3) - 1]
     return _graphs(sy)["nvls_tree"][0] * per_channel * 1e9 if per_channel > 0 else None
+
+
+def channel_cap(
+    graph: Any, ranks: Sequence[int], nccl_algo: str | None, protocol: str | None
+) -> float | None:
+    """NCCL's ceiling on busbw (nccl-tests' definition), bytes/s, from its per-channel and
+    LL caps for ``nccl_algo`` with ``protocol``; None where netsim applies none.
+
+    ``src/graph/tuning.cc`` (``ncclTopoTuneModel``): ring LL at most ``llMaxBw``, ring
+    LL128 at most ``nChannels * perChMaxRingLL128Bw`` (``nChannels``: NCCL's ring channels,
+    :func:`_graphs`); NVLS+tree :func:`nvls_tree_channel_cap`. Ring Simple, NVLS and
+    CollNet have none. NCCL's tree caps (``perChMaxTreeBw``, ``perChMaxTreeLL128Bw``, LL's
+    ``llMaxBw``) are not applied: a tree channel's sends wait on its up and down passes,
+    so pacing its stream at the ceiling's share would hold it far below the ceiling.
+    """
+    if nccl_algo == "nvls_tree":
+        return nvls_tree_channel_cap(graph, ranks)
+    sy = system(graph, ranks)
+    if sy is None or sy.ranks < 2 or nccl_algo != "ring" or protocol not in ("LL", "LL128"):
+        return None
+    g, i2 = _GEN[sy.gen], min(sy.nodes, 3) - 1
+    if protocol == "LL":
+        return g["ll_max"][i2] * 1e9
+    return _graphs(sy)["ring"][0] * g["ring_ll128"] * 1e9
 
 
 def _bus_bw(sy: System, a: str, p: int, graph: tuple[int, float, float], steps: int) -> float:
