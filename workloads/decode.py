@@ -90,20 +90,13 @@ from workloads.chips import chip as get_chip
 from workloads.decode_result import DecodeResult
 from workloads.models import TransformerModel
 from workloads.models import model as get_model
-from workloads.options import DecodeOptions
+from workloads.options import DecodeOptions, with_overrides
 from workloads.phase import run_phase
 
 __all__ = ["DecodeOptions", "decode", "decode_experiment", "prefill"]
 
 #: Options of :class:`DecodeOptions` that apply to decode only (straggler draws).
 DECODE_ONLY = ("stragglers", "straggler_policy", "tokens")
-
-
-def _options(options: DecodeOptions | None, overrides: dict[str, Any]) -> DecodeOptions:
-    """``options`` (default: all defaults) with ``overrides`` applied and checked."""
-    if options is not None and not isinstance(options, DecodeOptions):
-        raise ConfigError(f"options: must be a DecodeOptions, got {type(options).__name__}")
-    return (options or DecodeOptions()).replace(**overrides)
 
 
 def _model_and_chip(
@@ -136,11 +129,10 @@ def decode(
     context : int
         KV-cache tokens each new token attends to.
     options : DecodeOptions, optional
-        The step's options (default: all defaults); ``overrides`` are applied on top.
+        The step's options (default: all defaults; the class says what each means).
     **overrides
-        Any option of :class:`DecodeOptions` by name (unit strings accepted), e.g.
-        ``tp=8, batch=16, backend="analytical", stragglers="exp:1us"``; the class lists
-        what each one means.
+        Options by name applied on top, unit strings accepted: ``tp=8, batch=16,
+        backend="analytical", stragglers="exp:1us"``.
 
     Returns
     -------
@@ -152,7 +144,7 @@ def decode(
     ConfigError
         On an invalid or unknown option, split or algorithm.
     """
-    opts = _options(options, overrides)
+    opts = with_overrides(DecodeOptions, options, overrides)
     m, c = _model_and_chip(model, chip, opts)
     require_int("context", context, min=1)
     return run_phase("decode", m, c, topo, context, opts)
@@ -181,7 +173,7 @@ def prefill(
     ConfigError
         On an invalid or unknown option (a straggler option included), split or algorithm.
     """
-    opts = _options(options, overrides)
+    opts = with_overrides(DecodeOptions, options, overrides)
     defaults = DecodeOptions()
     for key in DECODE_ONLY:
         if getattr(opts, key) != getattr(defaults, key):

@@ -16,8 +16,9 @@ or topology (a split, a wire format, a landing zone) are checked by the study.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from collectives.calibration import LIBRARIES
 from netsim.core.engine import FORWARDING, ROUTINGS
@@ -31,7 +32,7 @@ from workloads.fabric import ALLREDUCE_ALGOS, BACKENDS
 from workloads.landing import LANDINGS
 from workloads.moe_collectives import COMBINE_ALGOS, DISPATCH_ALGOS
 
-__all__ = ["DecodeOptions", "FabricOptions", "TrainOptions"]
+__all__ = ["DecodeOptions", "FabricOptions", "TrainOptions", "with_overrides"]
 
 
 def _library(value: Any, name: str) -> str:
@@ -309,3 +310,20 @@ class TrainOptions(FabricOptions):
         """``efficiency`` in (0, 1] and ``grad_bytes`` > 0."""
         require_float("efficiency", self.efficiency, min=0.0, max=1.0, min_open=True)
         require_float("grad_bytes", self.grad_bytes, min=0.0, min_open=True)
+
+
+_O = TypeVar("_O", bound=Options)
+
+
+def with_overrides(cls: type[_O], options: _O | None, overrides: Mapping[str, Any]) -> _O:
+    """``options`` (default: all of ``cls``'s defaults) with ``overrides`` applied and
+    checked: how a study's function reads its ``options=`` and keyword overrides.
+
+    Raises
+    ------
+    ConfigError
+        ``options`` is not a ``cls``, or an override is not an option or breaks its rule.
+    """
+    if options is not None and not isinstance(options, cls):
+        raise ConfigError(f"options: must be a {cls.__name__}, got {type(options).__name__}")
+    return (options or cls()).replace(**overrides)

@@ -49,7 +49,7 @@ from workloads.chips import chip as get_chip
 from workloads.fabric import CollectiveRun, Fabric, library_record, run_allreduce, run_groups
 from workloads.models import TransformerModel
 from workloads.models import model as get_model
-from workloads.options import TrainOptions
+from workloads.options import TrainOptions, with_overrides
 from workloads.rank_layout import layout, resolve_topology, topology_chips
 from workloads.sharding import Parallelism, per_chip_bytes
 from workloads.train_flops import train_compute
@@ -207,11 +207,10 @@ def train_step(
     model, chip, topo : str or object
         Presets or objects; chip ``r`` runs rank ``r``.
     options : TrainOptions, optional
-        The step's options (default: all defaults); ``overrides`` are applied on top.
+        The step's options (default: all defaults; the class says what each means).
     **overrides
-        Any option of :class:`TrainOptions` by name (unit strings accepted), e.g.
-        ``tp=8, global_batch=512, bucket="25MB", backend="analytical"``; the class lists
-        what each one means.
+        Options by name applied on top, unit strings accepted: ``tp=8,
+        global_batch=512, bucket="25MB", backend="analytical"``.
 
     Raises
     ------
@@ -219,9 +218,7 @@ def train_step(
         On invalid or unknown options (``global_batch`` must be a multiple of
         ``dp * micro_batch``).
     """
-    if options is not None and not isinstance(options, TrainOptions):
-        raise ConfigError(f"options: must be a TrainOptions, got {type(options).__name__}")
-    o = (options or TrainOptions()).replace(**overrides)
+    o = with_overrides(TrainOptions, options, overrides)
     m, c = get_model(model), get_chip(chip)
     g = resolve_topology(topo)
     chips = topology_chips(g)
