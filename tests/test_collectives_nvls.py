@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from schedule_helpers import check
 
 from collectives import build, make_backend, run, run_collective
 from collectives.nvls import node_switches
-from collectives.schedule import execute
-from collectives.verify import check_result, random_inputs
+from collectives.verify import random_inputs
 from netsim.core.errors import ConfigError
 from topologies.registry import build as topology
 
@@ -19,18 +19,13 @@ H52 = topology("hierarchical:nodes=5,gpus=2,fabric_reduction=true")
 DIRECT = topology("hierarchical:nodes=3,gpus=2,fabric_reduction=true,nvswitch_reduction=false")
 
 
-def _check(s, seeds=(None, 1, 2, 3)):
-    inputs = random_inputs(s, 5)
-    for seed in seeds:
-        check_result(s, inputs, execute(s, inputs, seed=seed))
-
-
 @pytest.mark.parametrize("G", [H24, H32, H52], ids=["2x4", "3x2", "5x2"])
 @pytest.mark.parametrize("chunks", [None, 1, 3])
 def test_nvls_tree_computes_the_allreduce(G, chunks):
     p = G.graph["chips"]
     for count in (41, 64):
-        _check(build("allreduce", "nvls-tree", range(p), count, graph=G, chunks=chunks))
+        s = build("allreduce", "nvls-tree", range(p), count, graph=G, chunks=chunks)
+        check(s, random_inputs(s, 5))
 
 
 @pytest.mark.parametrize("G", [H32, H52, DIRECT], ids=["3x2", "5x2", "no-nvls"])
@@ -38,14 +33,15 @@ def test_nvls_tree_computes_the_allreduce(G, chunks):
 def test_collnet_computes_the_allreduce(G, chunks):
     p = G.graph["chips"]
     for count in (41, 64):
-        _check(build("allreduce", "collnet", range(p), count, graph=G, chunks=chunks))
+        s = build("allreduce", "collnet", range(p), count, graph=G, chunks=chunks)
+        check(s, random_inputs(s, 5))
 
 
 def test_nvls_inside_one_node_is_in_switch_reduction():
     G = topology("dgx-h100")
     s = build("allreduce", "nvls", range(8), 64, graph=G)
     assert s.algo == "nvls"
-    _check(s)
+    check(s, random_inputs(s, 5))
 
 
 def _by_kind(G, s):
@@ -84,7 +80,7 @@ def test_nvls_tree_on_four_nodes_loads_inner_heads_twice():
     count = L * k * 3
     G = topology("hierarchical:nodes=4,gpus=2")
     s = build("allreduce", "nvls-tree", range(8), count, graph=G, chunks=k)
-    _check(s, seeds=(None,))
+    check(s, random_inputs(s, 5), seeds=(None,))
     sent, got = Counter(), Counter()
     for t in s.transfers:
         d = t.dsts[0]
