@@ -495,33 +495,10 @@ def plan_memory(
         m, batch=batch, context=context, tp=tp, pp=pp, ep=ep, step_tokens=step_tokens
     )
     stage = int(items.pop("stage"))
-    free = {t.name: t.capacity * frac for t in c.tiers}
-    available = dict(free)
-    placement: dict[str, dict[str, float]] = {}
-    overflow: dict[str, float] = {}
-    for item in _ITEM_ORDER:
-        allowed = [t.name for t in c.tiers if item == "weights" or t.name in _WRITABLE]
-        left = items[item]
-        placed: dict[str, float] = {}
-        for name in allowed:
-            take = min(left, free[name])
-            placed[name] = take
-            free[name] -= take
-            left -= take
-        # tiny float residue is not overflow
-        overflow[item] = left if left > 1e-9 * max(1.0, items[item]) else 0.0
-        placement[item] = placed
+    available = {t.name: t.capacity * frac for t in c.tiers}
+    placement, overflow = _place(items, c, available)
     needed = {t.name: sum(placement[i].get(t.name, 0.0) for i in _ITEM_ORDER) for t in c.tiers}
     _, kv_rep = kv_heads_per_chip(m, tp)
-    notes = []
-    if kv_rep and m.attention == "gqa":
-        notes.append(
-            f"kv_heads ({m.kv_heads}) < tp ({tp}): KV cache replicated {tp // m.kv_heads}x"
-        )
-    if kv_rep and m.attention == "mla":
-        notes.append(f"MLA latent KV replicated on all {tp} TP ranks")
-    if not any(t.name in _WRITABLE for t in c.tiers):
-        notes.append("chip has no writable tier (sram/hbm/ddr) for the KV cache")
     return CapacityReport(
         model=m.name,
         chip=c.name,
@@ -538,8 +515,46 @@ def plan_memory(
         overflow=MappingProxyType(overflow),
         fits=not any(v > 0 for v in overflow.values()),
         kv_replicated=kv_rep,
-        notes=tuple(notes),
+        notes=_notes(m, c, tp),
     )
+
+
+def _place(
+    items: Mapping[str, float], c: Chip, available: Mapping[str, float]
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Bytes of each item per tier, filling the tiers it may use fastest first in
+    :data:`_ITEM_ORDER`, and the bytes of each item that fit nowhere."""
+    free = dict(available)
+    placement: dict[str, dict[str, float]] = {}
+    overflow: dict[str, float] = {}
+    for item in _ITEM_ORDER:
+        allowed = [t.name for t in c.tiers if item == "weights" or t.name in _WRITABLE]
+        left = items[item]
+        placed: dict[str, float] = {}
+        for name in allowed:
+            take = min(left, free[name])
+            placed[name] = take
+            free[name] -= take
+            left -= take
+        # tiny float residue is not overflow
+        overflow[item] = left if left > 1e-9 * max(1.0, items[item]) else 0.0
+        placement[item] = placed
+    return placement, overflow
+
+
+def _notes(m: TransformerModel, c: Chip, tp: int) -> tuple[str, ...]:
+    """Caveats of the plan: a replicated KV cache, a chip with no writable tier."""
+    _, kv_rep = kv_heads_per_chip(m, tp)
+    notes = []
+    if kv_rep and m.attention == "gqa":
+        notes.append(
+            f"kv_heads ({m.kv_heads}) < tp ({tp}): KV cache replicated {tp // m.kv_heads}x"
+        )
+    if kv_rep and m.attention == "mla":
+        notes.append(f"MLA latent KV replicated on all {tp} TP ranks")
+    if not any(t.name in _WRITABLE for t in c.tiers):
+        notes.append("chip has no writable tier (sram/hbm/ddr) for the KV cache")
+    return tuple(notes)
 
 
 def require_fit(report: CapacityReport) -> CapacityReport:
