@@ -53,7 +53,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from collectives._common import BuildRequest, builder
+from collectives._common import BuildRequest, builder, check_ranks
 from collectives.direct import alltoall_matrix
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
@@ -283,14 +283,6 @@ def _allreduce_ops(
     return ops
 
 
-def _check_ranks(ranks: Sequence[int]) -> tuple[int, ...]:
-    if len(ranks) < 1:
-        raise ConfigError("ranks: need at least one rank, got none")
-    if len(set(ranks)) != len(ranks):
-        raise ConfigError(f"ranks: must be distinct, got {list(ranks)}")
-    return tuple(int(r) for r in ranks)
-
-
 # --------------------------------------------------------------------------- builders
 
 
@@ -312,7 +304,7 @@ def allreduce_hierarchical(req: BuildRequest, *, dims: Any = None) -> Schedule:
     ConfigError
         No grid (see :func:`rank_grid`), bad ``count`` or ``chunks``, unknown option.
     """
-    ranks = _check_ranks(req.ranks)
+    ranks = check_ranks(req.ranks)
     count = require_int("count", req.count, min=0)
     chunks = 1 if req.chunks is None else require_int("chunks", req.chunks, min=1)
     shape, coords = rank_grid(ranks, req.graph, dims)
@@ -415,7 +407,7 @@ def _alltoall_setup(
 ) -> tuple[Schedule, tuple[int, ...], list[tuple[int, ...]]]:
     """The checked schedule of :func:`alltoall_hierarchical` (matrix in ``s.matrix``), its
     ``nodes x local`` grid shape and every rank's coordinates."""
-    ranks = _check_ranks(req.ranks)
+    ranks = check_ranks(req.ranks)
     count = require_int("count", req.count, min=0)
     if req.chunks not in (None, 1):
         raise ConfigError(

@@ -51,7 +51,7 @@ from typing import Any
 
 import networkx as nx
 
-from collectives._common import BuildRequest, builder
+from collectives._common import BuildRequest, builder, check_ranks
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
@@ -206,11 +206,7 @@ def aggregation_planes(graph: nx.Graph, ranks: Sequence[int]) -> list[Plane]:
 
 
 def _setup(op: str, req: BuildRequest) -> tuple[Schedule, list[Plane], list[int], str]:
-    ranks, graph, chunks = req.ranks, req.graph, req.chunks
-    if len(ranks) < 1:
-        raise ConfigError("ranks: need at least one rank, got none")
-    if len(set(ranks)) != len(ranks):
-        raise ConfigError(f"ranks: must be distinct, got {list(ranks)}")
+    ranks, graph, chunks = check_ranks(req.ranks), req.graph, req.chunks
     count = require_int("count", req.count, min=0)
     itemsize = require_int("itemsize", req.itemsize, min=1)
     root = require_int("root", req.root, min=0, max=len(ranks) - 1)
@@ -220,9 +216,9 @@ def _setup(op: str, req: BuildRequest) -> tuple[Schedule, list[Plane], list[int]
         n = max(1, min(CHUNKS_PER_PLANE * len(planes), max(len(planes), by_size)))
     else:
         n = require_int("chunks", chunks, min=1)
-    s = Schedule(op, "innetwork", tuple(int(r) for r in ranks), count, itemsize, root=root)
+    s = Schedule(op, "innetwork", ranks, count, itemsize, root=root)
     # One accumulator name per group, so concurrent groups can be merged on shared switches.
-    return s, planes, chunk_bounds(count, n), f"acc{int(ranks[0])}"
+    return s, planes, chunk_bounds(count, n), f"acc{ranks[0]}"
 
 
 def plane_chunks(

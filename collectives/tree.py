@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
-from collectives._common import BuildRequest, builder
+from collectives._common import BuildRequest, builder, check_ranks
 from collectives.channels import layout, resolve_channels
 from collectives.schedule import Schedule, chunk_bounds
 from netsim.core.errors import ConfigError
@@ -193,10 +193,7 @@ def channel_trees(
 
 
 def _check(ranks: Sequence[int], count: Any, chunks: Any, default: int) -> tuple[int, int]:
-    if len(ranks) < 1:
-        raise ConfigError("ranks: need at least one rank, got none")
-    if len(set(ranks)) != len(ranks):
-        raise ConfigError(f"ranks: must be distinct, got {list(ranks)}")
+    check_ranks(ranks)
     count = require_int("count", count, min=0)
     chunks = default if chunks is None else require_int("chunks", chunks, min=1)
     return count, chunks
