@@ -35,6 +35,7 @@ ALGORITHMS: dict[tuple[str, str], str] = {
     ("allreduce", "nvls"): "collectives.nvls:allreduce_nvls",
     ("allreduce", "nvls-tree"): "collectives.nvls:allreduce_nvls_tree",
     ("allreduce", "collnet"): "collectives.nvls:allreduce_collnet",
+    ("allreduce", "collnet-chain"): "collectives.nvls:allreduce_collnet_chain",
     ("reduce_scatter", "ring"): "collectives.ring:reduce_scatter_ring",
     ("reduce_scatter", "direct"): "collectives.direct:reduce_scatter_direct",
     ("reduce_scatter", "recursive-halving"): (

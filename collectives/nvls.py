@@ -1,6 +1,7 @@
-"""NCCL's switch-reduction all-reduces on multi-node systems: NVLS, NVLS+tree and CollNet.
+"""NCCL's switch-reduction all-reduces on multi-node systems: NVLS, NVLS+tree and CollNet
+(Direct and Chain).
 
-All three cut the vector into ``L`` slices, one per local rank (the slice's *head*), and
+All of them cut the vector into ``L`` slices, one per local rank (the slice's *head*), and
 run three stages per slice, pipelined in ``chunks`` pieces per slice [1]_ [2]_:
 
 1. **Intra-node reduce.** Every GPU of a node sends the piece (op ``"sum"``) into the
@@ -23,6 +24,10 @@ run three stages per slice, pipelined in ``chunks`` pieces per slice [1]_ [2]_:
 3. **Intra-node broadcast.** The head sends the result to an NVSwitch (buffer
    ``"nm<first rank>"``), which multicasts it to the other GPUs of the node (NCCL's
    ``multimem.st``); without a reducing NVSwitch the head copies it to each GPU.
+
+``collnet-chain`` (:func:`allreduce_collnet_chain`) replaces stages 1 and 3 by a chain of
+the node's GPUs ending at the head (up: each adds and passes on; down: the reverse), with
+``collnet``'s stage 2.
 
 How NCCL moves the data (NCCL ``src/device/all_reduce.h``,
 ``RunWorkColl<ncclFuncAllReduce, ..., NCCL_ALGO_NVLS_TREE, NCCL_PROTO_SIMPLE>``;
@@ -75,6 +80,7 @@ References
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import networkx as nx
@@ -93,6 +99,7 @@ __all__ = [
     "MAX_NVLS_CHUNKS",
     "MAX_NVLS_PIECES",
     "allreduce_collnet",
+    "allreduce_collnet_chain",
     "allreduce_nvls",
     "allreduce_nvls_tree",
     "node_switches",
@@ -347,6 +354,48 @@ def allreduce_collnet(req: BuildRequest) -> Schedule:
         down = st.add(plane.root, heads, st.cn, lo, hi, "x", "copy", into[plane.root])
         for n in range(len(heads)):
             st.broadcast_from_head(n, j, lo, hi, [down])
+    return s
+
+
+@builder("collnet-chain")
+def allreduce_collnet_chain(req: BuildRequest) -> Schedule:
+    """CollNet Chain all-reduce (NCCL's ``COLLNET_CHAIN``): a chain through each node's
+    GPUs to the slice's head, InfiniBand SHARP across nodes, the chain back down.
+
+    Slice ``j`` (NCCL's channel on rail ``j``) is reduced along the node's chain ``j+1, j+2,
+    ..., j`` (each GPU adds what it received into its vector and passes the sum on, over
+    NVLink), its head reduces it into the fabric's aggregation tree as ``collnet`` does, and
+    the result goes back down the chain in reverse (NCCL ``src/device/all_reduce.h``,
+    ``runCollNetChain``; ``src/graph/connect.cc``, the chain of ``connectCollNet``). Every
+    GPU sends each slice once up and once down: ``2 S`` over NVLink per GPU for ``S``
+    bytes per rank, so the chain is NVLink-bound (a node's NIC carries ``S / L``).
+    NVSwitch reduction is not used. Parameters as :func:`allreduce_collnet`.
+    """
+    s, lay, k = _setup("collnet-chain", req.ranks, req.count, req.itemsize, req.graph, req.chunks)
+    st = _Stages(s, req.graph, lay, need_switch=False)
+    L = lay.local
+    rails = [aggregation_planes(req.graph, [node[j] for node in lay.nodes]) for j in range(L)]
+    for j, m, lo, hi in _pieces(s.count, L, k):
+        heads = [node[j] for node in lay.nodes]
+        plane = rails[j][m % len(rails[j])]
+        chains = [[node[(j + 1 + i) % L] for i in range(L)] for node in lay.nodes]
+        into: dict[int, list[int]] = {}
+        for chain in chains:  # up the chain to the head, then into the fabric
+            prev: list[int] = []
+            for a, b in pairwise(chain):
+                prev = [st.add(a, b, "x", lo, hi, "x", "sum", prev, f"up{j}")]
+            h = chain[-1]
+            into.setdefault(plane.parent[h], []).append(
+                st.add(h, plane.parent[h], "x", lo, hi, st.cn, "sum", prev)
+            )
+        for sw in plane.order[:-1]:
+            up = plane.parent[sw]
+            into.setdefault(up, []).append(st.add(sw, up, st.cn, lo, hi, st.cn, "sum", into[sw]))
+        down = [st.add(plane.root, heads, st.cn, lo, hi, "x", "copy", into[plane.root])]
+        for chain in chains:  # the head's result back down the chain
+            prev = down
+            for a, b in pairwise(chain[::-1]):
+                prev = [st.add(a, b, "x", lo, hi, "x", "copy", prev, f"down{j}")]
     return s
 
 

@@ -69,7 +69,7 @@ PAYLOAD = {"LL": 0.5, "LL128": 120 / 128, "Simple": 1.0}
 P2P_LL_THRESHOLD = 16384
 
 _RING_OPS = ("allreduce", "reduce_scatter", "allgather", "broadcast", "reduce")
-_NETSIM_TO_NCCL = {v: k for k, v in NCCL_TO_NETSIM.items() if k != "collnet_chain"}
+_NETSIM_TO_NCCL = {v: k for k, v in NCCL_TO_NETSIM.items()}
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ NCCL_TO_NETSIM = {
     "nvls": "nvls",
     "nvls_tree": "nvls-tree",
     "collnet_direct": "collnet",
-    "collnet_chain": "collnet",
+    "collnet_chain": "collnet-chain",
 }
 #: NCCL's latencies in microseconds, per protocol (LL, LL128, Simple): tuning.cc
 #: ``baseLatencies`` (per call) and ``hwLatencies`` (per step, NVLink and network), NCCL

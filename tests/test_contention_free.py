@@ -16,7 +16,7 @@ FAT = build_topology("fat-tree-k4:reduction=true")
 RANKS = list(range(8))
 # NCCL's multi-node algorithms need nodes with NVSwitches (and SHARP for collnet).
 HIER = build_topology("hierarchical:nodes=2,gpus=4,fabric_reduction=true")
-ON_NODES = {"nvls": [0, 1, 2, 3], "nvls-tree": RANKS, "collnet": RANKS}
+ON_NODES = {"nvls": [0, 1, 2, 3], "nvls-tree": RANKS, "collnet": RANKS, "collnet-chain": RANKS}
 
 
 def _schedule(op: str, algo: str, count: int):

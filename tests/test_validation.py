@@ -112,6 +112,15 @@ CASES = [
         "NIC-bound: the inner tree nodes' heads carry a quarter of the data each way.",
     ),
     Case(
+        "8xdgx-h100-collnet-chain-1GiB", "hierarchical:nodes=8,fabric_reduction=true",
+        "allreduce", "collnet-chain", "1GiB", {"chunks": 16}, "busbw", (361.28e9, 365.90e9),
+        False,
+        "8 x 8 H100 with 8 x 400G InfiniBand and SHARP, NCCL_ALGO=COLLNETCHAIN, "
+        "NCCL_COLLNET_ENABLE=1: 1 GiB at 365.90 (out-of-place) / 361.28 (in-place) GB/s "
+        "busbw (coreweave/nccl-tests README, MPI Operator example output of the H100 "
+        "64-GPU SHARP job).",
+    ),
+    Case(
         "2xdgx-h100-nvls-tree-8B", "hierarchical:nodes=2", "allreduce", "nvls-tree", "8B", {},
         "time_s", (47.6e-6, 47.6e-6), False,
         "all_reduce_perf with NCCL_ALGO=NVLSTree on 2 x 8 H20 (NVLink4 and NVSwitch as the "
