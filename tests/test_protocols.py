@@ -146,3 +146,13 @@ def test_explicit_costs_still_override_the_protocol():
                        step_overhead="1us", efficiency=0.9)  # fmt: skip
     assert (r["protocol"], r["step_overhead"], r["efficiency"]) == ("LL", 1e-6, 0.9)
     assert r["launch_overhead"] == pytest.approx(7.2e-6)  # LL: baseLat 6.6 + first step 0.6
+
+
+def test_size_table_names_each_rows_protocol(capsys):
+    argv = ["collective", "--topo", "hierarchical:nodes=2,gpus=2", "--sizes", "8B:2MiB:x512",
+            "--backend", "analytical", "--algo", "ring,oneshot"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "collective library nccl, protocol LL" in out
+    assert "ring/LL " in out and "ring/LL128 " in out  # 8 B LL, 2 MiB LL128 (NCCL's model)
+    assert "oneshot/" not in out  # not an NCCL algorithm: no protocol

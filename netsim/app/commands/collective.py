@@ -110,7 +110,8 @@ def _print_header(r0: dict) -> None:
         f"{r0['op']} on {r0['topo']}: {len(r0['ranks'])} ranks in {r0['groups']} group(s) of "
         f"{r0['group_size']}; model {r0['network_model']}, seed {r0['seed']}"
     )
-    print(f"collective library {r0['library']}")
+    proto = f", protocol {r0['protocol']}" if r0["protocol"] else ""
+    print(f"collective library {r0['library']}{proto}")
     per_link = r0["link_costs"] if len(r0["link_costs"]) > 1 else {"": r0}
     for lt, c in per_link.items():
         print(
@@ -154,6 +155,7 @@ def _print_table(rows: list[dict]) -> None:
     )
     for r in rows:
         name = f"auto: {r['algo']}" if r["algo_requested"] == "auto" else r["algo"]
+        name += f"/{r['protocol']}" if r["protocol"] else ""
         print(
             f"{name:<20} {format_size(r['size']):>9} {format_time(r['time_s']):>10} "
             f"{format_bandwidth(r['algbw']):>11} {format_bandwidth(r['busbw']):>11} "
