@@ -81,8 +81,10 @@ MISSES = {
     "modelled.",
     "cw-2xnvl72-nvls-tree-1GiB": "the measured times carry a fixed ~0.7-1.4 ms at every "
     "size of the table (0.5-16 GiB) that netsim lacks (its bandwidth, the 8-16 GiB slope, "
-    "matches within 4%); the single-rack table shows a similar offset up to 4 GiB. Not a "
-    "latency floor (NCCL's own latency model is tens of microseconds); not known.",
+    "matches within 4%). It has the size of NCCL's own per-step latency of ring and tree "
+    "over 144 GPUs (1.0 / 0.6 ms in NCCL's model; NVLS+tree: 67 us), so NCCL most likely "
+    "ran one of those; netsim's ring hides the step latency, since its channels share "
+    "links work-conservingly (no per-channel throughput for ring and tree).",
 }
 
 BAND = 0.15
