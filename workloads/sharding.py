@@ -330,14 +330,7 @@ def per_chip_bytes(
         if s == pp - 1:
             params += m.head_params() / tp + m.hidden
         kv = local_seqs * context * kv_per_token_layer * len(layers)
-        kvh, _ = kv_heads_per_chip(m, tp)
-        widths = [
-            (m.q_dim() / tp + 2 * kvh * m.head_dim),
-            (m.mlp_matrices - 1) * m.ffn / tp,
-        ]
-        if m.is_moe:
-            widths.append(m.experts_per_token * (m.mlp_matrices - 1) * m.expert_ffn / tp)
-        act = tokens * m.act_dtype_bytes * (2 * m.hidden + max(widths))
+        act = tokens * m.act_dtype_bytes * (2 * m.hidden + _widest_activation(m, tp))
         if s == pp - 1:
             act += tokens * m.vocab / tp * 4
         total = {
@@ -350,6 +343,19 @@ def per_chip_bytes(
             best = total
     assert best is not None
     return best
+
+
+def _widest_activation(m: TransformerModel, tp: int) -> float:
+    """Elements per token of a layer's widest intermediate on one TP rank: the QKV
+    projection's output, the MLP's or the routed experts' input."""
+    kvh, _ = kv_heads_per_chip(m, tp)
+    widths = [
+        (m.q_dim() / tp + 2 * kvh * m.head_dim),
+        (m.mlp_matrices - 1) * m.ffn / tp,
+    ]
+    if m.is_moe:
+        widths.append(m.experts_per_token * (m.mlp_matrices - 1) * m.expert_ffn / tp)
+    return max(widths)
 
 
 def _sum_items(items: Mapping[str, float]) -> float:
