@@ -89,7 +89,7 @@ from collectives._common import BuildRequest, builder
 from collectives.channels import Layout, layout
 from collectives.innetwork import aggregation_planes, allreduce_innetwork
 from collectives.schedule import Schedule, chunk_bounds
-from collectives.tree import dtree_parents
+from collectives.tree import depths, dtree_parents
 from collectives.tuner import system
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
@@ -317,12 +317,7 @@ def _connection(tree: int, stage: str) -> int:
 
 
 def _leaves_first(parents: Sequence[int]) -> list[int]:
-    depth = []
-    for r in range(len(parents)):
-        d, v = 0, r
-        while parents[v] >= 0:
-            v, d = parents[v], d + 1
-        depth.append(d)
+    depth = depths(parents)
     return sorted(range(len(parents)), key=lambda r: (-depth[r], r))
 
 

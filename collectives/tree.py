@@ -48,6 +48,7 @@ __all__ = [
     "broadcast_tree",
     "btree_parents",
     "channel_trees",
+    "depths",
     "dtree_parents",
     "reduce_tree",
     "tree_depth",
@@ -124,17 +125,26 @@ def binomial_parents(p: int, root: int = 0) -> list[int]:
 
 def tree_depth(parents: Sequence[int]) -> int:
     """Edges on the longest root-to-leaf path of a tree given by its parent list."""
-    depth = [0] * len(parents)
-    best = 0
+    return max(depths(parents), default=0)
+
+
+def depths(parents: Sequence[int]) -> list[int]:
+    """Edges from each rank up to the root of a tree given by its parent list (root -> -1).
+
+    Raises
+    ------
+    ConfigError
+        ``parents`` has a cycle.
+    """
+    out = []
     for r in range(len(parents)):
         d, v = 0, r
         while parents[v] >= 0:
             v, d = parents[v], d + 1
             if d > len(parents):
                 raise ConfigError(f"parents: not a tree (cycle through rank {r})")
-        depth[r] = d
-        best = max(best, d)
-    return best
+        out.append(d)
+    return out
 
 
 def _children(parents: Sequence[int]) -> list[list[int]]:

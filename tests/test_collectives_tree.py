@@ -22,6 +22,7 @@ from collectives.tree import (
     binomial_parents,
     broadcast_tree,
     btree_parents,
+    depths,
     dtree_parents,
     reduce_tree,
     tree_depth,
@@ -83,6 +84,12 @@ def test_binomial_tree_depth(p, root):
     assert parents[root] == -1
     # Relative rank v sits popcount(v) edges below the root.
     assert tree_depth(parents) == max(bin(v).count("1") for v in range(p))
+    assert depths(parents) == [bin((r - root) % p).count("1") for r in range(p)]
+
+
+def test_a_parent_list_with_a_cycle_is_refused():
+    with pytest.raises(ConfigError, match="not a tree"):
+        depths([-1, 2, 1])
 
 
 # --------------------------------------------------------------------------- correctness
