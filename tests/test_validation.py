@@ -136,6 +136,20 @@ CASES = [
         "latency tables are the same for Ampere and Hopper; at 8 B bandwidth does not count).",
     ),
     Case(
+        "2xh20-auto-1MiB", "hierarchical:nodes=2", "allreduce", "auto", "1MiB", {}, "time_s",
+        (121.8e-6, 126.6e-6), False,
+        "all_reduce_perf on 2 x 8 H20 (NVLink4 and NVSwitch as the H100's), NVLS on, NCCL's "
+        "default choice: 1 MiB in 121.8 us out-of-place, 126.6 us in-place (NVIDIA/nccl issue "
+        "1244, description of 2024-04-01; the thread's system has 8 ConnectX-7 NDR per node). "
+        "Closest preset: hierarchical:nodes=2 (DGX H100).",
+    ),
+    Case(
+        "2xh20-auto-16MiB", "hierarchical:nodes=2", "allreduce", "auto", "16MiB", {},
+        "time_s", (199.1e-6, 203.0e-6), False,
+        "Same table: 16 MiB in 203.0 us out-of-place, 199.1 us in-place (NVIDIA/nccl issue "
+        "1244, description).",
+    ),
+    Case(
         "8xh20-auto-8B", "dgx-h100", "allreduce", "auto", "8B", {}, "time_s",
         (12.49e-6, 12.50e-6), False,
         "all_reduce_perf on one node of 8 H20 (NVLink4 and NVSwitch as the H100's), default "
