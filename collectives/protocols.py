@@ -212,9 +212,11 @@ def protocol_costs(
     From NCCL's tables (``src/graph/tuning.cc``, :data:`collectives.tuner.BASE_LATENCY`,
     :data:`collectives.tuner.HW_LATENCY`), the terms of ``ncclTopoTuneModel``'s latency
     charged where netsim's schedule has them: ``baseLat`` once per call; ``hwLat`` of the
-    link class per dependent step (ring, tree, CollNet); NVLS's and NVLS+tree's NVLink
-    term ``intraLat`` once per call (NCCL counts the whole in-node NVLS phase as one
-    ``intraLat``), their network term per tree step; a multi-node ring's NVLink step at
+    link class per step (ring, tree, CollNet): netsim's runner charges a step cost before
+    each dependent transfer, so the first step's (NVLink's, or the network's with one rank
+    per node) joins the per-call cost; NVLS's and NVLS+tree's NVLink term ``intraLat`` once
+    per call (NCCL counts the whole in-node NVLS phase as one ``intraLat``), their network
+    term per tree step; a multi-node ring's NVLink step at
     least the network post overhead (1 us, x 3 with Simple); with one rank per node the
     network step is the tree's (as NCCL). Broadcast and reduce rings with Simple take the
     tree's step (as NCCL). Point-to-point has no entry in NCCL's tables: the ring's.
@@ -243,8 +245,9 @@ def protocol_costs(
         step={"nvlink": nvlink * 1e-6, "net": net * 1e-6},
         payload=PAYLOAD[choice.protocol],
         source=(
-            f"NCCL src/graph/tuning.cc 2.28.9, {a}/{choice.protocol}: baseLat {launch:g} us "
-            f"per call, hwLat {nvlink:g} us per NVLink step, {net:g} us per network step; "
+            f"NCCL src/graph/tuning.cc 2.28.9, {a}/{choice.protocol}: {launch:g} us per call "
+            f"(baseLat and the first step), hwLat {nvlink:g} us per NVLink step, {net:g} us "
+            f"per network step; "
             f"payload x {PAYLOAD[choice.protocol]:.4g} of Simple's"
         ),
     )
