@@ -366,19 +366,10 @@ class TransformerModel:
 
 
 def _build(name: str, data: Mapping[str, Any]) -> TransformerModel:
-    return TransformerModel(
-        name=name,
-        **data["shape"],
-        weight_dtype_bytes=data["weight_dtype_bytes"],
-        kv_dtype_bytes=data["kv_dtype_bytes"],
-        act_dtype_bytes=data["act_dtype_bytes"],
-        compute_dtype=data["compute_dtype"],
-        dispatch_dtype=data.get("dispatch_dtype", ""),
-        combine_dtype=data.get("combine_dtype", ""),
-        sources=data["sources"],
-        published=data["published"],
-        description=data["description"],
-    )
+    """The preset ``name``: its ``shape`` (the config.json values) and its other entries
+    are :class:`TransformerModel` fields."""
+    rest = {k: v for k, v in data.items() if k != "shape"}
+    return TransformerModel(name=name, **data["shape"], **rest)
 
 
 #: Preset models by name, built from :data:`workloads.model_presets.MODEL_DATA`.
