@@ -8,7 +8,7 @@ import pytest
 from schedule_helpers import check
 
 from collectives import build, make_backend, run, run_collective
-from collectives.nvls import node_switches
+from collectives.nvls import NCCL_STEPS, node_switches
 from collectives.verify import random_inputs
 from netsim.core.errors import ConfigError
 from topologies.registry import build as topology
@@ -148,6 +148,23 @@ def test_nvls_tree_passes_are_connections_of_their_own():
         route.setdefault((t.src, t.dsts[0]), set()).add(s.connections[i])
     assert {len(c) for c in route.values()} == {1, 2}  # up and down passes share some routes
     assert set().union(*route.values()) == {1, 2, 3, 4}
+
+
+def test_a_tree_pass_keeps_nccl_steps_pieces_in_flight():
+    """On a connection a piece waits for the arrival of the piece NCCL_STEPS (8) before it,
+    the slots of NCCL's connection buffer, not for the one just before (stop-and-wait)."""
+    G = topology("hierarchical:nodes=4,gpus=2")
+    s = build("allreduce", "nvls-tree", range(8), 2 * 24 * 4, graph=G, chunks=24)
+    seqs: dict[tuple[int, int, int], list[int]] = {}
+    for i, c in sorted(s.connections.items()):
+        t = s.transfers[i]
+        seqs.setdefault((t.src, t.dsts[0], c), []).append(i)
+    assert max(map(len, seqs.values())) > NCCL_STEPS
+    for seq in seqs.values():
+        for k, i in enumerate(seq):
+            deps = s.transfers[i].deps
+            assert (seq[k - NCCL_STEPS] in deps) == (k >= NCCL_STEPS)
+            assert k == 0 or seq[k - 1] not in deps
 
 
 def test_nvls_tree_on_four_nodes_runs_near_the_nic_bound():
