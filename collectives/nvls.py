@@ -79,7 +79,8 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
@@ -87,7 +88,7 @@ import networkx as nx
 
 from collectives._common import BuildRequest, builder
 from collectives.channels import Layout, layout
-from collectives.innetwork import aggregation_planes, allreduce_innetwork
+from collectives.innetwork import Plane, aggregation_planes, allreduce_innetwork
 from collectives.schedule import Schedule, chunk_bounds
 from collectives.tree import depths, dtree_parents
 from collectives.tuner import system
@@ -352,19 +353,44 @@ def allreduce_collnet(req: BuildRequest) -> Schedule:
     for j, m, lo, hi in _pieces(s.count, lay.local, k):
         heads = [node[j] for node in lay.nodes]
         plane = rails[j][m % len(rails[j])]
-        into: dict[int, list[int]] = {}
-        for n, h in enumerate(heads):
-            ready = st.reduce_to_head(n, j, lo, hi)
-            into.setdefault(plane.parent[h], []).append(
-                st.add(h, plane.parent[h], "x", lo, hi, st.cn, "sum", ready)
-            )
-        for sw in plane.order[:-1]:
-            up = plane.parent[sw]
-            into.setdefault(up, []).append(st.add(sw, up, st.cn, lo, hi, st.cn, "sum", into[sw]))
-        down = st.add(plane.root, heads, st.cn, lo, hi, "x", "copy", into[plane.root])
+        down = _sharp(st, plane, heads, (j, lo, hi), st.reduce_to_head)
         for n in range(len(heads)):
             st.broadcast_from_head(n, j, lo, hi, [down])
     return s
+
+
+def _sharp(
+    st: _Stages,
+    plane: Plane,
+    heads: Sequence[int],
+    piece: tuple[int, int, int],
+    ready: Callable[..., list[int]],
+) -> int:
+    """Piece ``(j, lo, hi)`` of slice ``j`` through the fabric's aggregation tree
+    (InfiniBand SHARP): node ``n``'s head adds its ``x`` into its leaf switch once
+    ``ready(n, j, lo, hi)`` has arrived (called in node order, it adds the node's own
+    transfers and returns those the send waits for), the switches sum up ``plane``, and its
+    root multicasts the result to ``heads``; returns the multicast."""
+    j, lo, hi = piece
+    into: dict[int, list[int]] = {}
+    for n, h in enumerate(heads):
+        deps = ready(n, j, lo, hi)
+        into.setdefault(plane.parent[h], []).append(
+            st.add(h, plane.parent[h], "x", lo, hi, st.cn, "sum", deps)
+        )
+    for sw in plane.order[:-1]:
+        up = plane.parent[sw]
+        into.setdefault(up, []).append(st.add(sw, up, st.cn, lo, hi, st.cn, "sum", into[sw]))
+    return st.add(plane.root, heads, st.cn, lo, hi, "x", "copy", into[plane.root])
+
+
+def _up_chain(st: _Stages, chains: list[list[int]], n: int, j: int, lo: int, hi: int) -> list[int]:
+    """Node ``n``'s piece ``[lo, hi)`` of slice ``j`` summed up its chain to the head;
+    returns the last send."""
+    prev: list[int] = []
+    for a, b in pairwise(chains[n]):
+        prev = [st.add(a, b, "x", lo, hi, "x", "sum", prev, f"up{j}")]
+    return prev
 
 
 @builder("collnet-chain")
@@ -389,19 +415,7 @@ def allreduce_collnet_chain(req: BuildRequest) -> Schedule:
         heads = [node[j] for node in lay.nodes]
         plane = rails[j][m % len(rails[j])]
         chains = [[node[(j + 1 + i) % L] for i in range(L)] for node in lay.nodes]
-        into: dict[int, list[int]] = {}
-        for chain in chains:  # up the chain to the head, then into the fabric
-            prev: list[int] = []
-            for a, b in pairwise(chain):
-                prev = [st.add(a, b, "x", lo, hi, "x", "sum", prev, f"up{j}")]
-            h = chain[-1]
-            into.setdefault(plane.parent[h], []).append(
-                st.add(h, plane.parent[h], "x", lo, hi, st.cn, "sum", prev)
-            )
-        for sw in plane.order[:-1]:
-            up = plane.parent[sw]
-            into.setdefault(up, []).append(st.add(sw, up, st.cn, lo, hi, st.cn, "sum", into[sw]))
-        down = [st.add(plane.root, heads, st.cn, lo, hi, "x", "copy", into[plane.root])]
+        down = [_sharp(st, plane, heads, (j, lo, hi), partial(_up_chain, st, chains))]
         for chain in chains:  # the head's result back down the chain
             prev = down
             for a, b in pairwise(chain[::-1]):
