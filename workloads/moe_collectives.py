@@ -124,7 +124,7 @@ def innetwork_combine_schedule(
     ConfigError
         Naming ``combine`` if a switch of an aggregation tree cannot reduce.
     """
-    from collectives.innetwork import CHUNKS_PER_PLANE, aggregation_planes, reduce_up
+    from collectives.innetwork import CHUNKS_PER_PLANE, reduce_up
 
     ranks = tuple(c for g in groups for c in g)
     s = Schedule(op="alltoall", algo="innetwork", ranks=ranks, count=hidden, itemsize=itemsize)
@@ -142,10 +142,7 @@ def innetwork_combine_schedule(
                     at += n
                     continue
                 if contrib not in planes_of:
-                    try:
-                        planes_of[contrib] = aggregation_planes(graph, contrib)
-                    except ConfigError as exc:
-                        raise ConfigError(f"combine: innetwork cannot run here; {exc}") from None
+                    planes_of[contrib] = _combine_planes(graph, contrib)
                 planes = planes_of[contrib]
                 acc = f"acc{dst}.{k}"
                 bounds = chunk_bounds(n, CHUNKS_PER_PLANE * len(planes))
@@ -161,6 +158,17 @@ def innetwork_combine_schedule(
                     last[key] = s.add(pl.root, dst, acc, lo, hi, "recv", at + lo, deps=deps)
                 at += n
     return s
+
+
+def _combine_planes(graph: nx.Graph, contrib: tuple[int, ...]) -> Any:
+    """The aggregation planes of ``contrib`` (:func:`collectives.innetwork.
+    aggregation_planes`), refused as a ``combine`` error where the switches cannot reduce."""
+    from collectives.innetwork import aggregation_planes
+
+    try:
+        return aggregation_planes(graph, contrib)
+    except ConfigError as exc:
+        raise ConfigError(f"combine: innetwork cannot run here; {exc}") from None
 
 
 def _wire(m: TransformerModel, which: str) -> tuple[int, int]:
