@@ -28,21 +28,13 @@ def test_nvls_tree_computes_the_allreduce(G, chunks):
         check(s, random_inputs(s, 5))
 
 
+@pytest.mark.parametrize("algo", ["collnet", "collnet-chain"])
 @pytest.mark.parametrize("G", [H32, H52, DIRECT], ids=["3x2", "5x2", "no-nvls"])
 @pytest.mark.parametrize("chunks", [None, 2])
-def test_collnet_computes_the_allreduce(G, chunks):
+def test_collnet_computes_the_allreduce(algo, G, chunks):
     p = G.graph["chips"]
     for count in (41, 64):
-        s = build("allreduce", "collnet", range(p), count, graph=G, chunks=chunks)
-        check(s, random_inputs(s, 5))
-
-
-@pytest.mark.parametrize("G", [H32, H52, DIRECT], ids=["3x2", "5x2", "no-nvls"])
-@pytest.mark.parametrize("chunks", [None, 2])
-def test_collnet_chain_computes_the_allreduce(G, chunks):
-    p = G.graph["chips"]
-    for count in (41, 64):
-        s = build("allreduce", "collnet-chain", range(p), count, graph=G, chunks=chunks)
+        s = build("allreduce", algo, range(p), count, graph=G, chunks=chunks)
         check(s, random_inputs(s, 5))
 
 
