@@ -66,6 +66,7 @@ References
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -272,6 +273,8 @@ def _value(key: str, val: str) -> Any:
         x = float(val)
     except ValueError:
         raise ConfigError(f"{what}: expected a number, got {val!r}") from None
+    if not math.isfinite(x):
+        raise ConfigError(f"{what}: must be a finite number, got {val!r}")
     if key in ("nic_efficiency", "nvlink_efficiency") and not 0.0 < x <= 1.0:
         raise ConfigError(f"{what}: must be in (0, 1], got {val!r}")
     if key == "msg_rate" and x <= 0:
