@@ -149,11 +149,20 @@ def _open_checked(path: Path):
         )
     if fmt not in READ_FORMATS:
         f.close()
-        raise ResultsError(
-            f"results: {str(path)!r} was not written by netsim (format attribute {fmt!r}, "
-            f"expected one of {', '.join(READ_FORMATS)})"
-        )
+        raise ResultsError(_format_refused(path, fmt))
     return f
+
+
+def _format_refused(path: Path, fmt: Any) -> str:
+    """The one line that refuses a file of format ``fmt`` (not one of :data:`READ_FORMATS`)."""
+    if isinstance(fmt, np.generic):
+        fmt = fmt.item()
+    reads = f"this netsim reads {', '.join(READ_FORMATS)}"
+    if isinstance(fmt, str) and fmt.startswith("netsim-results/"):
+        return (
+            f"results: {str(path)!r} has format {fmt!r} (another netsim version wrote it); {reads}"
+        )
+    return f"results: {str(path)!r} was not written by netsim (format attribute {fmt!r}; {reads})"
 
 
 def check_results_file(path: str | os.PathLike[str]) -> str:
