@@ -125,6 +125,4 @@ def auto_algorithm(
     if opts and ("channels" in opts or "pxn" in opts):
         only = {a for o, a in CHANNELED if o == op}
     protocols = None if protocol == "auto" else {protocol}
-    return choose(
-        op, graph, ranks, nbytes, algorithms_for(op)[0], only=only, protocols=protocols
-    )
+    return choose(op, graph, ranks, nbytes, algorithms_for(op)[0], only=only, protocols=protocols)

@@ -188,8 +188,7 @@ def _tuned(
     times = {
         k: t
         for k, t in nccl_times(sy, nbytes, op).items()
-        if NCCL_TO_NETSIM[k.split("/")[0]] == algo
-        and requested in ("auto", k.split("/")[1])
+        if NCCL_TO_NETSIM[k.split("/")[0]] == algo and requested in ("auto", k.split("/")[1])
     }
     if not times:
         if requested != "auto":
