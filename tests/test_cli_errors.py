@@ -97,12 +97,32 @@ CASES = [
         ["topo", "nvswitch:merge_switches=2"],
         ["merge_switches", "true or false", "'2'"],
     ),
-    ("gb200-nodes-0", ["topo", "gb200-superpod:nodes=0"], ["nodes", ">= 1", "0"]),
-    ("gb200-nodes-text", ["topo", "gb200-superpod:nodes=many"], ["nodes", "integer", "'many'"]),
-    ("gb200-nodes-huge", ["topo", "gb200-superpod:nodes=100000000"], ["nodes", "MAX_CHIPS"]),
-    ("gb200-rails", ["topo", "gb200-superpod:rails_per_leaf=5"], ["rails_per_leaf", "gpus=72"]),
-    ("nvl72x2-nodes-neg", ["topo", "nvl72-superpod-2:nodes=-3"], ["nodes", ">= 1", "-3"]),
-    ("nvl72x2-nodes-text", ["topo", "nvl72-superpod-2:nodes=1.5"], ["nodes", "integer", "'1.5'"]),
+    ("gb200-nodes-0", ["topo", "gb200-superpod:nodes=0"], ["gb200-superpod: nodes:", ">= 1", "0"]),
+    (
+        "gb200-nodes-text",
+        ["topo", "gb200-superpod:nodes=many"],
+        ["gb200-superpod: nodes:", "integer", "'many'"],
+    ),
+    (
+        "gb200-nodes-huge",
+        ["topo", "gb200-superpod:nodes=100000000"],
+        ["gb200-superpod: nodes", "MAX_CHIPS"],
+    ),
+    (
+        "gb200-rails",
+        ["topo", "gb200-superpod:rails_per_leaf=5"],
+        ["gb200-superpod: rails_per_leaf:", "gpus=72"],
+    ),
+    (
+        "nvl72x2-nodes-neg",
+        ["topo", "nvl72-superpod-2:nodes=-3"],
+        ["nvl72-superpod-2: nodes:", ">= 1", "-3"],
+    ),
+    (
+        "nvl72x2-nodes-text",
+        ["topo", "nvl72-superpod-2:nodes=1.5"],
+        ["nvl72-superpod-2: nodes:", "integer", "'1.5'"],
+    ),
     ("nvl72x2-merge", ["topo", "nvl72-superpod-2:merge_switches=x"], ["merge_switches", "'x'"]),
     (
         "deepep-nvlink-0",

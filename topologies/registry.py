@@ -344,7 +344,8 @@ def build(spec: str | Mapping[str, Any]) -> nx.Graph:
     Raises
     ------
     ConfigError
-        See :func:`parse_spec`; errors of the generator are prefixed with the family.
+        See :func:`parse_spec`; errors of the generator are prefixed with the preset name
+        the spec starts with, else the family.
 
     Examples
     --------
@@ -357,15 +358,23 @@ def build(spec: str | Mapping[str, Any]) -> nx.Graph:
     try:
         G = func(**_grouped(family, params))
     except ConfigError as exc:
-        msg = str(exc)
-        raise ConfigError(msg if msg.startswith(f"{family}") else f"{family}: {msg}") from None
+        # named as the spec names it: a preset's name, else the family
+        where = _resolve(_head(spec))[2] or family
+        raise ConfigError(f"{where}: {str(exc).removeprefix(f'{family}: ')}") from None
     if isinstance(spec, str):
         G.graph["name"] = spec.strip()
     else:
         rest = {k: v for k, v in spec.items() if k not in ("family", "preset")}
-        head = str(spec.get("family") or spec.get("preset"))
+        head = _head(spec)
         G.graph["name"] = spec_string(head, rest) if rest else head
     return G
+
+
+def _head(spec: str | Mapping[str, Any]) -> str:
+    """The family or preset name a (parsed, valid) spec starts with."""
+    if isinstance(spec, str):
+        return spec.strip().partition(":")[0].strip()
+    return str(spec.get("family") or spec.get("preset"))
 
 
 # --------------------------------------------------------------------------- formatting
