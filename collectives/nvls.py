@@ -251,9 +251,10 @@ def _setup(
     itemsize = require_int("itemsize", itemsize, min=1)
     lay = layout(ranks, graph)
     if lay is None or len(lay.nodes) < 2:
+        got = "chips without 'node'" if lay is None else f"{len(ranks)} ranks on one node"
         raise ConfigError(
             f"ranks: {algo} runs across two or more nodes (chips with 'node'); inside one "
-            f"NVLink domain use nvls"
+            f"NVLink domain use nvls, got {got}"
         )
     if chunks is None:
         by_size = -(-count * itemsize // (lay.local * piece_bytes(graph, ranks)))

@@ -74,6 +74,16 @@ CASES = [
         [*COLL[:3], "--sizes", "1KiB,1MiB", "--algo", "ring,direct", "--protocol", "LL", *A],
         ["protocol", "direct allreduce", "'LL'"],
     ),
+    (
+        "collnet-chain-one-node",
+        [*SHARP, "--algo", "collnet-chain", "--ranks", "0-7", *A],
+        ["ranks", "two or more nodes", "got 8 ranks on one node"],
+    ),
+    (
+        "nvls-tree-no-nodes",
+        [*COLL, "--algo", "nvls-tree"],
+        ["ranks", "two or more nodes", "got chips without 'node'"],
+    ),
     ("nic-link", ["topo", "hierarchical:nodes=2,nic_link=roce"], ["nic_link", "one of", "'roce'"]),
     ("rails-0", ["topo", "hierarchical:nodes=2,rails_per_leaf=0"], ["rails_per_leaf", "[1, 32]"]),
     ("rails-neg", ["topo", "hierarchical:nodes=2,rails_per_leaf=-2"], ["rails_per_leaf", "-2"]),
