@@ -107,6 +107,11 @@ CASES = [
         ["topo", "nvswitch:merge_switches=2"],
         ["merge_switches", "true or false", "'2'"],
     ),
+    (
+        "merge-asymmetric-preset",
+        ["topo", "dgx-h100:merge_switches=true"],
+        ["dgx-h100: merge_switches:", "symmetric", "[5, 4, 4, 5] links per switch (18 over 4)"],
+    ),
     ("gb200-nodes-0", ["topo", "gb200-superpod:nodes=0"], ["gb200-superpod: nodes:", ">= 1", "0"]),
     (
         "gb200-nodes-text",

@@ -202,7 +202,8 @@ def merged_switch(
     if len(set(split)) != 1:
         raise ConfigError(
             "merge_switches: needs the same number of links from every GPU to every switch "
-            f"(symmetric switch chips), got {split}"
+            f"(symmetric switch chips; links_per_gpu a multiple of switches), got {split} "
+            f"links per switch ({sum(split)} over {len(split)})"
         )
     attrs = dict(switch_attrs or {})
     engine = REDUCTION_ENGINES.get(str(link.link))
