@@ -196,8 +196,9 @@ def aggregation_planes(graph: nx.Graph, ranks: Sequence[int]) -> list[Plane]:
         for s in (pl.root, *pl.order):
             if not graph.nodes[s].get("reduction"):
                 raise ConfigError(
-                    f"graph: switch {s} on the aggregation tree rooted at {pl.root} cannot "
-                    f"reduce in-network (reduction=False)"
+                    f"graph: switch {s} on the aggregation tree rooted at {pl.root} of "
+                    f"{_name(graph)} cannot reduce in-network, got reduction=False (the "
+                    f"topology's reduction parameters enable it, e.g. fabric_reduction=true)"
                 )
     return planes
 

@@ -84,6 +84,11 @@ CASES = [
         [*COLL, "--algo", "nvls-tree"],
         ["ranks", "two or more nodes", "got chips without 'node'"],
     ),
+    (
+        "collnet-without-sharp",
+        [*TWO_NODES, "--algo", "collnet"],
+        ["cannot reduce in-network", "got reduction=False", "fabric_reduction=true"],
+    ),
     ("nic-link", ["topo", "hierarchical:nodes=2,nic_link=roce"], ["nic_link", "one of", "'roce'"]),
     ("rails-0", ["topo", "hierarchical:nodes=2,rails_per_leaf=0"], ["rails_per_leaf", "[1, 32]"]),
     ("rails-neg", ["topo", "hierarchical:nodes=2,rails_per_leaf=-2"], ["rails_per_leaf", "-2"]),
