@@ -153,6 +153,31 @@ def test_nvlink_table_ep16_within_25_percent_and_the_named_misses():
     assert c8 / NVLINK[8][1] == pytest.approx(1.0, abs=0.25)
 
 
+def test_issue_target_row_ep32_on_four_dgx_h100_packet_engine():
+    """The row of the issue that asked for this model, as its users run it: DeepSeek-V3,
+    EP32 over 4 DGX H100 (``hierarchical:nodes=4``), 4,096 tokens, low-latency dispatch, the
+    packet engine and expected routes (the CLI's defaults). Published: DeepEP's NVLink + RDMA
+    EP32 row, 155 / 273 us (``docs/legacy.md``, H800). Dispatch and combine each within 25%
+    (0.80 / 0.88); the combine/dispatch ratio stays at the byte ratio (7168 x 2 B against
+    7168 + 56 x 4 + 16 B = 1.935) plus the kernels' costs, above the measured 1.76 and the
+    issue's 1.7-1.9: the named miss of docs/validation.md (the June dispatch excess)."""
+    r = decode(
+        "deepseek-v3",
+        "h100",
+        "hierarchical:nodes=4",
+        ep=32,
+        batch=4096,
+        context=1024,
+        dispatch="low-latency",
+    ).to_dict()
+    d, c = _times(r)
+    assert d / 155e-6 == pytest.approx(1.0, abs=0.25)
+    assert c / 273e-6 == pytest.approx(1.0, abs=0.25)
+    byte_ratio = (7168 * 2) / (7168 + 56 * 4 + 16)
+    assert c / d == pytest.approx(byte_ratio, rel=0.02)
+    assert c / d > 1.9  # the miss: held so that the page is updated when it closes
+
+
 def test_deepeps_288_experts_move_netsim_by_under_2_percent():
     """DeepEP's benchmark routes over 288 experts (``num_experts = 288``,
     tests/test_low_latency.py since ebfe47e), netsim's rows over DeepSeek-V3's 256: every
