@@ -354,12 +354,18 @@ def _from_spec(spec: str) -> Chip:
     c = chip(preset.strip())
     keys = [*_SPEC_FIELDS, *(f"<tier>.{k}" for k in _TIER_SPEC), "peak.<dtype>"]
     sources = dict(c.sources)
+    seen: dict[str, str] = {}
     for item in overrides.split(","):
         key, eq, value = (x.strip() for x in item.partition("="))
         if not eq or not key or not value:
             raise ConfigError(f"chip: overrides are key=value, got {item.strip()!r} in {spec!r}")
-        key = SPEC_ALIASES.get(key, key)
+        given, key = key, SPEC_ALIASES.get(key, key)
         what = f"chip {key}"
+        if key in seen:
+            raise ConfigError(
+                f"{what}: must be given once, got {seen[key]}= and {given}= in {spec!r}"
+            )
+        seen[key] = given
         head, dot, attr = key.partition(".")
         source = {"peak": "peak_flops", "idle_power": "power", "peak_power": "power"}.get(head, key)
         sources[f"tiers.{head}" if head in TIER_NAMES else source] = f"overridden: {spec.strip()}"
