@@ -9,6 +9,7 @@ traceback, nothing on stdout and no output file.
 from __future__ import annotations
 
 import h5py
+import numpy as np
 import pytest
 
 from netsim.app.cli import main
@@ -239,6 +240,9 @@ def _probe_file(path, fmt) -> bytes:
         ("netsim-results/3", ["format", "'netsim-results/3'", "another netsim version"]),
         ("garbage", ["format", "not written by netsim", "'garbage'"]),
         (7, ["format", "not written by netsim", "attribute 7;"]),
+        (np.bytes_(b"\xff\xfe"), ["not written by netsim", "attribute '\ufffd\ufffd'"]),
+        (np.void(b"\xff\xfe"), ["not written by netsim", "attribute '\ufffd\ufffd'"]),
+        (np.array([1, 2]), ["not written by netsim", "attribute 'array([1, 2])'"]),
     ],
 )
 def test_results_of_an_unread_format_are_refused_and_left_alone(fmt, words, tmp_path, capsys):

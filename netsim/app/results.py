@@ -138,9 +138,7 @@ def _open_checked(path: Path):
         raise ResultsError(
             f"results: {str(path)!r} is not a readable HDF5 file (corrupted or foreign: {exc})"
         ) from None
-    fmt = f.attrs.get("format")
-    if isinstance(fmt, bytes):
-        fmt = fmt.decode()
+    fmt = _format_of(f)
     if fmt in READ_FORMATS and "records" not in f:
         f.close()
         raise ResultsError(
@@ -153,10 +151,22 @@ def _open_checked(path: Path):
     return f
 
 
-def _format_refused(path: Path, fmt: Any) -> str:
-    """The one line that refuses a file of format ``fmt`` (not one of :data:`READ_FORMATS`)."""
+def _format_of(f: Any) -> Any:
+    """The open file's format attribute: text, a Python number, None if absent, or the
+    repr of whatever else a foreign file holds there (an array, a compound value)."""
+    try:
+        fmt = f.attrs.get("format")
+    except (OSError, TypeError, ValueError) as exc:  # a type h5py cannot read
+        return f"<unreadable: {exc}>"
     if isinstance(fmt, np.generic):
         fmt = fmt.item()
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode("utf-8", "replace")
+    return fmt if fmt is None or isinstance(fmt, str | int | float) else repr(fmt)
+
+
+def _format_refused(path: Path, fmt: Any) -> str:
+    """The one line that refuses a file of format ``fmt`` (not one of :data:`READ_FORMATS`)."""
     reads = f"this netsim reads {', '.join(READ_FORMATS)}"
     if isinstance(fmt, str) and fmt.startswith("netsim-results/"):
         return (
