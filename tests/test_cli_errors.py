@@ -271,3 +271,32 @@ def test_sweep_spec_with_a_misspelled_new_option_is_refused_before_running(tmp_p
     line = _one_line(*_cli(["sweep", str(spec), "--out", str(tmp_path / "r.h5")], capsys))
     assert "protocl" in line and "did you mean protocol" in line and "'LL'" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("attr", "value"),
+    [
+        ("spec", np.bytes_(b"\xff\xfe")),
+        ("started", np.bytes_(b"\xff\xfe")),
+        ("previous_specs", "not json"),
+        ("previous_specs", '{"a": 1}'),
+    ],
+)
+def test_results_with_a_corrupted_attribute_are_refused_and_left_alone(
+    attr, value, tmp_path, capsys
+):
+    path = tmp_path / "r.h5"
+    _probe_file(path, "netsim-results/2")
+    with h5py.File(path, "a") as f:
+        f.attrs[attr] = value
+    before = path.read_bytes()
+    spec = tmp_path / "s.yaml"
+    spec.write_text("kind: probe\nsweep:\n  x: [0, 1]\n")
+    argvs = [["sweep", str(spec), "--out", str(path), "--workers", "1", "--append"]]
+    if attr != "previous_specs":  # read only by a writer
+        argvs.append(["plot", str(path), "--x", "x", "--y", "u", "--out", str(tmp_path / "f.png")])
+    for argv in argvs:
+        line = _one_line(*_cli(argv, capsys))
+        assert f"corrupted attribute '{attr}'" in line, line
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5", "s.yaml"]

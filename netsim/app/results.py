@@ -185,21 +185,33 @@ def check_results_file(path: str | os.PathLike[str]) -> str:
         The spec (YAML text) the file records, ``""`` if none.
     """
     with _open_checked(Path(path)) as f:
-        spec = f.attrs.get("spec", "")
-    return spec.decode() if isinstance(spec, bytes) else str(spec)
+        return str(_attrs(f, Path(path)).get("spec", ""))
+
+
+def _attrs(f: Any, path: Path) -> dict[str, Any]:
+    """The open file's attributes, text decoded and numpy scalars as Python values."""
+    out = {}
+    for k in f.attrs:
+        try:
+            v = f.attrs[k]
+            out[k] = v.decode() if isinstance(v, bytes) else v
+        except (UnicodeDecodeError, OSError, TypeError) as exc:
+            raise ResultsError(
+                f"results: {str(path)!r} has a corrupted attribute {k!r} ({exc})"
+            ) from None
+        if isinstance(out[k], np.generic):
+            out[k] = out[k].item()
+    return out
 
 
 def _read_file(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     with _open_checked(path) as f:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        attrs = _attrs(f, path)
         try:
             texts = f["records"].asstr()[()]
             recs = [_check_record(json.loads(t), str(path)) for t in texts]
         except (json.JSONDecodeError, TypeError, ValueError, OSError) as exc:
             raise ResultsError(f"results: {str(path)!r} has corrupted records ({exc})") from None
-    for k, v in attrs.items():
-        if isinstance(v, np.generic):
-            attrs[k] = v.item()
     return attrs, recs
 
 
@@ -447,6 +459,20 @@ def _write_file(path: Path, attrs: Mapping[str, Any], records: Sequence[Mapping]
     _fsync_dir(path)
 
 
+def _previous_specs(attrs: Mapping[str, Any], path: Path) -> list[str]:
+    """The specs of earlier runs appended to the file (its ``previous_specs``)."""
+    try:
+        history = json.loads(str(attrs.get("previous_specs") or "[]"))
+    except json.JSONDecodeError:
+        history = None
+    if not isinstance(history, list):
+        raise ResultsError(
+            f"results: {str(path)!r} has a corrupted attribute 'previous_specs' (must be a "
+            f"JSON list of specs, got {str(attrs.get('previous_specs'))[:80]!r})"
+        )
+    return history
+
+
 class ResultsWriter:
     """The driver's writer: journal every record at once, rewrite the HDF5 file atomically.
 
@@ -475,6 +501,7 @@ class ResultsWriter:
         old: list[dict[str, Any]] = []
         if self.path.exists():
             attrs, old = _read_file(self.path)
+        history = _previous_specs(attrs, self.path)
         self._journal = open(self._journal_path, "ab")  # noqa: SIM115 (closed in close())
         try:
             fcntl.flock(self._journal.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -487,7 +514,6 @@ class ResultsWriter:
         merged = _merge(old, _read_journal(self._journal_path))
         self._records = _as_current(attrs.get("format"), merged)
         old_spec = str(attrs.get("spec", ""))
-        history = json.loads(str(attrs.get("previous_specs") or "[]"))
         if spec_text and old_spec and old_spec != spec_text:
             history.append(old_spec)  # an appended study: keep the spec of every run
         self.attrs = {
