@@ -8,6 +8,8 @@ traceback, nothing on stdout and no output file.
 
 from __future__ import annotations
 
+import re
+
 import h5py
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from netsim.app.cli import main
 from netsim.app.results import ResultsWriter
 from netsim.core.errors import ConfigError
-from workloads.moe_kernels import parse_moe_kernels
+from workloads.moe_kernels import KernelModel, parse_moe_kernels
 
 A = ("--backend", "analytical")
 COLL = ["collective", "--topo", "dgx-h100", "--size", "1MiB", *A]
@@ -162,12 +164,12 @@ CASES = [
     (
         "deepep-nvlink-0",
         [*DECODE, "deepep:nvlink_efficiency=0"],
-        ["nvlink_efficiency", "(0, 1]", "'0'"],
+        ["nvlink_efficiency", "(0, 1]", "got 0.0"],
     ),
     (
         "deepep-nvlink-above-1",
         [*DECODE, "deepep:nvlink_efficiency=1.5"],
-        ["nvlink_efficiency", "(0, 1]", "'1.5'"],
+        ["nvlink_efficiency", "(0, 1]", "got 1.5"],
     ),
     (
         "deepep-nvlink-text",
@@ -179,9 +181,23 @@ CASES = [
         [*DECODE, "deepep:nvlink_eficiency=0.5"],
         ["mechanisms are", "nvlink_efficiency", "'nvlink_eficiency=0.5'"],
     ),
-    ("deepep-msg-rate-nan", [*DECODE, "deepep:msg_rate=nan"], ["msg_rate", "finite", "'nan'"]),
-    ("deepep-msg-rate-inf", [*DECODE, "deepep:msg_rate=inf"], ["msg_rate", "finite", "'inf'"]),
+    ("deepep-msg-rate-nan", [*DECODE, "deepep:msg_rate=nan"], ["msg_rate", "finite", "got nan"]),
+    ("deepep-msg-rate-inf", [*DECODE, "deepep:msg_rate=inf"], ["msg_rate", "finite", "got inf"]),
 ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({}, "msg_rate: must be a finite number > 0, got 0.0"),  # no ZeroDivisionError later
+        ({"msg_rate": 1e6, "nvlink_efficiency": 0.0}, "nvlink_efficiency: must be in (0, 1]"),
+        ({"msg_rate": 1e6, "header_bytes": 2.5}, "header_bytes: must be an integer >= 0"),
+    ],
+)
+def test_kernel_model_built_directly_checks_its_mechanisms(fields, words):
+    with pytest.raises(ConfigError, match=re.escape(f"moe_kernels.{words}")):
+        KernelModel("deepep", **fields)
+    assert not KernelModel("none").active  # 'none' charges nothing: nothing to check
 
 
 def _one_line(code: int, out: str, err: str) -> str:
@@ -219,7 +235,7 @@ def test_plot_file_is_not_written_when_the_protocol_is_refused(tmp_path, capsys)
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 @pytest.mark.parametrize("key", ["nic_efficiency", "nvlink_efficiency", "msg_rate"])
 def test_deepep_mechanisms_refuse_non_finite_numbers(key, value):
-    with pytest.raises(ConfigError, match=f"moe_kernels.{key}: .*got '{value}'"):
+    with pytest.raises(ConfigError, match=f"moe_kernels.{key}: .*got {value}$"):
         parse_moe_kernels(f"deepep:{key}={value}", default="none", hbm=3.35e12)
 
 

@@ -147,6 +147,21 @@ class KernelModel:
     hbm: float | None = None
     given: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Refuse a mechanism outside its range (one line: ``moe_kernels.KEY: ...``)."""
+        if not self.active:
+            return
+        rules = {
+            "nic_efficiency": ("must be in (0, 1]", lambda x: 0.0 < x <= 1.0),
+            "nvlink_efficiency": ("must be in (0, 1]", lambda x: 0.0 < x <= 1.0),
+            "msg_rate": ("must be a finite number > 0", lambda x: 0.0 < x < math.inf),
+            "header_bytes": ("must be an integer >= 0", lambda x: isinstance(x, int) and x >= 0),
+        }
+        for key, (rule, ok) in rules.items():
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
+                raise ConfigError(f"moe_kernels.{key}: {rule}, got {value!r}")
+
     @property
     def active(self) -> bool:
         """Whether any kernel cost is charged."""
@@ -273,17 +288,9 @@ def _value(key: str, val: str) -> Any:
         x = float(val)
     except ValueError:
         raise ConfigError(f"{what}: expected a number, got {val!r}") from None
-    if not math.isfinite(x):
-        raise ConfigError(f"{what}: must be a finite number, got {val!r}")
-    if key in ("nic_efficiency", "nvlink_efficiency") and not 0.0 < x <= 1.0:
-        raise ConfigError(f"{what}: must be in (0, 1], got {val!r}")
-    if key == "msg_rate" and x <= 0:
-        raise ConfigError(f"{what}: must be > 0, got {val!r}")
-    if key == "header_bytes":
-        if x < 0 or not x.is_integer():
-            raise ConfigError(f"{what}: must be an integer >= 0, got {val!r}")
+    if key == "header_bytes" and x.is_integer():
         return int(x)
-    return x
+    return x  # ranges: KernelModel's
 
 
 def kernel_cost_model(km: KernelModel, links: list[str]) -> CostModel:
