@@ -89,7 +89,7 @@ import networkx as nx
 from collectives._common import BuildRequest, builder
 from collectives.channels import Layout, layout
 from collectives.innetwork import Plane, aggregation_planes, allreduce_innetwork
-from collectives.schedule import Schedule, chunk_bounds
+from collectives.schedule import Schedule, Window, chunk_bounds
 from collectives.tree import depths, dtree_parents
 from collectives.tuner import system
 from netsim.core.errors import ConfigError
@@ -99,7 +99,6 @@ __all__ = [
     "DEFAULT_NVLS_CHUNKS",
     "MAX_NVLS_CHUNKS",
     "MAX_NVLS_PIECES",
-    "NCCL_STEPS",
     "allreduce_collnet",
     "allreduce_collnet_chain",
     "allreduce_nvls",
@@ -116,13 +115,6 @@ DEFAULT_NVLS_CHUNKS = 4
 MAX_NVLS_CHUNKS = 64
 #: ... and this many over all slices (an NVL72 rack's 72 slices: 16 each).
 MAX_NVLS_PIECES = 1152
-
-
-#: Pieces one connection of an inter-node pass has in flight: NCCL's ``NCCL_STEPS`` (8,
-#: ``src/include/device.h``), the slots of a connection's buffer. A piece waits for the
-#: arrival of the piece ``NCCL_STEPS`` before it on its connection, not the one just before
-#: (stop-and-wait would serialise the per-step latency NCCL overlaps).
-NCCL_STEPS = 8
 
 
 def piece_bytes(graph: Any, ranks: Sequence[int]) -> int:
@@ -169,8 +161,8 @@ class _Stages:
 
     def __init__(self, s: Schedule, graph: nx.Graph, lay: Layout, need_switch: bool) -> None:
         self.s, self.lay = s, lay
-        self.last: dict[Any, int] = {}
-        self.window: dict[Any, list[int]] = {}
+        # A stage's pieces follow one another; a connection keeps NCCL_STEPS in flight.
+        self.fifo, self.window = Window(1), Window()
         self.sw = [node_switches(graph, node) for node in lay.nodes]
         if need_switch and not all(self.sw):
             raise ConfigError(
@@ -185,17 +177,11 @@ class _Stages:
 
     def add(self, src: int, dsts: Any, sbuf: str, lo: int, hi: int, dbuf: str, op: str,
             deps: list[int | None], stage: str | int = "") -> int:  # fmt: skip
-        # FIFO per (sender, receivers, stage): a stage's pieces follow one another; an
-        # inter-node pass's stage is its connection label, whose pieces keep a window.
+        # Per (sender, receivers, stage); an inter-node pass's stage is its connection label.
         key = (src, dsts if isinstance(dsts, int) else tuple(dsts), dbuf, stage)
-        if isinstance(stage, int):  # a connection: up to NCCL_STEPS pieces in flight
-            window = self.window.setdefault(key, [])
-            prev = window[-NCCL_STEPS] if len(window) >= NCCL_STEPS else None
-            i = self.s.add(src, dsts, sbuf, lo, hi, dbuf, lo, op=op, deps=[*deps, prev])
-            window.append(i)
-            return i
-        i = self.s.add(src, dsts, sbuf, lo, hi, dbuf, lo, op=op, deps=[*deps, self.last.get(key)])
-        self.last[key] = i
+        queue = self.window if isinstance(stage, int) else self.fifo
+        i = self.s.add(src, dsts, sbuf, lo, hi, dbuf, lo, op=op, deps=[*deps, queue.wait(key)])
+        queue.sent(key, i)
         return i
 
     def stripes(self, n: int, lo: int, hi: int) -> list[tuple[int, int, int]]:

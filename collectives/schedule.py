@@ -40,7 +40,8 @@ space on a rank) starts as zeros; declare its length in ``Schedule.buffers``.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -49,9 +50,11 @@ import numpy as np
 from netsim.core.errors import ConfigError
 
 __all__ = [
+    "NCCL_STEPS",
     "OPS",
     "Schedule",
     "Transfer",
+    "Window",
     "apply_transfer",
     "chunk_bounds",
     "execute",
@@ -68,6 +71,43 @@ _new_tuple = tuple.__new__
 
 #: The collective operations a schedule can implement.
 OPS = ("allreduce", "reduce_scatter", "allgather", "broadcast", "reduce", "alltoall", "sendrecv")
+
+#: Pieces one inter-node connection has in flight: NCCL's ``NCCL_STEPS`` (8,
+#: ``src/include/device.h``), the slots of a connection's buffer. A piece waits for the
+#: arrival of the piece ``NCCL_STEPS`` before it on its connection, not the one just before
+#: (stop-and-wait would serialise the per-step latency NCCL overlaps).
+NCCL_STEPS = 8
+
+
+class Window:
+    """The pieces each connection has in flight: a piece sent on connection ``key`` waits
+    for the arrival of the piece ``steps`` before it there (``steps=1``: a FIFO in which each
+    piece waits for the previous one, stop-and-wait).
+
+    Parameters
+    ----------
+    steps : int
+        Pieces in flight per connection (default :data:`NCCL_STEPS`).
+    """
+
+    def __init__(self, steps: int = NCCL_STEPS) -> None:
+        if not isinstance(steps, int) or steps < 1:
+            raise ConfigError(f"steps: must be an integer >= 1, got {steps!r}")
+        self.steps = steps
+        self._sent: dict[Hashable, deque[int]] = {}
+
+    def wait(self, key: Hashable) -> int | None:
+        """The transfer a new piece on connection ``key`` waits for (None while fewer than
+        ``steps`` pieces were sent there)."""
+        sent = self._sent.get(key)
+        return sent[0] if sent is not None and len(sent) == self.steps else None
+
+    def sent(self, key: Hashable, i: int) -> None:
+        """Record transfer ``i`` as the newest piece on connection ``key``."""
+        sent = self._sent.get(key)
+        if sent is None:
+            sent = self._sent[key] = deque(maxlen=self.steps)
+        sent.append(i)
 
 
 class Transfer(NamedTuple):

@@ -9,8 +9,10 @@ Double binary tree (``allreduce`` ``tree``)
     2.4 [2]_ [3]_. Each tree carries half of the data, split into ``chunks`` chunks that are
     reduced up (op ``"sum"`` into the parent's ``x``) and broadcast down (op ``"copy"``)
     in a pipeline: a chunk moves on as soon as it is complete, and successive chunks on the
-    same tree edge follow one another (a chunk waits for the previous one on that edge, the
-    FIFO of a NCCL channel). Depth is ``ceil(log2 p)``, so latency grows as ``log p``
+    same tree edge follow one another (a chunk waits for the previous one on that edge:
+    stop-and-wait, a :class:`collectives.schedule.Window` of one; NCCL keeps
+    ``NCCL_STEPS`` in flight, which at these chunks misses ``2xh20-auto-1MiB``, see
+    docs/validation.md). Depth is ``ceil(log2 p)``, so latency grows as ``log p``
     instead of the ring's ``p``.
 
 Binomial trees (``broadcast`` / ``reduce`` ``tree``)
@@ -37,7 +39,7 @@ from typing import Any
 
 from collectives._common import BuildRequest, builder, check_ranks
 from collectives.channels import layout, resolve_channels
-from collectives.schedule import Schedule, chunk_bounds
+from collectives.schedule import Schedule, Window, chunk_bounds
 from netsim.core.errors import ConfigError
 from netsim.core.validate import require_int
 
@@ -217,13 +219,14 @@ def _reduce_up(
     ranks: Sequence[int],
     parents: Sequence[int],
     bounds: Sequence[int],
-    last: dict[tuple[int, int], int],
+    fifo: Window,
     *,
     order: Sequence[int] | None = None,
     serial: bool = False,
 ) -> dict[tuple[int, int], list[int]]:
     """Reduce chunks ``bounds`` up a tree; return ``{(rank, chunk): arrivals into rank}``.
 
+    ``fifo``: the window of each edge ``(sender, receiver)``.
     ``order``: the order ranks send in (children before parents; default leaves first).
     ``serial``: a rank receives a chunk from its children one after the other, in that order.
     """
@@ -241,8 +244,8 @@ def _reduce_up(
             if serial and got.get((u, c)):
                 deps = [*deps, got[(u, c)][-1]]
             key = (ranks[r], ranks[u])
-            i = s.add(ranks[r], ranks[u], "x", lo, hi, op="sum", deps=[*deps, last.get(key)])
-            last[key] = i
+            i = s.add(ranks[r], ranks[u], "x", lo, hi, op="sum", deps=[*deps, fifo.wait(key)])
+            fifo.sent(key, i)
             got.setdefault((u, c), []).append(i)
     return got
 
@@ -253,12 +256,13 @@ def _bcast_down(
     parents: Sequence[int],
     bounds: Sequence[int],
     ready: dict[tuple[int, int], list[int]],
-    last: dict[tuple[int, int], int],
+    fifo: Window,
     *,
     serial: bool = False,
     kids: list[list[int]] | None = None,
 ) -> None:
-    """Broadcast chunks down a tree; ``ready[(root, c)]`` are the deps of the root's chunk.
+    """Broadcast chunks down a tree; ``ready[(root, c)]`` are the deps of the root's chunk
+    and ``fifo`` the window of each edge ``(sender, receiver)``.
 
     ``serial``: a rank sends a chunk to its children one after the other, in the order of
     ``kids`` (the rounds of a binomial tree); otherwise to all children at once.
@@ -275,8 +279,8 @@ def _bcast_down(
             prev = None
             for k in kids[r]:
                 key = (ranks[r], ranks[k])
-                i = s.add(ranks[r], ranks[k], "x", lo, hi, deps=[*deps, last.get(key), prev])
-                last[key] = i
+                i = s.add(ranks[r], ranks[k], "x", lo, hi, deps=[*deps, fifo.wait(key), prev])
+                fifo.sent(key, i)
                 have[k] = [i]
                 if serial:
                     prev = i
@@ -321,10 +325,10 @@ def allreduce_tree(req: BuildRequest, *, channels: int | None = None) -> Schedul
         for t, parents in enumerate(pair):
             lo, hi = part[2 * c + t], part[2 * c + t + 1]
             bounds = [lo + b for b in chunk_bounds(hi - lo, chunks)]
-            last: dict[tuple[int, int], int] = {}
+            window = Window(1)  # stop-and-wait per edge (module docstring)
             first = len(s.transfers)
-            got = _reduce_up(s, req.ranks, parents, bounds, last)
-            _bcast_down(s, req.ranks, parents, bounds, got, last)
+            got = _reduce_up(s, req.ranks, parents, bounds, window)
+            _bcast_down(s, req.ranks, parents, bounds, got, window)
             # Each channel's tree is its own connection (a route two trees share, such as
             # one tree's up and the other's down pass between two heads, is shared).
             s.connections.update(dict.fromkeys(range(first, len(s.transfers)), 1 + 2 * c + t))
@@ -341,7 +345,7 @@ def broadcast_tree(req: BuildRequest) -> Schedule:
     p, root = len(s.ranks), s.root
     # Largest subtree first: the child of the earliest round.
     kids = [sorted(k, key=lambda c: -((c - root) % p)) for k in _children(parents)]
-    _bcast_down(s, req.ranks, parents, bounds, {}, {}, serial=True, kids=kids)
+    _bcast_down(s, req.ranks, parents, bounds, {}, Window(1), serial=True, kids=kids)
     return s
 
 
@@ -358,7 +362,7 @@ def reduce_tree(req: BuildRequest) -> Schedule:
     # Relative rank v sends in the round of its lowest set bit: emit round by round.
     rel = [(r - root) % p for r in range(p)]
     order = sorted(range(p), key=lambda r: ((rel[r] & -rel[r]) or p, rel[r]))
-    _reduce_up(s, req.ranks, parents, bounds, {}, order=order, serial=True)
+    _reduce_up(s, req.ranks, parents, bounds, Window(1), order=order, serial=True)
     return s
 
 

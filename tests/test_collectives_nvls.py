@@ -8,7 +8,8 @@ import pytest
 from schedule_helpers import check
 
 from collectives import build, make_backend, run, run_collective
-from collectives.nvls import NCCL_STEPS, node_switches
+from collectives.nvls import node_switches
+from collectives.schedule import NCCL_STEPS
 from collectives.verify import random_inputs
 from netsim.core.errors import ConfigError
 from topologies.registry import build as topology
