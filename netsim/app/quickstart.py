@@ -31,10 +31,13 @@ _FABRICS = [
     "wafer:dies=4x4",  # 16-die wafer-scale mesh
 ]
 
-#: Software overheads are zeroed in the collective study so the curves compare fabrics, not
-#: communication libraries (``netsim collective`` applies the NCCL-calibrated overheads of
-#: :mod:`collectives.calibration` by default).
-_FABRIC_ONLY = {"step_overhead": 0.0, "launch_overhead": 0.0}
+#: The collective study times the hardware alone (``library="none"``: no launch or step
+#: cost, no protocol, no NCCL channel ceiling) so the curves compare fabrics, not
+#: communication libraries (``netsim collective`` applies NCCL's costs and protocols of
+#: :mod:`collectives.calibration` and :mod:`collectives.protocols` by default). Zeroing only
+#: the latencies would keep the protocol NCCL's tuner picks with its latencies (LL up to a
+#: few MiB on a DGX H100) and halve the payload of the mid sizes.
+_FABRIC_ONLY = {"library": "none"}
 
 #: The quickstart study: about 220 points, about two minutes on two cores. Collectives run
 #: on the packet engine (cut-through, credit flow control) from 8 B to 32 MiB; the decode
