@@ -38,6 +38,7 @@ from collectives.tuner import (
     HW_LATENCY,
     NCCL_TO_NETSIM,
     NET_OVERHEAD,
+    PROTOS,
     System,
     nccl_times,
     system,
@@ -56,8 +57,8 @@ __all__ = [
     "resolve",
 ]
 
-#: NCCL's protocols, in NCCL's order.
-PROTOCOLS = ("LL", "LL128", "Simple")
+#: NCCL's protocols, in NCCL's order (the tuner's table index: :data:`collectives.tuner.PROTOS`).
+PROTOCOLS = PROTOS
 #: What ``protocol=`` accepts: ``auto`` (NCCL's tuner) or a protocol.
 PROTOCOL_CHOICES = ("auto", *PROTOCOLS)
 #: Payload fraction of each protocol relative to Simple: LL stores 4 B of data with a 4 B
